@@ -1,0 +1,191 @@
+# Shared by the make targets (sourced, not run): read pgrx.toml, install what
+# a fresh Debian machine lacks, build and install the extension, and run the
+# local throwaway cluster. Works as root (the cluster then runs as the
+# `postgres` OS user, since PostgreSQL refuses root) or as a normal user
+# (missing packages are installed with sudo).
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+# A flat `key = value` setting from pgrx.toml (quotes and comments stripped).
+setting() {
+    local v
+    v=$(grep -E "^[[:space:]]*$1[[:space:]]*=" pgrx.toml | head -n1 |
+        sed -E 's/^[^=]*=[[:space:]]*//; s/[[:space:]]*(#.*)?$//; s/^"(.*)"$/\1/')
+    [ -n "$v" ] || die "pgrx.toml has no setting '$1'"
+    printf '%s' "$v"
+}
+
+log() { printf '\033[1;34m==>\033[0m \033[1m%s\033[0m\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+CARGO_PGRX_VERSION=$(setting cargo_pgrx_version)
+PG_MAJOR=$(setting pg_major)
+PG_CONFIG=$(setting pg_config)
+PGPORT=$(setting port)
+DATA_DIR=$ROOT/$(setting data_dir)
+SOCKET_DIR=$(setting socket_dir)
+DATABASE=$(setting database)
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+PROFILE=${PROFILE:-release}
+
+# Everything a client (tests, psql, the CLI) needs to reach the cluster.
+export PGHOST=$SOCKET_DIR PGPORT PGUSER=postgres
+export PATH="$HOME/.cargo/bin:$PATH"
+
+is_root() { [ "$(id -u)" = 0 ]; }
+
+# Runs a command as root: directly, or through sudo.
+as_root() {
+    if is_root; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "root is needed for: $* (run as root, or install sudo)"
+    fi
+}
+
+# Runs a PostgreSQL server program as the user that owns the cluster.
+as_pg() {
+    if is_root; then
+        runuser -u postgres -- "$@"
+    else
+        "$@"
+    fi
+}
+
+psql_db() {
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PGPORT" -U postgres "$@"
+}
+
+# Debian packages the build and the cluster need.
+ensure_packages() {
+    local missing=() p
+    for p in "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing postgresql-server-dev-$PG_MAJOR"
+}
+
+# The Rust toolchain comes with the machine; cargo-pgrx is installed here.
+ensure_cargo_pgrx() {
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo is not installed; install a Rust toolchain (rustc >= 1.80) first"
+    if ! cargo pgrx --version 2>/dev/null | grep -qF "$CARGO_PGRX_VERSION"; then
+        log "installing cargo-pgrx $CARGO_PGRX_VERSION (a few minutes, once)"
+        cargo install cargo-pgrx --version "$CARGO_PGRX_VERSION" --locked
+    fi
+    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+    if ! grep -qF "pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg" 2>/dev/null; then
+        log "pointing pgrx at $PG_CONFIG"
+        cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG" >/dev/null
+    fi
+}
+
+# Builds the extension and installs it into the system PostgreSQL.
+install_extension() {
+    log "building and installing the extension ($PROFILE build)"
+    local args=(--pg-config "$PG_CONFIG" --no-default-features --features "pg$PG_MAJOR")
+    [ "$PROFILE" = release ] && args+=(--release)
+    is_root || args+=(--sudo)
+    (cd extension && cargo pgrx install "${args[@]}" 2>&1 | grep -vE '^\s+(Copying|Writing|Discovered)' >&2)
+}
+
+# Fingerprint of what is installed, to tell whether a running cluster and the
+# demo database need refreshing.
+installed_fingerprint() {
+    local libdir sharedir
+    libdir=$("$PG_CONFIG" --pkglibdir)
+    sharedir=$("$PG_CONFIG" --sharedir)
+    cat "$libdir/pgprompt.so" "$sharedir/extension/pgprompt.control" "$sharedir"/extension/pgprompt--*.sql 2>/dev/null |
+        md5sum | cut -d' ' -f1
+}
+
+# Makes DATA_DIR a directory the cluster owner can use. As root, the postgres
+# user must be able to reach it; if the checkout sits somewhere it cannot
+# (under /root, say), the data lives under postgres's home and DATA_DIR is a
+# symlink to it.
+prepare_data_dir() {
+    mkdir -p "$(dirname "$DATA_DIR")"
+    is_root || { mkdir -p "$DATA_DIR"; chmod 700 "$DATA_DIR"; return; }
+    if [ -L "$DATA_DIR" ]; then
+        mkdir -p "$(readlink "$DATA_DIR")"
+        chown postgres:postgres "$(readlink "$DATA_DIR")"
+        return
+    fi
+    mkdir -p "$DATA_DIR"
+    chown postgres:postgres "$DATA_DIR"
+    chmod 700 "$DATA_DIR"
+    if ! runuser -u postgres -- test -w "$DATA_DIR"; then
+        local alt
+        alt=/var/lib/postgresql/pgprompt-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)
+        log "postgres cannot reach $DATA_DIR; keeping the cluster in $alt"
+        rmdir "$DATA_DIR"
+        mkdir -p "$alt"
+        chown postgres:postgres "$alt"
+        chmod 700 "$alt"
+        ln -s "$alt" "$DATA_DIR"
+    fi
+}
+
+cluster_running() {
+    [ -f "$DATA_DIR/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" status >/dev/null 2>&1
+}
+
+# Starts the cluster (creating it the first time). Restarts it when the
+# installed extension changed, so no session keeps an old library loaded.
+cluster_start() {
+    prepare_data_dir
+    if [ ! -f "$DATA_DIR/PG_VERSION" ]; then
+        log "creating a cluster in $DATA_DIR"
+        as_pg "$PG_BIN/initdb" -D "$DATA_DIR" -U postgres -A trust -E UTF8 --no-locale >/dev/null
+        cat >>"$DATA_DIR/postgresql.conf" <<EOF
+
+# pgprompt local cluster
+port = $PGPORT
+unix_socket_directories = '$SOCKET_DIR'
+listen_addresses = '127.0.0.1'
+logging_collector = on
+log_directory = 'log'
+max_connections = 200
+EOF
+    fi
+    local fp
+    fp=$(installed_fingerprint)
+    if cluster_running; then
+        if [ "$(cat "$ROOT/target/.pgprompt-installed" 2>/dev/null)" != "$fp" ]; then
+            log "the extension changed: restarting the cluster"
+            as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m fast -w restart >/dev/null
+        fi
+    else
+        log "starting the cluster on port $PGPORT (socket in $SOCKET_DIR)"
+        as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -w -t 60 start -l "$DATA_DIR/startup.log" >/dev/null ||
+            { cat "$DATA_DIR/startup.log" >&2; die "the cluster did not start"; }
+    fi
+    printf '%s' "$fp" >"$ROOT/target/.pgprompt-installed"
+}
+
+cluster_stop() {
+    if cluster_running; then
+        log "stopping the cluster in $DATA_DIR"
+        as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m fast -w stop >/dev/null
+    else
+        log "the cluster is not running"
+    fi
+}
+
+# Everything up to a running cluster with the current extension installed.
+setup() {
+    ensure_packages
+    ensure_cargo_pgrx
+    install_extension
+    cluster_start
+}

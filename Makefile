@@ -1,0 +1,20 @@
+# pgprompt: the two commands of the README, plus stop and bench.
+# Scripts live in .ci/; settings in pgrx.toml.
+
+.PHONY: run test stop bench
+
+# Build, install, start a local cluster with the extension and examples, demo it.
+run:
+	@bash .ci/up
+
+# Everything `run` sets up, then every test layer.
+test:
+	@bash .ci/test
+
+# Stop the local cluster.
+stop:
+	@bash .ci/down
+
+# Render throughput next to SELECT 1 on the same cluster (see README).
+bench:
+	@bash .ci/bench

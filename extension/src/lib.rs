@@ -1,0 +1,34 @@
+//! pgprompt: prompt management for LLM applications inside PostgreSQL.
+//!
+//! Pure logic (no pgrx) lives in modules named after their capability:
+//! `render` (templates), `jsonb` (reading vars in place), `error` (the
+//! error type and its SQLSTATEs) and `alloc_guard` (the render memory budget). `pg` is the thin PostgreSQL
+//! layer. The schema is plain SQL in the repository's `sql/` directory.
+
+pub mod alloc_guard;
+pub mod error;
+pub mod jsonb;
+pub mod pg;
+pub mod render;
+
+::pgrx::pg_module_magic!(name, version);
+
+// Every Rust allocation of the extension goes through the render budget.
+// Not in unit tests: they run in parallel threads, which a budget on
+// process-wide counters would confuse.
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: alloc_guard::BudgetAllocator = alloc_guard::BudgetAllocator;
+
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    pg::gucs::init();
+    pg::templates::init();
+    alloc_guard::set_handler(pg::raise::memory_exhausted);
+}
+
+// The schema, in the order it must be created. Functions written in Rust are
+// created between the bootstrap file and the rest.
+pgrx::extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
+pgrx::extension_sql_file!("../../sql/triggers.sql", name = "triggers", requires = ["schema"]);
+pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

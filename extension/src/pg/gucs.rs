@@ -1,0 +1,89 @@
+//! Settings, all prefixed `pgprompt.`. Sizes take units (`SET pgprompt.max_output_bytes = '2MB'`).
+
+use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+use crate::render::Limits;
+
+/// Largest template body `prompt_save` accepts (the seeds' MaxPromptSizeBytes).
+pub static MAX_TEMPLATE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(16384);
+/// VM instructions one render may execute.
+pub static RENDER_FUEL: GucSetting<i32> = GucSetting::<i32>::new(1_000_000);
+/// Largest rendered output.
+pub static MAX_OUTPUT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
+/// Largest vars document a render accepts.
+pub static MAX_VARS_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
+/// Memory one render may hold, in kB; beyond it the session ends (see alloc_guard).
+pub static RENDER_MEMORY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(128 * 1024);
+/// Compiled template versions kept per backend.
+pub static CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pgprompt.max_template_bytes",
+        c"Largest template body prompt_save accepts.",
+        c"Bodies over this size are refused with SQLSTATE 54000.",
+        &MAX_TEMPLATE_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.render_fuel",
+        c"Template instructions one render may execute.",
+        c"A render that needs more fails with SQLSTATE 54001, so an endless loop cannot hang a session.",
+        &RENDER_FUEL,
+        100,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.max_output_bytes",
+        c"Largest output one render may produce.",
+        c"A render producing more fails with SQLSTATE 54000.",
+        &MAX_OUTPUT_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.max_vars_bytes",
+        c"Largest vars document one render accepts.",
+        c"Larger vars fail with SQLSTATE 54000 before any work is done.",
+        &MAX_VARS_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.render_memory_limit",
+        c"Memory one render may hold.",
+        c"A template that needs more (only runaway string growth does) ends its session with FATAL; the server is unaffected.",
+        &RENDER_MEMORY_LIMIT,
+        1024,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.cache_size",
+        c"Compiled template versions kept per session.",
+        c"Least recently used versions are dropped beyond this number.",
+        &CACHE_SIZE,
+        1,
+        1_000_000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+}
+
+pub fn limits() -> Limits {
+    Limits { fuel: RENDER_FUEL.get() as u64, max_output_bytes: MAX_OUTPUT_BYTES.get() as usize }
+}
+
+pub fn render_memory_limit_bytes() -> usize {
+    RENDER_MEMORY_LIMIT.get() as usize * 1024
+}

@@ -1,0 +1,8 @@
+//! The PostgreSQL layer: argument conversion, SPI, per-backend caches, GUCs
+//! and error reporting. Logic lives in the pgrx-free modules beside this one.
+
+pub mod cache;
+pub mod gucs;
+pub mod raise;
+pub mod templates;
+pub mod vars;

@@ -1,0 +1,78 @@
+//! Reporting our `Error` to PostgreSQL with its SQLSTATE.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+use crate::error::{Error, ErrorKind};
+
+fn code(kind: ErrorKind) -> PgSqlErrorCode {
+    use PgSqlErrorCode::*;
+    match kind {
+        ErrorKind::NullArgument => ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        ErrorKind::InvalidArgument => ERRCODE_INVALID_PARAMETER_VALUE,
+        ErrorKind::UnknownObject => ERRCODE_UNDEFINED_OBJECT,
+        ErrorKind::InvalidTemplate => ERRCODE_SYNTAX_ERROR,
+        ErrorKind::MissingVariable => ERRCODE_UNDEFINED_PARAMETER,
+        ErrorKind::WrongKind => ERRCODE_WRONG_OBJECT_TYPE,
+        ErrorKind::LimitExceeded => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        ErrorKind::FuelExhausted => ERRCODE_STATEMENT_TOO_COMPLEX,
+        ErrorKind::RenderFailed => ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+        ErrorKind::InvalidOutput => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+    }
+}
+
+/// Raises `e` as an ERROR. Never returns.
+#[track_caller]
+pub fn raise(e: Error) -> ! {
+    let mut report = ErrorReport::new(code(e.kind), e.message, "pgprompt");
+    if let Some(d) = e.detail {
+        report = report.set_detail(d);
+    }
+    if let Some(h) = e.hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// `result.or_raise()`: the value, or the error raised to the client.
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, Error> {
+    #[track_caller]
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => raise(e),
+        }
+    }
+}
+
+/// A required argument, or a 22004 error naming it.
+#[track_caller]
+pub fn required<T>(value: Option<T>, name: &str) -> T {
+    match value {
+        Some(v) => v,
+        None => raise(Error::null_argument(name)),
+    }
+}
+
+/// Ends the session when a render exceeds its memory budget (see alloc_guard).
+/// FATAL exits the backend cleanly, so the postmaster sees a normal exit and
+/// no other session is touched.
+pub fn memory_exhausted(live: usize, limit: usize) -> ! {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+        format!(
+            "template rendering needed more than {} kB of memory; terminating this session",
+            limit / 1024
+        ),
+        "pgprompt",
+    )
+    .set_detail(format!("{} bytes were requested in one render.", live))
+    .set_hint("The limit is pgprompt.render_memory_limit. Templates that grow strings exponentially hit it.")
+    .report(PgLogLevel::FATAL);
+    unreachable!("FATAL does not return")
+}

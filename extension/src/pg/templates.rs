@@ -1,0 +1,365 @@
+//! SQL functions that render and inspect templates.
+//!
+//! Managing templates (save, activate, rollback, labels) is plain SQL in
+//! `sql/templates_api.sql`; what needs the template engine lives here.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CString};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+
+use super::cache::{self, Resolved, Selector};
+use super::gucs;
+use super::raise::{required, OrRaise};
+use super::vars::JsonbArg;
+use crate::alloc_guard;
+use crate::error::{Error, ErrorKind, Result};
+use crate::jsonb::Doc;
+use crate::render::{self, Kind};
+
+fn selector(version: Option<i32>, label: Option<&str>) -> Result<Selector> {
+    match (version, label) {
+        (Some(_), Some(_)) => Err(Error::invalid("pass either a version or a label, not both")),
+        (Some(v), None) => Ok(Selector::Version(v)),
+        (None, Some("latest")) => Ok(Selector::Latest),
+        (None, Some("active")) | (None, None) => Ok(Selector::Active),
+        (None, Some(l)) => Ok(Selector::Label(l.to_string())),
+    }
+}
+
+fn describe(sel: &Selector, name: &str) -> String {
+    match sel {
+        Selector::Active | Selector::Latest => format!("template \"{name}\" has no versions"),
+        Selector::Version(v) => format!("version {v} of template \"{name}\" does not exist"),
+        Selector::Label(l) => format!("label \"{l}\" of template \"{name}\" does not exist"),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Resolution: which version id a call means.
+//
+// Resolving through SPI costs more than the whole render, so resolutions are
+// cached per session and dropped by PostgreSQL's own invalidation messages:
+// statement triggers on the template tables call
+// CacheInvalidateRelcacheByRelid(prompt_templates), which PostgreSQL delivers
+// to every session at commit (and to the own session at the end of each
+// command, and again on abort), exactly as it keeps its catalog caches
+// coherent. Hot standbys receive them from the WAL.
+//
+// Every render first accepts pending invalidations. A miss is resolved with
+// a fresh snapshot taken after that, so a cached resolution is at least as new
+// as every change whose invalidation was seen: a committer becomes visible
+// before it sends its invalidation, never after. A session that starts after
+// an activation committed therefore renders the new version; so does the
+// activating transaction itself, and a rollback restores the old one. Inside
+// REPEATABLE READ, rendering follows the latest activation (like a catalog
+// lookup), not the transaction's snapshot. Parallel workers resolve with
+// their snapshot and do not cache.
+// ---------------------------------------------------------------------------
+
+/// Bumped by the relcache callback; resolutions older than it are dropped.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+/// OID of pgprompt.prompt_templates as last seen (the invalidation channel).
+static WATCHED: AtomicU32 = AtomicU32::new(0);
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let watched = WATCHED.load(Ordering::Relaxed);
+    if relid == pg_sys::Oid::INVALID || watched == 0 || relid.to_u32() == watched {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Registers the invalidation callback (from _PG_init).
+pub fn init() {
+    // SAFETY: registering a callback is what _PG_init is for; it lives as long as the library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+/// Tells every session, at commit, that template resolutions changed. Called
+/// by the statement triggers on prompt_templates, prompt_versions and prompt_labels.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _invalidate_render_caches(rel: pg_sys::Oid) {
+    // SAFETY: queues an invalidation message for the current transaction.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
+}
+
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
+
+/// The resolving queries, planned once per session and kept (SPI_keepplan).
+#[derive(Default)]
+struct Plans([Option<NonNull<pg_sys::_SPI_plan>>; 4]);
+
+thread_local! {
+    static PLANS: RefCell<Plans> = RefCell::new(Plans::default());
+}
+
+/// Finds the version `sel` names, or an error naming what does not exist.
+pub fn resolve(name: &str, sel: &Selector) -> Result<Resolved> {
+    // SAFETY: processes pending invalidation messages, as every lock acquisition does.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+    let generation = GENERATION.load(Ordering::Relaxed);
+    if let Some(r) = cache::with_resolutions(|c| c.get(generation, name, sel)) {
+        return Ok(r);
+    }
+    // SAFETY: plain status query.
+    let parallel = unsafe { pg_sys::IsInParallelMode() };
+    let found = lookup(name, sel, !parallel).ok_or_else(|| not_found(name, sel))?;
+    if !parallel {
+        let capacity = gucs::CACHE_SIZE.get() as usize;
+        cache::with_resolutions(|c| c.put(generation, name, sel.clone(), found, capacity));
+    }
+    Ok(found)
+}
+
+/// Runs the resolving query. With `latest`, under a snapshot taken now
+/// rather than the statement's (see above).
+fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
+    let (slot, sql, second) = match sel {
+        Selector::Active => (0, format!("{SELECT} AND v.version = t.active_version WHERE t.name = $1"), None),
+        Selector::Version(v) => (
+            1,
+            format!("{SELECT} AND v.version = $2 WHERE t.name = $1"),
+            Some((v.into_datum().expect("int4 datum"), pg_sys::INT4OID)),
+        ),
+        Selector::Label(l) => (
+            2,
+            format!(
+                "{SELECT} JOIN pgprompt.prompt_labels l ON l.template_id = t.id AND l.version = v.version \
+                 WHERE t.name = $1 AND l.label = $2"
+            ),
+            Some((l.as_str().into_datum().expect("text datum"), pg_sys::TEXTOID)),
+        ),
+        Selector::Latest => (3, format!("{SELECT} WHERE t.name = $1 ORDER BY v.version DESC LIMIT 1"), None),
+    };
+    Spi::connect(|_| {
+        let plan = PLANS.with(|plans| {
+            let mut plans = plans.borrow_mut();
+            *plans.0[slot].get_or_insert_with(|| prepare(&sql, second.map(|(_, oid)| oid)))
+        });
+        let mut values = [name.into_datum().expect("text datum"), second.map_or(pg_sys::Datum::from(0), |(d, _)| d)];
+        let nulls = [b' ' as c_char; 2];
+        // SAFETY: the plan was prepared for these argument types; SPI is connected.
+        unsafe {
+            let snapshot = if latest { pg_sys::GetLatestSnapshot() } else { std::ptr::null_mut() };
+            let rc = pg_sys::SPI_execute_snapshot(
+                plan.as_ptr(),
+                values.as_mut_ptr(),
+                nulls.as_ptr(),
+                snapshot,
+                std::ptr::null_mut(),
+                true,
+                false,
+                1,
+            );
+            assert_eq!(rc, pg_sys::SPI_OK_SELECT as i32, "resolving query failed");
+            if pg_sys::SPI_processed == 0 {
+                return None;
+            }
+            let table = &*pg_sys::SPI_tuptable;
+            let tuple = *table.vals;
+            let column = |n: i32| {
+                let mut null = false;
+                let d = pg_sys::SPI_getbinval(tuple, table.tupdesc, n, &mut null);
+                assert!(!null, "resolving query returned NULL");
+                d
+            };
+            WATCHED.store(column(4).value() as u32, Ordering::Relaxed);
+            Some(Resolved {
+                id: column(1).value() as i64,
+                xmin: column(2).value() as u32,
+                version: column(3).value() as i32,
+            })
+        }
+    })
+}
+
+fn prepare(sql: &str, second: Option<pg_sys::Oid>) -> NonNull<pg_sys::_SPI_plan> {
+    let sql = CString::new(sql).expect("no NUL in query");
+    let mut types = [pg_sys::TEXTOID, second.unwrap_or(pg_sys::TEXTOID)];
+    let nargs = if second.is_some() { 2 } else { 1 };
+    // SAFETY: SPI is connected; SPI_keepplan moves the plan out of SPI's memory.
+    unsafe {
+        let plan = pg_sys::SPI_prepare(sql.as_ptr(), nargs, types.as_mut_ptr());
+        let plan = NonNull::new(plan).expect("resolving query must prepare");
+        assert_eq!(pg_sys::SPI_keepplan(plan.as_ptr()), 0, "SPI_keepplan failed");
+        plan
+    }
+}
+
+fn not_found(name: &str, sel: &Selector) -> Error {
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_templates WHERE name = $1)",
+        &[name.into()],
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+    if exists {
+        Error::new(ErrorKind::UnknownObject, describe(sel, name))
+    } else {
+        Error::new(ErrorKind::UnknownObject, format!("template \"{name}\" does not exist"))
+            .with_hint("List templates with: SELECT name FROM pgprompt.prompt_templates;")
+    }
+}
+
+/// The stored body of version `id` (a cache miss).
+fn load(id: i64) -> (Kind, String) {
+    let (kind, body) = Spi::get_two_with_args::<String, String>(
+        "SELECT kind, body FROM pgprompt.prompt_versions WHERE id = $1",
+        &[id.into()],
+    )
+    .expect("version row vanished while it was being rendered");
+    let kind = Kind::parse(&kind.expect("kind is NOT NULL")).expect("kind is checked by the table");
+    (kind, body.expect("body is NOT NULL"))
+}
+
+/// Resolves, compiles (or reuses) and runs `f` within the render memory budget.
+fn with_version<R>(
+    name: Option<&str>,
+    version: Option<i32>,
+    label: Option<&str>,
+    f: impl FnOnce(&mut render::Engine, &render::Compiled) -> Result<R>,
+) -> R {
+    let name = required(name, "name");
+    let sel = selector(version, label).or_raise();
+    let resolved = resolve(name, &sel).or_raise();
+    let capacity = gucs::CACHE_SIZE.get() as usize;
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+        cache::with(|c| c.with_compiled(resolved.id, resolved.xmin, capacity, || load(resolved.id), f))
+    })
+    .or_raise()
+}
+
+fn vars_doc(vars: &Option<JsonbArg>) -> Doc<'_> {
+    required(vars.as_ref(), "vars").doc(gucs::MAX_VARS_BYTES.get() as usize).or_raise()
+}
+
+/// Renders a text template: the active version, or the version or label asked for.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_render(
+    name: Option<&str>,
+    vars: default!(Option<JsonbArg>, "'{}'"),
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> Text {
+    let vars = vars_doc(&vars);
+    let limits = gucs::limits();
+    let mut text = Text::default();
+    with_version(name, version, label, |engine, compiled| engine.render_text_into(compiled, &vars, &limits, &mut text));
+    text
+}
+
+/// A text result written straight into palloc'd memory: the renderer asks
+/// for a buffer of the exact size and fills it, so the output is copied once.
+#[derive(Default)]
+pub struct Text(Option<pg_sys::Datum>);
+
+impl render::Sink for Text {
+    fn buffer(&mut self, len: usize) -> &mut [u8] {
+        const VARHDRSZ: usize = 4;
+        // SAFETY: a varlena of len + 4 bytes with its 4-byte header set, as
+        // cstring_to_text_with_len builds it; the caller fills the rest.
+        unsafe {
+            let ptr = pg_sys::palloc(len + VARHDRSZ).cast::<u8>();
+            ptr.cast::<u32>().write_unaligned(((len + VARHDRSZ) as u32) << 2);
+            self.0 = Some(pg_sys::Datum::from(ptr));
+            std::slice::from_raw_parts_mut(ptr.add(VARHDRSZ), len)
+        }
+    }
+}
+
+// SAFETY: the datum is a palloc'd text varlena in the function's memory context.
+unsafe impl pgrx::callconv::BoxRet for Text {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        let datum = self.0.expect("a successful render fills its text");
+        unsafe { fcinfo.return_raw_datum(datum) }
+    }
+}
+
+pgrx::impl_sql_translatable!(Text, "text");
+
+/// Renders a template as an OpenAI-style messages array.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_render_chat(
+    name: Option<&str>,
+    vars: default!(Option<JsonbArg>, "'{}'"),
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> JsonB {
+    let vars = vars_doc(&vars);
+    let limits = gucs::limits();
+    JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, &vars, &limits)))
+}
+
+/// Renders a body that is not stored: a dry run before saving.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_render_text(body: Option<&str>, vars: default!(Option<JsonbArg>, "'{}'")) -> String {
+    let body = required(body, "body");
+    check_size(body).or_raise();
+    let vars = vars_doc(&vars);
+    let limits = gucs::limits();
+    let out = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+        cache::with(|c| c.engine().render_adhoc(Kind::Text, body, &vars, &limits))
+    })
+    .or_raise();
+    match out {
+        serde_json::Value::String(s) => s,
+        _ => unreachable!("text renders are strings"),
+    }
+}
+
+fn check_size(body: &str) -> Result<()> {
+    let max = gucs::MAX_TEMPLATE_BYTES.get() as usize;
+    if body.len() > max {
+        return Err(Error::limit("template body", body.len(), max, "pgprompt.max_template_bytes"));
+    }
+    Ok(())
+}
+
+/// The variables a body reads, sorted. Validates syntax and size on the way,
+/// which is how `prompt_save` checks a new version.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_variables(body: Option<&str>, kind: default!(Option<&str>, "'text'")) -> Vec<String> {
+    let body = required(body, "body");
+    let kind = Kind::parse(required(kind, "kind")).or_raise();
+    check_size(body).or_raise();
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || render::inspect(kind, body)).or_raise()
+}
+
+/// This session's compiled-template cache: hits, misses and size.
+#[pg_extern(volatile, parallel_safe)]
+fn prompt_cache_stats() -> TableIterator<
+    'static,
+    (
+        name!(hits, i64),
+        name!(misses, i64),
+        name!(hit_ratio, f64),
+        name!(entries, i32),
+        name!(evictions, i64),
+        name!(source_bytes, i64),
+    ),
+> {
+    let s = cache::with(|c| c.stats());
+    let lookups = s.hits + s.misses;
+    let ratio = if lookups == 0 { 0.0 } else { s.hits as f64 / lookups as f64 };
+    TableIterator::once((
+        s.hits as i64,
+        s.misses as i64,
+        ratio,
+        s.entries as i32,
+        s.evictions as i64,
+        s.source_bytes as i64,
+    ))
+}
+
+/// Empties this session's compiled-template cache.
+#[pg_extern(volatile, parallel_safe)]
+fn prompt_cache_reset() {
+    cache::with(|c| c.reset());
+}
+
+

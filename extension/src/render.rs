@@ -1,0 +1,1158 @@
+//! Rendering: templates compiled with minijinja (Jinja2 semantics) and rendered
+//! with bounded work.
+//!
+//! A template is either `text` (one Jinja body) or `chat` (a JSON array of
+//! `{role, content}` messages whose contents are Jinja bodies, plus optional
+//! `{placeholder}` entries that splice a message list from the variables).
+//!
+//! Limits, so a template can never hang or blow up the backend:
+//! * fuel: every VM instruction costs fuel; an endless loop runs dry.
+//! * output: the writer refuses to grow past `max_output_bytes`.
+//! * widths: the filters that build padding from a number (`indent`,
+//!   `tojson(indent)`, `format("%999999s")`) are wrapped to cap that number.
+//! * recursion: macro recursion is capped well below what the stack holds.
+//! * the parser itself refuses nesting deeper than 150 levels.
+//!
+//! What remains (exponential string growth through `~` in straight-line code)
+//! is caught by the allocation budget in `alloc_guard`.
+
+use std::collections::{BTreeSet, HashSet};
+use std::io;
+
+use minijinja::value::Rest;
+use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value};
+use serde_json::Value as Json;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Largest width a padding filter may ask for. Prompts never need more; a
+/// template asking for millions of spaces is an attack or a bug.
+pub const MAX_WIDTH: usize = 10_000;
+
+/// Deepest macro recursion allowed. minijinja's own default (500) can exceed
+/// an 8 MB backend stack in debug builds; prompts never recurse this deep.
+pub const MAX_RECURSION: usize = 64;
+
+/// Roles accepted in chat templates (OpenAI's message format).
+pub const CHAT_ROLES: [&str; 5] = ["system", "developer", "user", "assistant", "tool"];
+
+/// The two kinds of template body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Text,
+    Chat,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Result<Kind> {
+        match s {
+            "text" => Ok(Kind::Text),
+            "chat" => Ok(Kind::Chat),
+            other => Err(Error::invalid(format!(
+                "unknown template kind \"{other}\"; expected \"text\" or \"chat\""
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Chat => "chat",
+        }
+    }
+}
+
+/// Work and size bounds for one render, read from the GUCs by the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Instructions a render may execute.
+    pub fuel: u64,
+    /// Bytes a rendered text (or each chat message) may have.
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { fuel: 1_000_000, max_output_bytes: 1 << 20 }
+    }
+}
+
+/// Where a render's variables come from: parsed JSON (tests, dry runs) or a
+/// jsonb document read in place (see `jsonb`).
+pub trait Vars {
+    /// `None` for an object; otherwise what it is instead ("an array", ...).
+    fn non_object(&self) -> Option<&'static str>;
+    /// How `{{ name }}` prints the top-level variable `name` (borrowed when
+    /// it is a string), or `None` when there is no such variable.
+    fn printed(&self, name: &str) -> Result<Option<Printed<'_>>>;
+    /// A top-level variable as JSON.
+    fn get_json(&self, name: &str) -> Result<Option<Json>>;
+    /// All variables for minijinja.
+    fn to_value(&self) -> Result<Value>;
+    /// All variables as JSON (error messages).
+    fn to_json(&self) -> Result<Json>;
+}
+
+impl Vars for Json {
+    fn non_object(&self) -> Option<&'static str> {
+        (!self.is_object()).then(|| json_type(self))
+    }
+
+    fn printed(&self, name: &str) -> Result<Option<Printed<'_>>> {
+        Ok(match self.get(name) {
+            None => None,
+            Some(Json::String(s)) if s.contains('\0') => return Err(nul_in_output()),
+            Some(Json::String(s)) => Some(Printed::Str(s)),
+            Some(v) => Some(Printed::Owned(Value::from_serialize(v).to_string())),
+        })
+    }
+
+    fn get_json(&self, name: &str) -> Result<Option<Json>> {
+        Ok(self.get(name).cloned())
+    }
+
+    fn to_value(&self) -> Result<Value> {
+        Ok(Value::from_serialize(self))
+    }
+
+    fn to_json(&self) -> Result<Json> {
+        Ok(self.clone())
+    }
+}
+
+/// A printed variable: borrowed from the vars when it is a string.
+pub enum Printed<'a> {
+    Str(&'a str),
+    Owned(String),
+}
+
+impl Printed<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Printed::Str(s) => s,
+            Printed::Owned(s) => s,
+        }
+    }
+}
+
+/// A body that only prints top-level variables between literal text, the
+/// most common shape of prompt. It renders by concatenation instead of the
+/// VM; `compile` proves the output identical to minijinja's before using it.
+/// Each distinct variable is looked up once per render.
+#[derive(Debug, Clone)]
+struct Fast {
+    segments: Vec<Segment>,
+    names: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+enum Segment {
+    Text(String),
+    /// Index into `Fast::names`.
+    Var(usize),
+}
+
+/// Distinct variables printed without a heap allocation for their values.
+const FAST_INLINE: usize = 16;
+
+/// One piece of a compiled template.
+#[derive(Debug, Clone)]
+enum Part {
+    /// A Jinja body registered in the environment under `template`.
+    Body { role: Option<String>, name: Option<String>, template: String, fast: Option<Fast> },
+    /// A list of messages taken verbatim from a variable.
+    Placeholder { variable: String, optional: bool },
+}
+
+/// A template ready to render. Immutable once built: the cache keys it by the
+/// immutable version id, so it can never go stale.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub kind: Kind,
+    parts: Vec<Part>,
+    /// Top-level variables the body reads, sorted (what `prompt_variables` shows).
+    pub variables: Vec<String>,
+    /// Dotted paths the body reads (`user.name`), to name what a caller left out.
+    paths: Vec<String>,
+    /// Size of the source, for cache accounting.
+    pub source_bytes: usize,
+    /// Size of the last output, to allocate the next one at once.
+    last_output: std::cell::Cell<usize>,
+}
+
+impl Compiled {
+    fn output_hint(&self) -> usize {
+        self.last_output.get().max(self.source_bytes) + 64
+    }
+
+    fn remember_output(&self, len: usize) {
+        self.last_output.set(len);
+    }
+}
+
+/// A per-backend template engine: one minijinja environment holding every
+/// compiled template of the cache, configured for prompts.
+pub struct Engine {
+    env: Environment<'static>,
+    globals: HashSet<String>,
+    fuel: Option<u64>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        let mut env = Environment::new();
+        // Missing variables are errors when printed or iterated, but `{% if x %}`
+        // still works for optional ones (Jinja2's StrictUndefined is harsher than
+        // prompts need; its default Undefined silently prints nothing).
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        // Prompts are plain text: never HTML-escape, whatever the name.
+        env.set_auto_escape_callback(|_| AutoEscape::None);
+        env.set_recursion_limit(MAX_RECURSION);
+        // Templates are self-contained: `compile` refuses include/import/extends,
+        // and should one slip through, every name resolves to nothing, so a
+        // template can never reach another one that happens to be cached.
+        env.set_path_join_callback(|_, _| std::borrow::Cow::Borrowed("\u{0}"));
+        add_bounded_filters(&mut env);
+        let globals = env.globals().map(|(name, _)| name.to_string()).collect();
+        Engine { env, globals, fuel: None }
+    }
+
+    /// Compiles `body` and registers it under names derived from `key`, which
+    /// must be unique in this engine (the cache uses the version id).
+    pub fn compile(&mut self, key: &str, kind: Kind, body: &str) -> Result<Compiled> {
+        let parsed = parse_body(kind, body)?;
+        let mut parts = Vec::with_capacity(parsed.len());
+        let mut vars = BTreeSet::new();
+        let mut paths = BTreeSet::new();
+        let mut registered: Vec<String> = Vec::new();
+        for (i, part) in parsed.into_iter().enumerate() {
+            match part {
+                RawPart::Body { role, name, source, label } => {
+                    let template = if kind == Kind::Text { key.to_string() } else { format!("{key}#{i}") };
+                    if let Err(e) = self.env.add_template_owned(template.clone(), source) {
+                        for t in &registered {
+                            self.env.remove_template(t);
+                        }
+                        return Err(syntax_error(&e, label.as_deref()));
+                    }
+                    if let Some(e) = forbidden_statement(self.env.get_template(&template).expect("just added").source(), label.as_deref()) {
+                        self.env.remove_template(&template);
+                        for t in &registered {
+                            self.env.remove_template(t);
+                        }
+                        return Err(e);
+                    }
+                    let tmpl = self.env.get_template(&template).expect("template was just added");
+                    for v in tmpl.undeclared_variables(false) {
+                        if !self.globals.contains(&v) {
+                            vars.insert(v);
+                        }
+                    }
+                    for p in tmpl.undeclared_variables(true) {
+                        let root = p.split('.').next().unwrap_or(&p);
+                        if !self.globals.contains(root) {
+                            paths.insert(p);
+                        }
+                    }
+                    let fast = self.fast_path(&template);
+                    registered.push(template.clone());
+                    parts.push(Part::Body { role, name, template, fast });
+                }
+                RawPart::Placeholder { variable, optional } => {
+                    vars.insert(variable.clone());
+                    parts.push(Part::Placeholder { variable, optional });
+                }
+            }
+        }
+        Ok(Compiled {
+            kind,
+            parts,
+            variables: vars.into_iter().collect(),
+            paths: paths.into_iter().collect(),
+            source_bytes: body.len(),
+            last_output: std::cell::Cell::new(0),
+        })
+    }
+
+    /// Drops a compiled template's entries from the environment.
+    pub fn remove(&mut self, compiled: &Compiled) {
+        for part in &compiled.parts {
+            if let Part::Body { template, .. } = part {
+                self.env.remove_template(template);
+            }
+        }
+    }
+
+    /// Renders a text template. `vars` must be an object.
+    pub fn render_text(&mut self, compiled: &Compiled, vars: &dyn Vars, limits: &Limits) -> Result<String> {
+        let mut out = Vec::new();
+        self.render_text_into(compiled, vars, limits, &mut out)?;
+        String::from_utf8(out).map_err(|_| Error::new(ErrorKind::InvalidOutput, "rendered output is not valid UTF-8"))
+    }
+
+    /// Like `render_text`, into a buffer the sink allocates once the size is
+    /// known: the fast path then writes the output exactly once.
+    pub fn render_text_into(&mut self, compiled: &Compiled, vars: &dyn Vars, limits: &Limits, sink: &mut dyn Sink) -> Result<()> {
+        if compiled.kind != Kind::Text {
+            return Err(Error::new(ErrorKind::WrongKind, "this is a chat template; render it with prompt_render_chat"));
+        }
+        check_object(vars)?;
+        self.set_fuel(limits.fuel);
+        let mut ctx = None;
+        match &compiled.parts[..] {
+            [Part::Body { template, fast, .. }] => {
+                self.render_part(template, fast.as_ref(), &mut ctx, compiled, vars, limits, None, sink)
+            }
+            _ => unreachable!("text templates have exactly one body"),
+        }
+    }
+
+    /// Renders a template as an OpenAI-style message array. A text template
+    /// becomes a single `user` message.
+    pub fn render_chat(&mut self, compiled: &Compiled, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
+        check_object(vars)?;
+        self.set_fuel(limits.fuel);
+        let mut ctx = None;
+        let mut messages = Vec::with_capacity(compiled.parts.len());
+        let mut total = 0usize;
+        for (i, part) in compiled.parts.iter().enumerate() {
+            match part {
+                Part::Body { role, name, template, fast } => {
+                    let label = format!("message {}", i + 1);
+                    let label = (compiled.kind == Kind::Chat).then_some(label.as_str());
+                    let mut bytes = Vec::new();
+                    self.render_part(template, fast.as_ref(), &mut ctx, compiled, vars, limits, label, &mut bytes)?;
+                    let content = String::from_utf8(bytes)
+                        .map_err(|_| Error::new(ErrorKind::InvalidOutput, "rendered output is not valid UTF-8"))?;
+                    total += content.len();
+                    let mut m = serde_json::Map::new();
+                    m.insert("role".into(), Json::String(role.clone().unwrap_or_else(|| "user".into())));
+                    m.insert("content".into(), Json::String(content));
+                    if let Some(n) = name {
+                        m.insert("name".into(), Json::String(n.clone()));
+                    }
+                    messages.push(Json::Object(m));
+                }
+                Part::Placeholder { variable, optional } => match vars.get_json(variable)? {
+                    None | Some(Json::Null) if *optional => {}
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::MissingVariable,
+                            format!("missing variable \"{variable}\" (a message list for placeholder {})", i + 1),
+                        ))
+                    }
+                    Some(list) => {
+                        let inserted = placeholder_messages(variable, &list)?;
+                        total += inserted.iter().map(|m| m.to_string().len()).sum::<usize>();
+                        messages.extend(inserted);
+                    }
+                },
+            }
+            if total > limits.max_output_bytes {
+                return Err(output_limit(limits));
+            }
+        }
+        Ok(Json::Array(messages))
+    }
+
+    /// Renders a body that is not stored (the dry run), without touching the cache.
+    pub fn render_adhoc(&mut self, kind: Kind, body: &str, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
+        const KEY: &str = "\u{0}adhoc";
+        let compiled = self.compile(KEY, kind, body)?;
+        let out = match kind {
+            Kind::Text => self.render_text(&compiled, vars, limits).map(Json::String),
+            Kind::Chat => self.render_chat(&compiled, vars, limits),
+        };
+        self.remove(&compiled);
+        out
+    }
+
+    fn set_fuel(&mut self, fuel: u64) {
+        if self.fuel != Some(fuel) {
+            self.env.set_fuel(Some(fuel));
+            self.fuel = Some(fuel);
+        }
+    }
+
+    /// The segments of a body that only prints variables, if its fast
+    /// rendering provably matches minijinja's: both are run on a probe where
+    /// every variable is a distinct marker, and must agree byte for byte
+    /// (whitespace control, comments and the trailing newline included).
+    fn fast_path(&self, template: &str) -> Option<Fast> {
+        use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
+        let tmpl = self.env.get_template(template).ok()?;
+        let mut fast = Fast { segments: Vec::new(), names: Vec::new() };
+        let mut tokens = tokenize(tmpl.source(), false, Default::default(), WhitespaceConfig::default());
+        while let Some(tok) = tokens.next() {
+            match tok.ok()?.0 {
+                Token::TemplateData(text) => fast.segments.push(Segment::Text(text.to_string())),
+                Token::VariableStart => {
+                    let Token::Ident(name) = tokens.next()?.ok()?.0 else { return None };
+                    if !matches!(tokens.next()?.ok()?.0, Token::VariableEnd) || self.globals.contains(name) {
+                        return None;
+                    }
+                    let i = match fast.names.iter().position(|n| n == name) {
+                        Some(i) => i,
+                        None => {
+                            fast.names.push(name.to_string());
+                            fast.names.len() - 1
+                        }
+                    };
+                    fast.segments.push(Segment::Var(i));
+                }
+                _ => return None,
+            }
+        }
+        let probe: serde_json::Map<String, Json> =
+            fast.names.iter().map(|v| (v.clone(), Json::String(format!("\u{e000}{v}\u{e001}")))).collect();
+        let probe = Json::Object(probe);
+        let mut out = Vec::new();
+        let limits = Limits { fuel: 0, max_output_bytes: usize::MAX };
+        fast.render(&probe, &limits, &mut out).ok()?;
+        let slow = tmpl.render(Value::from_serialize(&probe)).ok()?;
+        (out == slow.as_bytes()).then_some(fast)
+    }
+
+    /// Renders one body into the sink.
+    #[allow(clippy::too_many_arguments)]
+    fn render_part(
+        &self,
+        template: &str,
+        fast: Option<&Fast>,
+        ctx: &mut Option<Value>,
+        compiled: &Compiled,
+        vars: &dyn Vars,
+        limits: &Limits,
+        label: Option<&str>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        if let Some(fast) = fast {
+            // Literal text comes from a PostgreSQL text value and variables
+            // pass `Vars::printed`, which refuses NUL: nothing to check after.
+            if fast.render(vars, limits, sink)? {
+                return Ok(());
+            }
+            // A variable is missing: let the VM report it exactly as it would.
+        }
+        if ctx.is_none() {
+            *ctx = Some(vars.to_value()?);
+        }
+        let ctx = ctx.as_ref().expect("just set");
+        let tmpl = self.env.get_template(template).expect("compiled templates stay registered");
+        let mut writer = CappedWriter {
+            buf: Vec::with_capacity(compiled.output_hint().min(limits.max_output_bytes)),
+            max: limits.max_output_bytes,
+            exceeded: false,
+        };
+        match tmpl.render_captured_to(ctx, &mut writer) {
+            Ok(_) => {}
+            Err(_) if writer.exceeded => return Err(output_limit(limits)),
+            Err(e) => return Err(runtime_error(&e, tmpl.source(), compiled, vars, limits, label)),
+        }
+        compiled.remember_output(writer.buf.len());
+        // minijinja writes whole `str`s, so the bytes are UTF-8; NUL can come
+        // from string escapes in the template.
+        if writer.buf.contains(&0) {
+            return Err(nul_in_output());
+        }
+        sink.buffer(writer.buf.len()).copy_from_slice(&writer.buf);
+        Ok(())
+    }
+}
+
+/// Where a rendered text goes. The caller allocates the result once its
+/// size is known (PostgreSQL: a palloc'd text; tests: a Vec).
+pub trait Sink {
+    /// A buffer of exactly `len` bytes, to be filled with the output.
+    fn buffer(&mut self, len: usize) -> &mut [u8];
+}
+
+impl Sink for Vec<u8> {
+    fn buffer(&mut self, len: usize) -> &mut [u8] {
+        self.clear();
+        self.resize(len, 0);
+        self
+    }
+}
+
+impl Fast {
+    /// Writes the rendered body into the sink; false (and nothing written)
+    /// when a variable is missing.
+    fn render(&self, vars: &dyn Vars, limits: &Limits, sink: &mut dyn Sink) -> Result<bool> {
+        let mut inline: [Printed<'_>; FAST_INLINE] = std::array::from_fn(|_| Printed::Str(""));
+        let mut heap = Vec::new();
+        let values: &mut [Printed<'_>] = if self.names.len() <= FAST_INLINE {
+            &mut inline[..self.names.len()]
+        } else {
+            heap.resize_with(self.names.len(), || Printed::Str(""));
+            &mut heap
+        };
+        for (slot, name) in values.iter_mut().zip(&self.names) {
+            match vars.printed(name)? {
+                Some(p) => *slot = p,
+                None => return Ok(false),
+            }
+        }
+        fn piece<'s>(seg: &'s Segment, values: &'s [Printed<'_>]) -> &'s [u8] {
+            match seg {
+                Segment::Text(t) => t.as_bytes(),
+                Segment::Var(i) => values[*i].as_str().as_bytes(),
+            }
+        }
+        let values = &*values;
+        let len: usize = self.segments.iter().map(|s| piece(s, values).len()).sum();
+        if len > limits.max_output_bytes {
+            return Err(output_limit(limits));
+        }
+        let buf = sink.buffer(len);
+        let mut at = 0;
+        for seg in &self.segments {
+            let p = piece(seg, values);
+            buf[at..at + p.len()].copy_from_slice(p);
+            at += p.len();
+        }
+        Ok(true)
+    }
+}
+
+fn nul_in_output() -> Error {
+    Error::new(ErrorKind::InvalidOutput, "rendered output contains a NUL character, which PostgreSQL text cannot hold")
+}
+
+fn check_object(vars: &dyn Vars) -> Result<()> {
+    match vars.non_object() {
+        None => Ok(()),
+        Some(what) => Err(Error::invalid(format!("vars must be a JSON object, not {what}"))
+            .with_hint("Pass variables as jsonb, for example '{\"name\": \"Ada\"}'.")),
+    }
+}
+
+/// Validates a body and returns the variables it reads, sorted. This is what
+/// `prompt_save` and `prompt_variables` run.
+pub fn inspect(kind: Kind, body: &str) -> Result<Vec<String>> {
+    let mut engine = Engine::new();
+    Ok(engine.compile("inspect", kind, body)?.variables)
+}
+
+pub fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
+fn output_limit(limits: &Limits) -> Error {
+    Error::new(
+        ErrorKind::LimitExceeded,
+        format!("rendered output exceeds the limit of {} bytes", limits.max_output_bytes),
+    )
+    .with_hint("The limit is set by pgprompt.max_output_bytes.")
+}
+
+/// A message list spliced in by a placeholder must look like messages.
+fn placeholder_messages(variable: &str, list: &Json) -> Result<Vec<Json>> {
+    let Json::Array(items) = list else {
+        return Err(Error::invalid(format!(
+            "variable \"{variable}\" fills a message placeholder and must be an array of messages, not {}",
+            json_type(list)
+        )));
+    };
+    for (i, m) in items.iter().enumerate() {
+        let ok = m.get("role").and_then(Json::as_str).is_some_and(|r| !r.is_empty());
+        if !ok {
+            return Err(Error::invalid(format!(
+                "message {} of variable \"{variable}\" has no \"role\" string",
+                i + 1
+            )));
+        }
+    }
+    Ok(items.clone())
+}
+
+/// The body split into its parts before compilation.
+enum RawPart {
+    Body { role: Option<String>, name: Option<String>, source: String, label: Option<String> },
+    Placeholder { variable: String, optional: bool },
+}
+
+fn parse_body(kind: Kind, body: &str) -> Result<Vec<RawPart>> {
+    match kind {
+        Kind::Text => Ok(vec![RawPart::Body { role: None, name: None, source: body.to_string(), label: None }]),
+        Kind::Chat => parse_chat(body),
+    }
+}
+
+fn parse_chat(body: &str) -> Result<Vec<RawPart>> {
+    let invalid = |msg: String| {
+        Error::new(ErrorKind::InvalidTemplate, msg).with_hint(
+            "A chat template is a JSON array such as [{\"role\": \"system\", \"content\": \"...\"}, {\"placeholder\": \"history\"}].",
+        )
+    };
+    let json: Json = serde_json::from_str(body)
+        .map_err(|e| invalid(format!("chat template is not valid JSON: {e}")))?;
+    let Json::Array(items) = json else {
+        return Err(invalid(format!("chat template must be a JSON array of messages, not {}", json_type(&json))));
+    };
+    if items.is_empty() {
+        return Err(invalid("chat template has no messages".into()));
+    }
+    let mut parts = Vec::with_capacity(items.len());
+    for (i, item) in items.into_iter().enumerate() {
+        let n = i + 1;
+        let Json::Object(mut obj) = item else {
+            return Err(invalid(format!("message {n} must be an object")));
+        };
+        if let Some(p) = obj.remove("placeholder") {
+            let Json::String(variable) = p else {
+                return Err(invalid(format!("message {n}: \"placeholder\" must name a variable")));
+            };
+            if !is_identifier(&variable) {
+                return Err(invalid(format!("message {n}: placeholder \"{variable}\" is not a valid variable name")));
+            }
+            let optional = match obj.remove("optional") {
+                None => false,
+                Some(Json::Bool(b)) => b,
+                Some(_) => return Err(invalid(format!("message {n}: \"optional\" must be true or false"))),
+            };
+            if let Some(k) = obj.keys().next() {
+                return Err(invalid(format!("message {n}: unknown key \"{k}\" in a placeholder")));
+            }
+            parts.push(RawPart::Placeholder { variable, optional });
+            continue;
+        }
+        let role = match obj.remove("role") {
+            Some(Json::String(r)) if CHAT_ROLES.contains(&r.as_str()) => r,
+            Some(Json::String(r)) => {
+                return Err(invalid(format!(
+                    "message {n}: unknown role \"{r}\"; expected one of {}",
+                    CHAT_ROLES.join(", ")
+                )))
+            }
+            _ => return Err(invalid(format!("message {n} needs a \"role\" string"))),
+        };
+        let Some(Json::String(source)) = obj.remove("content") else {
+            return Err(invalid(format!("message {n} needs a \"content\" string")));
+        };
+        let name = match obj.remove("name") {
+            None => None,
+            Some(Json::String(s)) => Some(s),
+            Some(_) => return Err(invalid(format!("message {n}: \"name\" must be a string"))),
+        };
+        if let Some(k) = obj.keys().next() {
+            return Err(invalid(format!("message {n}: unknown key \"{k}\"")));
+        }
+        parts.push(RawPart::Body { role: Some(role), name, source, label: Some(format!("message {n}")) });
+    }
+    Ok(parts)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+        && s.len() <= 63
+}
+
+/// Statements that would reach other templates. Prompts are self-contained.
+const FORBIDDEN: [&str; 4] = ["include", "import", "from", "extends"];
+
+/// Finds `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}`
+/// with the real tokenizer, so text, strings and comments never match.
+fn forbidden_statement(source: &str, label: Option<&str>) -> Option<Error> {
+    use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
+    let mut after_block_start = false;
+    for tok in tokenize(source, false, Default::default(), WhitespaceConfig::default()) {
+        let Ok((tok, span)) = tok else { return None };
+        if after_block_start {
+            if let Token::Ident(word) = tok {
+                if FORBIDDEN.contains(&word) {
+                    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+                    return Some(Error::new(
+                        ErrorKind::InvalidTemplate,
+                        format!(
+                            "{prefix}{{% {word} %}} at line {}, column {} is not available: templates are self-contained",
+                            span.start_line,
+                            span.start_col + 1
+                        ),
+                    ));
+                }
+            }
+        }
+        after_block_start = matches!(tok, Token::BlockStart);
+    }
+    None
+}
+
+/// Turns a minijinja compile error into ours, with line and column.
+fn syntax_error(e: &minijinja::Error, label: Option<&str>) -> Error {
+    let what = e.detail().unwrap_or("invalid syntax");
+    let at = match (e.line(), column(e)) {
+        (Some(l), Some(c)) => format!(" at line {l}, column {c}"),
+        (Some(l), None) => format!(" at line {l}"),
+        _ => String::new(),
+    };
+    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+    Error::new(ErrorKind::InvalidTemplate, format!("{prefix}template syntax error{at}: {what}"))
+}
+
+/// Column (1-based, in characters) of the start of the error's span.
+fn column(e: &minijinja::Error) -> Option<usize> {
+    let src = e.template_source()?;
+    let start = e.range()?.start.min(src.len());
+    let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
+    Some(src.get(line_start..start)?.chars().count() + 1)
+}
+
+/// Maps a failure during rendering onto our kinds.
+fn runtime_error(
+    e: &minijinja::Error,
+    source: &str,
+    compiled: &Compiled,
+    vars: &dyn Vars,
+    limits: &Limits,
+    label: Option<&str>,
+) -> Error {
+    let vars = &vars.to_json().unwrap_or(Json::Null);
+    use minijinja::ErrorKind as K;
+    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+    let at = e.line().map(|l| format!(" at line {l}")).unwrap_or_default();
+    match e.kind() {
+        K::UndefinedError => {
+            // Name the variable at the failing expression; a template may read
+            // other variables it does not need (guarded by `if` or `default`).
+            let missing = missing_paths(&compiled.paths, vars);
+            let snippet = e.range().and_then(|r| source.get(r)).unwrap_or("");
+            let culprit = missing.iter().find(|m| mentions(snippet, m.split('.').next().unwrap_or(m)));
+            let message = match culprit {
+                Some(m) => format!("{prefix}missing variable \"{m}\"{at}"),
+                None => format!("{prefix}undefined value used{at}"),
+            };
+            let given: Vec<&str> = vars.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+            Error::new(ErrorKind::MissingVariable, message)
+                .with_detail(format!(
+                    "The template reads: {}. vars has: {}.",
+                    compiled.variables.join(", "),
+                    if given.is_empty() { "nothing".to_string() } else { given.join(", ") }
+                ))
+                .with_hint("Pass every variable the template prints, or guard optional ones with {% if name %} or name|default(...).")
+        }
+        K::OutOfFuel => Error::new(
+            ErrorKind::FuelExhausted,
+            format!("{prefix}rendering ran out of fuel after {} steps{at}", limits.fuel),
+        )
+        .with_hint("The template loops too long; the limit is set by pgprompt.render_fuel."),
+        K::InvalidOperation if e.detail().is_some_and(|d| d.contains("recursion limit")) => Error::new(
+            ErrorKind::FuelExhausted,
+            format!("{prefix}template recursion deeper than {MAX_RECURSION} levels{at}"),
+        ),
+        K::InvalidOperation if e.detail().is_some_and(|d| d.contains("too large") || d.contains("too many")) => {
+            Error::new(ErrorKind::LimitExceeded, format!("{prefix}{}{at}", e.detail().unwrap_or("value too large")))
+        }
+        _ => {
+            let what = match e.detail() {
+                Some(d) => format!("{}: {d}", kind_text(e)),
+                None => kind_text(e),
+            };
+            Error::new(ErrorKind::RenderFailed, format!("{prefix}template failed{at}: {what}"))
+        }
+    }
+}
+
+fn kind_text(e: &minijinja::Error) -> String {
+    // minijinja's Display includes location noise; the kind's text is enough.
+    let full = minijinja::Error::new(e.kind(), "").to_string();
+    full.trim_end_matches(": ").trim_end_matches(':').to_string()
+}
+
+/// The paths a template reads that `vars` does not provide. A path through a
+/// value that is not an object is not judged (it may be a list or a string).
+fn missing_paths(paths: &[String], vars: &Json) -> Vec<String> {
+    let mut missing: Vec<String> = Vec::new();
+    for path in paths {
+        let mut cur = vars;
+        for (depth, seg) in path.split('.').enumerate() {
+            match cur {
+                Json::Object(m) => match m.get(seg) {
+                    Some(next) => cur = next,
+                    None => {
+                        let prefix: Vec<&str> = path.split('.').take(depth + 1).collect();
+                        let p = prefix.join(".");
+                        if !missing.iter().any(|m| m == &p || p.starts_with(&format!("{m}."))) {
+                            missing.push(p);
+                        }
+                        break;
+                    }
+                },
+                _ => break,
+            }
+        }
+    }
+    missing
+}
+
+/// Whether `text` uses the identifier `name` (not as part of a longer one).
+fn mentions(text: &str, name: &str) -> bool {
+    let is_ident = |c: char| c == '_' || c.is_alphanumeric();
+    text.match_indices(name).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + name.len()..].chars().next();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// Collects output and stops the render once it grows past the limit.
+struct CappedWriter {
+    buf: Vec<u8>,
+    max: usize,
+    exceeded: bool,
+}
+
+impl io::Write for CappedWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > self.max {
+            self.exceeded = true;
+            return Err(io::Error::other("output limit"));
+        }
+        self.buf.extend_from_slice(data);
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn width_error(what: &str, n: usize) -> minijinja::Error {
+    minijinja::Error::new(
+        minijinja::ErrorKind::InvalidOperation,
+        format!("{what} of {n} is too large (at most {MAX_WIDTH})"),
+    )
+}
+
+/// Replaces the built-in filters that allocate padding from a number with
+/// versions that refuse absurd numbers before allocating. The originals stay
+/// registered under names no template can spell.
+fn add_bounded_filters(env: &mut Environment<'static>) {
+    env.add_filter("\u{1}indent", minijinja::filters::indent);
+    env.add_filter("\u{1}tojson", minijinja::filters::tojson);
+    env.add_filter("\u{1}format", minijinja::filters::format);
+    // indent(width) and tojson(indent): every number passed is a width.
+    for name in ["indent", "tojson"] {
+        env.add_filter(name, move |state: &State, args: Rest<Value>| {
+            for arg in args.iter().skip(1) {
+                check_widths(name, arg)?;
+            }
+            state.apply_filter(&format!("\u{1}{name}"), &args)
+        });
+    }
+    // format: widths live in the format string ("%100000000s").
+    env.add_filter("format", |state: &State, args: Rest<Value>| {
+        if let Some(n) = args.first().and_then(|f| f.as_str()).and_then(largest_number) {
+            if n > MAX_WIDTH {
+                return Err(width_error("format width", n));
+            }
+        }
+        state.apply_filter("\u{1}format", &args)
+    });
+}
+
+/// Refuses a number larger than `MAX_WIDTH`, also inside keyword arguments.
+fn check_widths(filter: &str, v: &Value) -> std::result::Result<(), minijinja::Error> {
+    if v.kind() == minijinja::value::ValueKind::Map {
+        if let Ok(keys) = v.try_iter() {
+            for k in keys {
+                if let Ok(inner) = v.get_item(&k) {
+                    check_widths(filter, &inner)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    if v.kind() == minijinja::value::ValueKind::Number && !v.is_true() {
+        return Ok(());
+    }
+    match i128::try_from(v.clone()) {
+        Ok(n) if n > MAX_WIDTH as i128 => Err(width_error(&format!("{filter} width"), n.min(usize::MAX as i128) as usize)),
+        _ => Ok(()),
+    }
+}
+
+/// The largest run of digits in a format string (widths and precisions).
+fn largest_number(s: &str) -> Option<usize> {
+    s.split(|c: char| !c.is_ascii_digit())
+        .filter(|run| !run.is_empty())
+        .map(|run| if run.len() > 9 { usize::MAX } else { run.parse().unwrap_or(usize::MAX) })
+        .max()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(body: &str, vars: Json) -> Result<String> {
+        let mut e = Engine::new();
+        let c = e.compile("t", Kind::Text, body)?;
+        e.render_text(&c, &vars, &Limits::default())
+    }
+
+    #[test]
+    fn renders_jinja2_semantics() {
+        let out = render(
+            "Hello {{ name }}!{% for t in topics %} [{{ loop.index }}:{{ t|upper }}]{% endfor %}",
+            json!({"name": "Ada", "topics": ["a", "b"]}),
+        )
+        .unwrap();
+        assert_eq!(out, "Hello Ada! [1:A] [2:B]");
+        // Jinja2 drops a single trailing newline by default.
+        assert_eq!(render("x\n", json!({})).unwrap(), "x");
+    }
+
+    #[test]
+    fn optional_variables_work_with_if() {
+        let body = "A{% if extra %} {{ extra }}{% endif %}";
+        assert_eq!(render(body, json!({})).unwrap(), "A");
+        assert_eq!(render(body, json!({"extra": "B"})).unwrap(), "A B");
+        assert_eq!(render("{{ x|default('d') }}", json!({})).unwrap(), "d");
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        let e = render("{{ query }} for grade {{ grade_level }}{% if opt %}{{ opt }}{% endif %}{{ d|default(1) }}", json!({"query": "q"}))
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingVariable);
+        assert_eq!(e.message, "missing variable \"grade_level\" at line 1");
+        let detail = e.detail.unwrap();
+        assert!(detail.contains("reads: d, grade_level, opt, query"), "{detail}");
+        assert!(detail.contains("vars has: query"), "{detail}");
+
+        let e = render("{{ user.name }}", json!({"user": {}})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingVariable);
+        assert!(e.message.contains("\"user.name\""), "{}", e.message);
+    }
+
+    #[test]
+    fn vars_must_be_an_object() {
+        for v in [json!([1]), json!("s"), json!(3), json!(null)] {
+            let e = render("x", v).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidArgument);
+            assert!(e.message.contains("must be a JSON object"));
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let e = inspect(Kind::Text, "line one\nline {{ two ").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidTemplate);
+        assert!(e.message.contains("line 2"), "{}", e.message);
+        assert!(e.message.contains("column"), "{}", e.message);
+        let e = inspect(Kind::Text, "{% for x in y %}never closed").unwrap_err();
+        assert_eq!(e.kind, ErrorKind::InvalidTemplate);
+    }
+
+    #[test]
+    fn variables_are_sorted_and_skip_globals_and_locals() {
+        let vars = inspect(
+            Kind::Text,
+            "{% set ns = namespace(n=0) %}{% for i in range(3) %}{{ b }}{{ i }}{% endfor %}{{ a.x }}{% set local = 1 %}{{ local }}",
+        )
+        .unwrap();
+        assert_eq!(vars, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn include_and_extends_are_not_available() {
+        assert_eq!(inspect(Kind::Text, "{% include 'other' %}").unwrap_err().kind, ErrorKind::InvalidTemplate);
+        assert_eq!(inspect(Kind::Text, "{% extends 'base' %}").unwrap_err().kind, ErrorKind::InvalidTemplate);
+    }
+
+    #[test]
+    fn endless_loops_run_out_of_fuel() {
+        let mut e = Engine::new();
+        let c = e
+            .compile("t", Kind::Text, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+            .unwrap();
+        let err = e.render_text(&c, &json!({}), &Limits { fuel: 10_000, max_output_bytes: 1000 }).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::FuelExhausted);
+    }
+
+    #[test]
+    fn recursion_is_capped() {
+        let body = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}";
+        let err = render(body, json!({})).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::FuelExhausted, "{}", err.message);
+    }
+
+    #[test]
+    fn output_is_capped() {
+        let mut e = Engine::new();
+        let c = e.compile("t", Kind::Text, "{% for i in range(1000) %}0123456789{% endfor %}").unwrap();
+        let limits = Limits { fuel: 1_000_000, max_output_bytes: 5000 };
+        assert_eq!(e.render_text(&c, &json!({}), &limits).unwrap_err().kind, ErrorKind::LimitExceeded);
+        let limits = Limits { fuel: 1_000_000, max_output_bytes: 10_000 };
+        assert_eq!(e.render_text(&c, &json!({}), &limits).unwrap().len(), 10_000);
+    }
+
+    #[test]
+    fn padding_filters_refuse_absurd_widths() {
+        for body in [
+            "{{ 'a\nb'|indent(100000000) }}",
+            "{{ 'a\nb'|indent(width=100000000) }}",
+            "{{ x|tojson(indent=100000000) }}",
+            "{{ '%100000000s'|format('a') }}",
+        ] {
+            let err = render(body, json!({"x": [1]})).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::LimitExceeded, "{body}: {}", err.message);
+            assert!(err.message.contains("too large"), "{body}: {}", err.message);
+        }
+        assert_eq!(render("{{ 'a\nb'|indent(2) }}", json!({})).unwrap(), "a\n  b");
+        assert_eq!(render("{{ '%5s'|format('a') }}", json!({})).unwrap(), "    a");
+        assert_eq!(render("{{ x|tojson }}", json!({"x": [1]})).unwrap(), "[1]");
+    }
+
+    #[test]
+    fn huge_repetition_is_refused() {
+        let err = render("{{ 'x' * 1000000000 }}", json!({})).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::LimitExceeded, "{}", err.message);
+    }
+
+    #[test]
+    fn nul_in_output_is_refused() {
+        let err = render("{{ x }}", json!({"x": "a\u{0}b"})).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidOutput);
+        let err = render("{{ x|lower }}", json!({"x": "a\u{0}b"})).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidOutput);
+    }
+
+    #[test]
+    fn chat_templates_render_messages() {
+        let body = r#"[
+            {"role": "system", "content": "You teach grade {{ grade }}."},
+            {"placeholder": "history", "optional": true},
+            {"role": "user", "content": "{{ question }}", "name": "student"}
+        ]"#;
+        let mut e = Engine::new();
+        let c = e.compile("c", Kind::Chat, body).unwrap();
+        assert_eq!(c.variables, vec!["grade", "history", "question"]);
+        let out = e.render_chat(&c, &json!({"grade": 5, "question": "Why?"}), &Limits::default()).unwrap();
+        assert_eq!(
+            out,
+            json!([
+                {"role": "system", "content": "You teach grade 5."},
+                {"role": "user", "content": "Why?", "name": "student"}
+            ])
+        );
+        let hist = json!([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]);
+        let out = e.render_chat(&c, &json!({"grade": 5, "question": "Why?", "history": hist}), &Limits::default()).unwrap();
+        assert_eq!(out.as_array().unwrap().len(), 4);
+        assert_eq!(out[1]["content"], "hi");
+
+        let err = e.render_text(&c, &json!({}), &Limits::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::WrongKind);
+    }
+
+    #[test]
+    fn chat_template_errors_point_at_the_message() {
+        let cases = [
+            ("{}", "JSON array"),
+            ("[]", "no messages"),
+            ("not json", "not valid JSON"),
+            (r#"[{"role": "wizard", "content": "x"}]"#, "unknown role"),
+            (r#"[{"role": "user"}]"#, "\"content\""),
+            (r#"[{"role": "user", "content": "x", "extra": 1}]"#, "unknown key"),
+            (r#"[{"role": "user", "content": "ok"}, {"role": "user", "content": "{{ x "}]"#, "message 2"),
+            (r#"[{"placeholder": "bad name"}]"#, "not a valid variable name"),
+        ];
+        for (body, needle) in cases {
+            let e = inspect(Kind::Chat, body).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidTemplate, "{body}");
+            assert!(e.message.contains(needle), "{body}: {}", e.message);
+        }
+    }
+
+    #[test]
+    fn text_templates_render_as_one_user_message() {
+        let mut e = Engine::new();
+        let c = e.compile("t", Kind::Text, "Hi {{ n }}").unwrap();
+        let out = e.render_chat(&c, &json!({"n": 1}), &Limits::default()).unwrap();
+        assert_eq!(out, json!([{"role": "user", "content": "Hi 1"}]));
+    }
+
+    #[test]
+    fn placeholder_must_hold_messages() {
+        let mut e = Engine::new();
+        let c = e.compile("c", Kind::Chat, r#"[{"placeholder": "h"}]"#).unwrap();
+        let err = e.render_chat(&c, &json!({}), &Limits::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::MissingVariable);
+        let err = e.render_chat(&c, &json!({"h": "x"}), &Limits::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+        let err = e.render_chat(&c, &json!({"h": [{"content": "x"}]}), &Limits::default()).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::InvalidArgument);
+    }
+
+    #[test]
+    fn removed_templates_leave_the_engine() {
+        let mut e = Engine::new();
+        let c = e.compile("k", Kind::Text, "a").unwrap();
+        e.remove(&c);
+        assert!(e.env.get_template("k").is_err());
+        // A failed chat compile leaves nothing half-registered.
+        let bad = r#"[{"role": "user", "content": "ok"}, {"role": "user", "content": "{% if %}"}]"#;
+        assert!(e.compile("c", Kind::Chat, bad).is_err());
+        assert!(e.env.get_template("c#0").is_err());
+    }
+
+    #[test]
+    fn fast_path_is_taken_only_when_it_matches_minijinja() {
+        let mut e = Engine::new();
+        let fast = |e: &mut Engine, body: &str| {
+            let c = e.compile("f", Kind::Text, body).unwrap();
+            let is_fast = matches!(&c.parts[..], [Part::Body { fast: Some(_), .. }]);
+            e.remove(&c);
+            is_fast
+        };
+        assert!(fast(&mut e, "Hello {{ name }}, grade {{grade}}. Bye {{ name }}.\n"));
+        assert!(fast(&mut e, "{{ a }}{# comment #} {{- b }}\n\n"));
+        assert!(fast(&mut e, "no variables at all"));
+        assert!(!fast(&mut e, "{{ a|upper }}"));
+        assert!(!fast(&mut e, "{{ a.b }}"));
+        assert!(!fast(&mut e, "{% if a %}x{% endif %}"));
+        assert!(!fast(&mut e, "{{ range }}"));
+    }
+
+    #[test]
+    fn fast_and_slow_paths_print_values_alike() {
+        let vars = json!({"s": "text", "i": 7, "f": 0.5, "w": 2.0, "b": true, "n": null, "l": [1, "a"], "o": {"k": 1}});
+        let body = "{{ s }}|{{ i }}|{{ f }}|{{ w }}|{{ b }}|{{ n }}|{{ l }}|{{ o }}";
+        let fast = render(body, vars.clone()).unwrap();
+        // The same body through the VM (a filter keeps it off the fast path).
+        let slow = render(&format!("{body}{{{{ ''|upper }}}}"), vars).unwrap();
+        assert_eq!(fast, slow);
+        assert_eq!(fast, "text|7|0.5|2.0|True|None|[1, \"a\"]|{\"k\": 1}");
+    }
+
+    #[test]
+    fn fast_path_reports_missing_variables_like_the_vm() {
+        let e = render("Hi {{ name }} from {{ place }}", json!({"name": "A"})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingVariable);
+        assert_eq!(e.message, "missing variable \"place\" at line 1");
+    }
+
+    #[test]
+    fn adhoc_render_does_not_leak_templates() {
+        let mut e = Engine::new();
+        let out = e.render_adhoc(Kind::Text, "{{ a }}", &json!({"a": 1}), &Limits::default()).unwrap();
+        assert_eq!(out, json!("1"));
+        assert_eq!(e.env.templates().count(), 0);
+    }
+}

@@ -1,0 +1,420 @@
+-- The template API: save versions, activate, roll back, label, read, delete.
+-- Rendering (prompt_render, prompt_render_chat, prompt_render_text,
+-- prompt_variables) is written in Rust; its comments are at the end.
+--
+-- Errors use standard SQLSTATEs (see the README's table):
+--   22004 null_value_not_allowed      a required argument is NULL
+--   22023 invalid_parameter_value     an argument has the wrong shape
+--   42704 undefined_object            unknown template, version or label
+--   42601 syntax_error                the template does not parse
+--   54000 program_limit_exceeded      body over pgprompt.max_template_bytes
+--   55000 object_not_in_prerequisite_state  nothing to roll back to
+
+------------------------------------------------------------------------------
+-- Internal helpers
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _require(p_value anyelement, p_name text)
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    IF p_value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be NULL', p_name
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION _require(anyelement, text) IS
+    'Internal: raises 22004 naming the argument when it is NULL.';
+
+-- The template row, locked for the rest of the transaction, or 42704.
+CREATE FUNCTION _lock_template(p_name text)
+RETURNS prompt_templates
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates;
+BEGIN
+    PERFORM _require(p_name, 'name');
+    SELECT * INTO v_template FROM prompt_templates WHERE name = p_name FOR UPDATE;
+    IF v_template.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', p_name
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'List templates with: SELECT name FROM pgprompt.prompt_templates;';
+    END IF;
+    RETURN v_template;
+END
+$$;
+
+COMMENT ON FUNCTION _lock_template(text) IS
+    'Internal: the named template row, locked FOR UPDATE; 42704 if it does not exist.';
+
+CREATE FUNCTION _require_version(p_template prompt_templates, p_version integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    PERFORM _require(p_version, 'version');
+    IF NOT EXISTS (SELECT 1 FROM prompt_versions
+                    WHERE template_id = p_template.id AND version = p_version) THEN
+        RAISE EXCEPTION 'version % of template "%" does not exist', p_version, p_template.name
+            USING ERRCODE = 'undefined_object',
+                  HINT = format('Versions of this template run from 1 to %s.',
+                      (SELECT max(version) FROM prompt_versions WHERE template_id = p_template.id));
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION _require_version(prompt_templates, integer) IS
+    'Internal: 42704 unless the template has this version.';
+
+------------------------------------------------------------------------------
+-- prompt_save
+------------------------------------------------------------------------------
+
+CREATE FUNCTION prompt_save(
+    name        text,
+    body        text,
+    config      jsonb   DEFAULT '{}',
+    message     text    DEFAULT NULL,
+    kind        text    DEFAULT 'text',
+    description text    DEFAULT NULL,
+    category    text    DEFAULT NULL,
+    parent      integer DEFAULT NULL
+)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_variables text[];
+    v_template_id bigint;
+    v_version integer;
+BEGIN
+    PERFORM _require(prompt_save.name, 'name');
+    PERFORM _require(prompt_save.body, 'body');
+    PERFORM _require(prompt_save.config, 'config');
+    PERFORM _require(prompt_save.kind, 'kind');
+    IF jsonb_typeof(prompt_save.config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object, not %', jsonb_typeof(prompt_save.config)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: ''{"model": "gemini-2.5-flash", "temperature": 0.2}''';
+    END IF;
+    IF length(prompt_save.name) NOT BETWEEN 1 AND 200
+       OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use letters, digits and _ . : / - (up to 200 characters), not starting with punctuation other than _.';
+    END IF;
+
+    -- Parses the body (42601 with line and column), checks its size (54000)
+    -- and the kind (22023), and lists the variables it reads.
+    v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+
+    -- A new template starts with this version active. ON CONFLICT waits for a
+    -- concurrent creator of the same name and then takes the other branch.
+    INSERT INTO prompt_templates AS t (name, description, category, active_version)
+    VALUES (prompt_save.name, prompt_save.description, prompt_save.category, 1)
+    ON CONFLICT ON CONSTRAINT prompt_templates_name_key DO NOTHING
+    RETURNING t.id INTO v_template_id;
+
+    IF v_template_id IS NOT NULL THEN
+        v_version := 1;
+        IF prompt_save.parent IS NOT NULL THEN
+            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        -- Lock the template (serialising concurrent saves) and touch it.
+        UPDATE prompt_templates t
+           SET description = coalesce(prompt_save.description, t.description),
+               category = coalesce(prompt_save.category, t.category)
+         WHERE t.name = prompt_save.name
+        RETURNING t.id INTO v_template_id;
+        SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
+        IF prompt_save.parent IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM prompt_versions v
+             WHERE v.template_id = v_template_id AND v.version = prompt_save.parent) THEN
+            RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+
+    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version)
+    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, prompt_save.config, v_variables,
+            prompt_save.message,
+            CASE WHEN v_version > 1 THEN coalesce(prompt_save.parent, v_version - 1) END);
+
+    IF v_version = 1 THEN
+        INSERT INTO prompt_activations (template_id, version, action)
+        VALUES (v_template_id, 1, 'create');
+    END IF;
+    RETURN v_version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer) IS
+$$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version becomes active, later ones wait for prompt_activate.
+config: model settings (a JSON object). kind: text or chat. parent: the version this one derives from (default: the newest).
+Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind, 42601 syntax error (with line and column), 54000 body over pgprompt.max_template_bytes.$$;
+
+------------------------------------------------------------------------------
+-- Activation and rollback
+------------------------------------------------------------------------------
+
+CREATE FUNCTION prompt_activate(name text, version integer)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates := _lock_template(prompt_activate.name);
+BEGIN
+    PERFORM _require_version(v_template, prompt_activate.version);
+    IF v_template.active_version = prompt_activate.version THEN
+        RAISE NOTICE 'version % of template "%" is already active', prompt_activate.version, v_template.name;
+        RETURN;
+    END IF;
+    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
+    VALUES (v_template.id, prompt_activate.version, v_template.active_version, 'activate',
+            (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = v_template.id));
+    UPDATE prompt_templates t SET active_version = prompt_activate.version WHERE t.id = v_template.id;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_activate(text, integer) IS
+$$Makes a version the active one. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches.
+Errors: 22004 NULL argument, 42704 unknown template or version.$$;
+
+CREATE FUNCTION prompt_rollback(name text)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates := _lock_template(prompt_rollback.name);
+    v_current prompt_activations;
+    v_target prompt_activations;
+BEGIN
+    SELECT * INTO v_current FROM prompt_activations a
+     WHERE a.template_id = v_template.id ORDER BY a.id DESC LIMIT 1;
+    SELECT * INTO v_target FROM prompt_activations a WHERE a.id = v_current.undo_to;
+    IF v_target.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" has no earlier active version to roll back to', v_template.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Version ' || v_template.active_version || ' has been active since the template was created or since the rollbacks before this one.';
+    END IF;
+    -- Pop the undo stack: a further rollback goes to what came before the target.
+    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
+    VALUES (v_template.id, v_target.version, v_template.active_version, 'rollback', v_target.undo_to);
+    UPDATE prompt_templates t SET active_version = v_target.version WHERE t.id = v_template.id;
+    RETURN v_target.version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_rollback(text) IS
+$$Re-activates the version that was active before the current one and returns its number. Repeated rollbacks walk further back, like undo.
+Errors: 22004 NULL argument, 42704 unknown template, 55000 nothing to roll back to.$$;
+
+------------------------------------------------------------------------------
+-- Labels
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _check_label(p_label text)
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    PERFORM _require(p_label, 'label');
+    IF p_label IN ('latest', 'active') THEN
+        RAISE EXCEPTION 'label "%" is reserved', p_label
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'latest always means the newest version and active the active one.';
+    END IF;
+    IF length(p_label) NOT BETWEEN 1 AND 63 OR p_label !~ '^[a-z0-9][a-z0-9_.-]*$' THEN
+        RAISE EXCEPTION 'invalid label "%"', p_label
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use lower-case letters, digits and _ . - (up to 63 characters), such as production or staging.';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION _check_label(text) IS 'Internal: 22023 unless the label name is valid and not reserved.';
+
+CREATE FUNCTION prompt_label(name text, version integer, label text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates;
+BEGIN
+    PERFORM _check_label(prompt_label.label);
+    v_template := _lock_template(prompt_label.name);
+    PERFORM _require_version(v_template, prompt_label.version);
+    INSERT INTO prompt_labels AS l (template_id, label, version)
+    VALUES (v_template.id, prompt_label.label, prompt_label.version)
+    ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
+        SET version = excluded.version
+        WHERE l.version IS DISTINCT FROM excluded.version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_label(text, integer, text) IS
+$$Points a label (production, staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'production').
+Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version.$$;
+
+CREATE FUNCTION prompt_unlabel(name text, label text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates;
+BEGIN
+    PERFORM _require(prompt_unlabel.label, 'label');
+    v_template := _lock_template(prompt_unlabel.name);
+    DELETE FROM prompt_labels l WHERE l.template_id = v_template.id AND l.label = prompt_unlabel.label;
+    RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_unlabel(text, text) IS
+$$Removes a label from a template. Returns false if the template had no such label.
+Errors: 22004 NULL argument, 42704 unknown template.$$;
+
+------------------------------------------------------------------------------
+-- Reading and deleting
+------------------------------------------------------------------------------
+
+CREATE TYPE prompt_version_info AS (
+    name            text,
+    version         integer,
+    kind            text,
+    body            text,
+    config          jsonb,
+    variables       text[],
+    is_active       boolean,
+    labels          text[],
+    message         text,
+    parent_version  integer,
+    created_at      timestamptz,
+    created_by      text
+);
+
+COMMENT ON TYPE prompt_version_info IS 'One version of a template as prompt_get returns it.';
+COMMENT ON COLUMN prompt_version_info.name IS 'Template name.';
+COMMENT ON COLUMN prompt_version_info.version IS 'Version number.';
+COMMENT ON COLUMN prompt_version_info.kind IS 'text or chat.';
+COMMENT ON COLUMN prompt_version_info.body IS 'Template source.';
+COMMENT ON COLUMN prompt_version_info.config IS 'Model settings (JSON object).';
+COMMENT ON COLUMN prompt_version_info.variables IS 'Top-level variables the body reads.';
+COMMENT ON COLUMN prompt_version_info.is_active IS 'Whether this is the active version.';
+COMMENT ON COLUMN prompt_version_info.labels IS 'Labels pointing at this version.';
+COMMENT ON COLUMN prompt_version_info.message IS 'Commit message.';
+COMMENT ON COLUMN prompt_version_info.parent_version IS 'Version this one derives from.';
+COMMENT ON COLUMN prompt_version_info.created_at IS 'When the version was saved.';
+COMMENT ON COLUMN prompt_version_info.created_by IS 'Who saved it.';
+
+CREATE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
+RETURNS SETOF prompt_version_info
+LANGUAGE plpgsql
+STABLE
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_version integer;
+BEGIN
+    PERFORM _require(prompt_get.name, 'name');
+    IF prompt_get.version IS NOT NULL AND prompt_get.label IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a version or a label, not both'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_get.name;
+    IF v_template.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    v_version := CASE
+        WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
+        WHEN prompt_get.label IS NULL OR prompt_get.label = 'active' THEN v_template.active_version
+        WHEN prompt_get.label = 'latest' THEN
+            (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
+        ELSE (SELECT l.version FROM prompt_labels l
+               WHERE l.template_id = v_template.id AND l.label = prompt_get.label)
+    END;
+    RETURN QUERY
+        SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
+               v.version = v_template.active_version,
+               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l
+                          WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
+               v.message, v.parent_version, v.created_at, v.created_by
+          FROM prompt_versions v
+         WHERE v.template_id = v_template.id AND v.version = v_version;
+    IF NOT FOUND THEN
+        IF prompt_get.label IS NOT NULL THEN
+            RAISE EXCEPTION 'label "%" of template "%" does not exist', prompt_get.label, prompt_get.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RAISE EXCEPTION 'version % of template "%" does not exist', prompt_get.version, prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_get(text, integer, text) IS
+$$One version of a template: body, kind, config, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
+Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
+
+CREATE FUNCTION prompt_delete(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_template prompt_templates := _lock_template(prompt_delete.name);
+BEGIN
+    DELETE FROM prompt_templates t WHERE t.id = v_template.id;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_delete(text) IS
+$$Deletes a template with all its versions, labels and history. The audit log keeps every version's body and the deletion itself.
+Errors: 22004 NULL name, 42704 unknown template.$$;
+
+------------------------------------------------------------------------------
+-- Comments on the functions written in Rust
+------------------------------------------------------------------------------
+
+COMMENT ON FUNCTION prompt_render(text, jsonb, integer, text) IS
+$$Renders a text template with Jinja2 semantics (minijinja): the active version, or the version or label asked for (label may be latest or active).
+Strict: a variable the template prints but vars lacks is an error naming it; {% if x %} works for optional ones. Compiles are cached per session by immutable version id, so a render is never stale.
+Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel).$$;
+
+COMMENT ON FUNCTION prompt_render_chat(text, jsonb, integer, text) IS
+$$Renders a template as an OpenAI-style messages array [{"role", "content"}]. Chat templates render each message and splice {"placeholder": "history"} entries from vars; a text template becomes one user message.
+Errors as prompt_render.$$;
+
+COMMENT ON FUNCTION prompt_render_text(text, jsonb) IS
+$$Renders a template body that is not stored (a dry run before saving). Same rules and errors as prompt_render, plus 42601 for syntax errors and 54000 for bodies over pgprompt.max_template_bytes.$$;
+
+COMMENT ON FUNCTION prompt_variables(text, text) IS
+$$The top-level variables a template body reads, sorted. kind is text or chat. Validates the body: 42601 syntax error with line and column, 54000 body over pgprompt.max_template_bytes, 22023 unknown kind.$$;
+
+COMMENT ON FUNCTION prompt_cache_stats() IS
+    'This session''s compiled-template cache: hits, misses, hit ratio, entries, evictions and cached source bytes.';
+
+COMMENT ON FUNCTION _invalidate_render_caches(oid) IS
+    'Internal: queues a relcache invalidation of the given relation, delivered to every session at commit.';
+
+COMMENT ON FUNCTION prompt_cache_reset() IS
+    'Empties this session''s compiled-template cache (rendering is correct either way; this is for measurements).';

@@ -1,0 +1,384 @@
+-- Triggers: timestamps, immutability, activation history, audit log and
+-- change notifications. They fire for the API functions and for direct SQL
+-- alike, so nothing changes unrecorded whichever way it is changed.
+
+------------------------------------------------------------------------------
+-- Helpers
+------------------------------------------------------------------------------
+
+-- Sends one event on the pgprompt_changes channel. Delivered at commit only,
+-- so listeners never hear of a change that was rolled back.
+CREATE FUNCTION _notify_change(p_template text, p_version integer, p_action text, p_label text DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog
+AS $$
+    SELECT pg_notify('pgprompt_changes',
+        json_strip_nulls(json_build_object(
+            'template', p_template,
+            'version', p_version,
+            'action', p_action,
+            'label', p_label))::text);
+$$;
+
+COMMENT ON FUNCTION _notify_change(text, integer, text, text) IS
+    'Internal: NOTIFY pgprompt_changes with {"template", "version", "action", "label"} as JSON.';
+
+-- Appends one audit row.
+CREATE FUNCTION _audit(p_action text, p_object_type text, p_object_name text,
+                       p_template_id bigint, p_version integer, p_before jsonb, p_after jsonb)
+RETURNS void
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog
+AS $$
+    INSERT INTO prompt_audit_logs (action, object_type, object_name, template_id, version, before, after)
+    VALUES (p_action, p_object_type, p_object_name, p_template_id, p_version, p_before, p_after);
+$$;
+
+COMMENT ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) IS
+    'Internal: appends a row to prompt_audit_logs.';
+
+------------------------------------------------------------------------------
+-- Timestamps (the seeds' auto-update timestamp triggers)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _touch_updated()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    NEW.created_at := OLD.created_at;
+    NEW.created_by := OLD.created_by;
+    NEW.updated_at := now();
+    NEW.updated_by := session_user;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _touch_updated() IS
+    'Trigger: keeps created_* as they were and sets updated_at/updated_by on every UPDATE.';
+
+CREATE TRIGGER trigger_update_prompt_templates_timestamp
+    BEFORE UPDATE ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _touch_updated();
+COMMENT ON TRIGGER trigger_update_prompt_templates_timestamp ON prompt_templates IS
+    'Maintains updated_at and updated_by.';
+
+CREATE TRIGGER trigger_update_prompt_labels_timestamp
+    BEFORE UPDATE ON prompt_labels
+    FOR EACH ROW EXECUTE FUNCTION _touch_updated();
+COMMENT ON TRIGGER trigger_update_prompt_labels_timestamp ON prompt_labels IS
+    'Maintains updated_at and updated_by.';
+
+------------------------------------------------------------------------------
+-- Immutable versions
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _versions_immutable()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        -- Versions go only with their template (prompt_delete cascades here
+        -- after the template row is already gone).
+        IF NOT EXISTS (SELECT 1 FROM prompt_templates WHERE id = OLD.template_id) THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'prompt versions are immutable: cannot delete version % of template %',
+            OLD.version, OLD.template_id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Delete the whole template with prompt_delete(name), or save a new version.';
+    ELSIF TG_OP = 'TRUNCATE' THEN
+        RAISE EXCEPTION 'prompt versions are immutable: cannot truncate prompt_versions'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Delete templates with prompt_delete(name).';
+    END IF;
+    RAISE EXCEPTION 'prompt versions are immutable: cannot update version % of template %',
+        OLD.version, OLD.template_id
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'Save a new version with prompt_save(name, body) instead.';
+END
+$$;
+
+COMMENT ON FUNCTION _versions_immutable() IS
+    'Trigger: refuses UPDATE, DELETE and TRUNCATE of prompt_versions (SQLSTATE 55000), except the cascade of deleting a template.';
+
+CREATE TRIGGER trigger_prompt_versions_immutable
+    BEFORE UPDATE OR DELETE ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION _versions_immutable();
+COMMENT ON TRIGGER trigger_prompt_versions_immutable ON prompt_versions IS
+    'Versions are immutable.';
+
+CREATE TRIGGER trigger_prompt_versions_no_truncate
+    BEFORE TRUNCATE ON prompt_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION _versions_immutable();
+COMMENT ON TRIGGER trigger_prompt_versions_no_truncate ON prompt_versions IS
+    'Versions are immutable; TRUNCATE would bypass the row trigger.';
+
+------------------------------------------------------------------------------
+-- Activation: exactly one active version, with history
+------------------------------------------------------------------------------
+
+-- The active version is a single column, so "exactly one" holds by
+-- construction and concurrent activations serialise on the row lock. This
+-- trigger makes a wrong version fail at once (not at commit through the
+-- deferred foreign key) and records direct UPDATEs in the history, so
+-- prompt_rollback works whichever way a version was activated.
+CREATE FUNCTION _enforce_single_active()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_last prompt_activations;
+BEGIN
+    IF NEW.active_version IS NOT DISTINCT FROM OLD.active_version THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.active_version IS NULL OR NOT EXISTS (
+        SELECT 1 FROM prompt_versions WHERE template_id = NEW.id AND version = NEW.active_version)
+    THEN
+        RAISE EXCEPTION 'version % of template "%" does not exist', NEW.active_version, NEW.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT * INTO v_last FROM prompt_activations
+     WHERE template_id = NEW.id ORDER BY id DESC LIMIT 1;
+    IF v_last.id IS NULL OR v_last.version <> NEW.active_version THEN
+        INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
+        VALUES (NEW.id, NEW.active_version, OLD.active_version, 'activate', v_last.id);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _enforce_single_active() IS
+    'Trigger: checks the new active version exists in the same template and records direct activations in prompt_activations.';
+
+CREATE TRIGGER trigger_enforce_single_active_template
+    BEFORE UPDATE OF active_version ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _enforce_single_active();
+COMMENT ON TRIGGER trigger_enforce_single_active_template ON prompt_templates IS
+    'Exactly one active version per template, belonging to it; every change recorded in prompt_activations.';
+
+------------------------------------------------------------------------------
+-- Audit and notifications
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _audit_templates()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_before jsonb;
+    v_after jsonb;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
+        PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- BEFORE DELETE: the versions and labels are still there to count.
+        PERFORM _audit('delete', 'template', OLD.name, OLD.id, OLD.active_version,
+            to_jsonb(OLD) || jsonb_build_object(
+                'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
+                'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
+                             FROM prompt_labels WHERE template_id = OLD.id)),
+            NULL);
+        PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
+        RETURN OLD;
+    END IF;
+    -- UPDATE: activations are audited from prompt_activations; record the
+    -- other columns that changed, if any.
+    SELECT jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
+      INTO v_before, v_after
+      FROM jsonb_each(to_jsonb(OLD)) o
+      JOIN jsonb_each(to_jsonb(NEW)) n USING (key)
+     WHERE o.value IS DISTINCT FROM n.value
+       AND o.key NOT IN ('active_version', 'updated_at', 'updated_by');
+    IF v_before IS NOT NULL THEN
+        PERFORM _audit('update', 'template', NEW.name, NEW.id, NULL, v_before, v_after);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_templates() IS
+    'Trigger: audits creation, deletion and changes of templates; notifies pgprompt_changes on create and delete.';
+
+CREATE TRIGGER trigger_audit_prompt_templates
+    AFTER INSERT OR UPDATE ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _audit_templates();
+COMMENT ON TRIGGER trigger_audit_prompt_templates ON prompt_templates IS
+    'Writes prompt_audit_logs for creations and changes.';
+
+CREATE TRIGGER trigger_audit_prompt_templates_delete
+    BEFORE DELETE ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _audit_templates();
+COMMENT ON TRIGGER trigger_audit_prompt_templates_delete ON prompt_templates IS
+    'Writes prompt_audit_logs for deletions, while the versions and labels can still be counted.';
+
+CREATE FUNCTION _audit_versions()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    PERFORM _audit('new_version', 'version',
+        (SELECT name FROM prompt_templates WHERE id = NEW.template_id),
+        NEW.template_id, NEW.version, NULL, to_jsonb(NEW));
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_versions() IS 'Trigger: audits every new version, body included.';
+
+CREATE TRIGGER trigger_audit_prompt_versions
+    AFTER INSERT ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION _audit_versions();
+COMMENT ON TRIGGER trigger_audit_prompt_versions ON prompt_versions IS
+    'Writes prompt_audit_logs.';
+
+CREATE FUNCTION _audit_activations()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
+BEGIN
+    IF NEW.action <> 'create' THEN
+        PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
+            jsonb_build_object('active_version', NEW.previous_version),
+            jsonb_build_object('active_version', NEW.version));
+        PERFORM _notify_change(v_name, NEW.version, NEW.action);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_activations() IS
+    'Trigger: audits activations and rollbacks and notifies pgprompt_changes.';
+
+CREATE TRIGGER trigger_audit_prompt_activations
+    AFTER INSERT ON prompt_activations
+    FOR EACH ROW EXECUTE FUNCTION _audit_activations();
+COMMENT ON TRIGGER trigger_audit_prompt_activations ON prompt_activations IS
+    'Writes prompt_audit_logs and notifies pgprompt_changes.';
+
+CREATE FUNCTION _audit_labels()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_row prompt_labels := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    v_name text := (SELECT name FROM prompt_templates WHERE id = v_row.template_id);
+BEGIN
+    IF v_name IS NULL THEN
+        RETURN NULL; -- removed with its template; the template's delete event says so
+    END IF;
+    IF TG_OP = 'INSERT' THEN
+        PERFORM _audit('label_set', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,
+            NULL, to_jsonb(NEW));
+        PERFORM _notify_change(v_name, NEW.version, 'label', NEW.label);
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.version IS DISTINCT FROM OLD.version THEN
+            PERFORM _audit('label_move', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,
+                to_jsonb(OLD), to_jsonb(NEW));
+            PERFORM _notify_change(v_name, NEW.version, 'label', NEW.label);
+        END IF;
+    ELSE
+        PERFORM _audit('label_remove', 'label', v_name || '@' || OLD.label, OLD.template_id, OLD.version,
+            to_jsonb(OLD), NULL);
+        PERFORM _notify_change(v_name, OLD.version, 'unlabel', OLD.label);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_labels() IS
+    'Trigger: audits label set, move and removal and notifies pgprompt_changes.';
+
+CREATE TRIGGER trigger_audit_prompt_labels
+    AFTER INSERT OR UPDATE OR DELETE ON prompt_labels
+    FOR EACH ROW EXECUTE FUNCTION _audit_labels();
+COMMENT ON TRIGGER trigger_audit_prompt_labels ON prompt_labels IS
+    'Writes prompt_audit_logs and notifies pgprompt_changes.';
+
+------------------------------------------------------------------------------
+-- Append-only audit log
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _audit_append_only()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    END IF;
+    RAISE EXCEPTION 'prompt_audit_logs is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'Only superusers may change or remove audit rows.';
+END
+$$;
+
+COMMENT ON FUNCTION _audit_append_only() IS
+    'Trigger: refuses UPDATE, DELETE and TRUNCATE of prompt_audit_logs to every role but superusers (SQLSTATE 42501).';
+
+CREATE TRIGGER trigger_prompt_audit_logs_append_only
+    BEFORE UPDATE OR DELETE ON prompt_audit_logs
+    FOR EACH ROW EXECUTE FUNCTION _audit_append_only();
+COMMENT ON TRIGGER trigger_prompt_audit_logs_append_only ON prompt_audit_logs IS
+    'The audit log is append-only.';
+
+CREATE TRIGGER trigger_prompt_audit_logs_no_truncate
+    BEFORE TRUNCATE ON prompt_audit_logs
+    FOR EACH STATEMENT EXECUTE FUNCTION _audit_append_only();
+COMMENT ON TRIGGER trigger_prompt_audit_logs_no_truncate ON prompt_audit_logs IS
+    'The audit log is append-only; TRUNCATE would bypass the row trigger.';
+
+------------------------------------------------------------------------------
+-- Render cache invalidation
+------------------------------------------------------------------------------
+
+-- Sessions cache which version a template name (or label) resolves to. Any
+-- change to the tables below queues a relcache invalidation of
+-- prompt_templates, which PostgreSQL delivers to every session at commit, so
+-- no session ever renders a stale version once the change has committed.
+CREATE FUNCTION _invalidate_render_caches_trigger()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    PERFORM _invalidate_render_caches('pgprompt.prompt_templates'::regclass);
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION _invalidate_render_caches_trigger() IS
+    'Trigger: tells every session, at commit, to forget which version each template name resolves to.';
+
+CREATE TRIGGER trigger_invalidate_render_caches
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prompt_templates
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_templates IS
+    'Activation, rollback, rename and delete change what names resolve to.';
+
+CREATE TRIGGER trigger_invalidate_render_caches
+    AFTER INSERT ON prompt_versions
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_versions IS
+    'A new version changes what latest resolves to.';
+
+CREATE TRIGGER trigger_invalidate_render_caches
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prompt_labels
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_labels IS
+    'Label moves change what labels resolve to.';

@@ -1,0 +1,133 @@
+//! Helpers for the integration tests: every test gets its own database with
+//! the extension installed, on the cluster the environment points at
+//! (DATABASE_URL, or the libpq variables; `make test` sets them).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub use postgres;
+pub use postgres::{Client, NoTls};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Settings of the cluster under test, for database `dbname`.
+pub fn config(dbname: &str) -> postgres::Config {
+    let mut cfg = pgprompt_client::config(None).expect("DATABASE_URL or PGHOST/PGPORT must point at the test cluster");
+    cfg.dbname(dbname);
+    cfg.application_name("pgprompt-tests");
+    cfg
+}
+
+/// A connection string for database `dbname` (for the CLI).
+pub fn admin_url(dbname: &str) -> String {
+    let cfg = config(dbname);
+    let user = cfg.get_user().unwrap_or("postgres");
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    match cfg.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => format!("postgresql://{user}@{h}:{port}/{dbname}"),
+        _ => format!("postgresql://{user}@127.0.0.1:{port}/{dbname}"),
+    }
+}
+
+/// A database of its own, with pgprompt installed; dropped at the end.
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub fn new() -> TestDb {
+        Self::with_setup(true)
+    }
+
+    /// A database without the extension.
+    pub fn empty() -> TestDb {
+        Self::with_setup(false)
+    }
+
+    fn with_setup(extension: bool) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("pgprompt_test_{}_{}", std::process::id(), n);
+        let mut admin = config("postgres").connect(NoTls).expect("connect to the test cluster");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
+        let db = TestDb { name };
+        if extension {
+            db.connect().batch_execute("CREATE EXTENSION pgprompt").expect("CREATE EXTENSION pgprompt");
+        }
+        db
+    }
+
+    /// A new session on this database.
+    pub fn connect(&self) -> Client {
+        let mut c = config(&self.name).connect(NoTls).expect("connect to the test database");
+        c.batch_execute("SET search_path = pgprompt, public").expect("set search_path");
+        c
+    }
+
+    /// A connection string for this database.
+    pub fn url(&self) -> String {
+        admin_url(&self.name)
+    }
+}
+
+impl Default for TestDb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = config("postgres").connect(NoTls) {
+            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
+        }
+    }
+}
+
+/// The SQLSTATE of a failed statement (panics if it succeeded).
+pub fn sqlstate<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> String {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => match e.as_db_error() {
+            Some(db) => db.code().code().to_string(),
+            None => panic!("expected a server error, got {e}"),
+        },
+    }
+}
+
+/// The server's message of a failed statement.
+pub fn message<T: std::fmt::Debug>(result: Result<T, postgres::Error>) -> String {
+    match result {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()),
+    }
+}
+
+/// Runs `sql` expecting SQLSTATE `code`; returns the message.
+pub fn expect_error(client: &mut Client, sql: &str, code: &str) -> String {
+    let result = client.batch_execute(sql);
+    let err = result.expect_err(&format!("expected {code} from: {sql}"));
+    let db = err.as_db_error().unwrap_or_else(|| panic!("not a server error: {err}"));
+    assert_eq!(db.code().code(), code, "wrong SQLSTATE for {sql}: {}", db.message());
+    db.message().to_string()
+}
+
+/// One value from a query.
+pub fn one<T>(client: &mut Client, sql: &str) -> T
+where
+    T: for<'a> postgres::types::FromSql<'a>,
+{
+    client.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+}
+
+/// A fingerprint of every row of the extension's tables, to prove that a
+/// failed call changed nothing.
+pub fn snapshot(client: &mut Client) -> String {
+    one(
+        client,
+        "SELECT concat_ws('|',
+            (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t),
+            (SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v),
+            (SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l),
+            (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a),
+            (SELECT count(*)::text FROM pgprompt.prompt_audit_logs))",
+    )
+}
