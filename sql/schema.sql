@@ -12,9 +12,11 @@
 --   * "Which version is active" is one column on the template row. Exactly one
 --     active version per template is therefore structural, and concurrent
 --     activations serialise on the template row lock: the last commit wins.
---   * A composite foreign key ties the active version to a version *of the
---     same template*, checked at commit so a new template and its first
---     version can be inserted in one transaction.
+--   * Triggers check that the active version is a version *of the same
+--     template* (at once on activation, at commit for a new template). A
+--     foreign key cannot: templates and versions would reference each other,
+--     and pg_restore, which loads one table per transaction, could not load
+--     either first.
 
 CREATE SCHEMA pgprompt;
 COMMENT ON SCHEMA pgprompt IS
@@ -98,13 +100,6 @@ COMMENT ON COLUMN prompt_versions.parent_version IS
 COMMENT ON COLUMN prompt_versions.checksum IS 'md5 of kind and body, to spot identical versions.';
 COMMENT ON COLUMN prompt_versions.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_versions.created_by IS 'Session user who saved the version.';
-
--- Exactly one active version, and it belongs to this template. Deferred so a
--- template and its first version can be created in either order.
-ALTER TABLE prompt_templates
-    ADD CONSTRAINT prompt_templates_active_version_fkey
-    FOREIGN KEY (id, active_version) REFERENCES prompt_versions (template_id, version)
-    DEFERRABLE INITIALLY DEFERRED;
 
 ------------------------------------------------------------------------------
 -- Labels

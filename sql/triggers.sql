@@ -1,6 +1,22 @@
 -- Triggers: timestamps, immutability, activation history, audit log and
 -- change notifications. They fire for the API functions and for direct SQL
 -- alike, so nothing changes unrecorded whichever way it is changed.
+--
+-- Restored history is not a new event: pg_restore (and any import that keeps
+-- the original rows) inserts rows whose created_at / activated_at lie before
+-- the current transaction began. Such rows get no new audit entries, history
+-- or notifications; the audit rows they came with are restored as they were.
+-- Rows inserted normally take now(), the transaction's start time.
+
+CREATE FUNCTION _is_restored(p_at timestamptz)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pgprompt, pg_catalog
+AS $$ SELECT p_at < transaction_timestamp() $$;
+
+COMMENT ON FUNCTION _is_restored(timestamptz) IS
+    'Internal: true for a row stamped before the current transaction began, i.e. restored history rather than a new event.';
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -163,6 +179,39 @@ CREATE TRIGGER trigger_enforce_single_active_template
 COMMENT ON TRIGGER trigger_enforce_single_active_template ON prompt_templates IS
     'Exactly one active version per template, belonging to it; every change recorded in prompt_activations.';
 
+-- A new template must have its active version by the end of the transaction
+-- that creates it (prompt_save inserts both).
+CREATE FUNCTION _check_new_template_version()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    IF _is_restored(NEW.created_at) THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM prompt_templates WHERE id = NEW.id)
+       AND NOT EXISTS (SELECT 1 FROM prompt_versions v
+                        JOIN prompt_templates t ON t.id = v.template_id AND t.active_version = v.version
+                       WHERE t.id = NEW.id) THEN
+        RAISE EXCEPTION 'template "%" has no version %, its active version', NEW.name, NEW.active_version
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Create templates with prompt_save(name, body).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION _check_new_template_version() IS
+    'Constraint trigger: at commit, a newly created template''s active version exists (SQLSTATE 23503 otherwise).';
+
+CREATE CONSTRAINT TRIGGER trigger_check_new_template_version
+    AFTER INSERT ON prompt_templates
+    DEFERRABLE INITIALLY DEFERRED
+    FOR EACH ROW EXECUTE FUNCTION _check_new_template_version();
+COMMENT ON TRIGGER trigger_check_new_template_version ON prompt_templates IS
+    'A template created in a transaction has its active version when the transaction commits.';
+
 ------------------------------------------------------------------------------
 -- Audit and notifications
 ------------------------------------------------------------------------------
@@ -177,8 +226,10 @@ DECLARE
     v_after jsonb;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
-        PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
+        IF NOT _is_restored(NEW.created_at) THEN
+            PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
+            PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
+        END IF;
         RETURN NEW;
     ELSIF TG_OP = 'DELETE' THEN
         -- BEFORE DELETE: the versions and labels are still there to count.
@@ -227,9 +278,11 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
 AS $$
 BEGIN
-    PERFORM _audit('new_version', 'version',
-        (SELECT name FROM prompt_templates WHERE id = NEW.template_id),
-        NEW.template_id, NEW.version, NULL, to_jsonb(NEW));
+    IF NOT _is_restored(NEW.created_at) THEN
+        PERFORM _audit('new_version', 'version',
+            (SELECT name FROM prompt_templates WHERE id = NEW.template_id),
+            NEW.template_id, NEW.version, NULL, to_jsonb(NEW));
+    END IF;
     RETURN NEW;
 END
 $$;
@@ -250,7 +303,7 @@ AS $$
 DECLARE
     v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
 BEGIN
-    IF NEW.action <> 'create' THEN
+    IF NEW.action <> 'create' AND NOT _is_restored(NEW.activated_at) THEN
         PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
             jsonb_build_object('active_version', NEW.previous_version),
             jsonb_build_object('active_version', NEW.version));
@@ -281,7 +334,9 @@ BEGIN
     IF v_name IS NULL THEN
         RETURN NULL; -- removed with its template; the template's delete event says so
     END IF;
-    IF TG_OP = 'INSERT' THEN
+    IF TG_OP = 'INSERT' AND _is_restored(NEW.updated_at) THEN
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
         PERFORM _audit('label_set', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,
             NULL, to_jsonb(NEW));
         PERFORM _notify_change(v_name, NEW.version, 'label', NEW.label);

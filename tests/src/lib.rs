@@ -119,15 +119,15 @@ where
 }
 
 /// A fingerprint of every row of the extension's tables, to prove that a
-/// failed call changed nothing.
+/// failed call changed nothing: templates|versions|labels|activations|audit count.
 pub fn snapshot(client: &mut Client) -> String {
     one(
         client,
         "SELECT concat_ws('|',
-            (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t),
-            (SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v),
-            (SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l),
-            (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a),
+            coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t), ''),
+            coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
+            coalesce((SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
+            coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
             (SELECT count(*)::text FROM pgprompt.prompt_audit_logs))",
     )
 }

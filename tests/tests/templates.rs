@@ -222,14 +222,20 @@ fn a_version_of_another_template_cannot_become_active() {
     expect_error(&mut c, "SELECT prompt_activate('a', 2)", "42704");
     // ...and through SQL, at once by the trigger...
     expect_error(&mut c, "UPDATE prompt_templates SET active_version = 2 WHERE name = 'a'", "42704");
-    // ...and, with that trigger disabled, at commit by the foreign key.
-    let err = c.batch_execute(
-        "BEGIN; ALTER TABLE prompt_templates DISABLE TRIGGER trigger_enforce_single_active_template;
-         UPDATE prompt_templates SET active_version = 2 WHERE name = 'a'; COMMIT;",
-    );
+    // A template inserted by hand must have its active version at commit.
+    let err = c.batch_execute("INSERT INTO prompt_templates (name, active_version) VALUES ('hand', 1)");
     assert_eq!(sqlstate(err), "23503");
-    c.batch_execute("ROLLBACK").ok();
-    assert_eq!(snapshot(&mut c), before);
+    c.batch_execute(
+        "BEGIN;
+         INSERT INTO prompt_templates (name, active_version) VALUES ('hand', 1);
+         INSERT INTO prompt_versions (template_id, version, body) SELECT id, 1, 'by hand' FROM prompt_templates WHERE name = 'hand';
+         COMMIT;",
+    )
+    .unwrap();
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render('hand')"), "by hand");
+    c.batch_execute("SELECT prompt_delete('hand')").unwrap();
+    let after = snapshot(&mut c);
+    assert_eq!(after.split('|').take(4).collect::<Vec<_>>(), before.split('|').take(4).collect::<Vec<_>>());
 }
 
 #[test]
