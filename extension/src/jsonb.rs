@@ -271,38 +271,13 @@ impl<'a> Jsonb<'a> {
         }
     }
 
-    /// The value as serde_json, numbers converted as a JSON parser would.
+    /// The value as serde_json, numbers converted as a JSON parser would
+    /// (the same conversion as `to_value`, which it goes through).
     pub fn to_json(&self) -> Result<serde_json::Value> {
-        self.to_json_at(0)
+        serde_json::to_value(self.to_value()?).map_err(|_| corrupt())
     }
 
-    fn to_json_at(&self, depth: usize) -> Result<serde_json::Value> {
-        use serde_json::Value as J;
-        if depth > MAX_DEPTH {
-            return Err(too_deep());
-        }
-        Ok(match *self {
-            Jsonb::Null => J::Null,
-            Jsonb::Bool(b) => J::Bool(b),
-            Jsonb::String(s) => J::String(s.to_string()),
-            Jsonb::Number(n) => match Number::decode(n)? {
-                Number::I64(i) => J::from(i),
-                Number::U64(u) => J::from(u),
-                Number::F64(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
-            },
-            Jsonb::Array(c) => J::Array(c.elements().map(|e| e?.to_json_at(depth + 1)).collect::<Result<_>>()?),
-            Jsonb::Object(c) => J::Object(
-                c.pairs()
-                    .map(|p| {
-                        let (k, v) = p?;
-                        Ok((k.to_string(), v.to_json_at(depth + 1)?))
-                    })
-                    .collect::<Result<_>>()?,
-            ),
-        })
-    }
-
-    /// The value for minijinja (the same conversion as `to_json`, without the detour).
+    /// The value for minijinja: integers that fit as integers, other numbers as doubles.
     pub fn to_value(&self) -> Result<minijinja::Value> {
         self.to_value_at(0)
     }

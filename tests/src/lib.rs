@@ -119,15 +119,35 @@ where
 }
 
 /// A fingerprint of every row of the extension's tables, to prove that a
-/// failed call changed nothing: templates|versions|labels|activations|audit count.
-pub fn snapshot(client: &mut Client) -> String {
+/// failed call changed nothing: templates|versions|labels|activations|audit
+/// (the audit's row count; its rows too with `full_audit`).
+pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
+    let audit = if full_audit {
+        "coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_audit_logs a), '')"
+    } else {
+        "(SELECT count(*)::text FROM pgprompt.prompt_audit_logs)"
+    };
     one(
         client,
-        "SELECT concat_ws('|',
-            coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t), ''),
-            coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
-            coalesce((SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
-            coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
-            (SELECT count(*)::text FROM pgprompt.prompt_audit_logs))",
+        &format!(
+            "SELECT concat_ws('|',
+                coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t), ''),
+                coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
+                coalesce((SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
+                coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
+                {audit})"
+        ),
     )
+}
+
+/// `fingerprint` with the audit log counted.
+pub fn snapshot(client: &mut Client) -> String {
+    fingerprint(client, false)
+}
+
+/// Loads sql/examples.sql, as `make run` does.
+pub fn load_examples(client: &mut Client) {
+    let examples = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/examples.sql"))
+        .expect("sql/examples.sql is readable");
+    client.batch_execute(&examples).expect("the examples load");
 }

@@ -14,25 +14,11 @@ fn run(tool: &str, args: &[&str]) {
     assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Every row of every table, in order.
-fn everything(c: &mut Client) -> String {
-    one(
-        c,
-        "SELECT concat_ws('|',
-            (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t),
-            (SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v),
-            (SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l),
-            (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a),
-            (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_audit_logs a))",
-    )
-}
-
 #[test]
 fn dump_and_restore_keep_every_row() {
     let source = TestDb::new();
     let mut c = source.connect();
-    let examples = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/examples.sql")).unwrap();
-    c.batch_execute(&examples).unwrap();
+    load_examples(&mut c);
     c.batch_execute(
         "SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}', message => 'shorter');
          SELECT prompt_activate('nlu_topic_extraction', 2);
@@ -40,7 +26,7 @@ fn dump_and_restore_keep_every_row() {
          SELECT prompt_rollback('nlu_topic_extraction');",
     )
     .unwrap();
-    let before = everything(&mut c);
+    let before = fingerprint(&mut c, true);
 
     let file = std::env::temp_dir().join(format!("{}.dump", source.name));
     let file = file.to_str().unwrap();
@@ -52,7 +38,7 @@ fn dump_and_restore_keep_every_row() {
     std::fs::remove_file(file).ok();
 
     let mut r = target.connect();
-    assert_eq!(everything(&mut r), before, "the restored database has exactly the same rows");
+    assert_eq!(fingerprint(&mut r, true), before, "the restored database has exactly the same rows");
     // It works: rendering, the active version, and new versions continue the numbering.
     let out: String = one(&mut r, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q", "grade_level": 3}')"#);
     assert!(out.contains("Student question: \"q\""), "{out}");

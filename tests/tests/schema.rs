@@ -90,10 +90,9 @@ fn create_extension_installs_no_templates() {
 fn the_examples_load_render_and_reload_idempotently() {
     let db = TestDb::new();
     let mut c = db.connect();
-    let examples = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../sql/examples.sql")).unwrap();
-    c.batch_execute(&examples).unwrap();
+    load_examples(&mut c);
     let before = snapshot(&mut c);
-    c.batch_execute(&examples).unwrap();
+    load_examples(&mut c);
     assert_eq!(snapshot(&mut c), before, "loading the examples twice changes nothing");
 
     let nlu: String = one(&mut c, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "How do plants make food?", "grade_level": 7}', label => 'production')"#);
