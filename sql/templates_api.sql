@@ -413,8 +413,8 @@ $$The top-level variables a template body reads, sorted. kind is text or chat. V
 COMMENT ON FUNCTION prompt_cache_stats() IS
     'This session''s compiled-template cache: hits, misses, hit ratio, entries, evictions and cached source bytes.';
 
-COMMENT ON FUNCTION _invalidate_render_caches(oid) IS
-    'Internal: queues a relcache invalidation of the given relation, delivered to every session at commit.';
+COMMENT ON FUNCTION _invalidate_caches(oid) IS
+    'Internal: queues a relcache invalidation of the given table (a cache channel), delivered to every session at commit.';
 
 COMMENT ON FUNCTION prompt_cache_reset() IS
     'Empties this session''s compiled-template cache (rendering is correct either way; this is for measurements).';

@@ -403,37 +403,38 @@ COMMENT ON TRIGGER trigger_prompt_audit_logs_no_truncate ON prompt_audit_logs IS
 ------------------------------------------------------------------------------
 
 -- Sessions cache which version a template name (or label) resolves to. Any
--- change to the tables below queues a relcache invalidation of
--- prompt_templates, which PostgreSQL delivers to every session at commit, so
--- no session ever renders a stale version once the change has committed.
-CREATE FUNCTION _invalidate_render_caches_trigger()
+-- change to the tables below queues a relcache invalidation of the table
+-- named as the trigger's argument (the cache's channel), which PostgreSQL
+-- delivers to every session at commit, so no session ever uses a stale
+-- resolution once the change has committed.
+CREATE FUNCTION _invalidate_caches_trigger()
 RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
 AS $$
 BEGIN
-    PERFORM _invalidate_render_caches('pgprompt.prompt_templates'::regclass);
+    PERFORM _invalidate_caches(TG_ARGV[0]::regclass);
     RETURN NULL;
 END
 $$;
 
-COMMENT ON FUNCTION _invalidate_render_caches_trigger() IS
-    'Trigger: tells every session, at commit, to forget which version each template name resolves to.';
+COMMENT ON FUNCTION _invalidate_caches_trigger() IS
+    'Trigger: tells every session, at commit, that caches following the table named by the argument are out of date.';
 
 CREATE TRIGGER trigger_invalidate_render_caches
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prompt_templates
-    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_caches_trigger('pgprompt.prompt_templates');
 COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_templates IS
     'Activation, rollback, rename and delete change what names resolve to.';
 
 CREATE TRIGGER trigger_invalidate_render_caches
     AFTER INSERT ON prompt_versions
-    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_caches_trigger('pgprompt.prompt_templates');
 COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_versions IS
     'A new version changes what latest resolves to.';
 
 CREATE TRIGGER trigger_invalidate_render_caches
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prompt_labels
-    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_render_caches_trigger();
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_caches_trigger('pgprompt.prompt_templates');
 COMMENT ON TRIGGER trigger_invalidate_render_caches ON prompt_labels IS
     'Label moves change what labels resolve to.';

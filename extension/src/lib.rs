@@ -7,6 +7,7 @@
 
 pub mod alloc_guard;
 pub mod error;
+pub mod guard;
 pub mod jsonb;
 pub mod pg;
 pub mod render;
@@ -23,7 +24,7 @@ static ALLOCATOR: alloc_guard::BudgetAllocator = alloc_guard::BudgetAllocator;
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     pg::gucs::init();
-    pg::templates::init();
+    pg::invalidation::init();
     alloc_guard::set_handler(pg::raise::memory_exhausted);
 }
 
@@ -31,4 +32,9 @@ pub extern "C-unwind" fn _PG_init() {
 // created between the bootstrap file and the rest.
 pgrx::extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
 pgrx::extension_sql_file!("../../sql/triggers.sql", name = "triggers", requires = ["schema"]);
+pgrx::extension_sql_file!(
+    "../../sql/guardrails.sql",
+    name = "guardrails",
+    requires = ["triggers", _guardrail_check, _guard_enforce, _record_violations_detached, prompt_guard_scan, prompt_guard_redact]
+);
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

@@ -14,6 +14,8 @@ pub static MAX_OUTPUT_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
 pub static MAX_VARS_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
 /// Memory one render may hold, in kB; beyond it the session ends (see alloc_guard).
 pub static RENDER_MEMORY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(128 * 1024);
+/// Largest text a guardrail scan accepts.
+pub static MAX_SCAN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
 /// Compiled template versions kept per backend.
 pub static CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 
@@ -67,6 +69,16 @@ pub fn init() {
         i32::MAX,
         GucContext::Suset,
         GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.max_scan_bytes",
+        c"Largest text a guardrail scan accepts.",
+        c"Longer texts fail with SQLSTATE 54000 before any work is done.",
+        &MAX_SCAN_BYTES,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
     );
     GucRegistry::define_int_guc(
         c"pgprompt.cache_size",

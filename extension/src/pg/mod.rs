@@ -2,7 +2,10 @@
 //! and error reporting. Logic lives in the pgrx-free modules beside this one.
 
 pub mod cache;
+pub mod detached;
+pub mod guard;
 pub mod gucs;
+pub mod invalidation;
 pub mod raise;
 pub mod templates;
 pub mod vars;

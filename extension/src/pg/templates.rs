@@ -6,13 +6,13 @@
 use std::cell::RefCell;
 use std::ffi::{c_char, CString};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
 
 use super::cache::{self, Resolved, Selector};
 use super::gucs;
+use super::invalidation::{self, Channel};
 use super::raise::{required, OrRaise};
 use super::vars::JsonbArg;
 use crate::alloc_guard;
@@ -38,54 +38,13 @@ fn describe(sel: &Selector, name: &str) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------
-// Resolution: which version id a call means.
-//
-// Resolving through SPI costs more than the whole render, so resolutions are
-// cached per session and dropped by PostgreSQL's own invalidation messages:
-// statement triggers on the template tables call
-// CacheInvalidateRelcacheByRelid(prompt_templates), which PostgreSQL delivers
-// to every session at commit (and to the own session at the end of each
-// command, and again on abort), exactly as it keeps its catalog caches
-// coherent. Hot standbys receive them from the WAL.
-//
-// Every render first accepts pending invalidations. A miss is resolved with
-// a fresh snapshot taken after that, so a cached resolution is at least as new
-// as every change whose invalidation was seen: a committer becomes visible
-// before it sends its invalidation, never after. A session that starts after
-// an activation committed therefore renders the new version; so does the
-// activating transaction itself, and a rollback restores the old one. Inside
-// REPEATABLE READ, rendering follows the latest activation (like a catalog
-// lookup), not the transaction's snapshot. Parallel workers resolve with
-// their snapshot and do not cache.
-// ---------------------------------------------------------------------------
-
-/// Bumped by the relcache callback; resolutions older than it are dropped.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-/// OID of pgprompt.prompt_templates as last seen (the invalidation channel).
-static WATCHED: AtomicU32 = AtomicU32::new(0);
-
-#[pg_guard]
-unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
-    let watched = WATCHED.load(Ordering::Relaxed);
-    if relid == pg_sys::Oid::INVALID || watched == 0 || relid.to_u32() == watched {
-        GENERATION.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-/// Registers the invalidation callback (from _PG_init).
-pub fn init() {
-    // SAFETY: registering a callback is what _PG_init is for; it lives as long as the library.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
-}
-
-/// Tells every session, at commit, that template resolutions changed. Called
-/// by the statement triggers on prompt_templates, prompt_versions and prompt_labels.
-#[pg_extern(volatile, parallel_unsafe)]
-fn _invalidate_render_caches(rel: pg_sys::Oid) {
-    // SAFETY: queues an invalidation message for the current transaction.
-    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(rel) };
-}
+// Resolution: which version id a call means. Resolving through SPI costs
+// more than the whole render, so resolutions are cached per session and
+// dropped on invalidation (see `invalidation`): a session that starts a
+// statement after an activation committed renders the new version, the
+// activating transaction sees its own change, and a rollback restores the
+// old one. Inside REPEATABLE READ, rendering follows the latest activation,
+// like a catalog lookup, not the transaction's snapshot.
 
 const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
@@ -99,16 +58,14 @@ thread_local! {
 
 /// Finds the version `sel` names, or an error naming what does not exist.
 pub fn resolve(name: &str, sel: &Selector) -> Result<Resolved> {
-    // SAFETY: processes pending invalidation messages, as every lock acquisition does.
-    unsafe { pg_sys::AcceptInvalidationMessages() };
-    let generation = GENERATION.load(Ordering::Relaxed);
+    invalidation::accept();
+    let generation = invalidation::generation(Channel::Templates);
     if let Some(r) = cache::with_resolutions(|c| c.get(generation, name, sel)) {
         return Ok(r);
     }
-    // SAFETY: plain status query.
-    let parallel = unsafe { pg_sys::IsInParallelMode() };
-    let found = lookup(name, sel, !parallel).ok_or_else(|| not_found(name, sel))?;
-    if !parallel {
+    let cacheable = invalidation::may_cache();
+    let found = lookup(name, sel, cacheable).ok_or_else(|| not_found(name, sel))?;
+    if cacheable {
         let capacity = gucs::CACHE_SIZE.get() as usize;
         cache::with_resolutions(|c| c.put(generation, name, sel.clone(), found, capacity));
     }
@@ -167,7 +124,7 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
                 assert!(!null, "resolving query returned NULL");
                 d
             };
-            WATCHED.store(column(4).value() as u32, Ordering::Relaxed);
+            invalidation::watch(Channel::Templates, column(4).value() as u32);
             Some(Resolved {
                 id: column(1).value() as i64,
                 xmin: column(2).value() as u32,

@@ -1,0 +1,429 @@
+//! Guardrails: PII, secrets, prompt injection and toxic language found in
+//! one linear-time pass, on text folded against evasions.
+//!
+//! A `Scanner` is built from the enabled guardrails: every pattern of every
+//! guardrail goes into one `RegexSet`, so a text is read once to learn which
+//! patterns occur at all; only those are then run on their own to locate
+//! matches and check them (checksums, boundaries). Clean text — the common
+//! case — costs one pass whatever the number of rules. Patterns bound their
+//! repetitions, and the input size is capped, so the locating step stays
+//! linear too.
+//!
+//! The text scanned is the folded view of the input (see `normalize`) plus
+//! the decoded contents of base64, hex and percent-encoded runs (see
+//! `decode`), two levels deep. Findings point into the original text, in
+//! characters, 0-based with the end excluded (Presidio's convention).
+
+pub mod decode;
+pub mod normalize;
+pub mod phrases;
+pub mod pii;
+
+use std::borrow::Cow;
+
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use serde_json::Value as Json;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Compiled size allowed for one user-written pattern (regex and keywords
+/// guardrails); the built-in detectors are measured in the tests.
+pub const USER_PATTERN_LIMIT: usize = 1 << 20;
+/// Compiled size allowed for the whole set of patterns.
+const SET_LIMIT: usize = 256 << 20;
+/// How deep encoded runs inside decoded runs are followed.
+const DECODE_DEPTH: usize = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Pii,
+    Injection,
+    Toxicity,
+    Regex,
+    Keywords,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    Log,
+    Warn,
+    Redact,
+    Block,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Input,
+    Output,
+    Both,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Result<Kind> {
+        Ok(match s {
+            "pii" => Kind::Pii,
+            "injection" => Kind::Injection,
+            "toxicity" => Kind::Toxicity,
+            "regex" => Kind::Regex,
+            "keywords" => Kind::Keywords,
+            _ => return Err(Error::invalid(format!("unknown guardrail kind \"{s}\"; expected pii, injection, toxicity, regex or keywords"))),
+        })
+    }
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Result<Action> {
+        Ok(match s {
+            "log" => Action::Log,
+            "warn" => Action::Warn,
+            "redact" => Action::Redact,
+            "block" => Action::Block,
+            _ => return Err(Error::invalid(format!("unknown guardrail action \"{s}\"; expected log, warn, redact or block"))),
+        })
+    }
+}
+
+impl Direction {
+    pub fn parse(s: &str) -> Result<Direction> {
+        Ok(match s {
+            "input" => Direction::Input,
+            "output" => Direction::Output,
+            "both" => Direction::Both,
+            _ => return Err(Error::invalid(format!("unknown direction \"{s}\"; expected input, output or both"))),
+        })
+    }
+
+    /// Whether a guardrail for `self` applies to text going `way`.
+    fn covers(self, way: Direction) -> bool {
+        self == Direction::Both || way == Direction::Both || self == way
+    }
+}
+
+/// A guardrail as stored in prompt_guardrails (enabled ones only are scanned).
+#[derive(Debug, Clone)]
+pub struct Guardrail {
+    pub name: String,
+    pub kind: Kind,
+    pub action: Action,
+    pub direction: Direction,
+    pub config: Json,
+}
+
+/// One finding: which guardrail, what, and where in the original text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// Index into the scanner's guardrails.
+    pub guardrail: usize,
+    pub entity: Cow<'static, str>,
+    /// Character offsets into the original text, end excluded.
+    pub start: usize,
+    pub end: usize,
+}
+
+/// How a match is narrowed and checked.
+#[derive(Clone, Copy)]
+enum Check {
+    /// PII: boundaries, checksums, ranges.
+    Pii(pii::Check),
+    /// Phrases and keywords: the first capture group is the match; the
+    /// character after it must not continue a word.
+    Word,
+    /// User regex: the match as is.
+    Plain,
+}
+
+struct Detector {
+    guardrail: usize,
+    entity: Cow<'static, str>,
+    regex: Regex,
+    check: Check,
+}
+
+/// All enabled guardrails, compiled.
+pub struct Scanner {
+    pub guardrails: Vec<Guardrail>,
+    detectors: Vec<Detector>,
+    allow: Vec<Vec<String>>,
+    set: RegexSet,
+}
+
+fn config_error(name: &str, what: impl Into<String>) -> Error {
+    Error::invalid(format!("guardrail \"{name}\": {}", what.into()))
+}
+
+/// A list of strings from `config[key]`, or `None` when absent.
+fn strings(name: &str, config: &Json, key: &str) -> Result<Option<Vec<String>>> {
+    match config.get(key) {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| config_error(name, format!("\"{key}\" must be a list of strings"))))
+            .collect::<Result<Vec<_>>>()
+            .map(Some),
+        Some(_) => Err(config_error(name, format!("\"{key}\" must be a list of strings"))),
+    }
+}
+
+fn check_keys(name: &str, config: &Json, allowed: &[&str]) -> Result<()> {
+    let Json::Object(map) = config else {
+        return Err(config_error(name, "config must be a JSON object"));
+    };
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(config_error(name, format!("unknown config key \"{k}\"; expected one of: {}", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+/// The chosen members of `all` (all of them when not chosen); `key` names
+/// the config key and `one` a single member in messages.
+fn pick<'a>(name: &str, chosen: Option<Vec<String>>, all: &[&'a str], key: &str, one: &str) -> Result<Vec<&'a str>> {
+    match chosen {
+        None => Ok(all.to_vec()),
+        Some(list) if list.is_empty() => Err(config_error(name, format!("\"{key}\" is empty"))),
+        Some(list) => list
+            .iter()
+            .map(|c| {
+                all.iter().copied().find(|a| a == c).ok_or_else(|| {
+                    config_error(name, format!("unknown {one} \"{c}\"; expected one of: {}", all.join(", ")))
+                })
+            })
+            .collect(),
+    }
+}
+
+fn user_regex(name: &str, pattern: &str, case_insensitive: bool) -> Result<Regex> {
+    RegexBuilder::new(pattern)
+        .case_insensitive(case_insensitive)
+        .size_limit(USER_PATTERN_LIMIT)
+        .dfa_size_limit(USER_PATTERN_LIMIT)
+        .build()
+        .map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("size limit") || matches!(e, regex::Error::CompiledTooBig(_)) {
+                Error::new(ErrorKind::LimitExceeded, format!("guardrail \"{name}\": pattern {pattern:?} compiles larger than {USER_PATTERN_LIMIT} bytes"))
+            } else {
+                config_error(name, format!("invalid regex {pattern:?}: {}", msg.lines().last().unwrap_or(&msg).trim()))
+            }
+        })
+}
+
+/// The (entity, pattern, check) triples of one guardrail, validating its config.
+fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>> {
+    let name = &g.name;
+    let c = &g.config;
+    let mut out: Vec<(Cow<'static, str>, String, Check)> = Vec::new();
+    match g.kind {
+        Kind::Pii => {
+            check_keys(name, c, &["entities", "allow_list"])?;
+            let names: Vec<&str> = pii::ENTITIES.iter().map(|e| e.name).collect();
+            for entity in pick(name, strings(name, c, "entities")?, &names, "entities", "entity")? {
+                let e = pii::entity(entity).expect("picked from the table");
+                for p in e.patterns {
+                    out.push((Cow::Borrowed(e.name), p.to_string(), Check::Pii(e.check)));
+                }
+            }
+            strings(name, c, "allow_list")?;
+        }
+        Kind::Injection => {
+            check_keys(name, c, &["categories", "phrases", "allow_list"])?;
+            let cats = pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")?;
+            for (e, p) in phrases::injection(&cats) {
+                out.push((Cow::Borrowed(e), p, Check::Word));
+            }
+            for p in strings(name, c, "phrases")?.unwrap_or_default() {
+                if p.trim().is_empty() {
+                    return Err(config_error(name, "an empty phrase"));
+                }
+                out.push((Cow::Borrowed("INSTRUCTION_OVERRIDE"), phrases::keyword(&p, false), Check::Word));
+            }
+            strings(name, c, "allow_list")?;
+        }
+        Kind::Toxicity => {
+            check_keys(name, c, &["categories", "words", "allow_list"])?;
+            let cats = pick(name, strings(name, c, "categories")?, &phrases::TOXICITY_CATEGORIES, "categories", "category")?;
+            let extra = strings(name, c, "words")?.unwrap_or_default();
+            if extra.iter().any(|w| w.trim().is_empty()) {
+                return Err(config_error(name, "an empty word"));
+            }
+            for (e, p) in phrases::toxicity(&cats, &extra) {
+                out.push((Cow::Borrowed(e), p, Check::Word));
+            }
+            strings(name, c, "allow_list")?;
+        }
+        Kind::Regex => {
+            check_keys(name, c, &["patterns", "entity", "case_insensitive", "allow_list"])?;
+            let patterns = strings(name, c, "patterns")?
+                .ok_or_else(|| config_error(name, "a regex guardrail needs \"patterns\": [\"...\"]"))?;
+            if patterns.is_empty() {
+                return Err(config_error(name, "\"patterns\" is empty"));
+            }
+            let ci = c.get("case_insensitive").map(|v| v.as_bool().ok_or_else(|| config_error(name, "\"case_insensitive\" must be true or false"))).transpose()?.unwrap_or(false);
+            let entity = entity_name(name, c, "CUSTOM")?;
+            for p in patterns {
+                if p.is_empty() {
+                    return Err(config_error(name, "an empty pattern"));
+                }
+                user_regex(name, &p, ci)?;
+                let p = if ci { format!("(?i:{p})") } else { p };
+                out.push((Cow::Owned(entity.clone()), p, Check::Plain));
+            }
+            strings(name, c, "allow_list")?;
+        }
+        Kind::Keywords => {
+            check_keys(name, c, &["keywords", "entity", "case_sensitive", "allow_list"])?;
+            let keywords = strings(name, c, "keywords")?
+                .ok_or_else(|| config_error(name, "a keywords guardrail needs \"keywords\": [\"...\"]"))?;
+            if keywords.is_empty() {
+                return Err(config_error(name, "\"keywords\" is empty"));
+            }
+            let cs = c.get("case_sensitive").map(|v| v.as_bool().ok_or_else(|| config_error(name, "\"case_sensitive\" must be true or false"))).transpose()?.unwrap_or(false);
+            let entity = entity_name(name, c, "KEYWORD")?;
+            for k in keywords {
+                if k.trim().is_empty() {
+                    return Err(config_error(name, "an empty keyword"));
+                }
+                let p = phrases::keyword(&k, cs);
+                user_regex(name, &p, false)?;
+                out.push((Cow::Owned(entity.clone()), p, Check::Word));
+            }
+            strings(name, c, "allow_list")?;
+        }
+    }
+    Ok(out)
+}
+
+fn entity_name(name: &str, c: &Json, default: &str) -> Result<String> {
+    match c.get("entity") {
+        None => Ok(default.to_string()),
+        Some(Json::String(s)) if !s.is_empty() && s.len() <= 63 && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_') => Ok(s.clone()),
+        Some(_) => Err(config_error(name, "\"entity\" must be an upper-case name such as ORDER_ID")),
+    }
+}
+
+impl Scanner {
+    /// Compiles the guardrails. Fails with a message naming the guardrail
+    /// and the problem when one is invalid.
+    pub fn new(guardrails: Vec<Guardrail>) -> Result<Scanner> {
+        let mut detectors = Vec::new();
+        let mut allow = Vec::new();
+        for (i, g) in guardrails.iter().enumerate() {
+            for (entity, pattern, check) in detectors_of(g)? {
+                let regex = RegexBuilder::new(&pattern)
+                    .size_limit(SET_LIMIT)
+                    .dfa_size_limit(SET_LIMIT)
+                    .build()
+                    .map_err(|e| config_error(&g.name, format!("pattern does not compile: {e}")))?;
+                detectors.push(Detector { guardrail: i, entity, regex, check });
+            }
+            allow.push(strings(&g.name, &g.config, "allow_list")?.unwrap_or_default());
+        }
+        let set = RegexSetBuilder::new(detectors.iter().map(|d| d.regex.as_str()))
+            .size_limit(SET_LIMIT)
+            .dfa_size_limit(SET_LIMIT)
+            .build()
+            .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
+        Ok(Scanner { guardrails, detectors, allow, set })
+    }
+
+    /// Every finding in `text` for guardrails covering `direction`, ordered
+    /// by position.
+    pub fn scan(&self, text: &str, direction: Direction) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        if self.detectors.is_empty() || text.is_empty() {
+            return findings;
+        }
+        let view = normalize::fold(text);
+        self.scan_view(&view, None, direction, 0, &mut findings);
+        findings.sort_by(|a, b| (a.start, a.end, a.guardrail).cmp(&(b.start, b.end, b.guardrail)));
+        findings.dedup_by(|a, b| a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end);
+        findings
+    }
+
+    /// Scans one view. `span`: when the view is decoded from an encoded run,
+    /// the run's place in the original, to which all its findings point.
+    fn scan_view(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, depth: usize, out: &mut Vec<Finding>) {
+        let text = view.text.as_str();
+        for i in self.set.matches(text).iter() {
+            let d = &self.detectors[i];
+            let g = &self.guardrails[d.guardrail];
+            if !g.direction.covers(direction) {
+                continue;
+            }
+            let mut push = |s: usize, e: usize| {
+                if self.allow[d.guardrail].iter().any(|a| a.eq_ignore_ascii_case(&text[s..e])) {
+                    return;
+                }
+                let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
+                out.push(Finding { guardrail: d.guardrail, entity: d.entity.clone(), start, end });
+            };
+            match d.check {
+                Check::Plain => {
+                    for m in d.regex.find_iter(text).filter(|m| !m.is_empty()) {
+                        push(m.start(), m.end());
+                    }
+                }
+                Check::Pii(check) => {
+                    for m in d.regex.find_iter(text) {
+                        if let Some((s, e)) = check(text, m.start(), m.end()) {
+                            push(s, e);
+                        }
+                    }
+                }
+                Check::Word => {
+                    for c in d.regex.captures_iter(text) {
+                        let m = c.get(1).expect("phrase patterns capture the phrase");
+                        if !text[m.end()..].starts_with(|ch: char| ch.is_alphanumeric()) && !m.is_empty() {
+                            push(m.start(), m.end());
+                        }
+                    }
+                }
+            }
+        }
+        if depth < DECODE_DEPTH {
+            for (s, e, decoded) in decode::decode_runs(text) {
+                let run = span.unwrap_or_else(|| view.original_range(s, e));
+                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, out);
+            }
+        }
+    }
+
+    /// `text` with the spans of `findings` replaced by `<ENTITY>`
+    /// (Presidio's replace operator). Overlapping findings merge; the
+    /// earliest, then longest, names the replacement.
+    pub fn redact(text: &str, findings: &[&Finding]) -> String {
+        let mut spans: Vec<(usize, usize, &str)> = findings.iter().map(|f| (f.start, f.end, f.entity.as_ref())).collect();
+        spans.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut merged: Vec<(usize, usize, &str)> = Vec::new();
+        for s in spans {
+            match merged.last_mut() {
+                Some(last) if s.0 < last.1 => last.1 = last.1.max(s.1),
+                _ => merged.push(s),
+            }
+        }
+        let mut out = String::with_capacity(text.len());
+        // Character offsets to byte offsets.
+        let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).collect();
+        let mut at = 0usize;
+        for (start, end, entity) in merged {
+            let (bs, be) = (offsets[start.min(offsets.len() - 1)], offsets[end.min(offsets.len() - 1)]);
+            if bs < at {
+                continue;
+            }
+            out.push_str(&text[at..bs]);
+            out.push('<');
+            out.push_str(entity);
+            out.push('>');
+            at = be;
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+}
+
+/// Validates one guardrail definition (what the table trigger runs).
+pub fn validate(g: Guardrail) -> Result<()> {
+    Scanner::new(vec![g]).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,142 @@
+//! The text a guardrail sees: the original folded so that look-alike
+//! spellings match the same patterns, with a map back to the original.
+//!
+//! Per character of the original: compatibility decomposition (NFKD: fullwidth
+//! `ｉｇｎｏｒｅ`, ligatures, mathematical letters `𝐢𝐠𝐧𝐨𝐫𝐞`, circled letters),
+//! then combining marks dropped (`ìgnóre` → `ignore`), invisible format
+//! characters dropped (zero-width spaces and joiners, soft hyphens, bidi
+//! controls, variation selectors, tag characters), and letters that look
+//! Latin folded to Latin (Cyrillic `іgnоrе`, Greek `ΙGΝΟRΕ`). Whitespace of
+//! any kind becomes a plain space.
+//!
+//! Folding is per character, so every byte of the folded text knows which
+//! original character it came from; findings point into the original.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// A folded view of a text with, for every byte, the index (in characters)
+/// of the original character it came from.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    pub text: String,
+    map: Vec<u32>,
+}
+
+impl View {
+    /// The original character range `[start, end)` that produced view bytes
+    /// `[from, to)`.
+    pub fn original_range(&self, from: usize, to: usize) -> (usize, usize) {
+        if self.map.is_empty() {
+            return (0, 0);
+        }
+        let start = self.map[from.min(self.map.len() - 1)] as usize;
+        let end = self.map[to.saturating_sub(1).min(self.map.len() - 1)] as usize + 1;
+        (start, end.max(start))
+    }
+}
+
+/// Folds `original` (see the module comment).
+pub fn fold(original: &str) -> View {
+    let mut text = String::with_capacity(original.len());
+    let mut map = Vec::with_capacity(original.len());
+    for (index, c) in original.chars().enumerate() {
+        let before = text.len();
+        if c.is_ascii() {
+            // The common case: nothing to decompose.
+            text.push(if c.is_ascii_whitespace() { ' ' } else { c });
+        } else if c.is_whitespace() {
+            text.push(' ');
+        } else if !is_invisible(c) {
+            for d in std::iter::once(c).nfkd() {
+                if is_combining_mark(d) || is_invisible(d) {
+                    continue;
+                }
+                text.push(confusable(d).unwrap_or(d));
+            }
+        }
+        map.resize(text.len(), index as u32);
+        debug_assert!(text.len() >= before);
+    }
+    View { text, map }
+}
+
+/// Format characters that render as nothing: used to split words invisibly.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
+        | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+}
+
+/// Letters from other scripts that look like Latin ones (Unicode's
+/// confusables for the Latin alphabet, Cyrillic and Greek).
+fn confusable(c: char) -> Option<char> {
+    Some(match c {
+        // Cyrillic lower case
+        'а' => 'a', 'в' => 'b', 'е' => 'e', 'ё' => 'e', 'һ' => 'h', 'і' => 'i', 'ї' => 'i', 'ј' => 'j',
+        'к' => 'k', 'ӏ' => 'l', 'м' => 'm', 'н' => 'h', 'о' => 'o', 'р' => 'p', 'ԛ' => 'q', 'г' => 'r',
+        'ѕ' => 's', 'т' => 't', 'у' => 'y', 'ԝ' => 'w', 'х' => 'x', 'с' => 'c', 'ԁ' => 'd', 'ɡ' => 'g',
+        'ь' => 'b', 'п' => 'n', 'ѵ' => 'v',
+        // Cyrillic upper case
+        'А' => 'A', 'В' => 'B', 'Е' => 'E', 'Ё' => 'E', 'Һ' => 'H', 'І' => 'I', 'Ї' => 'I', 'Ј' => 'J',
+        'К' => 'K', 'Ӏ' => 'I', 'М' => 'M', 'Н' => 'H', 'О' => 'O', 'Р' => 'P', 'Ԛ' => 'Q', 'Ѕ' => 'S',
+        'Т' => 'T', 'У' => 'Y', 'Ԝ' => 'W', 'Х' => 'X', 'С' => 'C', 'Ԁ' => 'D', 'Ѵ' => 'V',
+        // Greek
+        'α' => 'a', 'β' => 'b', 'ε' => 'e', 'η' => 'n', 'ι' => 'i', 'κ' => 'k', 'ν' => 'v', 'ο' => 'o',
+        'ρ' => 'p', 'τ' => 't', 'υ' => 'u', 'χ' => 'x', 'ω' => 'w', 'γ' => 'y',
+        'Α' => 'A', 'Β' => 'B', 'Ε' => 'E', 'Ζ' => 'Z', 'Η' => 'H', 'Ι' => 'I', 'Κ' => 'K', 'Μ' => 'M',
+        'Ν' => 'N', 'Ο' => 'O', 'Ρ' => 'P', 'Τ' => 'T', 'Υ' => 'Y', 'Χ' => 'X',
+        // Latin letters that pass for others
+        'ı' => 'i', 'ȷ' => 'j', 'ſ' => 's', 'ℓ' => 'l', 'ɑ' => 'a', 'ɩ' => 'i',
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folded(s: &str) -> String {
+        fold(s).text
+    }
+
+    #[test]
+    fn look_alikes_fold_to_ascii() {
+        assert_eq!(folded("ｉｇｎｏｒｅ ａｌｌ"), "ignore all");
+        assert_eq!(folded("𝐢𝐠𝐧𝐨𝐫𝐞 𝒑𝒓𝒆𝒗𝒊𝒐𝒖𝒔"), "ignore previous");
+        assert_eq!(folded("іgnоrе"), "ignore"); // Cyrillic і, о, е
+        assert_eq!(folded("ΙGΝΟRΕ"), "IGNORE"); // Greek capitals
+        assert_eq!(folded("ìgnóre prevîous"), "ignore previous");
+        assert_eq!(folded("ig\u{200B}no\u{200D}re\u{00AD}"), "ignore");
+        assert_eq!(folded("ⓘⓖⓝⓞⓡⓔ"), "ignore");
+        assert_eq!(folded("a\u{00A0}b\u{2003}c\td"), "a b c d");
+        assert_eq!(folded("ﬁle"), "file");
+    }
+
+    #[test]
+    fn every_byte_maps_back_to_its_original_character() {
+        let original = "x ｉｇｎｏｒｅ\u{200B} 𝐚 é";
+        let v = fold(original);
+        assert_eq!(v.text, "x ignore a e");
+        let chars: Vec<char> = original.chars().collect();
+        // "ignore" spans original characters 2..8 (the fullwidth letters).
+        let at = v.text.find("ignore").unwrap();
+        assert_eq!(v.original_range(at, at + 6), (2, 8));
+        let (s, e) = v.original_range(at, at + 6);
+        assert_eq!(chars[s..e].iter().collect::<String>(), "ｉｇｎｏｒｅ");
+        let a = v.text.find('a').unwrap();
+        assert_eq!(v.original_range(a, a + 1), (10, 11));
+        let e = v.text.rfind('e').unwrap();
+        assert_eq!(v.original_range(e, e + 1), (12, 13));
+    }
+
+    #[test]
+    fn other_scripts_and_emoji_survive() {
+        let v = fold("مرحبا 👋 שלום 你好");
+        assert!(v.text.contains("你好"));
+        assert!(v.text.contains('👋'));
+        assert_eq!(fold("").text, "");
+    }
+}

@@ -1,0 +1,210 @@
+//! SQL functions of the guardrails: scan, redact, the pieces of enforce, and
+//! the config check the table trigger runs.
+//!
+//! The enabled guardrails are compiled once per session into one `Scanner`
+//! and recompiled only after prompt_guardrails changed (see `invalidation`:
+//! correct under concurrent edits in other sessions, at their commit).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value as Json};
+
+use super::gucs;
+use super::invalidation::{self, Channel};
+use super::raise::{required, OrRaise};
+use crate::alloc_guard;
+use crate::error::{Error, Result};
+use crate::guard::{Action, Direction, Finding, Guardrail, Kind, Scanner};
+
+/// What the session knows about prompt_guardrails beyond the scanner.
+struct Compiled {
+    generation: u64,
+    scanner: Scanner,
+    /// Per guardrail, parallel to `scanner.guardrails`: (id, kind, severity, action).
+    meta: Vec<(i64, String, String, String)>,
+}
+
+thread_local! {
+    static COMPILED: RefCell<Option<Rc<Compiled>>> = const { RefCell::new(None) };
+}
+
+/// The compiled enabled guardrails, recompiled if prompt_guardrails changed.
+fn compiled() -> Rc<Compiled> {
+    invalidation::accept();
+    let generation = invalidation::generation(Channel::Guardrails);
+    if let Some(c) = COMPILED.with(|c| c.borrow().clone()).filter(|c| c.generation == generation) {
+        return c;
+    }
+    let cacheable = invalidation::may_cache();
+    let rows = invalidation::fresh_snapshot(load);
+    let mut guardrails = Vec::with_capacity(rows.len());
+    let mut meta = Vec::with_capacity(rows.len());
+    for (id, name, kind, severity, action, direction, config, table) in rows {
+        invalidation::watch(Channel::Guardrails, table);
+        guardrails.push(Guardrail {
+            name,
+            kind: Kind::parse(&kind).or_raise(),
+            action: Action::parse(&action).or_raise(),
+            direction: Direction::parse(&direction).or_raise(),
+            config,
+        });
+        meta.push((id, kind, severity, action));
+    }
+    let scanner = Scanner::new(guardrails).or_raise();
+    let c = Rc::new(Compiled { generation, scanner, meta });
+    if cacheable {
+        COMPILED.with(|slot| *slot.borrow_mut() = Some(c.clone()));
+    }
+    c
+}
+
+type Row = (i64, String, String, String, String, String, Json, u32);
+
+fn load() -> Vec<Row> {
+    Spi::connect(|client| {
+        let table = client
+            .select(
+                "SELECT id, name, kind, severity, action, direction, config, tableoid::int8 \
+                 FROM pgprompt.prompt_guardrails WHERE enabled ORDER BY name",
+                None,
+                &[],
+            )
+            .expect("reading prompt_guardrails");
+        table
+            .map(|row| {
+                let text = |i: usize| row.get::<String>(i).ok().flatten().unwrap_or_default();
+                (
+                    row.get::<i64>(1).ok().flatten().unwrap_or_default(),
+                    text(2),
+                    text(3),
+                    text(4),
+                    text(5),
+                    text(6),
+                    row.get::<JsonB>(7).ok().flatten().map(|j| j.0).unwrap_or(Json::Null),
+                    row.get::<i64>(8).ok().flatten().unwrap_or_default() as u32,
+                )
+            })
+            .collect()
+    })
+}
+
+fn direction(d: Option<&str>) -> Direction {
+    Direction::parse(required(d, "direction")).or_raise()
+}
+
+/// Scans `content`, within the size cap and the memory budget.
+fn scan(content: &str, way: Direction) -> (Rc<Compiled>, Vec<Finding>) {
+    let max = gucs::MAX_SCAN_BYTES.get() as usize;
+    if content.len() > max {
+        super::raise::raise(Error::limit("content", content.len(), max, "pgprompt.max_scan_bytes"));
+    }
+    let c = compiled();
+    let findings = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || c.scanner.scan(content, way));
+    (c, findings)
+}
+
+/// Findings of the enabled guardrails in `content`: which guardrail, what,
+/// and where (character offsets into `content`, 0-based, end excluded).
+/// Reads nothing but the guardrails and writes nothing.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_guard_scan(
+    content: Option<&str>,
+    direction: default!(Option<&str>, "'input'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(guardrail, String),
+        name!(kind, String),
+        name!(entity, String),
+        name!(start_pos, i32),
+        name!(end_pos, i32),
+        name!(severity, String),
+        name!(action, String),
+    ),
+> {
+    let content = required(content, "content");
+    let (c, findings) = scan(content, self::direction(direction));
+    let rows: Vec<_> = findings
+        .into_iter()
+        .map(|f| {
+            let (_, kind, severity, action) = &c.meta[f.guardrail];
+            (
+                c.scanner.guardrails[f.guardrail].name.clone(),
+                kind.clone(),
+                f.entity.into_owned(),
+                f.start as i32,
+                f.end as i32,
+                severity.clone(),
+                action.clone(),
+            )
+        })
+        .collect();
+    TableIterator::new(rows)
+}
+
+/// Whether a finding is redacted: PII always, anything else when its
+/// guardrail's action is redact.
+fn redactable(c: &Compiled, f: &Finding) -> bool {
+    let g = &c.scanner.guardrails[f.guardrail];
+    g.kind == Kind::Pii || g.action == Action::Redact
+}
+
+/// `content` with PII (and whatever guardrails with action redact find)
+/// replaced by `<ENTITY_TYPE>`, as Presidio's replace operator does.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_guard_redact(content: Option<&str>, direction: default!(Option<&str>, "'both'")) -> String {
+    let content = required(content, "content");
+    let (c, findings) = scan(content, self::direction(direction));
+    let chosen: Vec<&Finding> = findings.iter().filter(|f| redactable(&c, f)).collect();
+    Scanner::redact(content, &chosen)
+}
+
+/// The work of prompt_guard_enforce (written in PL/pgSQL, which can raise
+/// its own SQLSTATE): the findings as JSON (without the matched text) and
+/// the content with what guardrails with action redact found replaced.
+#[pg_extern(stable, parallel_safe)]
+fn _guard_enforce(
+    content: Option<&str>,
+    direction: Option<&str>,
+) -> TableIterator<'static, (name!(findings, JsonB), name!(redacted, String))> {
+    let content = required(content, "content");
+    let (c, findings) = scan(content, self::direction(direction));
+    let list: Vec<Json> = findings
+        .iter()
+        .map(|f| {
+            let (id, kind, severity, action) = &c.meta[f.guardrail];
+            json!({
+                "guardrail_id": id,
+                "guardrail": c.scanner.guardrails[f.guardrail].name,
+                "kind": kind,
+                "entity": f.entity,
+                "start_pos": f.start,
+                "end_pos": f.end,
+                "severity": severity,
+                "action": action,
+            })
+        })
+        .collect();
+    let chosen: Vec<&Finding> = findings.iter().filter(|f| c.scanner.guardrails[f.guardrail].action == Action::Redact).collect();
+    TableIterator::once((JsonB(Json::Array(list)), Scanner::redact(content, &chosen)))
+}
+
+/// Refuses an invalid guardrail definition with a message naming the
+/// problem (run by the prompt_guardrails trigger on INSERT and UPDATE).
+#[pg_extern(stable, parallel_safe)]
+fn _guardrail_check(name: &str, kind: &str, action: &str, direction: &str, config: JsonB) {
+    let check = || -> Result<()> {
+        let g = Guardrail {
+            name: name.to_string(),
+            kind: Kind::parse(kind)?,
+            action: Action::parse(action)?,
+            direction: Direction::parse(direction)?,
+            config: config.0,
+        };
+        crate::guard::validate(g)
+    };
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), check).or_raise();
+}

@@ -1,0 +1,102 @@
+//! Per-session caches kept coherent by PostgreSQL's own invalidation messages.
+//!
+//! Reading a table on every call costs more than rendering or scanning, so
+//! sessions cache what they read (which version a template name means, the
+//! compiled guardrails). Statement triggers on the tables behind a cache call
+//! `_invalidate_caches(channel)`, which queues a relcache invalidation of the
+//! channel's table. PostgreSQL delivers it to every session at commit (to
+//! the own session at the end of each command, and again on abort), exactly
+//! as it keeps its catalog caches coherent; hot standbys receive it from the
+//! WAL. A callback bumps the channel's generation; caches built under an
+//! older generation are dropped.
+//!
+//! Readers call `accept()` first, then read with `fresh_snapshot()` on a
+//! miss. A committer becomes visible before it sends its invalidation, never
+//! after, so a cache filled after `accept()` is at least as new as every
+//! change whose invalidation was seen, and can never be poisoned by an older
+//! snapshot. A statement that starts after a change committed sees it.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use pgrx::prelude::*;
+
+/// What a cache follows: each is one table's relcache entry.
+#[derive(Debug, Clone, Copy)]
+pub enum Channel {
+    /// prompt_templates (with prompt_versions and prompt_labels).
+    Templates = 0,
+    /// prompt_guardrails.
+    Guardrails = 1,
+}
+
+const CHANNELS: usize = 2;
+
+static GENERATION: [AtomicU64; CHANNELS] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// OID of each channel's table as last seen (0: not yet known, so any
+/// invalidation counts).
+static WATCHED: [AtomicU32; CHANNELS] = [AtomicU32::new(0), AtomicU32::new(0)];
+
+#[pg_guard]
+unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    for ch in 0..CHANNELS {
+        let watched = WATCHED[ch].load(Ordering::Relaxed);
+        if relid == pg_sys::Oid::INVALID || watched == 0 || relid.to_u32() == watched {
+            GENERATION[ch].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Registers the invalidation callback (from _PG_init).
+pub fn init() {
+    // SAFETY: registering a callback is what _PG_init is for; it lives as long as the library.
+    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+}
+
+/// Processes pending invalidation messages (cheap when there are none).
+pub fn accept() {
+    // SAFETY: what every lock acquisition does.
+    unsafe { pg_sys::AcceptInvalidationMessages() };
+}
+
+/// The channel's current generation.
+pub fn generation(ch: Channel) -> u64 {
+    GENERATION[ch as usize].load(Ordering::Relaxed)
+}
+
+/// Records the OID of the channel's table (read alongside the data).
+pub fn watch(ch: Channel, oid: u32) {
+    WATCHED[ch as usize].store(oid, Ordering::Relaxed);
+}
+
+/// Runs `f` with a snapshot taken now as the active one, so what it reads is
+/// at least as new as every invalidation accepted before. Not in parallel
+/// mode, where snapshots cannot be taken: callers must not cache then.
+pub fn fresh_snapshot<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: pushed and popped around `f`; an ERROR inside unwinds the
+    // active snapshot stack at transaction abort.
+    unsafe {
+        if pg_sys::IsInParallelMode() {
+            return f();
+        }
+        pg_sys::PushActiveSnapshot(pg_sys::GetLatestSnapshot());
+    }
+    let r = f();
+    // SAFETY: pops what was pushed above.
+    unsafe { pg_sys::PopActiveSnapshot() };
+    r
+}
+
+/// Whether results read now may be cached (not in a parallel worker).
+pub fn may_cache() -> bool {
+    // SAFETY: plain status query.
+    !unsafe { pg_sys::IsInParallelMode() }
+}
+
+/// Tells every session, at commit, that the caches following `channel`
+/// (a table: prompt_templates or prompt_guardrails) are out of date. Called
+/// by statement triggers.
+#[pg_extern(volatile, parallel_unsafe)]
+fn _invalidate_caches(channel: pg_sys::Oid) {
+    // SAFETY: queues an invalidation message for the current transaction.
+    unsafe { pg_sys::CacheInvalidateRelcacheByRelid(channel) };
+}
