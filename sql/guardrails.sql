@@ -290,6 +290,9 @@ Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.ma
 COMMENT ON FUNCTION prompt_guard_redact(text, text) IS
 $$The content with what pii guardrails (and guardrails with action redact) find replaced by <ENTITY_TYPE>, Presidio's replace format.$$;
 
+COMMENT ON FUNCTION prompt_guard_patterns() IS
+    'The regular expressions (Rust regex syntax) the enabled guardrails compile to, one row per pattern: what each guardrail really matches.';
+
 COMMENT ON FUNCTION _guard_enforce(text, text) IS
     'Internal: the findings of a scan as JSON, and the content with what redact guardrails found replaced.';
 

@@ -23,8 +23,10 @@ COMMENT ON SCHEMA pgprompt IS
     'pgprompt: versioned prompt templates rendered in SQL. Add it to search_path to call prompt_render(...) unqualified.';
 
 -- Everything below, and the functions written in Rust, is created here.
--- CREATE EXTENSION restores the caller's search_path afterwards.
-SET search_path = pgprompt, pg_catalog;
+-- SET LOCAL, not SET: CREATE EXTENSION saved the caller's search_path at
+-- this nesting level and restores it afterwards, which a plain SET would
+-- override (leaking pgprompt into the caller's session).
+SET LOCAL search_path = pgprompt, pg_catalog;
 
 ------------------------------------------------------------------------------
 -- Templates

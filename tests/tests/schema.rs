@@ -133,3 +133,19 @@ fn the_readme_search_path_makes_calls_unqualified() {
     let mut c = config(&db.name).connect(NoTls).unwrap();
     assert_eq!(one::<String>(&mut c, "SELECT prompt_render_text('hi {{ n }}', '{\"n\": 1}')"), "hi 1");
 }
+
+#[test]
+fn create_extension_leaves_the_callers_search_path_alone() {
+    let db = TestDb::empty();
+    let mut c = config(&db.name).connect(NoTls).unwrap();
+    let before: String = one(&mut c, "SHOW search_path");
+    c.batch_execute("CREATE EXTENSION pgprompt").unwrap();
+    assert_eq!(one::<String>(&mut c, "SHOW search_path"), before);
+    c.batch_execute("BEGIN; SET search_path = public; DROP EXTENSION pgprompt; CREATE EXTENSION pgprompt;").unwrap();
+    assert_eq!(one::<String>(&mut c, "SHOW search_path"), "public");
+    c.batch_execute("COMMIT").unwrap();
+    // Objects created afterwards land where the caller expects.
+    c.batch_execute("CREATE TABLE mine (x int)").unwrap();
+    assert_eq!(one::<String>(&mut c, "SELECT 'mine'::regclass::text"), "mine");
+    assert_eq!(one::<String>(&mut c, "SELECT relnamespace::regnamespace::text FROM pg_class WHERE relname = 'mine'"), "public");
+}

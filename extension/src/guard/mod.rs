@@ -325,6 +325,11 @@ impl Scanner {
         Ok(Scanner { guardrails, detectors, allow, set })
     }
 
+    /// (guardrail index, entity, regex) of every pattern, in set order.
+    pub fn patterns(&self) -> impl Iterator<Item = (usize, &str, &str)> {
+        self.detectors.iter().map(|d| (d.guardrail, d.entity.as_ref(), d.regex.as_str()))
+    }
+
     /// Every finding in `text` for guardrails covering `direction`, ordered
     /// by position.
     pub fn scan(&self, text: &str, direction: Direction) -> Vec<Finding> {
@@ -336,6 +341,14 @@ impl Scanner {
         self.scan_view(&view, None, direction, 0, &mut findings);
         findings.sort_by(|a, b| (a.start, a.end, a.guardrail).cmp(&(b.start, b.end, b.guardrail)));
         findings.dedup_by(|a, b| a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end);
+        // Digit groups inside a card number or an IBAN also look like a phone
+        // number; the entity with a checksum wins.
+        let strong: Vec<(usize, usize)> = findings
+            .iter()
+            .filter(|f| matches!(f.entity.as_ref(), "CREDIT_CARD" | "IBAN_CODE" | "US_SSN"))
+            .map(|f| (f.start, f.end))
+            .collect();
+        findings.retain(|f| f.entity != "PHONE_NUMBER" || !strong.iter().any(|&(s, e)| f.start < e && s < f.end));
         findings
     }
 

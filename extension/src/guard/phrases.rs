@@ -36,8 +36,8 @@ fn letter(c: char, repeat: bool) -> String {
     }
 }
 
-/// Separator between words: `ignore all`, `ignore_all`, `ignore.all`, `ignore - all`.
-const SEP: &str = r"[ _.\-*/|]{1,3}";
+/// Separator between words: `ignore all`, `ignore_all`, `ignore.all`, `'no limits' mode`.
+const SEP: &str = r"[ _.\-*/|'\x22]{1,3}";
 
 /// Opening word boundary; the pattern's first capture group is the phrase.
 const START: &str = r"(?i)(?:^|[^a-z0-9])(";
@@ -81,15 +81,18 @@ pub fn phrase(spec: &str, repeat: bool) -> String {
 fn near(first: &str, gap: usize, second: &str) -> String {
     let a = phrase(first, false);
     let b = phrase(second, false);
-    // Splice: START(first)[^.!?\n]{0,gap}(second) as one capture group.
+    // Splice: START(first, ending a word)[^.!?]{0,gap}(second) as one
+    // capture group; the gap stays within the sentence.
     let a_body = &a[START.len()..a.len() - 1];
     let b_body = &b[START.len()..b.len() - 1];
-    format!("{START}{a_body}[^.!?]{{0,{gap}}}{b_body})")
+    format!("{START}{a_body}[^a-z0-9.!?][^.!?]{{0,{gap}}}{b_body})")
 }
 
 const OVERRIDE_VERB: &str = "ignore|disregard|forget|skip|overlook|override|bypass|neglect|abandon|discard|dismiss|drop";
 const QUALIFIER: &str = "previous|prior|above|earlier|preceding|foregoing|initial|original|system|developer|former|existing|given|provided|safety|old|all_previous|all_prior|all_above";
-const NOUN: &str = "instructions|instruction|prompts|prompt|rules|directives|directions|guidelines|commands|orders|constraints|context|messages|restrictions|programming|guardrails|policies|filters|training|safeguards";
+const NOUN: &str = "instructions|instruction|prompts|prompt|rules|rule|directives|directive|directions|guidelines|guideline|commands|orders|constraints|constraint|context|restrictions|restriction|programming|guardrails|policies|policy|content_policy|filters|training|safeguards";
+/// What a user addressing the model calls its own rules: `ignore your guidelines`.
+const OWN_RULES: &str = "instructions|rules|guidelines|directives|programming|guardrails|policies|policy|content_policy|restrictions|filters|safeguards|training|system_prompt|prompt";
 
 /// (entity, pattern) pairs for `injection` guardrails, by category.
 pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
@@ -101,7 +104,21 @@ pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
         out.push((e, phrase(&format!("{OVERRIDE_VERB} all|any|every of? the|your|my? {NOUN}"), false)));
         out.push((e, phrase(&format!("{OVERRIDE_VERB} everything|anything|all|what_you_were_told|what_i_said above|before|previously|prior|so_far|you_were_told|you_have_been_told|i_told_you|up_to_now"), false)));
         out.push((e, phrase(&format!("do_not|don't|dont|never|stop follow|following|obey|obeying|listen_to|comply_with|adhere_to the|your|any {QUALIFIER}? {NOUN}"), false)));
-        out.push((e, phrase("override|disable|turn_off|deactivate|remove|circumvent your|the|all|any safety|security|content|ethical|moderation settings|filters|protocols|guidelines|restrictions|rules|guardrails|policies", false)));
+        out.push((e, phrase(&format!("{OVERRIDE_VERB}|disable|turn_off|deactivate|circumvent about? your|all_your|all_of_your {OWN_RULES}"), false)));
+        // Qualifier after the noun: "the instructions above", "the rules you were given".
+        let after = "above|before|earlier|previously|so_far|up_to_now|above_this_line|before_this|you_were_given|you've_been_given|you_have_been_given|you_were_told|you_received|given_to_you|you_got|they_gave_you|you_were_programmed_with|you_were_trained_with";
+        out.push((e, phrase(&format!("{OVERRIDE_VERB} all|any|every? the|your|these|those? {NOUN} {after}"), false)));
+        out.push((e, phrase(&format!("{OVERRIDE_VERB} what|whatever|everything|anything you_were|u_were|they|he|she|we|i|someone told|said|instructed|taught you|u? before|earlier|previously|so_far"), false)));
+        // The verb and the model's own rules a few words apart, in one sentence:
+        // "set aside your safety rules", "bypass all of your content restrictions".
+        out.push((e, near(
+            &format!("{OVERRIDE_VERB}|set_aside|put_aside|ignoring|disregarding|bypass|circumvent|suspend|lift|remove|turn_off|switch_off|disable"),
+            30,
+            "your|its safety|content|ethical|moral|usual|default|system? rules|guidelines|instructions|restrictions|filters|policies|policy|guardrails|safeguards|programming|limitations",
+        )));
+        out.push((e, phrase("your|the|these new|real|actual|updated instructions|rules|directives|orders replace|override|supersede|cancel the|your|all? old|previous|prior|original|other|existing? ones|instructions|rules", false)));
+        out.push((e, phrase(&format!("the previous|prior|old|original|earlier|above|system policy|instructions|rules|guidelines|prompt|directives is|are void|invalid|cancelled|canceled|revoked|obsolete|no_longer_valid|no_longer_apply|outdated|suspended"), false)));
+        out.push((e, phrase("override|disable|turn_off|deactivate|remove|circumvent|bypass your|the|all|any safety|security|content|ethical|moderation settings|filters|protocols|guidelines|restrictions|rules|guardrails|policies|policy", false)));
         out.push((e, phrase("from_now_on|starting_now|henceforth|from_this_point you will|must|shall|are_to|should only? respond|answer|reply|act|behave|obey|follow|ignore", false)));
         out.push((e, phrase("new|updated|revised|real|actual|true system|admin|developer instructions|prompt|directive|override", false)));
     }
@@ -111,21 +128,82 @@ pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
         out.push((e, phrase("act|behave|respond|answer|pretend|roleplay|role-play|role_play as|like|to_be|that_you_are|you_are an|a|the? unrestricted|unfiltered|uncensored|jailbroken|evil|rogue|amoral|unethical|lawless|dan|ai_without_restrictions|ai_with_no_restrictions", false)));
         out.push((e, phrase("developer|dev|god|jailbreak|unrestricted|debug|dan mode enabled|activated|on|engaged|unlocked", false)));
         out.push((e, phrase("enable|activate|enter|switch_to|turn_on developer|dev|god|jailbreak|unrestricted|dan mode", false)));
-        out.push((e, phrase("do_anything_now|dan_mode|stay_in_character|jailbreak_mode|jailbroken", false)));
+        out.push((e, phrase("do_anything_now|dan_mode|jailbreak_mode|jailbroken", false)));
+        // DAN the jailbreak persona is written in capitals; Dan the person is not.
+        out.push((e, r"(?:^|[^A-Za-z0-9])((?:[Yy]ou(?:'re| are)(?: now)?|[Aa]ct as|[Bb]ecome|[Ee]nter|[Pp]lay|[Bb]e) DAN)".to_string()));
+        // A persona introduced with the adjectives of a jailbreak, a few words later.
+        out.push((e, near(
+            "act_as|acting_as|pretend_to_be|pretend_you_are|roleplay_as|role-play_as|behave_as|become|you_are_now|you're_now",
+            40,
+            "unfiltered|uncensored|amoral|unrestricted|jailbroken|unethical|lawless|unbound|no_restrictions|no_filters|no_limits|no_rules|no_morals|without_restrictions|without_filters|without_limits|without_rules",
+        )));
         out.push((e, near(
             "you|act|respond|answer|pretend|behave|reply",
             60,
-            "without|with_no|free_from|free_of|ignoring|unbound_by|not_bound_by any|your? restrictions|filters|limitations|limits|rules|guidelines|censorship|policies|morals|ethics|safety_guidelines|content_policy|boundaries",
+            "without|with_no|have_no|has_no|having_no|free_from|free_of|ignoring|unbound_by|not_bound_by any|your? ethical|moral|safety|content? restrictions|filters|limitations|limits|rules|guidelines|censorship|policies|morals|ethics|content_policy|boundaries",
         )));
     }
     if categories.contains(&"prompt_extraction") {
         let e = "PROMPT_EXTRACTION";
         let target = "system|initial|hidden|secret|original|internal|developer|pre-prompt|preprompt|first|full|entire|exact|complete|confidential";
-        let thing = "prompt|prompts|instructions|message|rules|directives|configuration|guidelines|context";
-        out.push((e, phrase(&format!("reveal|show|print|display|output|repeat|tell|give|share|leak|expose|dump|write_out|spell_out|recite|disclose|provide|list|send|paste|copy me|us? your|the|all_of_your|all_your|all_the {target} {thing}"), false)));
-        out.push((e, phrase(&format!("what|which is|are|was|were your|the {target} {thing}"), false)));
+        let thing = "prompt|prompts|instructions|rules|directives|configuration|guidelines|system_message|system_prompt|message";
+        let verb = "reveal|show|print|display|output|repeat|tell|give|share|leak|expose|dump|write_out|spell_out|recite|disclose|provide|list|send|paste|copy";
+        out.push((e, phrase(&format!("{verb} me|us? your|the|all_of_your|all_your|all_the {target} {target}? {thing}"), false)));
+        out.push((e, phrase(&format!("{verb} me|us? your instructions|prompt|system_prompt|system_message|initial_prompt|rules|directives|guidelines|configuration"), false)));
+        out.push((e, phrase(&format!("what|which is|are|was|were your|the {target} {target}? {thing}"), false)));
+        out.push((e, phrase(&format!("what your|the {target}? prompt|instructions|system_prompt|system_message say|says|said|contain|contains|tell_you|tells_you"), false)));
+        // "the instructions you were given", "what instructions were you given"
+        let given = "you_were_given|you've_been_given|you_have_been_given|you_were_configured_with|you_were_programmed_with|you_were_set_up_with|you_received|you_got|given_to_you|they_gave_you|that_set_you_up|used_to_set_you_up|used_to_configure_you";
+        out.push((e, phrase(&format!("{verb} out|me|us? the|your|all_the? {target}? {thing} {given}"), false)));
+        out.push((e, phrase("what|which instructions|prompt|rules|directives|system_prompt were|was|have|did you|u given|told|configured_with|programmed_with|been_given|receive|get", false)));
+        out.push((e, phrase("the prompt|instructions|system_prompt that|which was|were|is|are used|given to set_you_up|configure_you|program_you|instruct_you|initialize_you", false)));
+        // An extraction verb and the model's own prompt a few words apart.
+        out.push((e, near(
+            "what|repeat|print|show|paste|reveal|tell_me|output|list|give_me|share|copy|quote|recite|dump|leak|display|write_down",
+            40,
+            "your system|initial|hidden|original|secret|full|first? instructions|prompt|system_prompt|system_message|directives|configuration|rules_you_were_given",
+        )));
+        out.push((e, phrase("everything|all|whatever you_were|you've_been|you_have_been|u_were told|given|instructed|programmed before|earlier|previously|above|at_the_start|so_far", false)));
         out.push((e, phrase("repeat|print|output|copy|echo|recite|reproduce the? words|text|everything|all|instructions|message|content|lines above|before_this|preceding|prior|you_were_given|at_the_start|at_the_beginning|verbatim", false)));
         out.push((e, phrase("what_was|what_is|what's|whats written|said|typed|stated above|before_this|at_the_start|at_the_beginning", false)));
+    }
+    out.extend(broad(categories));
+    out
+}
+
+/// Rules by meaning rather than by wording: a verb of one kind and an object
+/// of another within one sentence, whatever sits between. They catch the
+/// paraphrases the fixed phrases miss ("please ignore any guidance you were
+/// given"); the benign corpus in the tests keeps them honest.
+fn broad(categories: &[&str]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let rules = "rules|guidance|guidelines|instructions|instruction|directions|directives|system_prompt|prompt|policy|policies|restrictions|constraints|limits|limitations|filters|programming|training|safeguards|guardrails|orders|commands|the_above|everything_above|all_of_the_above";
+    if categories.contains(&"instruction_override") {
+        let e = "INSTRUCTION_OVERRIDE";
+        out.push((e, near("ignore|ignoring|disregard|disregarding|forget|set_aside|put_aside|break|abandon|discard|neglect|override|bypass|circumvent|stop_following|stop_obeying|no_longer_follow|don't_follow|do_not_follow", 40, rules)));
+        out.push((e, near(
+            "your|the|all|any|my|our previous|prior|old|original|operator|operator's|system|earlier|initial|existing|current? instructions|rules|guidelines|policy|policies|restrictions|prompt|directives|settings",
+            30,
+            "no_longer_apply|no_longer_applies|are_void|is_void|expired|have_expired|has_expired|are_cancelled|are_canceled|are_invalid|don't_apply|do_not_apply|are_suspended|are_lifted|are_off|is_off|are_revoked|is_revoked|are_overridden|is_overridden",
+        )));
+        out.push((e, phrase("safety|filters|restrictions|guardrails|moderation|censorship|content_filter off|disabled|deactivated|suspended|removed", false)));
+    }
+    if categories.contains(&"prompt_extraction") {
+        let e = "PROMPT_EXTRACTION";
+        out.push((e, near(
+            "reveal|show|print|display|output|repeat|tell|give|share|leak|expose|dump|spell_out|recite|disclose|paste|copy|quote|return|list|write_out|what_is|what_are|what_were|what_did|what's",
+            40,
+            "system_prompt|system_message|your_instructions|your_rules|your_guidelines|your_prompt|your_configuration|your_directives|your_initial_prompt|your_system|hidden_instructions|hidden_prompt|secret_instructions|initial_instructions|original_instructions|the_instructions_you|the_rules_you|the_guidelines_you|the_prompt_you|what_you_were_told|your_developers|your_creators|your_operators",
+        )));
+    }
+    if categories.contains(&"role_play") {
+        let e = "ROLE_PLAY_JAILBREAK";
+        out.push((e, near(
+            "act_as|acting_as|pretend|roleplay|role-play|role_play|you_are_now|you're_now|you_r_now|u_r_now|you_are_an|you_are_a|imagine_you_are|become|behave_as|play_the_role",
+            50,
+            "no_rules|no_restrictions|zero_restrictions|no_limits|no_filters|no_guidelines|no_policies|no_morals|no_ethics|unrestricted|unfiltered|uncensored|jailbroken|evil|amoral|unethical|rogue|without_rules|without_restrictions|without_limits|without_filters|without_guidelines|without_any_rules|never_refuses|never_refuse|no_refusals|can_do_anything|do_anything_now|rules_don't_apply|no_rules_apply|never_given_any_rules",
+        )));
+        out.push((e, phrase("unrestricted|no_limits|no_limit|jailbreak|jailbroken|god|dan|evil|uncensored|unfiltered|no_rules mode", false)));
     }
     out
 }

@@ -135,13 +135,20 @@ fn phone(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     let s = text[start..end].trim_end_matches([' ', '.', '-', '(']);
     let end = start + s.len();
     let n = digits(s).len();
+    // International numbers have 8 to 15 digits (E.164); national ones 10 or
+    // 11 and written with separators, which tells them from other numbers.
+    let plausible = if s.starts_with('+') {
+        (8..=15).contains(&n)
+    } else {
+        (10..=11).contains(&n) && s.contains([' ', '-', '.', '('])
+    };
     let glued = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '_' || c == '/';
     let balanced = s.matches('(').count() == s.matches(')').count();
     // Digit groups joined by dots or dashes beyond the candidate: a longer
     // identifier (an order number, a date), not a phone number.
     let continues = text[end..].starts_with(['.', '-']) && digit_at(text, end + 1);
     let continued = text[..start].ends_with(['.', '-']) && start >= 2 && digit_at(text, start - 2);
-    let ok = (8..=15).contains(&n) && balanced && isolated(text, start, end, glued) && !continues && !continued;
+    let ok = plausible && balanced && isolated(text, start, end, glued) && !continues && !continued;
     ok.then_some((start, end))
 }
 
@@ -274,13 +281,14 @@ fn ip(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     if s.contains(':') {
         let s = s.trim_end_matches(':');
         let end = start + s.len();
-        let ok = s.parse::<std::net::Ipv6Addr>().is_ok()
+        // Loopback and unspecified addresses identify no one.
+        let ok = s.parse::<std::net::Ipv6Addr>().is_ok_and(|a| !a.is_loopback() && !a.is_unspecified())
             && s.matches(':').count() >= 2
             && isolated(text, start, end, |c| c.is_ascii_hexdigit() || c == ':');
         return ok.then_some((start, end));
     }
     let version = text[..start].trim_end().to_ascii_lowercase();
-    let ok = s.parse::<std::net::Ipv4Addr>().is_ok()
+    let ok = s.parse::<std::net::Ipv4Addr>().is_ok_and(|a| !a.is_loopback() && !a.is_unspecified())
         && isolated(text, start, end, |c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
         && !version.ends_with("version")
         && !version.ends_with(" v")

@@ -208,3 +208,16 @@ fn _guardrail_check(name: &str, kind: &str, action: &str, direction: &str, confi
     };
     alloc_guard::guarded(gucs::render_memory_limit_bytes(), check).or_raise();
 }
+
+/// The regular expressions the enabled guardrails compile to, one row per
+/// pattern (Rust regex syntax), for review and for comparisons.
+#[pg_extern(stable, parallel_safe)]
+fn prompt_guard_patterns() -> TableIterator<'static, (name!(guardrail, String), name!(entity, String), name!(pattern, String))> {
+    let c = compiled();
+    let rows: Vec<_> = c
+        .scanner
+        .patterns()
+        .map(|(g, entity, pattern)| (c.scanner.guardrails[g].name.clone(), entity.to_string(), pattern.to_string()))
+        .collect();
+    TableIterator::new(rows)
+}
