@@ -65,7 +65,8 @@ CREATE TABLE prompt_guardrail_violations (
     start_pos       integer,
     end_pos         integer,
     actor           text NOT NULL DEFAULT session_user,
-    application     text DEFAULT nullif(current_setting('application_name', true), '')
+    application     text DEFAULT nullif(current_setting('application_name', true), ''),
+    execution_id    bigint
 );
 
 CREATE INDEX prompt_guardrail_violations_occurred_idx ON prompt_guardrail_violations (occurred_at);
@@ -88,6 +89,7 @@ COMMENT ON COLUMN prompt_guardrail_violations.start_pos IS 'Offset of the findin
 COMMENT ON COLUMN prompt_guardrail_violations.end_pos IS 'Offset just past the finding.';
 COMMENT ON COLUMN prompt_guardrail_violations.actor IS 'Session user whose text it was.';
 COMMENT ON COLUMN prompt_guardrail_violations.application IS 'application_name of that session.';
+COMMENT ON COLUMN prompt_guardrail_violations.execution_id IS 'prompt_executions.id when the finding was made while logging that call.';
 
 ------------------------------------------------------------------------------
 -- Triggers
@@ -151,38 +153,9 @@ CREATE TRIGGER trigger_keep_builtin_guardrails
 COMMENT ON TRIGGER trigger_keep_builtin_guardrails ON prompt_guardrails IS
     'Built-in guardrails are disabled, not deleted.';
 
-CREATE FUNCTION _audit_guardrails()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
-AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        -- Built-in rows come from CREATE EXTENSION, restored rows from a dump:
-        -- neither is a new event (and an audit row here would collide with
-        -- the restored audit log).
-        IF NOT NEW.builtin AND NOT _is_restored(NEW.created_at) THEN
-            PERFORM _audit('create', 'guardrail', NEW.name, NULL, NULL, NULL, to_jsonb(NEW));
-        END IF;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF (to_jsonb(OLD) - 'updated_at' - 'updated_by') IS DISTINCT FROM (to_jsonb(NEW) - 'updated_at' - 'updated_by') THEN
-            PERFORM _audit(CASE WHEN OLD.enabled AND NOT NEW.enabled THEN 'disable'
-                                WHEN NOT OLD.enabled AND NEW.enabled THEN 'enable'
-                                ELSE 'update' END,
-                           'guardrail', NEW.name, NULL, NULL, to_jsonb(OLD), to_jsonb(NEW));
-        END IF;
-    ELSIF pg_trigger_depth() = 1 THEN
-        PERFORM _audit('delete', 'guardrail', OLD.name, NULL, NULL, to_jsonb(OLD), NULL);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-COMMENT ON FUNCTION _audit_guardrails() IS 'Trigger: audits creation, changes and deletion of guardrails.';
-
 CREATE TRIGGER trigger_audit_prompt_guardrails
     AFTER INSERT OR UPDATE OR DELETE ON prompt_guardrails
-    FOR EACH ROW EXECUTE FUNCTION _audit_guardrails();
+    FOR EACH ROW EXECUTE FUNCTION _audit_row('guardrail', 'name');
 COMMENT ON TRIGGER trigger_audit_prompt_guardrails ON prompt_guardrails IS 'Writes prompt_audit_logs.';
 
 CREATE TRIGGER trigger_invalidate_guard_caches
@@ -213,23 +186,25 @@ INSERT INTO prompt_guardrails (name, description, kind, severity, action, direct
 -- Writes findings (as _guard_enforce returns them) to the violations log.
 CREATE FUNCTION _record_violations(p_findings jsonb, p_direction text, p_template text,
                                    p_actor text DEFAULT session_user,
-                                   p_application text DEFAULT nullif(current_setting('application_name', true), ''))
+                                   p_application text DEFAULT nullif(current_setting('application_name', true), ''),
+                                   p_execution_id bigint DEFAULT NULL)
 RETURNS integer
 LANGUAGE sql
 SET search_path = pgprompt, pg_catalog
 AS $$
     WITH ins AS (
         INSERT INTO prompt_guardrail_violations
-            (guardrail_id, guardrail, template, direction, kind, entity, severity, action, start_pos, end_pos, actor, application)
+            (guardrail_id, guardrail, template, direction, kind, entity, severity, action, start_pos, end_pos, actor, application,
+             execution_id)
         SELECT f.guardrail_id, f.guardrail, p_template, p_direction, f.kind, f.entity, f.severity, f.action,
-               f.start_pos, f.end_pos, p_actor, p_application
+               f.start_pos, f.end_pos, p_actor, p_application, p_execution_id
           FROM jsonb_to_recordset(p_findings) AS f(guardrail_id bigint, guardrail text, kind text, entity text,
                                                    severity text, action text, start_pos int, end_pos int)
         RETURNING 1)
     SELECT count(*)::int FROM ins;
 $$;
 
-COMMENT ON FUNCTION _record_violations(jsonb, text, text, text, text) IS
+COMMENT ON FUNCTION _record_violations(jsonb, text, text, text, text, bigint) IS
     'Internal: appends findings to prompt_guardrail_violations.';
 
 CREATE FUNCTION prompt_guard_enforce(content text, direction text DEFAULT 'input', template text DEFAULT NULL)

@@ -54,6 +54,44 @@ $$;
 COMMENT ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) IS
     'Internal: appends a row to prompt_audit_logs.';
 
+-- Audits a configuration table (guardrails, prices, alert rules, ...):
+-- TG_ARGV[0] names the object type, TG_ARGV[1] the column holding its name.
+-- Rows a table's own install or restore path writes are not new events:
+-- built-in rows from CREATE EXTENSION, restored rows (created before this
+-- transaction), and deletes made by another trigger (a restore replacing a
+-- built-in row).
+CREATE FUNCTION _audit_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+DECLARE
+    v_old jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+    v_new jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+    v_name text := coalesce(v_new, v_old) ->> TG_ARGV[1];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT coalesce((v_new ->> 'builtin')::boolean, false)
+           AND NOT _is_restored((v_new ->> 'created_at')::timestamptz) THEN
+            PERFORM _audit('create', TG_ARGV[0], v_name, NULL, NULL, NULL, v_new);
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF (v_old - 'updated_at' - 'updated_by') IS DISTINCT FROM (v_new - 'updated_at' - 'updated_by') THEN
+            PERFORM _audit(CASE WHEN (v_old ->> 'enabled')::boolean AND NOT (v_new ->> 'enabled')::boolean THEN 'disable'
+                                WHEN NOT (v_old ->> 'enabled')::boolean AND (v_new ->> 'enabled')::boolean THEN 'enable'
+                                ELSE 'update' END,
+                           TG_ARGV[0], v_name, NULL, NULL, v_old, v_new);
+        END IF;
+    ELSIF pg_trigger_depth() = 1 THEN
+        PERFORM _audit('delete', TG_ARGV[0], v_name, NULL, NULL, v_old, NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_row() IS
+    'Trigger: audits creation, changes (enable, disable, update) and deletion of a configuration row. Arguments: object type, name column.';
+
 ------------------------------------------------------------------------------
 -- Timestamps (the seeds' auto-update timestamp triggers)
 ------------------------------------------------------------------------------

@@ -31,6 +31,8 @@ pub enum ErrorKind {
     RenderFailed,
     /// The rendered text cannot be stored in a PostgreSQL text value.
     InvalidOutput,
+    /// A number too large to compute exactly (a cost of absurdly many tokens).
+    OutOfRange,
 }
 
 impl ErrorKind {
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::FuelExhausted => "54001",
             ErrorKind::RenderFailed => "38000",
             ErrorKind::InvalidOutput => "22021",
+            ErrorKind::OutOfRange => "22003",
         }
     }
 
@@ -63,11 +66,12 @@ impl ErrorKind {
             ErrorKind::FuelExhausted => "statement_too_complex",
             ErrorKind::RenderFailed => "external_routine_exception",
             ErrorKind::InvalidOutput => "character_not_in_repertoire",
+            ErrorKind::OutOfRange => "numeric_value_out_of_range",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownObject,
@@ -78,6 +82,7 @@ impl ErrorKind {
         ErrorKind::FuelExhausted,
         ErrorKind::RenderFailed,
         ErrorKind::InvalidOutput,
+        ErrorKind::OutOfRange,
     ];
 }
 

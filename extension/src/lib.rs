@@ -1,16 +1,20 @@
 //! pgprompt: prompt management for LLM applications inside PostgreSQL.
 //!
 //! Pure logic (no pgrx) lives in modules named after their capability:
-//! `render` (templates), `jsonb` (reading vars in place), `error` (the
-//! error type and its SQLSTATEs) and `alloc_guard` (the render memory budget). `pg` is the thin PostgreSQL
-//! layer. The schema is plain SQL in the repository's `sql/` directory.
+//! `render` (templates), `jsonb` (reading vars in place), `guard`
+//! (guardrail scanning), `cost` (prices and exact costs), `stats` (latency
+//! histograms), `error` (the error type and its SQLSTATEs) and `alloc_guard`
+//! (the render memory budget). `pg` is the thin PostgreSQL layer. The
+//! schema is plain SQL in the repository's `sql/` directory.
 
 pub mod alloc_guard;
+pub mod cost;
 pub mod error;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
 pub mod render;
+pub mod stats;
 
 ::pgrx::pg_module_magic!(name, version);
 
@@ -36,5 +40,15 @@ pgrx::extension_sql_file!(
     "../../sql/guardrails.sql",
     name = "guardrails",
     requires = ["triggers", _guardrail_check, _guard_enforce, _record_violations_detached, prompt_guard_scan, prompt_guard_redact]
+);
+pgrx::extension_sql_file!(
+    "../../sql/costs.sql",
+    name = "costs",
+    requires = ["triggers", _model_price_check, _model_price_id, prompt_cost]
+);
+pgrx::extension_sql_file!(
+    "../../sql/executions.sql",
+    name = "executions",
+    requires = ["guardrails", prompt_log_execution, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
 );
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

@@ -62,6 +62,17 @@ impl TestDb {
         c
     }
 
+    /// A session whose notices and warnings are collected as (SQLSTATE, message).
+    pub fn connect_with_notices(&self) -> (Client, Notices) {
+        let notices = Notices::default();
+        let sink = notices.clone();
+        let mut cfg = config(&self.name);
+        cfg.notice_callback(move |n| sink.0.lock().unwrap().push((n.code().code().to_string(), n.message().to_string())));
+        let mut c = cfg.connect(NoTls).expect("connect to the test database");
+        c.batch_execute("SET search_path = pgprompt, public").expect("set search_path");
+        (c, notices)
+    }
+
     /// A connection string for this database.
     pub fn url(&self) -> String {
         admin_url(&self.name)
@@ -79,6 +90,17 @@ impl Drop for TestDb {
         if let Ok(mut admin) = config("postgres").connect(NoTls) {
             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
         }
+    }
+}
+
+/// Notices a session received, in order.
+#[derive(Clone, Default)]
+pub struct Notices(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
+
+impl Notices {
+    /// The notices so far, emptying the list.
+    pub fn take(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
@@ -137,6 +159,21 @@ pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
                 coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
                 {audit})"
         ),
+    )
+}
+
+/// A fingerprint of the logging side: prices, executions, statistics (the
+/// rollup and the pending deltas as stored) and guardrail findings.
+pub fn log_fingerprint(client: &mut Client) -> String {
+    one(
+        client,
+        "SELECT concat_ws('|',
+            coalesce((SELECT string_agg(to_jsonb(p)::text, ',' ORDER BY id) FROM pgprompt.prompt_model_prices p), ''),
+            coalesce((SELECT string_agg(to_jsonb(e)::text, ',' ORDER BY id) FROM pgprompt.prompt_executions e), ''),
+            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_hourly s), ''),
+            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_pending s), ''),
+            coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_guardrail_violations v), ''),
+            (SELECT last_value FROM pgprompt.prompt_executions_id_seq))",
     )
 }
 

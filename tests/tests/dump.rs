@@ -26,7 +26,23 @@ fn dump_and_restore_keep_every_row() {
          SELECT prompt_rollback('nlu_topic_extraction');",
     )
     .unwrap();
+    // Prices, calls in two months (one with PII and a logged finding), an
+    // experiment call, statistics partly folded and partly pending.
+    c.batch_execute(
+        r#"INSERT INTO prompt_model_prices (model, effective_from, input_usd_per_mtok, output_usd_per_mtok)
+               VALUES ('house-model', '2024-01-01', 1.5, 2.5);
+           UPDATE prompt_model_prices SET source = 'edited' WHERE model = 'gpt-4o';
+           INSERT INTO prompt_guardrails (name, kind, action, config)
+               VALUES ('homework_watch', 'keywords', 'log', '{"keywords": ["homework"]}');
+           SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 1000, 10, 120,
+                                       rendered_prompt => 'homework for jane@example.com', executed_at => '2025-05-05 10:00+00');
+           SELECT prompt_stats_compact();
+           SELECT prompt_log_execution('nlu_topic_extraction', 2, 'gpt-4o', 2000, 20, 240, false,
+                                       experiment => 'e1', variant => 'b');"#,
+    )
+    .unwrap();
     let before = fingerprint(&mut c, true);
+    let logged_before = log_fingerprint(&mut c);
 
     let file = std::env::temp_dir().join(format!("{}.dump", source.name));
     let file = file.to_str().unwrap();
@@ -39,6 +55,17 @@ fn dump_and_restore_keep_every_row() {
 
     let mut r = target.connect();
     assert_eq!(fingerprint(&mut r, true), before, "the restored database has exactly the same rows");
+    assert_eq!(log_fingerprint(&mut r), logged_before, "prices, executions and statistics came along, counted once");
+    // Logging carries on: into a restored month, a new month, with the restored prices.
+    let id: i64 = one(&mut r, "SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 1000000, 0, executed_at => '2025-05-06')");
+    let cost: String = one(&mut r, &format!("SELECT cost_usd::text FROM prompt_executions WHERE id = {id}"));
+    assert_eq!(cost, "1.5");
+    r.batch_execute("SELECT prompt_log_execution('nlu_topic_extraction', 1, 'gpt-4o', executed_at => '2025-09-01')").unwrap();
+    let (counted, rows): (i64, i64) = {
+        let row = r.query_one("SELECT (SELECT sum(executions)::int8 FROM prompt_template_stats), (SELECT count(*) FROM prompt_executions)", &[]).unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!((counted, rows), (4, 4));
     // It works: rendering, the active version, and new versions continue the numbering.
     let out: String = one(&mut r, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q", "grade_level": 3}')"#);
     assert!(out.contains("Student question: \"q\""), "{out}");

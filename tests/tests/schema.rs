@@ -7,6 +7,8 @@ use pgprompt_tests::*;
 fn every_object_has_a_comment() {
     let db = TestDb::new();
     let mut c = db.connect();
+    // Partitions are made by logging; they are documented too.
+    c.batch_execute("SELECT prompt_save('t', 'x'); SELECT prompt_log_execution('t', model => 'gpt-4o');").unwrap();
     let missing: Vec<String> = c
         .query(
             "SELECT 'table ' || c.relname FROM pg_class c
@@ -21,7 +23,8 @@ fn every_object_has_a_comment() {
               WHERE p.pronamespace = 'pgprompt'::regnamespace AND obj_description(p.oid, 'pg_proc') IS NULL
              UNION ALL
              SELECT 'trigger ' || t.tgname || ' on ' || t.tgrelid::regclass FROM pg_trigger t
-              WHERE NOT t.tgisinternal AND t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'pgprompt'::regnamespace)
+              WHERE NOT t.tgisinternal AND t.tgparentid = 0 -- a partition's clone shares its parent's
+                AND t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'pgprompt'::regnamespace)
                 AND obj_description(t.oid, 'pg_trigger') IS NULL
              UNION ALL
              SELECT 'type ' || t.typname FROM pg_type t
@@ -40,12 +43,17 @@ fn every_object_has_a_comment() {
 fn the_seeds_trigger_names_exist() {
     let db = TestDb::new();
     let mut c = db.connect();
-    let n: i64 = one(
-        &mut c,
-        "SELECT count(*) FROM pg_trigger WHERE tgname = 'trigger_enforce_single_active_template'
-            AND tgrelid = 'pgprompt.prompt_templates'::regclass",
-    );
-    assert_eq!(n, 1);
+    for (trigger, table) in [
+        ("trigger_enforce_single_active_template", "prompt_templates"),
+        ("trigger_update_template_statistics", "prompt_executions"),
+        ("trigger_update_ab_test_statistics", "prompt_executions"),
+    ] {
+        let n: i64 = one(
+            &mut c,
+            &format!("SELECT count(*) FROM pg_trigger WHERE tgname = '{trigger}' AND tgrelid = 'pgprompt.{table}'::regclass"),
+        );
+        assert_eq!(n, 1, "{trigger} on {table}");
+    }
 }
 
 #[test]
@@ -61,9 +69,14 @@ fn user_data_is_registered_for_pg_dump() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    for t in ["prompt_templates", "prompt_versions", "prompt_labels", "prompt_activations", "prompt_audit_logs"] {
+    for t in ["prompt_templates", "prompt_versions", "prompt_labels", "prompt_activations", "prompt_audit_logs", "prompt_model_prices"] {
         assert!(dumped.iter().any(|d| d.ends_with(t)), "{t} not in extconfig: {dumped:?}");
         assert!(dumped.iter().any(|d| d.ends_with(&format!("{t}_id_seq"))) || t == "prompt_labels", "{t} sequence");
+    }
+    // Executions live in partitions, which pg_dump dumps as tables of their
+    // own; their sequence and the statistics are the extension's.
+    for t in ["prompt_executions_id_seq", "prompt_stats_pending", "prompt_stats_hourly"] {
+        assert!(dumped.iter().any(|d| d.ends_with(t)), "{t} not in extconfig: {dumped:?}");
     }
 }
 
@@ -72,9 +85,13 @@ fn drop_extension_removes_everything() {
     let db = TestDb::new();
     let mut c = db.connect();
     c.batch_execute("SELECT prompt_save('t', 'x')").unwrap();
+    c.batch_execute("SELECT prompt_log_execution('t', model => 'gpt-4o', executed_at => d) FROM unnest(ARRAY[timestamptz '2024-01-01', now()]) d")
+        .unwrap();
     c.batch_execute("DROP EXTENSION pgprompt").unwrap();
     let left: i64 = one(&mut c, "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgprompt'");
     assert_eq!(left, 0);
+    let partitions: i64 = one(&mut c, "SELECT count(*) FROM pg_class WHERE relname LIKE 'prompt_executions%'");
+    assert_eq!(partitions, 0);
     c.batch_execute("CREATE EXTENSION pgprompt").unwrap();
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM pgprompt.prompt_templates"), 0);
 }

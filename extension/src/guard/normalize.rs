@@ -20,24 +20,33 @@ use unicode_normalization::UnicodeNormalization;
 #[derive(Debug, Clone, Default)]
 pub struct View {
     pub text: String,
-    map: Vec<u32>,
+    /// `None`: byte `i` came from character `i` (an ASCII original).
+    map: Option<Vec<u32>>,
 }
 
 impl View {
     /// The original character range `[start, end)` that produced view bytes
     /// `[from, to)`.
     pub fn original_range(&self, from: usize, to: usize) -> (usize, usize) {
-        if self.map.is_empty() {
+        let len = self.text.len();
+        if len == 0 {
             return (0, 0);
         }
-        let start = self.map[from.min(self.map.len() - 1)] as usize;
-        let end = self.map[to.saturating_sub(1).min(self.map.len() - 1)] as usize + 1;
+        let at = |i: usize| self.map.as_ref().map_or(i, |m| m[i] as usize);
+        let start = at(from.min(len - 1));
+        let end = at(to.saturating_sub(1).min(len - 1)) + 1;
         (start, end.max(start))
     }
 }
 
 /// Folds `original` (see the module comment).
 pub fn fold(original: &str) -> View {
+    if original.is_ascii() {
+        // Most prompts: nothing to fold but whitespace, and the map is the identity.
+        let mut bytes = original.as_bytes().to_vec();
+        bytes.iter_mut().filter(|b| b.is_ascii_whitespace()).for_each(|b| *b = b' ');
+        return View { text: String::from_utf8(bytes).expect("ASCII is UTF-8"), map: None };
+    }
     let mut text = String::with_capacity(original.len());
     let mut map = Vec::with_capacity(original.len());
     for (index, c) in original.chars().enumerate() {
@@ -58,7 +67,7 @@ pub fn fold(original: &str) -> View {
         map.resize(text.len(), index as u32);
         debug_assert!(text.len() >= before);
     }
-    View { text, map }
+    View { text, map: Some(map) }
 }
 
 /// Format characters that render as nothing: used to split words invisibly.
@@ -130,6 +139,15 @@ mod tests {
         assert_eq!(v.original_range(a, a + 1), (10, 11));
         let e = v.text.rfind('e').unwrap();
         assert_eq!(v.original_range(e, e + 1), (12, 13));
+    }
+
+    #[test]
+    fn ascii_text_maps_to_itself() {
+        let v = fold("call\tme at\r\nnoon");
+        assert_eq!(v.text, "call me at  noon");
+        assert_eq!(v.original_range(5, 7), (5, 7));
+        assert_eq!(v.original_range(0, 100), (0, 16));
+        assert_eq!(fold("").original_range(0, 1), (0, 0));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! and recompiled only after prompt_guardrails changed (see `invalidation`:
 //! correct under concurrent edits in other sessions, at their commit).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -21,44 +22,34 @@ use crate::guard::{Action, Direction, Finding, Guardrail, Kind, Scanner};
 
 /// What the session knows about prompt_guardrails beyond the scanner.
 struct Compiled {
-    generation: u64,
     scanner: Scanner,
     /// Per guardrail, parallel to `scanner.guardrails`: (id, kind, severity, action).
     meta: Vec<(i64, String, String, String)>,
 }
 
 thread_local! {
-    static COMPILED: RefCell<Option<Rc<Compiled>>> = const { RefCell::new(None) };
+    static COMPILED: invalidation::Slot<Compiled> = const { RefCell::new(None) };
 }
 
 /// The compiled enabled guardrails, recompiled if prompt_guardrails changed.
 fn compiled() -> Rc<Compiled> {
-    invalidation::accept();
-    let generation = invalidation::generation(Channel::Guardrails);
-    if let Some(c) = COMPILED.with(|c| c.borrow().clone()).filter(|c| c.generation == generation) {
-        return c;
-    }
-    let cacheable = invalidation::may_cache();
-    let rows = invalidation::fresh_snapshot(load);
-    let mut guardrails = Vec::with_capacity(rows.len());
-    let mut meta = Vec::with_capacity(rows.len());
-    for (id, name, kind, severity, action, direction, config, table) in rows {
-        invalidation::watch(Channel::Guardrails, table);
-        guardrails.push(Guardrail {
-            name,
-            kind: Kind::parse(&kind).or_raise(),
-            action: Action::parse(&action).or_raise(),
-            direction: Direction::parse(&direction).or_raise(),
-            config,
-        });
-        meta.push((id, kind, severity, action));
-    }
-    let scanner = Scanner::new(guardrails).or_raise();
-    let c = Rc::new(Compiled { generation, scanner, meta });
-    if cacheable {
-        COMPILED.with(|slot| *slot.borrow_mut() = Some(c.clone()));
-    }
-    c
+    invalidation::cached(&COMPILED, Channel::Guardrails, || {
+        let rows = load();
+        let mut guardrails = Vec::with_capacity(rows.len());
+        let mut meta = Vec::with_capacity(rows.len());
+        for (id, name, kind, severity, action, direction, config, table) in rows {
+            invalidation::watch(Channel::Guardrails, table);
+            guardrails.push(Guardrail {
+                name,
+                kind: Kind::parse(&kind).or_raise(),
+                action: Action::parse(&action).or_raise(),
+                direction: Direction::parse(&direction).or_raise(),
+                config,
+            });
+            meta.push((id, kind, severity, action));
+        }
+        Compiled { scanner: Scanner::new(guardrails).or_raise(), meta }
+    })
 }
 
 type Row = (i64, String, String, String, String, String, Json, u32);
@@ -172,24 +163,51 @@ fn _guard_enforce(
 ) -> TableIterator<'static, (name!(findings, JsonB), name!(redacted, String))> {
     let content = required(content, "content");
     let (c, findings) = scan(content, self::direction(direction));
-    let list: Vec<Json> = findings
-        .iter()
-        .map(|f| {
-            let (id, kind, severity, action) = &c.meta[f.guardrail];
-            json!({
-                "guardrail_id": id,
-                "guardrail": c.scanner.guardrails[f.guardrail].name,
-                "kind": kind,
-                "entity": f.entity,
-                "start_pos": f.start,
-                "end_pos": f.end,
-                "severity": severity,
-                "action": action,
-            })
-        })
-        .collect();
+    let list: Vec<Json> = findings.iter().map(|f| finding_json(&c, f)).collect();
     let chosen: Vec<&Finding> = findings.iter().filter(|f| c.scanner.guardrails[f.guardrail].action == Action::Redact).collect();
     TableIterator::once((JsonB(Json::Array(list)), Scanner::redact(content, &chosen)))
+}
+
+/// A finding as _record_violations takes it: never the matched text.
+fn finding_json(c: &Compiled, f: &Finding) -> Json {
+    let (id, kind, severity, action) = &c.meta[f.guardrail];
+    json!({
+        "guardrail_id": id,
+        "guardrail": c.scanner.guardrails[f.guardrail].name,
+        "kind": kind,
+        "entity": f.entity,
+        "start_pos": f.start,
+        "end_pos": f.end,
+        "severity": severity,
+        "action": action,
+    })
+}
+
+/// What execution logging keeps of a text.
+pub struct Stored<'a> {
+    /// The text to store: redacted unless raw; `None` when it was too
+    /// large to scan and so could not be stored safely.
+    pub text: Option<Cow<'a, str>>,
+    /// Findings of guardrails with action log or redact, to record.
+    pub findings: Vec<Json>,
+}
+
+/// Scans `content` for storage: PII and what redact guardrails find is
+/// replaced (unless `raw`), and what log and redact guardrails find is
+/// returned for the violations log.
+pub fn for_storage(content: &str, way: Direction, raw: bool) -> Stored<'_> {
+    if content.len() > gucs::MAX_SCAN_BYTES.get() as usize {
+        return Stored { text: raw.then_some(Cow::Borrowed(content)), findings: Vec::new() };
+    }
+    let (c, found) = scan(content, way);
+    let findings = found
+        .iter()
+        .filter(|f| matches!(c.scanner.guardrails[f.guardrail].action, Action::Log | Action::Redact))
+        .map(|f| finding_json(&c, f))
+        .collect();
+    let chosen: Vec<&Finding> = found.iter().filter(|f| !raw && redactable(&c, f)).collect();
+    let text = if chosen.is_empty() { Cow::Borrowed(content) } else { Cow::Owned(Scanner::redact(content, &chosen)) };
+    Stored { text: Some(text), findings }
 }
 
 /// Refuses an invalid guardrail definition with a message naming the

@@ -18,6 +18,10 @@ pub static RENDER_MEMORY_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(128 * 1
 pub static MAX_SCAN_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1 << 20);
 /// Compiled template versions kept per backend.
 pub static CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
+/// The kill switch of execution logging (the seeds' DISABLE_PROMPT_LOGGING).
+pub static LOG_EXECUTIONS: GucSetting<bool> = GucSetting::<bool>::new(true);
+/// Store logged prompts and responses without redacting them.
+pub static STORE_RAW_TEXT: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 pub fn init() {
     GucRegistry::define_int_guc(
@@ -88,6 +92,22 @@ pub fn init() {
         1,
         1_000_000,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgprompt.log_executions",
+        c"Whether prompt_log_execution writes anything.",
+        c"Off: prompt_log_execution writes nothing and returns NULL (a kill switch for logging).",
+        &LOG_EXECUTIONS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgprompt.store_raw_text",
+        c"Whether logged prompts and responses are stored without redaction.",
+        c"Off (the default): PII, and whatever guardrails with action redact find, is replaced by <ENTITY> before a prompt or response is stored.",
+        &STORE_RAW_TEXT,
+        GucContext::Suset,
         GucFlags::default(),
     );
 }

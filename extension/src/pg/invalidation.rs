@@ -16,7 +16,10 @@
 //! change whose invalidation was seen, and can never be poisoned by an older
 //! snapshot. A statement that starts after a change committed sees it.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::thread::LocalKey;
 
 use pgrx::prelude::*;
 
@@ -27,14 +30,19 @@ pub enum Channel {
     Templates = 0,
     /// prompt_guardrails.
     Guardrails = 1,
+    /// prompt_model_prices.
+    Prices = 2,
+    /// prompt_executions: its relcache entry changes when a partition is
+    /// attached or dropped.
+    Executions = 3,
 }
 
-const CHANNELS: usize = 2;
+const CHANNELS: usize = 4;
 
-static GENERATION: [AtomicU64; CHANNELS] = [AtomicU64::new(0), AtomicU64::new(0)];
+static GENERATION: [AtomicU64; CHANNELS] = [const { AtomicU64::new(0) }; CHANNELS];
 /// OID of each channel's table as last seen (0: not yet known, so any
 /// invalidation counts).
-static WATCHED: [AtomicU32; CHANNELS] = [AtomicU32::new(0), AtomicU32::new(0)];
+static WATCHED: [AtomicU32; CHANNELS] = [const { AtomicU32::new(0) }; CHANNELS];
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
@@ -90,6 +98,28 @@ pub fn fresh_snapshot<R>(f: impl FnOnce() -> R) -> R {
 pub fn may_cache() -> bool {
     // SAFETY: plain status query.
     !unsafe { pg_sys::IsInParallelMode() }
+}
+
+/// A session's copy of something built from a channel's table, with the
+/// generation it was built under.
+pub type Slot<T> = RefCell<Option<(u64, Rc<T>)>>;
+
+/// The value in `slot`, rebuilt with `build` (under a fresh snapshot) when
+/// the channel moved on since it was built. `build` should `watch` the
+/// channel's table.
+pub fn cached<T>(slot: &'static LocalKey<Slot<T>>, ch: Channel, build: impl FnOnce() -> T) -> Rc<T> {
+    accept();
+    let generation = generation(ch);
+    let current = slot.with(|s| s.borrow().as_ref().filter(|(g, _)| *g == generation).map(|(_, v)| v.clone()));
+    if let Some(v) = current {
+        return v;
+    }
+    let cacheable = may_cache();
+    let v = Rc::new(fresh_snapshot(build));
+    if cacheable {
+        slot.with(|s| *s.borrow_mut() = Some((generation, v.clone())));
+    }
+    v
 }
 
 /// Tells every session, at commit, that the caches following `channel`

@@ -2,10 +2,14 @@
 //! and error reporting. Logic lives in the pgrx-free modules beside this one.
 
 pub mod cache;
+pub mod cost;
 pub mod detached;
 pub mod guard;
 pub mod gucs;
 pub mod invalidation;
+pub mod log;
 pub mod raise;
+pub mod spi;
+pub mod stats;
 pub mod templates;
 pub mod vars;

@@ -18,6 +18,7 @@ fn code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::FuelExhausted => ERRCODE_STATEMENT_TOO_COMPLEX,
         ErrorKind::RenderFailed => ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
         ErrorKind::InvalidOutput => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+        ErrorKind::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
     }
 }
 
@@ -75,4 +76,9 @@ pub fn memory_exhausted(live: usize, limit: usize) -> ! {
     .set_hint("The limit is pgprompt.render_memory_limit. Templates that grow strings exponentially hit it.")
     .report(PgLogLevel::FATAL);
     unreachable!("FATAL does not return")
+}
+
+/// Raises a WARNING with a hint; returns.
+pub fn warn(message: String, hint: &str) {
+    ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "pgprompt").set_hint(hint).report(PgLogLevel::WARNING);
 }

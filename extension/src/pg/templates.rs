@@ -3,9 +3,6 @@
 //! Managing templates (save, activate, rollback, labels) is plain SQL in
 //! `sql/templates_api.sql`; what needs the template engine lives here.
 
-use std::cell::RefCell;
-use std::ffi::{c_char, CString};
-use std::ptr::NonNull;
 
 use pgrx::prelude::*;
 use pgrx::JsonB;
@@ -14,6 +11,7 @@ use super::cache::{self, Resolved, Selector};
 use super::gucs;
 use super::invalidation::{self, Channel};
 use super::raise::{required, OrRaise};
+use super::spi;
 use super::vars::JsonbArg;
 use crate::alloc_guard;
 use crate::error::{Error, ErrorKind, Result};
@@ -48,12 +46,9 @@ fn describe(sel: &Selector, name: &str) -> String {
 
 const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
-/// The resolving queries, planned once per session and kept (SPI_keepplan).
-#[derive(Default)]
-struct Plans([Option<NonNull<pg_sys::_SPI_plan>>; 4]);
-
 thread_local! {
-    static PLANS: RefCell<Plans> = RefCell::new(Plans::default());
+    /// The resolving queries: active, version, label, latest.
+    static PLANS: [spi::Kept; 4] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
 }
 
 /// Finds the version `sel` names, or an error naming what does not exist.
@@ -93,25 +88,19 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
         Selector::Latest => (3, format!("{SELECT} WHERE t.name = $1 ORDER BY v.version DESC LIMIT 1"), None),
     };
     Spi::connect(|_| {
-        let plan = PLANS.with(|plans| {
-            let mut plans = plans.borrow_mut();
-            *plans.0[slot].get_or_insert_with(|| prepare(&sql, second.map(|(_, oid)| oid)))
-        });
-        let mut values = [name.into_datum().expect("text datum"), second.map_or(pg_sys::Datum::from(0), |(d, _)| d)];
-        let nulls = [b' ' as c_char; 2];
+        let types: &[pg_sys::Oid] = match &second {
+            Some((_, oid)) => &[pg_sys::TEXTOID, *oid],
+            None => &[pg_sys::TEXTOID],
+        };
+        let plan = PLANS.with(|plans| plans[slot].plan(&sql, types));
+        let mut args = spi::Args::with_capacity(2);
+        args.push(Some(name));
+        if let Some((d, _)) = second {
+            args.push_datum(Some(d));
+        }
         // SAFETY: the plan was prepared for these argument types; SPI is connected.
         unsafe {
-            let snapshot = if latest { pg_sys::GetLatestSnapshot() } else { std::ptr::null_mut() };
-            let rc = pg_sys::SPI_execute_snapshot(
-                plan.as_ptr(),
-                values.as_mut_ptr(),
-                nulls.as_ptr(),
-                snapshot,
-                std::ptr::null_mut(),
-                true,
-                false,
-                1,
-            );
+            let rc = spi::run(plan, &mut args, true, latest, 1);
             assert_eq!(rc, pg_sys::SPI_OK_SELECT as i32, "resolving query failed");
             if pg_sys::SPI_processed == 0 {
                 return None;
@@ -134,20 +123,7 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
     })
 }
 
-fn prepare(sql: &str, second: Option<pg_sys::Oid>) -> NonNull<pg_sys::_SPI_plan> {
-    let sql = CString::new(sql).expect("no NUL in query");
-    let mut types = [pg_sys::TEXTOID, second.unwrap_or(pg_sys::TEXTOID)];
-    let nargs = if second.is_some() { 2 } else { 1 };
-    // SAFETY: SPI is connected; SPI_keepplan moves the plan out of SPI's memory.
-    unsafe {
-        let plan = pg_sys::SPI_prepare(sql.as_ptr(), nargs, types.as_mut_ptr());
-        let plan = NonNull::new(plan).expect("resolving query must prepare");
-        assert_eq!(pg_sys::SPI_keepplan(plan.as_ptr()), 0, "SPI_keepplan failed");
-        plan
-    }
-}
-
-fn not_found(name: &str, sel: &Selector) -> Error {
+pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
     let exists = Spi::get_one_with_args::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_templates WHERE name = $1)",
         &[name.into()],

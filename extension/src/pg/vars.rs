@@ -41,9 +41,23 @@ impl JsonbArg {
         unsafe { pg_sys::toast_raw_datum_size(self.0) }
     }
 
+    /// The datum as the executor passed it.
+    pub fn datum(&self) -> pg_sys::Datum {
+        self.0
+    }
+
     /// The document, read in place (see `jsonb`), refusing documents over
     /// `max_bytes` before detoasting them.
     pub fn doc(&self, max_bytes: usize) -> Result<Doc<'_>> {
+        Doc::new(self.parse(max_bytes, "vars", "pgprompt.max_vars_bytes")?)
+    }
+
+    /// What kind of JSON value the argument is ("an object", "an array", ...).
+    pub fn type_name(&self) -> Result<&'static str> {
+        Ok(self.parse(usize::MAX, "jsonb", "")?.type_name())
+    }
+
+    fn parse(&self, max_bytes: usize, what: &str, setting: &str) -> Result<Jsonb<'_>> {
         // SAFETY: the datum points at a jsonb varlena for the duration of the
         // call; a detoasted copy (if any) is palloc'd in the function's memory
         // context, which outlives this argument.
@@ -58,7 +72,7 @@ impl JsonbArg {
             let ptr = if extended {
                 let size = self.size();
                 if size > max_bytes {
-                    return Err(Error::limit("vars", size, max_bytes, "pgprompt.max_vars_bytes"));
+                    return Err(Error::limit(what, size, max_bytes, setting));
                 }
                 pg_sys::pg_detoast_datum_packed(ptr.cast()).cast::<u8>()
             } else {
@@ -71,10 +85,10 @@ impl JsonbArg {
             };
             let data = len.saturating_sub(header);
             if data > max_bytes {
-                return Err(Error::limit("vars", data, max_bytes, "pgprompt.max_vars_bytes"));
+                return Err(Error::limit(what, data, max_bytes, setting));
             }
             std::slice::from_raw_parts(ptr.add(header), data)
         };
-        Doc::new(Jsonb::parse(bytes)?)
+        Jsonb::parse(bytes)
     }
 }

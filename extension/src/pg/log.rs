@@ -1,0 +1,314 @@
+//! prompt_log_execution: one LLM call into prompt_executions.
+//!
+//! Written in Rust because it is on every call's path: the template, the
+//! price book and the month partitions are cached per session (each dropped
+//! by its invalidation channel), the texts are scanned once, and the row
+//! goes in through a kept plan. The statistics triggers do the rest.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
+
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::Value as Json;
+
+use super::cache::Selector;
+use super::guard::{self, Stored};
+use super::invalidation::{self, Channel};
+use super::raise::{self, required, OrRaise};
+use super::vars::JsonbArg;
+use super::{cost, gucs, spi, templates};
+use crate::cost::Usage;
+use crate::error::{Error, ErrorKind};
+use crate::guard::Direction;
+use crate::stats;
+
+/// What a (template, version) pair names.
+struct Target {
+    template_id: i64,
+    version: i32,
+    /// model_config.model of the version.
+    model: Option<String>,
+}
+
+type Targets = RefCell<HashMap<(String, Option<i32>), Rc<Target>>>;
+
+/// Entries kept per session before the target cache starts over.
+const MAX_TARGETS: usize = 10_000;
+
+thread_local! {
+    static TARGETS: invalidation::Slot<Targets> = const { RefCell::new(None) };
+    /// Months (`stats::utc_month`) known to have a partition.
+    static MONTHS: invalidation::Slot<RefCell<HashSet<i64>>> = const { RefCell::new(None) };
+    static RESOLVE: spi::Kept = const { spi::Kept::new() };
+    static INSERT: spi::Kept = const { spi::Kept::new() };
+    /// Models already warned about in this session: one WARNING each, not
+    /// one per logged call.
+    static WARNED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+fn target(name: &str, version: Option<i32>) -> Rc<Target> {
+    let targets = invalidation::cached(&TARGETS, Channel::Templates, Targets::default);
+    let key = (name.to_string(), version);
+    if let Some(t) = targets.borrow().get(&key) {
+        return t.clone();
+    }
+    let found = Spi::connect(|_| {
+        let plan = RESOLVE.with(|p| {
+            p.plan(
+                "SELECT t.id, v.version, v.model_config ->> 'model', t.tableoid::int8 \
+                 FROM pgprompt.prompt_templates t \
+                 JOIN pgprompt.prompt_versions v ON v.template_id = t.id AND v.version = coalesce($2, t.active_version) \
+                 WHERE t.name = $1",
+                &[pg_sys::TEXTOID, pg_sys::INT4OID],
+            )
+        });
+        let mut args = spi::Args::with_capacity(2);
+        args.push(Some(name)).push(version);
+        // SAFETY: arguments as declared; under a snapshot taken now, so the
+        // cache is never older than the invalidations accepted (see `invalidation`).
+        unsafe {
+            let rc = spi::run(plan, &mut args, true, true, 1);
+            assert_eq!(rc, pg_sys::SPI_OK_SELECT as i32, "resolving the template failed");
+            if pg_sys::SPI_processed == 0 {
+                return None;
+            }
+            let table = &*pg_sys::SPI_tuptable;
+            let tuple = *table.vals;
+            let column = |n: i32| {
+                let mut null = false;
+                let d = pg_sys::SPI_getbinval(tuple, table.tupdesc, n, &mut null);
+                (!null).then_some(d)
+            };
+            invalidation::watch(Channel::Templates, column(4).map_or(0, |d| d.value() as u32));
+            Some(Target {
+                template_id: column(1).map_or(0, |d| d.value() as i64),
+                version: column(2).map_or(0, |d| d.value() as i32),
+                model: column(3).and_then(|d| String::from_datum(d, false)),
+            })
+        }
+    });
+    let found = Rc::new(found.unwrap_or_else(|| {
+        let sel = version.map_or(Selector::Active, Selector::Version);
+        raise::raise(templates::not_found(name, &sel))
+    }));
+    let mut targets = targets.borrow_mut();
+    if targets.len() >= MAX_TARGETS {
+        targets.clear();
+    }
+    targets.insert(key, found.clone());
+    found
+}
+
+/// Makes sure prompt_executions has a partition for the month of `at`.
+fn ensure_partition(at: i64) {
+    let months = invalidation::cached(&MONTHS, Channel::Executions, || {
+        let parent = Spi::get_one::<i64>("SELECT 'pgprompt.prompt_executions'::regclass::oid::int8")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        invalidation::watch(Channel::Executions, parent as u32);
+        RefCell::default()
+    });
+    let month = stats::utc_month(at);
+    if months.borrow().contains(&month) {
+        return;
+    }
+    Spi::run_with_args(
+        "SELECT pgprompt._executions_partition($1)",
+        &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
+    )
+    .expect("creating a partition");
+    months.borrow_mut().insert(month);
+}
+
+/// Scans a text for storage, warning when it is too large to be stored.
+fn stored<'a>(text: Option<&'a str>, way: Direction, what: &str, raw: bool) -> Option<Stored<'a>> {
+    let s = guard::for_storage(text?, way, raw);
+    if s.text.is_none() {
+        raise::warn(
+            format!("{what} was not stored: {} bytes is more than pgprompt.max_scan_bytes allows to scan for PII", text?.len()),
+            "Raise pgprompt.max_scan_bytes, or turn on pgprompt.store_raw_text to store texts unscanned.",
+        );
+    }
+    Some(s)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(volatile, parallel_unsafe)]
+fn prompt_log_execution(
+    template: Option<&str>,
+    version: default!(Option<i32>, "NULL"),
+    model: default!(Option<&str>, "NULL"),
+    input_tokens: default!(Option<i64>, 0),
+    output_tokens: default!(Option<i64>, 0),
+    latency_ms: default!(Option<i32>, "NULL"),
+    success: default!(Option<bool>, true),
+    user_id: default!(Option<&str>, "NULL"),
+    rendered_prompt: default!(Option<&str>, "NULL"),
+    response: default!(Option<&str>, "NULL"),
+    error_message: default!(Option<&str>, "NULL"),
+    cached_input_tokens: default!(Option<i64>, 0),
+    experiment: default!(Option<&str>, "NULL"),
+    variant: default!(Option<&str>, "NULL"),
+    metadata: default!(Option<JsonbArg>, "'{}'"),
+    executed_at: default!(Option<TimestampWithTimeZone>, "now()"),
+) -> Option<i64> {
+    if !gucs::LOG_EXECUTIONS.get() {
+        return None;
+    }
+    let name = required(template, "template");
+    let usage = Usage::new(
+        required(input_tokens, "input_tokens"),
+        required(output_tokens, "output_tokens"),
+        required(cached_input_tokens, "cached_input_tokens"),
+    )
+    .or_raise();
+    if let Some(ms) = latency_ms.filter(|ms| *ms < 0) {
+        raise::raise(Error::invalid(format!("latency_ms must not be negative (got {ms})")));
+    }
+    let success = required(success, "success");
+    let executed_at: i64 = required(executed_at, "executed_at").into();
+    if experiment.is_some() != variant.is_some() {
+        raise::raise(Error::invalid("experiment and variant go together: pass both or neither"));
+    }
+    let metadata = metadata.unwrap_or_else(|| raise::raise(Error::null_argument("metadata")));
+    match metadata.type_name().or_raise() {
+        "an object" => {}
+        other => raise::raise(Error::invalid(format!("metadata must be a JSON object, not {other}"))),
+    }
+
+    let target = target(name, version);
+    let model = match model.map(str::trim) {
+        Some("") => raise::raise(Error::invalid("model must not be empty")),
+        Some(m) => m.to_string(),
+        None => target.model.clone().unwrap_or_else(|| {
+            raise::raise(
+                Error::null_argument("model")
+                    .with_hint(format!("Version {} of \"{name}\" names no model in its model_config; pass one.", target.version)),
+            )
+        }),
+    };
+
+    let cost = cost::cost_at(&model, usage, executed_at).or_raise();
+    if cost.is_none() && WARNED.with(|w| w.borrow_mut().insert(model.clone())) {
+        cost::warn_unknown(&model);
+    }
+
+    let raw = gucs::STORE_RAW_TEXT.get();
+    let prompt = stored(rendered_prompt, Direction::Input, "rendered_prompt", raw);
+    let answer = stored(response, Direction::Output, "response", raw);
+
+    ensure_partition(executed_at);
+    let id = insert(&Row {
+        executed_at,
+        target: &target,
+        name,
+        experiment,
+        variant,
+        user_id,
+        model: &model,
+        usage,
+        cost: cost.map(cost::numeric),
+        latency_ms,
+        success,
+        error_message,
+        prompt: prompt.as_ref().and_then(|s| s.text.as_deref()),
+        response: answer.as_ref().and_then(|s| s.text.as_deref()),
+        metadata: &metadata,
+    });
+
+    for (s, direction) in [(prompt, "input"), (answer, "output")] {
+        if let Some(s) = s.filter(|s| !s.findings.is_empty()) {
+            Spi::run_with_args(
+                "SELECT pgprompt._record_violations($1, $2, $3, p_execution_id => $4)",
+                &[JsonB(Json::Array(s.findings)).into(), direction.into(), name.into(), id.into()],
+            )
+            .expect("recording guardrail findings");
+        }
+    }
+    Some(id)
+}
+
+struct Row<'a> {
+    executed_at: i64,
+    target: &'a Target,
+    name: &'a str,
+    experiment: Option<&'a str>,
+    variant: Option<&'a str>,
+    user_id: Option<&'a str>,
+    model: &'a str,
+    usage: Usage,
+    cost: Option<pgrx::AnyNumeric>,
+    latency_ms: Option<i32>,
+    success: bool,
+    error_message: Option<&'a str>,
+    prompt: Option<&'a str>,
+    response: Option<&'a str>,
+    metadata: &'a JsonbArg,
+}
+
+/// Inserts the row through the kept plan and returns its id.
+fn insert(r: &Row) -> i64 {
+    use pg_sys::{BOOLOID, INT4OID, INT8OID, JSONBOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+    Spi::connect(|_| {
+        let plan = INSERT.with(|p| {
+            p.plan(
+                "INSERT INTO pgprompt.prompt_executions (executed_at, template_id, template_name, version, experiment, variant, \
+                 user_id, model, input_tokens, output_tokens, cached_input_tokens, cost_usd, latency_ms, success, \
+                 error_message, rendered_prompt, response, metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                &[
+                    TIMESTAMPTZOID,
+                    INT8OID,
+                    TEXTOID,
+                    INT4OID,
+                    TEXTOID,
+                    TEXTOID,
+                    TEXTOID,
+                    TEXTOID,
+                    INT8OID,
+                    INT8OID,
+                    INT8OID,
+                    NUMERICOID,
+                    INT4OID,
+                    BOOLOID,
+                    TEXTOID,
+                    TEXTOID,
+                    TEXTOID,
+                    JSONBOID,
+                ],
+            )
+        });
+        let mut args = spi::Args::with_capacity(18);
+        args.push_datum(Some(pg_sys::Datum::from(r.executed_at)))
+            .push(Some(r.target.template_id))
+            .push(Some(r.name))
+            .push(Some(r.target.version))
+            .push(r.experiment)
+            .push(r.variant)
+            .push(r.user_id)
+            .push(Some(r.model))
+            .push(Some(r.usage.input))
+            .push(Some(r.usage.output))
+            .push(Some(r.usage.cached))
+            .push(r.cost.clone())
+            .push(r.latency_ms)
+            .push(Some(r.success))
+            .push(r.error_message)
+            .push(r.prompt)
+            .push(r.response)
+            .push_datum(Some(r.metadata.datum()));
+        // SAFETY: arguments in the order and types the plan declares.
+        unsafe {
+            let rc = spi::run(plan, &mut args, false, false, 0);
+            if rc != pg_sys::SPI_OK_INSERT_RETURNING as i32 || pg_sys::SPI_processed != 1 {
+                raise::raise(Error::new(ErrorKind::InvalidArgument, "the execution could not be logged"));
+            }
+            let table = &*pg_sys::SPI_tuptable;
+            let mut null = false;
+            pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut null).value() as i64
+        }
+    })
+}
