@@ -79,6 +79,10 @@ BEGIN
         IF (v_old - 'updated_at' - 'updated_by') IS DISTINCT FROM (v_new - 'updated_at' - 'updated_by') THEN
             PERFORM _audit(CASE WHEN (v_old ->> 'enabled')::boolean AND NOT (v_new ->> 'enabled')::boolean THEN 'disable'
                                 WHEN NOT (v_old ->> 'enabled')::boolean AND (v_new ->> 'enabled')::boolean THEN 'enable'
+                                -- Experiments: the lifecycle step.
+                                WHEN (v_old ->> 'status') IS DISTINCT FROM (v_new ->> 'status') THEN
+                                    CASE v_new ->> 'status' WHEN 'running' THEN 'start' WHEN 'stopped' THEN 'stop'
+                                                            WHEN 'concluded' THEN 'conclude' ELSE 'update' END
                                 ELSE 'update' END,
                            TG_ARGV[0], v_name, NULL, NULL, v_old, v_new);
         END IF;
@@ -90,7 +94,7 @@ END
 $$;
 
 COMMENT ON FUNCTION _audit_row() IS
-    'Trigger: audits creation, changes (enable, disable, update) and deletion of a configuration row. Arguments: object type, name column.';
+    'Trigger: audits creation, changes (enable, disable, start, stop, conclude, update) and deletion of a configuration row. Arguments: object type, name column.';
 
 ------------------------------------------------------------------------------
 -- Timestamps (the seeds' auto-update timestamp triggers)

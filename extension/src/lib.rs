@@ -3,17 +3,20 @@
 //! Pure logic (no pgrx) lives in modules named after their capability:
 //! `render` (templates), `jsonb` (reading vars in place), `guard`
 //! (guardrail scanning), `cost` (prices and exact costs), `stats` (latency
-//! histograms), `error` (the error type and its SQLSTATEs) and `alloc_guard`
+//! histograms), `bucket` (experiment assignment), `significance` (the
+//! statistics of experiment results), `error` (the error type and its SQLSTATEs) and `alloc_guard`
 //! (the render memory budget). `pg` is the thin PostgreSQL layer. The
 //! schema is plain SQL in the repository's `sql/` directory.
 
 pub mod alloc_guard;
+pub mod bucket;
 pub mod cost;
 pub mod error;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
 pub mod render;
+pub mod significance;
 pub mod stats;
 
 ::pgrx::pg_module_magic!(name, version);
@@ -50,5 +53,18 @@ pgrx::extension_sql_file!(
     "../../sql/executions.sql",
     name = "executions",
     requires = ["guardrails", prompt_log_execution, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
+);
+pgrx::extension_sql_file!(
+    "../../sql/experiments.sql",
+    name = "experiments",
+    requires = [
+        "executions",
+        prompt_bucket,
+        prompt_assign,
+        prompt_render_for,
+        prompt_wilson_interval,
+        prompt_two_proportion_p,
+        prompt_sample_ratio_p
+    ]
 );
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

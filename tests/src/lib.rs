@@ -141,7 +141,7 @@ where
 }
 
 /// A fingerprint of every row of the extension's tables, to prove that a
-/// failed call changed nothing: templates|versions|labels|activations|audit
+/// failed call changed nothing: templates|versions|labels|activations|experiments|audit
 /// (the audit's row count; its rows too with `full_audit`).
 pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
     let audit = if full_audit {
@@ -157,6 +157,7 @@ pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
                 coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
                 coalesce((SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
                 coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
+                coalesce((SELECT string_agg(to_jsonb(e)::text, ',' ORDER BY id) FROM pgprompt.ab_test_experiments e), ''),
                 {audit})"
         ),
     )

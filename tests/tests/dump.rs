@@ -37,6 +37,11 @@ fn dump_and_restore_keep_every_row() {
            SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 1000, 10, 120,
                                        rendered_prompt => 'homework for jane@example.com', executed_at => '2025-05-05 10:00+00');
            SELECT prompt_stats_compact();
+           SELECT prompt_experiment_create('e1', 'nlu_topic_extraction',
+                                           '[{"name": "a", "version": 1, "weight": 50}, {"name": "b", "version": 2, "weight": 50}]',
+                                           description => 'shorter is better');
+           SELECT prompt_experiment_start('e1');
+           SELECT prompt_experiment_create('e0', 'nlu_topic_extraction', '[{"version": 1, "weight": 100}]');
            SELECT prompt_log_execution('nlu_topic_extraction', 2, 'gpt-4o', 2000, 20, 240, false,
                                        experiment => 'e1', variant => 'b');"#,
     )
@@ -70,6 +75,10 @@ fn dump_and_restore_keep_every_row() {
     let out: String = one(&mut r, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q", "grade_level": 3}')"#);
     assert!(out.contains("Student question: \"q\""), "{out}");
     assert_eq!(one::<String>(&mut r, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q"}', label => 'staging')"#), "v2 q");
+    // The running experiment assigns users as before, and its results came along.
+    let users = "SELECT string_agg(prompt_assign('nlu_topic_extraction', 'u' || i)::text, '') FROM generate_series(1, 200) i";
+    assert_eq!(one::<String>(&mut r, users), one::<String>(&mut c, users));
+    assert_eq!(one::<i64>(&mut r, "SELECT executions FROM v_ab_test_results WHERE experiment = 'e1' AND variant = 'b'"), 1);
     assert_eq!(one::<i32>(&mut r, "SELECT prompt_save('nlu_topic_extraction', 'v3')"), 3);
     // The activation history came along: rollback undoes the new activation.
     r.batch_execute("SELECT prompt_activate('nlu_topic_extraction', 3)").unwrap();

@@ -314,6 +314,11 @@ fn statistics_stay_exact_under_16_concurrent_writers_with_rollbacks() {
     let db = TestDb::new();
     let mut c = db.connect();
     setup(&mut c);
+    c.batch_execute(
+        r#"SELECT prompt_experiment_create('exp1', 'tutor', '[{"name": "a", "version": 1, "weight": 50}, {"name": "b", "version": 2, "weight": 50}]');
+           SELECT prompt_experiment_start('exp1');"#,
+    )
+    .unwrap();
     let handles: Vec<_> = (0..16)
         .map(|w| {
             let mut s = db.connect();
@@ -326,7 +331,8 @@ fn statistics_stay_exact_under_16_concurrent_writers_with_rollbacks() {
                         tx.batch_execute(&format!(
                             "SELECT prompt_log_execution('tutor', {v}, 'gpt-4o', {i}, {o}, {l}, {ok}, user_id => 'w{w}',
                                                           experiment => {e}, variant => {var})",
-                            v = 1 + (k % 2),
+                            // In the experiment, the variant names the version.
+                            v = if t % 2 == 0 { "NULL".to_string() } else { (1 + (k % 2)).to_string() },
                             i = 100 + t,
                             o = 10 + w,
                             l = 50 + t * 3,

@@ -153,6 +153,8 @@ pub enum Selector {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolved {
     pub id: i64,
+    /// prompt_templates.id of the version's template.
+    pub template_id: i64,
     pub xmin: u32,
     pub version: i32,
 }
@@ -265,7 +267,7 @@ mod tests {
     #[test]
     fn resolutions_last_one_generation() {
         let mut r = Resolutions::default();
-        let a = Resolved { id: 1, xmin: 1, version: 1 };
+        let a = Resolved { id: 1, template_id: 1, xmin: 1, version: 1 };
         r.put(0, "t", Selector::Active, a, 10);
         assert_eq!(r.get(0, "t", &Selector::Active), Some(a));
         assert_eq!(r.get(0, "t", &Selector::Latest), None);
@@ -284,7 +286,7 @@ mod tests {
     fn resolutions_are_bounded() {
         let mut r = Resolutions::default();
         for v in 1..=5 {
-            r.put(0, "t", Selector::Version(v), Resolved { id: v as i64, xmin: 1, version: v }, 3);
+            r.put(0, "t", Selector::Version(v), Resolved { id: v as i64, template_id: 1, xmin: 1, version: v }, 3);
         }
         assert!(r.len() <= 3);
     }

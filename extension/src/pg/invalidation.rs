@@ -35,9 +35,11 @@ pub enum Channel {
     /// prompt_executions: its relcache entry changes when a partition is
     /// attached or dropped.
     Executions = 3,
+    /// ab_test_experiments.
+    Experiments = 4,
 }
 
-const CHANNELS: usize = 4;
+const CHANNELS: usize = 5;
 
 static GENERATION: [AtomicU64; CHANNELS] = [const { AtomicU64::new(0) }; CHANNELS];
 /// OID of each channel's table as last seen (0: not yet known, so any

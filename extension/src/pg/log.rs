@@ -18,7 +18,7 @@ use super::guard::{self, Stored};
 use super::invalidation::{self, Channel};
 use super::raise::{self, required, OrRaise};
 use super::vars::JsonbArg;
-use super::{cost, gucs, spi, templates};
+use super::{cost, experiments, gucs, spi, templates};
 use crate::cost::Usage;
 use crate::error::{Error, ErrorKind};
 use crate::guard::Direction;
@@ -179,7 +179,35 @@ fn prompt_log_execution(
         other => raise::raise(Error::invalid(format!("metadata must be a JSON object, not {other}"))),
     }
 
+    // A call in an experiment: the variant names the version, and both must
+    // belong to the template, or the results would count it wrongly.
+    let mut version = version;
+    let mut tested = None;
+    if let (Some(e), Some(v)) = (experiment, variant) {
+        let exp = experiments::experiments().named(e);
+        let Some(of_variant) = exp.version_of(v) else {
+            let names: Vec<&str> = exp.variants.iter().map(|v| v.0.as_str()).collect();
+            raise::raise(
+                Error::invalid(format!("experiment \"{e}\" has no variant \"{v}\""))
+                    .with_detail(format!("Variants: {}.", names.join(", "))),
+            )
+        };
+        if version.is_some_and(|n| n != of_variant) {
+            raise::raise(Error::invalid(format!(
+                "variant \"{v}\" of experiment \"{e}\" is version {of_variant}, not {}",
+                version.unwrap_or_default()
+            )));
+        }
+        version = Some(of_variant);
+        tested = Some(exp);
+    }
     let target = target(name, version);
+    if tested.is_some_and(|exp| exp.template_id != target.template_id) {
+        raise::raise(Error::invalid(format!(
+            "experiment \"{}\" does not test template \"{name}\"",
+            experiment.unwrap_or_default()
+        )));
+    }
     let model = match model.map(str::trim) {
         Some("") => raise::raise(Error::invalid("model must not be empty")),
         Some(m) => m.to_string(),

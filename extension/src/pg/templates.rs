@@ -44,7 +44,7 @@ fn describe(sel: &Selector, name: &str) -> String {
 // old one. Inside REPEATABLE READ, rendering follows the latest activation,
 // like a catalog lookup, not the transaction's snapshot.
 
-const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
 thread_local! {
     /// The resolving queries: active, version, label, latest.
@@ -116,6 +116,7 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
             invalidation::watch(Channel::Templates, column(4).value() as u32);
             Some(Resolved {
                 id: column(1).value() as i64,
+                template_id: column(5).value() as i64,
                 xmin: column(2).value() as u32,
                 version: column(3).value() as i32,
             })
@@ -226,6 +227,21 @@ fn prompt_render_chat(
     let vars = vars_doc(&vars);
     let limits = gucs::limits();
     JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, &vars, &limits)))
+}
+
+/// Renders a version of either kind: (text, None) for a text template,
+/// (None, messages) for a chat template.
+pub(super) fn render_any(name: Option<&str>, version: i32, vars: &Option<JsonbArg>) -> (Option<String>, Option<JsonB>) {
+    let vars = vars_doc(vars);
+    let limits = gucs::limits();
+    with_version(name, Some(version), None, |engine, compiled| match compiled.kind {
+        Kind::Text => {
+            let mut out = Vec::new();
+            engine.render_text_into(compiled, &vars, &limits, &mut out)?;
+            Ok((Some(String::from_utf8(out).expect("renders are UTF-8")), None))
+        }
+        _ => Ok((None, Some(JsonB(engine.render_chat(compiled, &vars, &limits)?)))),
+    })
 }
 
 /// Renders a body that is not stored: a dry run before saving.
