@@ -331,14 +331,16 @@ COMMENT ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, inte
 $$Creates a draft experiment on a template and returns its id. variants: [{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}] (name defaults to v<version>; weights are percent of users and sum to 100). control: default the first variant. salt: default the experiment's name.
 Errors: 22004 NULL argument, 22023 invalid name, variants or settings, 42704 unknown template or a version of another template, 42710 name taken.$$;
 
-CREATE FUNCTION prompt_experiment_start(name text)
+CREATE FUNCTION prompt_experiment_start(name text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
 AS $$
 DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_start.name);
+    v_template prompt_templates;
     v_other text;
+    v_version integer;
 BEGIN
     IF v_experiment.status NOT IN ('draft', 'stopped') THEN
         RAISE EXCEPTION 'experiment "%" is %, not draft or stopped', v_experiment.name, v_experiment.status
@@ -349,7 +351,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     -- Starts on one template queue here; the unique index backs this up.
-    PERFORM 1 FROM prompt_templates t WHERE t.id = v_experiment.template_id FOR UPDATE;
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.id = v_experiment.template_id FOR UPDATE;
     SELECT e.name INTO v_other FROM ab_test_experiments e
      WHERE e.template_id = v_experiment.template_id AND e.status = 'running';
     IF v_other IS NOT NULL THEN
@@ -358,15 +360,19 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Stop it first: SELECT pgprompt.prompt_experiment_stop(''' || v_other || ''');';
     END IF;
+    -- Every variant goes live: each must pass the template's test cases.
+    FOR v_version IN SELECT DISTINCT (v ->> 'version')::integer FROM jsonb_array_elements(v_experiment.variants) v ORDER BY 1 LOOP
+        PERFORM _release_gate(v_template, v_version, 'start experiment ' || v_experiment.name, prompt_experiment_start.force);
+    END LOOP;
     UPDATE ab_test_experiments e
        SET status = 'running', started_at = coalesce(e.started_at, now()), stopped_at = NULL
      WHERE e.id = v_experiment.id;
 END
 $$;
 
-COMMENT ON FUNCTION prompt_experiment_start(text) IS
-$$Starts (or resumes) an experiment: from its commit on, prompt_assign and prompt_render_for split the template's users between the variants.
-Errors: 22004 NULL, 42704 unknown experiment, 55000 not draft or stopped, fewer than two variants, or another experiment running on the template.$$;
+COMMENT ON FUNCTION prompt_experiment_start(text, boolean) IS
+$$Starts (or resumes) an experiment: from its commit on, prompt_assign and prompt_render_for split the template's users between the variants. Every variant's version must pass the template's test cases unless force => true (audited).
+Errors: 22004 NULL, 42704 unknown experiment, 55000 not draft or stopped, fewer than two variants, or another experiment running on the template, PG002 failing test cases.$$;
 
 CREATE FUNCTION prompt_experiment_stop(name text)
 RETURNS void
@@ -388,7 +394,8 @@ COMMENT ON FUNCTION prompt_experiment_stop(text) IS
 $$Stops a running experiment: everyone gets the template's active version again. Statistics are kept; prompt_experiment_start resumes it with the same assignments.
 Errors: 22004 NULL, 42704 unknown experiment, 55000 not running.$$;
 
-CREATE FUNCTION prompt_experiment_promote(name text, variant text DEFAULT NULL, version integer DEFAULT NULL)
+CREATE FUNCTION prompt_experiment_promote(name text, variant text DEFAULT NULL, version integer DEFAULT NULL,
+                                          force boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
@@ -435,7 +442,7 @@ BEGIN
 
     IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN
         PERFORM prompt_activate((SELECT t.name FROM prompt_templates t WHERE t.id = v_experiment.template_id),
-                                (v_chosen ->> 'version')::integer);
+                                (v_chosen ->> 'version')::integer, prompt_experiment_promote.force);
     END IF;
     UPDATE ab_test_experiments e
        SET status = 'concluded', winner = v_chosen ->> 'name', stopped_at = coalesce(e.stopped_at, now()), concluded_at = now()
@@ -444,9 +451,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer) IS
-$$Concludes an experiment in one transaction: activates the winning variant's version and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control.
-Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, or no significant winner when none was named.$$;
+COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer, boolean) IS
+$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control.
+Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, or no significant winner when none was named, PG002 failing test cases.$$;
 
 ------------------------------------------------------------------------------
 -- Assignment (Rust)

@@ -168,7 +168,7 @@ Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind, 4
 -- Activation and rollback
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION prompt_activate(name text, version integer)
+CREATE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
@@ -181,6 +181,7 @@ BEGIN
         RAISE NOTICE 'version % of template "%" is already active', prompt_activate.version, v_template.name;
         RETURN;
     END IF;
+    PERFORM _release_gate(v_template, prompt_activate.version, 'activate', prompt_activate.force);
     INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
     VALUES (v_template.id, prompt_activate.version, v_template.active_version, 'activate',
             (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = v_template.id));
@@ -188,9 +189,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_activate(text, integer) IS
-$$Makes a version the active one. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches.
-Errors: 22004 NULL argument, 42704 unknown template or version.$$;
+COMMENT ON FUNCTION prompt_activate(text, integer, boolean) IS
+$$Makes a version the active one. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches. The version must pass its template's test cases (prompt_run_tests) unless force => true, which is audited.
+Errors: 22004 NULL argument, 42704 unknown template or version, PG002 failing test cases.$$;
 
 CREATE FUNCTION prompt_rollback(name text)
 RETURNS integer
@@ -249,7 +250,7 @@ $$;
 
 COMMENT ON FUNCTION _check_label(text) IS 'Internal: 22023 unless the label name is valid and not reserved.';
 
-CREATE FUNCTION prompt_label(name text, version integer, label text)
+CREATE FUNCTION prompt_label(name text, version integer, label text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog
@@ -260,6 +261,12 @@ BEGIN
     PERFORM _check_label(prompt_label.label);
     v_template := _lock_template(prompt_label.name);
     PERFORM _require_version(v_template, prompt_label.version);
+    -- production is a release: gated like activation.
+    IF prompt_label.label = 'production' AND NOT EXISTS (
+           SELECT 1 FROM prompt_labels l
+            WHERE l.template_id = v_template.id AND l.label = 'production' AND l.version = prompt_label.version) THEN
+        PERFORM _release_gate(v_template, prompt_label.version, 'label production', prompt_label.force);
+    END IF;
     INSERT INTO prompt_labels AS l (template_id, label, version)
     VALUES (v_template.id, prompt_label.label, prompt_label.version)
     ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
@@ -268,9 +275,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_label(text, integer, text) IS
-$$Points a label (production, staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'production').
-Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version.$$;
+COMMENT ON FUNCTION prompt_label(text, integer, text, boolean) IS
+$$Points a label (production, staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'production'). The production label needs a version that passes its test cases unless force => true (audited).
+Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases.$$;
 
 CREATE FUNCTION prompt_unlabel(name text, label text)
 RETURNS boolean

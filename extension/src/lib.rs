@@ -4,7 +4,7 @@
 //! `render` (templates), `jsonb` (reading vars in place), `guard`
 //! (guardrail scanning), `cost` (prices and exact costs), `stats` (latency
 //! histograms), `bucket` (experiment assignment), `significance` (the
-//! statistics of experiment results), `error` (the error type and its SQLSTATEs) and `alloc_guard`
+//! statistics of experiment results), `gate` (test case assertions), `error` (the error type and its SQLSTATEs) and `alloc_guard`
 //! (the render memory budget). `pg` is the thin PostgreSQL layer. The
 //! schema is plain SQL in the repository's `sql/` directory.
 
@@ -12,6 +12,7 @@ pub mod alloc_guard;
 pub mod bucket;
 pub mod cost;
 pub mod error;
+pub mod gate;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
@@ -66,5 +67,10 @@ pgrx::extension_sql_file!(
         prompt_two_proportion_p,
         prompt_sample_ratio_p
     ]
+);
+pgrx::extension_sql_file!(
+    "../../sql/gates.sql",
+    name = "gates",
+    requires = ["experiments", _test_case_check, prompt_run_tests]
 );
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

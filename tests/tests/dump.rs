@@ -23,7 +23,8 @@ fn dump_and_restore_keep_every_row() {
         "SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}', message => 'shorter');
          SELECT prompt_activate('nlu_topic_extraction', 2);
          SELECT prompt_label('nlu_topic_extraction', 2, 'staging');
-         SELECT prompt_rollback('nlu_topic_extraction');",
+         SELECT prompt_rollback('nlu_topic_extraction');
+         SELECT prompt_test_case_save('nlu_topic_extraction', 'short', '[{\"max_length\": 5000}]', '{\"student_query\": \"q\", \"grade_level\": 3}');",
     )
     .unwrap();
     // Prices, calls in two months (one with PII and a logged finding), an
@@ -79,6 +80,8 @@ fn dump_and_restore_keep_every_row() {
     let users = "SELECT string_agg(prompt_assign('nlu_topic_extraction', 'u' || i)::text, '') FROM generate_series(1, 200) i";
     assert_eq!(one::<String>(&mut r, users), one::<String>(&mut c, users));
     assert_eq!(one::<i64>(&mut r, "SELECT executions FROM v_ab_test_results WHERE experiment = 'e1' AND variant = 'b'"), 1);
+    // The test cases came along and still gate releases.
+    assert!(one::<bool>(&mut r, "SELECT bool_and(passed) FROM prompt_run_tests('nlu_topic_extraction', 1)"));
     assert_eq!(one::<i32>(&mut r, "SELECT prompt_save('nlu_topic_extraction', 'v3')"), 3);
     // The activation history came along: rollback undoes the new activation.
     r.batch_execute("SELECT prompt_activate('nlu_topic_extraction', 3)").unwrap();

@@ -97,6 +97,22 @@ fn scan(content: &str, way: Direction) -> (Rc<Compiled>, Vec<Finding>) {
     (c, findings)
 }
 
+/// Findings of `block` guardrails in a rendered prompt, as
+/// ("guardrail: ENTITY at start..end", start) for test case reports. A text
+/// too large to scan counts as one.
+pub fn blocking(content: &str) -> Vec<(String, usize)> {
+    let max = gucs::MAX_SCAN_BYTES.get() as usize;
+    if content.len() > max {
+        return vec![(format!("its size: {} bytes is more than pgprompt.max_scan_bytes ({max}) allows to scan", content.len()), 0)];
+    }
+    let (c, findings) = scan(content, Direction::Input);
+    findings
+        .iter()
+        .filter(|f| c.scanner.guardrails[f.guardrail].action == Action::Block)
+        .map(|f| (format!("{}: {} at {}..{}", c.scanner.guardrails[f.guardrail].name, f.entity, f.start, f.end), f.start))
+        .collect()
+}
+
 /// Findings of the enabled guardrails in `content`: which guardrail, what,
 /// and where (character offsets into `content`, 0-based, end excluded).
 /// Reads nothing but the guardrails and writes nothing.

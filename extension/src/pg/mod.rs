@@ -5,6 +5,7 @@ pub mod cache;
 pub mod cost;
 pub mod detached;
 pub mod experiments;
+pub mod gate;
 pub mod guard;
 pub mod gucs;
 pub mod invalidation;

@@ -151,7 +151,8 @@ fn load(id: i64) -> (Kind, String) {
     (kind, body.expect("body is NOT NULL"))
 }
 
-/// Resolves, compiles (or reuses) and runs `f` within the render memory budget.
+/// Resolves, compiles (or reuses) and runs `f` within the render memory
+/// budget, raising any error.
 fn with_version<R>(
     name: Option<&str>,
     version: Option<i32>,
@@ -160,12 +161,38 @@ fn with_version<R>(
 ) -> R {
     let name = required(name, "name");
     let sel = selector(version, label).or_raise();
-    let resolved = resolve(name, &sel).or_raise();
+    try_with_version(name, &sel, f).or_raise()
+}
+
+/// `with_version` returning the error instead.
+fn try_with_version<R>(name: &str, sel: &Selector, f: impl FnOnce(&mut render::Engine, &render::Compiled) -> Result<R>) -> Result<R> {
+    let resolved = resolve(name, sel)?;
     let capacity = gucs::CACHE_SIZE.get() as usize;
     alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
         cache::with(|c| c.with_compiled(resolved.id, resolved.xmin, capacity, || load(resolved.id), f))
     })
-    .or_raise()
+}
+
+/// What a version renders with `vars`, as text: a chat template's message
+/// contents joined by blank lines. Errors are returned, not raised (test
+/// cases report them).
+pub(super) fn try_render_output(name: &str, version: i32, vars: &serde_json::Value) -> Result<String> {
+    let limits = gucs::limits();
+    try_with_version(name, &Selector::Version(version), |engine, compiled| match compiled.kind {
+        Kind::Text => {
+            let mut out = Vec::new();
+            engine.render_text_into(compiled, vars, &limits, &mut out)?;
+            Ok(String::from_utf8(out).expect("renders are UTF-8"))
+        }
+        _ => {
+            let messages = engine.render_chat(compiled, vars, &limits)?;
+            let contents: Vec<&str> = messages
+                .as_array()
+                .map(|m| m.iter().filter_map(|m| m.get("content").and_then(|c| c.as_str())).collect())
+                .unwrap_or_default();
+            Ok(contents.join("\n\n"))
+        }
+    })
 }
 
 fn vars_doc(vars: &Option<JsonbArg>) -> Doc<'_> {
