@@ -61,7 +61,7 @@ ALTER SEQUENCE prompt_executions_id_seq OWNED BY prompt_executions.id;
 -- declared on both would be created twice on restore.
 
 COMMENT ON TABLE prompt_executions IS
-    'One row per LLM call (prompt_log_execution), partitioned by month (UTC); partitions are created as calls arrive (each with a primary key on id and indexes on (template_id, executed_at) and on failed calls'' executed_at) and dropped by prompt_purge_executions. Statistics: prompt_template_stats, ab_test_stats.';
+    'One row per LLM call (prompt_log_execution), partitioned by month (UTC); partitions are created as calls arrive (each with a primary key on id, indexes on (template_id, executed_at) and on failed calls'' executed_at, and a BRIN index on executed_at) and dropped by prompt_purge_executions. Statistics: prompt_template_stats, ab_test_stats.';
 COMMENT ON COLUMN prompt_executions.id IS 'Order of logging.';
 COMMENT ON COLUMN prompt_executions.executed_at IS 'When the call was made (the partition key).';
 COMMENT ON COLUMN prompt_executions.template_id IS 'prompt_templates.id of the template (kept when the template is deleted).';
@@ -155,6 +155,9 @@ BEGIN
         EXECUTE format('ALTER TABLE pgprompt.%I ADD PRIMARY KEY (id)', v_name);
         EXECUTE format('CREATE INDEX ON pgprompt.%I (template_id, executed_at)', v_name);
         EXECUTE format('CREATE INDEX ON pgprompt.%I (executed_at) WHERE NOT success', v_name);
+        -- Recent calls of all templates (the alert windows): calls arrive in
+        -- time order, so a BRIN index finds them at almost no cost per insert.
+        EXECUTE format('CREATE INDEX ON pgprompt.%I USING brin (executed_at) WITH (pages_per_range = 16)', v_name);
         -- The bound as a constraint lets ATTACH skip its validation scan.
         EXECUTE format('ALTER TABLE pgprompt.%I ADD CONSTRAINT %I CHECK (executed_at >= %L AND executed_at < %L)',
                        v_name, v_name || '_bound', v_from, v_to);
@@ -252,7 +255,8 @@ CREATE TABLE prompt_stats_pending (
     output_tokens       bigint NOT NULL,
     cached_input_tokens bigint NOT NULL,
     cost_usd            numeric NOT NULL,
-    priced_executions   bigint NOT NULL
+    priced_executions   bigint NOT NULL,
+    last_executed_at    timestamptz NOT NULL
 );
 
 -- Deltas come and go all day: vacuum it as soon as a few thousand are dead,
@@ -277,6 +281,7 @@ COMMENT ON COLUMN prompt_stats_pending.output_tokens IS 'Sum of output tokens.';
 COMMENT ON COLUMN prompt_stats_pending.cached_input_tokens IS 'Sum of cached input tokens.';
 COMMENT ON COLUMN prompt_stats_pending.cost_usd IS 'Sum of costs (calls without a price count as 0; see priced_executions).';
 COMMENT ON COLUMN prompt_stats_pending.priced_executions IS 'Calls whose cost is known.';
+COMMENT ON COLUMN prompt_stats_pending.last_executed_at IS 'The newest of these calls.';
 
 CREATE TABLE prompt_stats_hourly (
     hour                timestamptz NOT NULL,
@@ -295,6 +300,7 @@ CREATE TABLE prompt_stats_hourly (
     cached_input_tokens bigint NOT NULL,
     cost_usd            numeric NOT NULL,
     priced_executions   bigint NOT NULL,
+    last_executed_at    timestamptz NOT NULL,
     CONSTRAINT prompt_stats_hourly_key UNIQUE NULLS NOT DISTINCT (hour, template_id, version, experiment, variant)
 );
 
@@ -336,7 +342,8 @@ BEGIN
                sum(executions), sum(successes),
                coalesce(sum(executions) FILTER (WHERE latency_bucket IS NOT NULL), 0), sum(latency_sum_ms),
                _hist_from_buckets(latency_bucket, executions),
-               sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost_usd), sum(priced_executions)
+               sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost_usd), sum(priced_executions),
+               max(last_executed_at)
           FROM moved
          GROUP BY hour, template_id, version, experiment, variant
          -- One order for every folder: no two can deadlock on rollup rows.
@@ -352,7 +359,8 @@ BEGIN
                output_tokens = s.output_tokens + excluded.output_tokens,
                cached_input_tokens = s.cached_input_tokens + excluded.cached_input_tokens,
                cost_usd = s.cost_usd + excluded.cost_usd,
-               priced_executions = s.priced_executions + excluded.priced_executions
+               priced_executions = s.priced_executions + excluded.priced_executions,
+               last_executed_at = greatest(s.last_executed_at, excluded.last_executed_at)
     )
     SELECT count(*) INTO v_folded FROM moved;
     RETURN v_folded;
@@ -397,7 +405,23 @@ CREATE TRIGGER trigger_update_ab_test_statistics
 COMMENT ON TRIGGER trigger_update_ab_test_statistics ON prompt_executions IS
     'Adds each statement''s experiment calls to the statistics per experiment variant and hour (the seeds'' A/B statistics trigger).';
 
--- Statistics as they are: the rollup plus whatever is pending.
+-- The rollup and the pending deltas as rows of one shape, ungrouped: views
+-- filter it first (a filter on hour reaches the rollup's key) and group after.
+CREATE VIEW prompt_stats_rows AS
+SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
+       latency_count, latency_sum_ms, latency_histogram,
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
+  FROM prompt_stats_hourly
+UNION ALL
+SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
+       CASE WHEN latency_bucket IS NULL THEN 0 ELSE executions END, latency_sum_ms, _hist_of(latency_bucket, executions),
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
+  FROM prompt_stats_pending;
+
+COMMENT ON VIEW prompt_stats_rows IS
+    'The hourly rollup and the pending deltas as rows of one shape, not yet grouped: what the analytics views aggregate. Rows without an experiment count template calls; rows with one count the same calls again per experiment variant.';
+
+-- Statistics as they are: the rollup plus whatever is pending, per hour.
 CREATE VIEW prompt_stats AS
 SELECT hour, template_id, max(template_name) AS template_name, version, experiment, variant,
        sum(executions)::bigint AS executions,
@@ -409,26 +433,20 @@ SELECT hour, template_id, max(template_name) AS template_name, version, experime
        sum(output_tokens)::bigint AS output_tokens,
        sum(cached_input_tokens)::bigint AS cached_input_tokens,
        sum(cost_usd) AS cost_usd,
-       sum(priced_executions)::bigint AS priced_executions
-  FROM (SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
-               latency_count, latency_sum_ms, latency_histogram,
-               input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions
-          FROM prompt_stats_hourly
-        UNION ALL
-        SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
-               CASE WHEN latency_bucket IS NULL THEN 0 ELSE executions END, latency_sum_ms, _hist_of(latency_bucket, executions),
-               input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions
-          FROM prompt_stats_pending) s
+       sum(priced_executions)::bigint AS priced_executions,
+       max(last_executed_at) AS last_executed_at
+  FROM prompt_stats_rows
  GROUP BY hour, template_id, version, experiment, variant;
 
 CREATE VIEW prompt_template_stats AS
 SELECT hour, template_id, template_name, version, executions, successes, latency_count, latency_sum_ms,
-       latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions
+       latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
   FROM prompt_stats WHERE experiment IS NULL;
 
 CREATE VIEW ab_test_stats AS
 SELECT hour, experiment, variant, template_id, template_name, version, executions, successes, latency_count,
-       latency_sum_ms, latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions
+       latency_sum_ms, latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions,
+       last_executed_at
   FROM prompt_stats WHERE experiment IS NOT NULL;
 
 COMMENT ON VIEW prompt_stats IS
@@ -438,12 +456,12 @@ COMMENT ON VIEW prompt_template_stats IS
 COMMENT ON VIEW ab_test_stats IS
     'Exact statistics per experiment variant and hour (UTC), maintained by trigger_update_ab_test_statistics.';
 
--- The same columns mean the same in the rollup and the three views.
+-- The same columns mean the same in the rollup and the four views.
 DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['prompt_stats_hourly', 'prompt_stats', 'prompt_template_stats', 'ab_test_stats'] LOOP
+    FOREACH r IN ARRAY ARRAY['prompt_stats_hourly', 'prompt_stats_rows', 'prompt_stats', 'prompt_template_stats', 'ab_test_stats'] LOOP
         EXECUTE format($c$
             COMMENT ON COLUMN %1$I.hour IS 'Hour (UTC) of the calls.';
             COMMENT ON COLUMN %1$I.template_id IS 'Template (prompt_templates.id; kept when the template is deleted).';
@@ -459,6 +477,7 @@ BEGIN
             COMMENT ON COLUMN %1$I.cached_input_tokens IS 'Sum of cached input tokens.';
             COMMENT ON COLUMN %1$I.cost_usd IS 'Sum of costs in USD, exact (calls of unpriced models add nothing).';
             COMMENT ON COLUMN %1$I.priced_executions IS 'Calls whose cost is known.';
+            COMMENT ON COLUMN %1$I.last_executed_at IS 'The newest of the calls.';
         $c$, r);
         IF r <> 'prompt_template_stats' THEN
             EXECUTE format($c$

@@ -499,7 +499,8 @@ WITH variant AS (
     SELECT experiment, variant, sum(executions) AS executions, sum(successes) AS successes,
            sum(latency_sum_ms) AS latency_sum_ms, sum(latency_count) AS latency_count,
            sum(cost_usd) AS cost_usd, sum(priced_executions) AS priced_executions
-      FROM ab_test_stats
+      FROM prompt_stats_rows
+     WHERE experiment IS NOT NULL
      GROUP BY experiment, variant
 ), counted AS (
     SELECT v.*, coalesce(o.executions, 0)::bigint AS executions, coalesce(o.successes, 0)::bigint AS successes,

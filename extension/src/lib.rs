@@ -73,4 +73,5 @@ pgrx::extension_sql_file!(
     name = "gates",
     requires = ["experiments", _test_case_check, prompt_run_tests]
 );
+pgrx::extension_sql_file!("../../sql/analytics.sql", name = "analytics", requires = ["gates"]);
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);

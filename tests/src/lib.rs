@@ -141,7 +141,7 @@ where
 }
 
 /// A fingerprint of every row of the extension's tables, to prove that a
-/// failed call changed nothing: templates|versions|labels|activations|experiments|test cases|audit
+/// failed call changed nothing: templates|versions|labels|activations|experiments|test cases|alert rules|audit
 /// (the audit's row count; its rows too with `full_audit`).
 pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
     let audit = if full_audit {
@@ -159,6 +159,7 @@ pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
                 coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
                 coalesce((SELECT string_agg(to_jsonb(e)::text, ',' ORDER BY id) FROM pgprompt.ab_test_experiments e), ''),
                 coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_test_cases t), ''),
+                coalesce((SELECT string_agg(to_jsonb(r)::text, ',' ORDER BY id) FROM pgprompt.prompt_alert_rules r), ''),
                 {audit})"
         ),
     )

@@ -33,6 +33,8 @@ fn dump_and_restore_keep_every_row() {
         r#"INSERT INTO prompt_model_prices (model, effective_from, input_usd_per_mtok, output_usd_per_mtok)
                VALUES ('house-model', '2024-01-01', 1.5, 2.5);
            UPDATE prompt_model_prices SET source = 'edited' WHERE model = 'gpt-4o';
+           UPDATE prompt_alert_rules SET threshold = 25 WHERE name = 'daily_cost';
+           INSERT INTO prompt_alert_rules (name, metric, threshold, time_window) VALUES ('slow_hour', 'p95_latency_ms', 3000, '1 hour');
            INSERT INTO prompt_guardrails (name, kind, action, config)
                VALUES ('homework_watch', 'keywords', 'log', '{"keywords": ["homework"]}');
            SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 1000, 10, 120,

@@ -63,6 +63,8 @@ struct Sums {
     cached_input_tokens: i64,
     cost_usd: Option<AnyNumeric>,
     priced: i64,
+    /// Newest executed_at of the group (microseconds since 2000).
+    last_executed_at: i64,
 }
 
 thread_local! {
@@ -144,7 +146,9 @@ unsafe fn read(rows: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, expe
             let sums = groups.entry(key).or_default();
             if sums.executions == 0 {
                 sums.template_name = text(2).unwrap_or_default();
+                sums.last_executed_at = i64::MIN;
             }
+            sums.last_executed_at = sums.last_executed_at.max(int8(0));
             sums.executions += 1;
             sums.successes += i64::from(get(7).is_some_and(|d| d.value() != 0));
             sums.latency_sum_ms += i64::from(latency.unwrap_or(0));
@@ -165,7 +169,7 @@ unsafe fn read(rows: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, expe
 }
 
 /// The pending row of a group, column by column (names as in the table).
-fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 15] {
+fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 16] {
     [
         ("hour", Some(pg_sys::Datum::from(key.hour))),
         ("template_id", key.template_id.into_datum()),
@@ -182,6 +186,7 @@ fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 
         ("cached_input_tokens", sums.cached_input_tokens.into_datum()),
         ("cost_usd", sums.cost_usd.unwrap_or_default().into_datum()),
         ("priced_executions", sums.priced.into_datum()),
+        ("last_executed_at", Some(pg_sys::Datum::from(sums.last_executed_at))),
     ]
 }
 
@@ -238,7 +243,8 @@ fn append(groups: HashMap<Key, Sums>) {
             p.plan(
                 "INSERT INTO pgprompt.prompt_stats_pending (hour, template_id, template_name, version, experiment, variant, \
                  latency_bucket, executions, successes, latency_sum_ms, input_tokens, output_tokens, cached_input_tokens, \
-                 cost_usd, priced_executions) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                 cost_usd, priced_executions, last_executed_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 &[
                     TIMESTAMPTZOID,
                     INT8OID,
@@ -255,11 +261,12 @@ fn append(groups: HashMap<Key, Sums>) {
                     INT8OID,
                     NUMERICOID,
                     INT8OID,
+                    TIMESTAMPTZOID,
                 ],
             )
         });
         for (key, sums) in groups {
-            let mut args = spi::Args::with_capacity(15);
+            let mut args = spi::Args::with_capacity(16);
             for (_, value) in pending_row(key, sums) {
                 args.push_datum(value);
             }
