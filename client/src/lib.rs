@@ -10,6 +10,13 @@ use std::fmt;
 pub use postgres;
 use postgres::{Client, Config, NoTls};
 
+pub mod files;
+pub mod prompts;
+pub mod table;
+
+pub use prompts::{Execution, Finding, Prompts, Rendered, RenderedFor, Source};
+pub use table::Table;
+
 /// An error from the server (with its SQLSTATE) or from connecting.
 #[derive(Debug)]
 pub struct Error {
@@ -27,6 +34,13 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl Error {
+    /// An error found on this side (bad input, a file, no connection).
+    pub fn local(message: impl Into<String>) -> Error {
+        Error { sqlstate: None, message: message.into() }
+    }
+}
 
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {

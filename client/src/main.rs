@@ -2,17 +2,35 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+mod cli;
+
+const EXAMPLES: &str = "Examples:
+  pgprompt template list
+  pgprompt template new tutor --file tutor.j2 --config '{\"model\": \"gemini-2.5-flash\"}'
+  pgprompt template render tutor --var topic=gravity --var grade=8
+  pgprompt template diff tutor 1 2
+  pgprompt guardrail check 'mail me at ada@example.com'
+  pgprompt experiment results tutor_tone
+  pgprompt stats costs --days 7 --json
+  pgprompt export prompts/ && git diff prompts/
+  pgprompt doctor
+
+Connection: --url, or DATABASE_URL, or PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD.
+URLs: postgresql://user:pass@host:5432/db or postgresql://user@/db?host=/run/postgresql
+Exit status: 0 ok, 1 error (the server's message and SQLSTATE are shown), 2 usage.";
 
 /// Manage prompts stored in PostgreSQL with the pgprompt extension.
-///
-/// Connection: --url, or DATABASE_URL, or PGHOST/PGPORT/PGUSER/PGDATABASE/PGPASSWORD.
 #[derive(Parser)]
-#[command(name = "pgprompt", version, after_help = "Example:\n  pgprompt --url postgresql://postgres@127.0.0.1:28815/pgprompt status")]
+#[command(name = "pgprompt", version, after_help = EXAMPLES)]
 struct Cli {
     /// Connection string (postgresql://user@host:port/db).
     #[arg(long, global = true)]
     url: Option<String>,
+    /// Print read commands' results as JSON.
+    #[arg(long, global = true)]
+    json: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -21,29 +39,62 @@ struct Cli {
 enum Command {
     /// Show the server and extension versions.
     Status,
+    /// Templates: list, show, new, activate, rollback, label, diff, render, variables, test.
+    #[command(subcommand)]
+    Template(cli::templates::TemplateCmd),
+    /// Guardrails: list, show, add, update, enable, disable, check.
+    #[command(subcommand)]
+    Guardrail(cli::guardrails::GuardrailCmd),
+    /// A/B experiments: list, create, start, stop, results, promote.
+    #[command(subcommand)]
+    Experiment(cli::experiments::ExperimentCmd),
+    /// Statistics: performance, costs, errors, alerts.
+    #[command(subcommand)]
+    Stats(cli::stats::StatsCmd),
+    /// Model prices: list, set, import.
+    #[command(subcommand)]
+    Price(cli::prices::PriceCmd),
+    /// Import a directory of template files (idempotent).
+    Import(cli::transfer::ImportArgs),
+    /// Export every template's active version to a directory.
+    Export(cli::transfer::ExportArgs),
+    /// Check the installation: extension, tables, indexes, views, triggers, defaults, roles, tests.
+    Doctor,
+    /// Print shell completions.
+    Completions(CompletionArgs),
+}
+
+#[derive(Args)]
+struct CompletionArgs {
+    /// bash, zsh, fish, elvish or powershell.
+    shell: clap_complete::Shell,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let out = cli::Out { json: cli.json };
+    let url = cli.url.as_deref();
     let result = match cli.command {
-        Command::Status => status(cli.url.as_deref()),
+        Command::Status => cli::status(url),
+        Command::Template(c) => cli::templates::run(url, &out, c),
+        Command::Guardrail(c) => cli::guardrails::run(url, &out, c),
+        Command::Experiment(c) => cli::experiments::run(url, &out, c),
+        Command::Stats(c) => cli::stats::run(url, &out, c),
+        Command::Price(c) => cli::prices::run(url, &out, c),
+        Command::Import(a) => cli::transfer::import(url, a),
+        Command::Export(a) => cli::transfer::export(url, a),
+        Command::Doctor => cli::doctor::run(url),
+        Command::Completions(a) => {
+            clap_complete::generate(a.shell, &mut Cli::command(), "pgprompt", &mut std::io::stdout());
+            Ok(cli::Done::Ok)
+        }
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(cli::Done::Ok) => ExitCode::SUCCESS,
+        Ok(cli::Done::Failed) => ExitCode::from(1),
         Err(e) => {
             eprintln!("pgprompt: {e}");
             ExitCode::from(1)
         }
     }
-}
-
-fn status(url: Option<&str>) -> pgprompt_client::Result<()> {
-    let mut client = pgprompt_client::connect(url)?;
-    let info = pgprompt_client::server_info(&mut client)?;
-    println!("server    PostgreSQL {}", info.server_version);
-    match info.extension_version {
-        Some(v) => println!("pgprompt  {v}"),
-        None => println!("pgprompt  not installed in this database (CREATE EXTENSION pgprompt)"),
-    }
-    Ok(())
 }

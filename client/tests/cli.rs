@@ -1,40 +1,334 @@
-//! The `pgprompt` binary against the running cluster (see .ci/test).
+//! The `pgprompt` binary end to end against the running cluster (see
+//! .ci/test): spawn it, check stdout, stderr and the exit status.
 
-use std::process::Command;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
-fn pgprompt(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pgprompt")).args(args).output().expect("the binary runs")
+use pgprompt_tests::{one, TestDb};
+
+fn pgprompt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pgprompt")).args(args).env_remove("DATABASE_URL").output().expect("the binary runs")
+}
+
+fn with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Runs `pgprompt --url <db> args...`, expecting success; returns stdout.
+fn ok(db: &TestDb, args: &[&str]) -> String {
+    let url = db.url();
+    let mut all = vec!["--url", url.as_str()];
+    all.extend_from_slice(args);
+    let out = pgprompt(&all);
+    assert!(out.status.success(), "{args:?}: {}{}", text(&out), String::from_utf8_lossy(&out.stderr));
+    text(&out)
+}
+
+/// Runs it expecting exit status `code`; returns stderr.
+fn fails(db: &TestDb, args: &[&str], code: i32) -> String {
+    let url = db.url();
+    let mut all = vec!["--url", url.as_str()];
+    all.extend_from_slice(args);
+    let out = pgprompt(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{args:?}: {}{stderr}", text(&out));
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr
 }
 
 #[test]
 fn status_prints_server_and_extension_versions() {
-    let db = pgprompt_tests::TestDb::new();
-    let out = pgprompt(&["--url", &db.url(), "status"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let db = TestDb::new();
+    let stdout = ok(&db, &["status"]);
     assert!(stdout.contains("PostgreSQL 15"), "{stdout}");
     assert!(stdout.contains(&format!("pgprompt  {}", env!("CARGO_PKG_VERSION"))), "{stdout}");
 }
 
 #[test]
-fn status_says_when_the_extension_is_missing() {
-    let url = pgprompt_tests::admin_url("postgres");
-    let out = pgprompt(&["--url", &url, "status"]);
-    assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("not installed"));
+fn status_says_when_the_extension_is_missing_and_commands_refuse() {
+    let db = TestDb::empty();
+    assert!(ok(&db, &["status"]).contains("not installed"));
+    let err = fails(&db, &["template", "list"], 1);
+    assert!(err.contains("not installed in database") && err.contains("CREATE EXTENSION pgprompt"), "{err}");
 }
 
 #[test]
 fn connection_errors_exit_1_without_a_panic() {
-    let out = pgprompt(&["--url", "postgresql://nobody@127.0.0.1:1/none", "status"]);
+    let out = pgprompt(&["--url", "postgresql://nobody@127.0.0.1:1/none", "template", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("pgprompt: "), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = pgprompt(&["--url", "postgresql://nobody@/none?host=/nonexistent-socket-dir", "doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("FAIL  connection"), "{}", text(&out));
+}
+
+#[test]
+fn unix_socket_and_tcp_urls_both_work() {
+    let db = TestDb::new();
+    let cfg = pgprompt_tests::config(&db.name);
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let user = cfg.get_user().unwrap_or("postgres").to_string();
+    let socket_dir = std::env::var("PGHOST").ok().filter(|h| h.starts_with('/')).unwrap_or_else(|| "/tmp".into());
+    for url in [
+        format!("postgresql://{user}@/{}?host={socket_dir}&port={port}", db.name),
+        format!("postgresql://{user}@127.0.0.1:{port}/{}", db.name),
+    ] {
+        let out = pgprompt(&["--url", &url, "status"]);
+        assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(text(&out).contains("pgprompt  0.1.0"), "{url}");
+    }
+    // And from the libpq environment.
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .arg("status")
+        .env_remove("DATABASE_URL")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", port.to_string())
+        .env("PGUSER", &user)
+        .env("PGDATABASE", &db.name)
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("pgprompt  0.1.0"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = pgprompt(&["no-such-command"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(pgprompt(&["no-such-command"]).status.code(), Some(2));
+    let db = TestDb::new();
+    let err = fails(&db, &["template", "render", "tutor", "--var", "novalue"], 2);
+    assert!(err.contains("expected key=value"), "{err}");
+    fails(&db, &["experiment", "create", "e", "--template", "t", "--variant", "a=1"], 2);
+    let help = text(&pgprompt(&["--help"]));
+    assert!(help.contains("Examples:") && help.contains("pgprompt template render"), "{help}");
+}
+
+#[test]
+fn templates_from_the_command_line() {
+    let db = TestDb::new();
+    let out = with_stdin(&["--url", &db.url(), "template", "new", "tutor", "--config", r#"{"model": "gpt-4o"}"#, "--description", "Explains"], "Explain {{ topic }} for grade {{ grade }}.\n");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text(&out), "saved version 1 of tutor\n");
+    let file = std::env::temp_dir().join(format!("{}-v2.j2", db.name));
+    std::fs::write(&file, "Explain {{ topic }} simply, for grade {{ grade }}.\nUse one example.\n").unwrap();
+    assert_eq!(ok(&db, &["template", "new", "tutor", "--file", file.to_str().unwrap(), "--message", "simpler"]), "saved version 2 of tutor\n");
+    std::fs::remove_file(&file).ok();
+
+    let list = ok(&db, &["template", "list"]);
+    assert!(list.lines().nth(2).unwrap().starts_with("tutor  1       2"), "{list}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["template", "list", "--json"])).unwrap();
+    assert_eq!((json[0]["name"].as_str(), json[0]["active"].as_i64(), json[0]["newest"].as_i64()), (Some("tutor"), Some(1), Some(2)));
+
+    assert_eq!(ok(&db, &["template", "render", "tutor", "--var", "topic=gravity", "--var", "grade=8"]), "Explain gravity for grade 8.\n");
+    let vars = std::env::temp_dir().join(format!("{}-vars.json", db.name));
+    std::fs::write(&vars, r#"{"topic": "tides", "grade": 5}"#).unwrap();
+    assert_eq!(ok(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap(), "--var", "grade=6", "--version", "2"]),
+               "Explain tides simply, for grade 6.\nUse one example.\n");
+    std::fs::write(&vars, "not json").unwrap();
+    assert!(fails(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap()], 1).contains("not JSON"));
+    std::fs::remove_file(&vars).ok();
+    let err = fails(&db, &["template", "render", "tutor", "--var", "topic=x"], 1);
+    assert!(err.contains("SQLSTATE 42P02"), "{err}");
+
+    assert_eq!(ok(&db, &["template", "variables", "tutor"]), "variable\n--------\ngrade\ntopic\n");
+    assert_eq!(ok(&db, &["template", "activate", "tutor", "2"]), "version 2 of tutor is active\n");
+    assert_eq!(ok(&db, &["template", "label", "tutor", "1", "staging"]), "staging of tutor is version 1\n");
+    let diff = ok(&db, &["template", "diff", "tutor", "1", "2"]);
+    assert_eq!(
+        diff,
+        "--- tutor v1\n+++ tutor v2\n@@ -1 +1,2 @@\n-Explain {{ topic }} for grade {{ grade }}.\n+Explain {{ topic }} simply, for grade {{ grade }}.\n+Use one example.\n"
+    );
+    let show = ok(&db, &["template", "show", "tutor"]);
+    assert!(show.contains("active_version  2") && show.contains("description     Explains"), "{show}");
+    assert!(show.contains("1        false   staging") && show.contains("simpler"), "{show}");
+    assert_eq!(ok(&db, &["template", "rollback", "tutor"]), "version 1 of tutor is active again\n");
+
+    let err = fails(&db, &["template", "show", "nope"], 1);
+    assert!(err.contains("template \"nope\" does not exist") && err.contains("SQLSTATE 42704"), "{err}");
+    fails(&db, &["template", "activate", "nope", "1"], 1);
+
+    // Test cases: failing ones exit 1 and are listed.
+    let mut c = db.connect();
+    c.batch_execute(r#"SELECT prompt_test_case_save('tutor', 'short', '[{"max_length": 40}]', '{"topic": "x", "grade": 1}')"#).unwrap();
+    let out = pgprompt(&["--url", &db.url(), "template", "test", "tutor", "--version", "2"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("short  false   max_length"), "{}", text(&out));
+    assert!(ok(&db, &["template", "test", "tutor", "--version", "1"]).contains("short  true"));
+}
+
+#[test]
+fn sql_metacharacters_are_stored_and_shown_verbatim() {
+    let db = TestDb::new();
+    let nasty_body = "Robert'); DROP TABLE pgprompt.prompt_templates; -- $1 $$ \\ \"q\" {{ x }}";
+    let out = with_stdin(&["--url", &db.url(), "template", "new", "o_brien", "--description", "it's \"$$\"; DROP"], nasty_body);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ok(&db, &["template", "render", "o_brien", "--var", "x='; SELECT 1; --"]),
+               format!("{}\n", nasty_body.replace("{{ x }}", "'; SELECT 1; --")));
+    let mut c = db.connect();
+    assert_eq!(one::<String>(&mut c, "SELECT body FROM prompt_versions"), nasty_body);
+    assert_eq!(one::<String>(&mut c, "SELECT description FROM prompt_templates"), "it's \"$$\"; DROP");
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["template", "list", "--json"])).unwrap();
+    assert_eq!(json[0]["description"], "it's \"$$\"; DROP");
+    ok(&db, &["guardrail", "add", "quote_watch", "--kind", "keywords", "--config", r#"{"keywords": ["o'brien; --"]}"#]);
+    let found = ok(&db, &["guardrail", "check", "--json", "ask o'brien; -- now"]);
+    assert!(found.contains(r#""found": "o'brien; --""#), "{found}");
+}
+
+#[test]
+fn guardrails_experiments_prices_and_stats() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(
+        r#"SELECT prompt_save('tutor', 'Explain {{ topic }}', '{"model": "gpt-4o"}');
+           SELECT prompt_save('tutor', 'Explain {{ topic }} simply', '{"model": "gpt-4o"}');"#,
+    )
+    .unwrap();
+    // Guardrails.
+    assert!(ok(&db, &["guardrail", "list"]).contains("pii_detection_basic"));
+    ok(&db, &["guardrail", "add", "order_ids", "--kind", "regex", "--action", "redact", "--config", r#"{"patterns": ["ORD-[0-9]{6}"]}"#]);
+    assert_eq!(ok(&db, &["guardrail", "disable", "order_ids"]), "disabled guardrail order_ids\n");
+    assert!(ok(&db, &["guardrail", "show", "order_ids"]).contains("false"));
+    ok(&db, &["guardrail", "enable", "order_ids"]);
+    ok(&db, &["guardrail", "update", "order_ids", "--severity", "high"]);
+    assert!(ok(&db, &["guardrail", "show", "order_ids", "--json"]).contains(r#""severity": "high""#));
+    let found = with_stdin(&["--url", &db.url(), "guardrail", "check"], "order ORD-123456 for jane@example.com");
+    let found = text(&found);
+    assert!(found.contains("EMAIL_ADDRESS") && found.contains("jane@example.com") && found.contains("ORD-123456"), "{found}");
+    let err = fails(&db, &["guardrail", "add", "bad", "--kind", "regex", "--config", r#"{"patterns": ["(unclosed"]}"#], 1);
+    assert!(err.contains("SQLSTATE 22023"), "{err}");
+    assert!(fails(&db, &["guardrail", "enable", "nope"], 1).contains("does not exist"));
+
+    // Experiments.
+    assert_eq!(
+        ok(&db, &["experiment", "create", "tone", "--template", "tutor", "--variant", "control=1:50", "--variant", "simple=2:50", "--min-sample-size", "10"]),
+        "created experiment tone (id 1, draft)\n"
+    );
+    ok(&db, &["experiment", "start", "tone"]);
+    c.batch_execute(
+        "SELECT prompt_log_execution('tutor', input_tokens => 100, success => i % 5 <> 0, experiment => 'tone', variant => 'control') FROM generate_series(1, 100) i;
+         SELECT prompt_log_execution('tutor', input_tokens => 100, success => true, experiment => 'tone', variant => 'simple') FROM generate_series(1, 100) i;",
+    )
+    .unwrap();
+    let results = ok(&db, &["experiment", "results", "tone"]);
+    assert!(results.contains("p_value") && results.contains("significant"), "{results}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["experiment", "results", "tone", "--json"])).unwrap();
+    assert_eq!((json[1]["variant"].as_str(), json[1]["significant"].as_bool()), (Some("simple"), Some(true)));
+    assert!(ok(&db, &["experiment", "list"]).contains("running"));
+    assert_eq!(ok(&db, &["experiment", "promote", "tone"]), "experiment tone concluded: version 2 is active\n");
+    assert!(fails(&db, &["experiment", "stop", "tone"], 1).contains("SQLSTATE 55000"));
+    assert!(fails(&db, &["experiment", "results", "nope"], 1).contains("does not exist"));
+
+    // Prices.
+    ok(&db, &["price", "set", "house-model", "--input", "1.5", "--output", "2.5", "--from", "2024-01-01"]);
+    assert!(ok(&db, &["price", "list", "--model", "house"]).contains("1.5"));
+    let litellm = std::env::temp_dir().join(format!("{}-prices.json", db.name));
+    std::fs::write(&litellm, r#"{"acme-1": {"input_cost_per_token": 0.000001, "output_cost_per_token": 0.000002}}"#).unwrap();
+    assert_eq!(ok(&db, &["price", "import", litellm.to_str().unwrap()]), "1 model prices imported\n");
+    std::fs::remove_file(&litellm).ok();
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_cost('acme-1', 1000000, 1000000)::text"), "3");
+
+    // Stats.
+    let perf = ok(&db, &["stats", "performance", "--json"]);
+    let perf: serde_json::Value = serde_json::from_str(&perf).unwrap();
+    assert_eq!(perf.as_array().unwrap().iter().map(|r| r["executions"].as_i64().unwrap()).sum::<i64>(), 200);
+    assert!(ok(&db, &["stats", "costs", "--days", "7"]).contains("tutor"));
+    assert!(ok(&db, &["stats", "errors"]).contains("tutor"));
+    // 10% errors in the last 15 minutes: the error-rate alert (over 5%) fires, exit 1.
+    let out = pgprompt(&["--url", &db.url(), "stats", "alerts"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("error_rate"), "{}", text(&out));
+}
+
+#[test]
+fn export_then_import_gives_identical_templates() {
+    let source = TestDb::new();
+    let mut c = source.connect();
+    pgprompt_tests::load_examples(&mut c);
+    c.batch_execute(
+        r#"SELECT prompt_save('nested/name:x', 'Hi {{ who }}', '{"model": "gpt-4o"}', description => 'line one
+line two', category => 'demo');
+           SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}');
+           SELECT prompt_activate('nlu_topic_extraction', 2);
+           SELECT prompt_label('nlu_topic_extraction', 2, 'production');
+           SELECT prompt_save('chat_demo', '[{"role": "system", "content": "Be {{ tone }}"}]', kind => 'chat');"#,
+    )
+    .unwrap();
+    let dir = std::env::temp_dir().join(format!("{}-export", source.name));
+    let dir_s = dir.to_str().unwrap();
+    let out = ok(&source, &["export", dir_s]);
+    assert!(out.ends_with(&format!("templates written to {dir_s}\n")), "{out}");
+    assert!(dir.join("nested__name:x.prompt").exists());
+
+    let target = TestDb::new();
+    let out = ok(&target, &["import", dir_s]);
+    let n: i64 = one(&mut c, "SELECT count(*) FROM prompt_templates");
+    assert_eq!(out, format!("{n} templates: {n} new versions, 0 unchanged\n"));
+    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels), E'\n' ORDER BY t.name)
+                    FROM prompt_templates t, prompt_get(t.name) g";
+    let mut r = target.connect();
+    assert_eq!(one::<String>(&mut r, active), one::<String>(&mut c, active));
+
+    // Idempotent: nothing changes the second time.
+    let audit: i64 = one(&mut r, "SELECT count(*) FROM prompt_audit_logs");
+    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 0 new versions, {n} unchanged\n"));
+    assert_eq!(one::<i64>(&mut r, "SELECT count(*) FROM prompt_audit_logs"), audit);
+
+    // An edited file makes one new, active version.
+    let file = dir.join("nested__name:x.prompt");
+    let edited = std::fs::read_to_string(&file).unwrap().replace("Hi {{ who }}", "Hello {{ who }}");
+    std::fs::write(&file, edited).unwrap();
+    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 1 new versions, {} unchanged\n", n - 1));
+    assert_eq!(one::<String>(&mut r, r#"SELECT prompt_render('nested/name:x', '{"who": "Ada"}')"#), "Hello Ada");
+
+    // A malformed file stops the import before anything is written.
+    std::fs::write(dir.join("zzz.prompt"), "---\nconfig: {oops}\n---\nbody").unwrap();
+    let before = pgprompt_tests::snapshot(&mut r);
+    let err = fails(&target, &["import", dir_s], 1);
+    assert!(err.contains("zzz.prompt: line 2: config is not valid JSON"), "{err}");
+    assert_eq!(pgprompt_tests::snapshot(&mut r), before);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn doctor_checks_the_installation() {
+    let db = TestDb::new();
+    let out = ok(&db, &["doctor"]);
+    for line in ["ok    extension: pgprompt 0.1.0", "ok    tables: 14 of 14", "ok    views: 10 of 10", "ok    seed triggers: 3 of 3",
+                 "ok    default guardrail: pii_detection_basic (critical, block)", "ok    default alert rules: 4 of 4", "ok    roles: pgprompt_reader"] {
+        assert!(out.contains(line), "{line}\n{out}");
+    }
+    let mut c = db.connect();
+    c.batch_execute(
+        r#"UPDATE prompt_guardrails SET enabled = false WHERE name = 'toxic_content_filter';
+           SELECT prompt_save('tutor', 'a long answer');
+           SELECT prompt_test_case_save('tutor', 'tiny', '[{"max_length": 3}]');"#,
+    )
+    .unwrap();
+    let url = db.url();
+    let out = pgprompt(&["--url", &url, "doctor"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = text(&out);
+    assert!(out.contains("FAIL  default guardrail: toxic_content_filter (high, warn, disabled)"), "{out}");
+    assert!(out.contains("FAIL  test cases: active version 1 of tutor fails: tiny"), "{out}");
+}
+
+#[test]
+fn completions_are_generated() {
+    let out = pgprompt(&["completions", "bash"]);
+    assert!(out.status.success());
+    assert!(text(&out).contains("pgprompt__subcmd__template__subcmd__render"), "bash completions name the subcommands");
+    assert_eq!(pgprompt(&["completions", "tcsh"]).status.code(), Some(2));
 }

@@ -1,0 +1,142 @@
+//! The CLI's commands, one module per noun. Every query is parameterised;
+//! read commands print a table, or JSON with --json.
+
+use std::io::Read;
+
+use postgres::types::ToSql;
+use postgres::Client;
+use pgprompt_client::{Error, Result, Table};
+use serde_json::{Map, Value};
+
+pub mod doctor;
+pub mod experiments;
+pub mod guardrails;
+pub mod prices;
+pub mod stats;
+pub mod templates;
+pub mod transfer;
+
+/// How a command ended when it did not fail with an error.
+pub enum Done {
+    Ok,
+    /// Ran, but reports a failure (doctor, failing tests): exit status 1.
+    Failed,
+}
+
+/// Output settings.
+pub struct Out {
+    pub json: bool,
+}
+
+impl Out {
+    /// Prints a query's result as a table or JSON.
+    pub fn table(&self, t: &Table) {
+        if self.json {
+            println!("{}", t.to_json());
+        } else {
+            print!("{}", t.to_text());
+        }
+    }
+
+    /// Runs a query and prints it.
+    pub fn query(&self, c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Table> {
+        let t = Table::query(c, sql, params)?;
+        self.table(&t);
+        Ok(t)
+    }
+}
+
+/// A connection to a database with the extension installed.
+pub fn connect(url: Option<&str>) -> Result<Client> {
+    let mut c = pgprompt_client::connect(url)?;
+    let info = pgprompt_client::server_info(&mut c)?;
+    if info.extension_version.is_none() {
+        let db: String = c.query_one("SELECT current_database()", &[])?.get(0);
+        return Err(Error::local(format!(
+            "the pgprompt extension is not installed in database \"{db}\"; install it with: CREATE EXTENSION pgprompt;"
+        )));
+    }
+    Ok(c)
+}
+
+pub fn status(url: Option<&str>) -> Result<Done> {
+    let mut client = pgprompt_client::connect(url)?;
+    let info = pgprompt_client::server_info(&mut client)?;
+    println!("server    PostgreSQL {}", info.server_version);
+    match info.extension_version {
+        Some(v) => println!("pgprompt  {v}"),
+        None => println!("pgprompt  not installed in this database (CREATE EXTENSION pgprompt)"),
+    }
+    Ok(Done::Ok)
+}
+
+/// Text from a file, or from stdin when the path is absent or "-".
+pub fn read_input(path: Option<&str>) -> Result<String> {
+    match path {
+        Some(p) if p != "-" => std::fs::read_to_string(p).map_err(|e| Error::local(format!("{p}: {e}"))),
+        _ => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| Error::local(format!("reading stdin: {e}")))?;
+            Ok(s)
+        }
+    }
+}
+
+/// A `--var key=value` (the value read as JSON when it is a number, true,
+/// false or null, else as a string). For clap: a missing `=` is a usage error.
+pub fn parse_var(s: &str) -> std::result::Result<(String, Value), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("expected key=value, got {s:?}"))?;
+    if k.is_empty() {
+        return Err(format!("expected key=value, got {s:?}"));
+    }
+    let value = match serde_json::from_str::<Value>(v) {
+        Ok(j @ (Value::Number(_) | Value::Bool(_) | Value::Null)) => j,
+        _ => Value::String(v.to_string()),
+    };
+    Ok((k.to_string(), value))
+}
+
+/// Variables from `--vars-file` (a JSON object) overlaid with `--var`s.
+pub fn vars(file: Option<&str>, pairs: &[(String, Value)]) -> Result<Value> {
+    let mut map = match file {
+        Some(f) => {
+            let text = read_input(Some(f))?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(m)) => m,
+                Ok(_) => return Err(Error::local(format!("{f}: the vars file must hold a JSON object"))),
+                Err(e) => return Err(Error::local(format!("{f}: the vars file is not JSON: {e}"))),
+            }
+        }
+        None => Map::new(),
+    };
+    for (k, v) in pairs {
+        map.insert(k.clone(), v.clone());
+    }
+    Ok(Value::Object(map))
+}
+
+/// A JSON object given on the command line.
+pub fn json_object(what: &str, text: &str) -> Result<Value> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(Error::local(format!("{what} must be a JSON object"))),
+        Err(e) => Err(Error::local(format!("{what} is not JSON: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn vars_are_typed_when_they_look_like_json_scalars() {
+        assert_eq!(parse_var("grade=8").unwrap(), ("grade".into(), json!(8)));
+        assert_eq!(parse_var("ok=true").unwrap(), ("ok".into(), json!(true)));
+        assert_eq!(parse_var("name=Ada").unwrap(), ("name".into(), json!("Ada")));
+        assert_eq!(parse_var("q=a=b").unwrap(), ("q".into(), json!("a=b")));
+        assert_eq!(parse_var("list=[1]").unwrap(), ("list".into(), json!("[1]")));
+        assert!(parse_var("novalue").is_err());
+        assert!(parse_var("=x").is_err());
+    }
+}

@@ -1,0 +1,185 @@
+//! `pgprompt template ...`
+
+use clap::Subcommand;
+use pgprompt_client::{Error, Result, Table};
+use serde_json::Value;
+
+use super::{connect, parse_var, read_input, vars, Done, Out};
+
+#[derive(Subcommand)]
+pub enum TemplateCmd {
+    /// Every template with its active and newest version.
+    List,
+    /// One template: its active version, labels and history.
+    Show {
+        name: String,
+    },
+    /// Save a new version from a file or stdin (the first version of a new template is active at once).
+    New {
+        name: String,
+        /// The body; "-" or absent: stdin.
+        #[arg(long)]
+        file: Option<String>,
+        /// Model configuration, a JSON object.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// What changed.
+        #[arg(long)]
+        message: Option<String>,
+        /// text or chat.
+        #[arg(long, default_value = "text")]
+        kind: String,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        category: Option<String>,
+    },
+    /// Make a version the active one (refused if it fails its test cases, unless --force).
+    Activate {
+        name: String,
+        version: i32,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Re-activate the version active before the current one.
+    Rollback { name: String },
+    /// Point a label at a version (production is gated by test cases, unless --force).
+    Label {
+        name: String,
+        version: i32,
+        label: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Unified diff between two versions.
+    Diff { name: String, from: i32, to: i32 },
+    /// Render a version (default: the active one).
+    Render {
+        name: String,
+        /// A variable: key=value (numbers, true, false and null are JSON; the rest strings).
+        #[arg(long = "var", value_parser = parse_var)]
+        vars: Vec<(String, Value)>,
+        /// Variables from a JSON file ("-": stdin); --var entries override it.
+        #[arg(long)]
+        vars_file: Option<String>,
+        #[arg(long)]
+        version: Option<i32>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// The variables a version uses.
+    Variables {
+        name: String,
+        #[arg(long)]
+        version: Option<i32>,
+    },
+    /// Run the template's test cases against a version (default: the newest).
+    Test {
+        name: String,
+        #[arg(long)]
+        version: Option<i32>,
+    },
+}
+
+pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
+    let mut c = connect(url)?;
+    match cmd {
+        TemplateCmd::List => {
+            out.query(
+                &mut c,
+                "SELECT t.name, t.active_version AS active, max(v.version) AS newest, t.category, t.description, t.updated_at
+                   FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id
+                  GROUP BY t.id ORDER BY t.name",
+                &[],
+            )?;
+        }
+        TemplateCmd::Show { name } => {
+            let info = Table::query(
+                &mut c,
+                "SELECT t.name, t.description, t.category, g.version AS active_version, g.kind, g.config::text AS config,
+                        g.variables, g.body
+                   FROM pgprompt.prompt_get($1) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
+                &[&name],
+            )?;
+            let history = Table::query(
+                &mut c,
+                "SELECT v.version, v.version = t.active_version AS active,
+                        coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM pgprompt.prompt_labels l
+                                   WHERE l.template_id = t.id AND l.version = v.version), '{}') AS labels,
+                        v.message, v.created_at, v.created_by
+                   FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id
+                  WHERE t.name = $1 ORDER BY v.version DESC",
+                &[&name],
+            )?;
+            if out.json {
+                println!("{{\"template\": {}, \"history\": {}}}", info.to_json().trim_start_matches('[').trim_end_matches(']').trim(), history.to_json());
+            } else {
+                for (i, col) in info.columns.iter().enumerate().filter(|(_, c)| *c != "body") {
+                    println!("{col:15} {}", pgprompt_client::table::cell(&info.rows[0][i]));
+                }
+                println!("\n{}\n", info.get(0, "body").and_then(Value::as_str).unwrap_or_default());
+                print!("{}", history.to_text());
+            }
+        }
+        TemplateCmd::New { name, file, config, message, kind, description, category } => {
+            let body = read_input(file.as_deref())?;
+            let config = super::json_object("--config", &config)?.to_string();
+            let v: i32 = c
+                .query_one(
+                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, $4, $5, $6, $7)",
+                    &[&name, &body, &config, &message, &kind, &description, &category],
+                )?
+                .get(0);
+            println!("saved version {v} of {name}");
+        }
+        TemplateCmd::Activate { name, version, force } => {
+            c.execute("SELECT pgprompt.prompt_activate($1, $2, $3)", &[&name, &version, &force])?;
+            println!("version {version} of {name} is active");
+        }
+        TemplateCmd::Rollback { name } => {
+            let v: i32 = c.query_one("SELECT pgprompt.prompt_rollback($1)", &[&name])?.get(0);
+            println!("version {v} of {name} is active again");
+        }
+        TemplateCmd::Label { name, version, label, force } => {
+            c.execute("SELECT pgprompt.prompt_label($1, $2, $3, $4)", &[&name, &version, &label, &force])?;
+            println!("{label} of {name} is version {version}");
+        }
+        TemplateCmd::Diff { name, from, to } => {
+            let body = |c: &mut postgres::Client, v: i32| -> Result<String> {
+                Ok(c.query_one("SELECT body FROM pgprompt.prompt_get($1, $2)", &[&name, &v])?.get(0))
+            };
+            let (a, b) = (body(&mut c, from)?, body(&mut c, to)?);
+            let diff = similar::TextDiff::from_lines(&a, &b);
+            print!("{}", diff.unified_diff().context_radius(3).header(&format!("{name} v{from}"), &format!("{name} v{to}")));
+        }
+        TemplateCmd::Render { name, vars: pairs, vars_file, version, label } => {
+            let vars = vars(vars_file.as_deref(), &pairs)?.to_string();
+            let kind: String = c.query_one("SELECT kind FROM pgprompt.prompt_get($1, $2, $3)", &[&name, &version, &label])?.get(0);
+            if kind == "chat" {
+                let messages: String = c
+                    .query_one("SELECT pgprompt.prompt_render_chat($1, $2::text::jsonb, $3, $4)::text", &[&name, &vars, &version, &label])?
+                    .get(0);
+                let pretty: Value = serde_json::from_str(&messages).map_err(|e| Error::local(e.to_string()))?;
+                println!("{}", serde_json::to_string_pretty(&pretty).unwrap_or(messages));
+            } else {
+                let text: String =
+                    c.query_one("SELECT pgprompt.prompt_render($1, $2::text::jsonb, $3, $4)", &[&name, &vars, &version, &label])?.get(0);
+                if out.json {
+                    println!("{}", Value::String(text));
+                } else {
+                    println!("{text}");
+                }
+            }
+        }
+        TemplateCmd::Variables { name, version } => {
+            out.query(&mut c, "SELECT unnest(variables) AS variable FROM pgprompt.prompt_get($1, $2)", &[&name, &version])?;
+        }
+        TemplateCmd::Test { name, version } => {
+            let t = out.query(&mut c, "SELECT test, passed, detail FROM pgprompt.prompt_run_tests($1, $2)", &[&name, &version])?;
+            if t.rows.iter().any(|r| r[1] == Value::Bool(false)) {
+                return Ok(Done::Failed);
+            }
+        }
+    }
+    Ok(Done::Ok)
+}

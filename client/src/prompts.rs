@@ -1,0 +1,305 @@
+//! What an application uses: render, render for a user, log a call, scan
+//! text, with the seeds' fallback chain for when the database is away.
+//!
+//! Rendering asks the database (`prompt_render`). Every template rendered
+//! that way is also kept in-process (its active version's body), and
+//! dropped when `NOTIFY pgprompt_changes` says the template changed, so the
+//! copy is never older than the last change the connection heard of. When
+//! the database cannot be reached, rendering falls back, in order, to that
+//! copy, to the overrides (a directory of template files or a JSON object),
+//! then to the defaults compiled into the application, rendering locally
+//! with the same engine (minijinja). Errors of the template itself (a
+//! missing variable, an unknown template) are not connection failures and
+//! are returned, not papered over.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use postgres::{Client, Config, NoTls};
+use serde_json::Value;
+
+use crate::{files, Error, Result};
+
+/// Where a rendering came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The database rendered it.
+    Database,
+    /// The database was unreachable: the in-process copy of the active version.
+    Cache,
+    /// The database was unreachable: the override directory or JSON.
+    Override,
+    /// The database was unreachable: the application's compiled-in default.
+    Default,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub text: String,
+    /// The version rendered, when known.
+    pub version: Option<i32>,
+    pub source: Source,
+}
+
+/// A rendering for one user, with what to log it under.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedFor {
+    pub text: String,
+    pub version: i32,
+    pub experiment: Option<String>,
+    pub variant: Option<String>,
+}
+
+/// One LLM call to log (see `prompt_log_execution`).
+#[derive(Debug, Clone, Default)]
+pub struct Execution<'a> {
+    pub template: &'a str,
+    pub version: Option<i32>,
+    pub model: Option<&'a str>,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub latency_ms: Option<i32>,
+    pub success: bool,
+    pub user_id: Option<&'a str>,
+    pub rendered_prompt: Option<&'a str>,
+    pub response: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub experiment: Option<&'a str>,
+    pub variant: Option<&'a str>,
+    pub metadata: Option<Value>,
+}
+
+/// A guardrail finding (see `prompt_guard_scan`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub guardrail: String,
+    pub kind: String,
+    pub entity: String,
+    pub start: i32,
+    pub end: i32,
+    pub severity: String,
+    pub action: String,
+}
+
+struct Cached {
+    version: i32,
+    body: String,
+}
+
+pub struct Prompts {
+    config: Config,
+    client: Option<Client>,
+    cache: HashMap<String, Cached>,
+    overrides: HashMap<String, String>,
+    defaults: HashMap<String, String>,
+}
+
+impl Prompts {
+    /// A client for the database `config` names; it connects on first use.
+    pub fn new(config: Config) -> Prompts {
+        Prompts { config, client: None, cache: HashMap::new(), overrides: HashMap::new(), defaults: HashMap::new() }
+    }
+
+    /// Templates compiled into the application: the last resort.
+    pub fn with_defaults(mut self, defaults: &[(&str, &str)]) -> Prompts {
+        self.defaults.extend(defaults.iter().map(|(n, b)| (n.to_string(), b.to_string())));
+        self
+    }
+
+    /// Overrides from a directory of template files (`pgprompt export` writes them).
+    pub fn with_override_dir(mut self, dir: &Path) -> Result<Prompts> {
+        for entry in std::fs::read_dir(dir).map_err(|e| Error::local(format!("{}: {e}", dir.display())))? {
+            let path = entry.map_err(|e| Error::local(e.to_string()))?.path();
+            if path.extension().and_then(|e| e.to_str()) != Some("prompt") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().replace("__", "/");
+            let t = files::parse(&stem, &text).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
+            self.overrides.insert(t.name, t.body);
+        }
+        Ok(self)
+    }
+
+    /// Overrides from a JSON object of name to body.
+    pub fn with_override_json(mut self, json: &str) -> Result<Prompts> {
+        let map: HashMap<String, String> =
+            serde_json::from_str(json).map_err(|e| Error::local(format!("overrides must be a JSON object of template bodies: {e}")))?;
+        self.overrides.extend(map);
+        Ok(self)
+    }
+
+    /// The connection, made (and LISTENing) if there is none; None when the
+    /// database cannot be reached.
+    fn client(&mut self) -> Option<&mut Client> {
+        if self.client.as_ref().is_some_and(Client::is_closed) {
+            self.client = None;
+        }
+        if self.client.is_none() {
+            let mut c = self.config.connect(NoTls).ok()?;
+            c.batch_execute("LISTEN pgprompt_changes").ok()?;
+            // Whatever changed while we were away is unknown: start afresh.
+            self.cache.clear();
+            self.client = Some(c);
+        }
+        self.client.as_mut()
+    }
+
+    /// Drops cached templates that pgprompt_changes says changed. A
+    /// notification that names the version already cached (it may arrive
+    /// after the render that fetched that version) changes nothing.
+    fn drain_notifications(&mut self) {
+        let Some(c) = self.client.as_mut() else { return };
+        let mut changed = Vec::new();
+        let mut n = c.notifications();
+        let mut it = n.iter();
+        while let Ok(Some(note)) = postgres::fallible_iterator::FallibleIterator::next(&mut it) {
+            changed.push(serde_json::from_str::<Value>(note.payload()).unwrap_or_default());
+        }
+        for note in changed {
+            let Some(t) = note["template"].as_str() else {
+                self.cache.clear();
+                continue;
+            };
+            let current = matches!(note["action"].as_str(), Some("activate" | "rollback" | "create"))
+                && self.cache.get(t).is_some_and(|c| Some(i64::from(c.version)) == note["version"].as_i64());
+            if !current {
+                self.cache.remove(t);
+            }
+        }
+    }
+
+    /// Runs `f` on the database; Ok(None) when it is unreachable (the
+    /// connection is dropped so the next call reconnects).
+    fn on_database<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<Option<T>> {
+        let Some(c) = self.client() else { return Ok(None) };
+        match f(c) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.as_db_error().is_none() => {
+                self.client = None;
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Renders a text template's active version with `vars` (a JSON object).
+    pub fn render(&mut self, name: &str, vars: &Value) -> Result<Rendered> {
+        self.drain_notifications();
+        let vars_text = vars.to_string();
+        let known = self.cache.get(name).map(|c| c.version);
+        let found = self.on_database(|c| {
+            // The active version comes along, so a copy is refreshed even
+            // when a change notification has not arrived yet.
+            let r = c.query_one(
+                "SELECT pgprompt.prompt_render($1, $2::text::jsonb), (SELECT active_version FROM pgprompt.prompt_templates WHERE name = $1)",
+                &[&name, &vars_text],
+            )?;
+            let (text, active): (String, Option<i32>) = (r.get(0), r.get(1));
+            let body = if known.is_some() && known == active {
+                None
+            } else {
+                let r = c.query_one("SELECT version, body FROM pgprompt.prompt_get($1)", &[&name])?;
+                Some(Cached { version: r.get(0), body: r.get(1) })
+            };
+            Ok((text, body))
+        })?;
+        if let Some((text, body)) = found {
+            if let Some(b) = body {
+                self.cache.insert(name.to_string(), b);
+            }
+            let version = self.cache.get(name).map(|c| c.version);
+            return Ok(Rendered { text, version, source: Source::Database });
+        }
+        let (body, version, source) = if let Some(c) = self.cache.get(name) {
+            (c.body.as_str(), Some(c.version), Source::Cache)
+        } else if let Some(b) = self.overrides.get(name) {
+            (b.as_str(), None, Source::Override)
+        } else if let Some(b) = self.defaults.get(name) {
+            (b.as_str(), None, Source::Default)
+        } else {
+            return Err(Error::local(format!(
+                "the database is unreachable and template \"{name}\" has no cached copy, override or default"
+            )));
+        };
+        Ok(Rendered { text: render_locally(body, vars)?, version, source })
+    }
+
+    /// Renders the version `prompt_assign` picks for the user (database only).
+    pub fn render_for(&mut self, name: &str, user_id: &str, vars: &Value) -> Result<RenderedFor> {
+        let vars_text = vars.to_string();
+        let row = self
+            .on_database(|c| {
+                c.query_one(
+                    "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text::jsonb)",
+                    &[&name, &user_id, &vars_text],
+                )
+            })?
+            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+        Ok(RenderedFor { text: row.get(0), version: row.get(1), experiment: row.get(2), variant: row.get(3) })
+    }
+
+    /// Logs a call; its id, or None when logging is switched off.
+    pub fn log_execution(&mut self, e: &Execution) -> Result<Option<i64>> {
+        let metadata = e.metadata.clone().unwrap_or_else(|| Value::Object(Default::default())).to_string();
+        let row = self
+            .on_database(|c| {
+                c.query_one(
+                    "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb)",
+                    &[
+                        &e.template,
+                        &e.version,
+                        &e.model,
+                        &e.input_tokens,
+                        &e.output_tokens,
+                        &e.latency_ms,
+                        &e.success,
+                        &e.user_id,
+                        &e.rendered_prompt,
+                        &e.response,
+                        &e.error_message,
+                        &e.cached_input_tokens,
+                        &e.experiment,
+                        &e.variant,
+                        &metadata,
+                    ],
+                )
+            })?
+            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+        Ok(row.get(0))
+    }
+
+    /// Guardrail findings in `text` (`direction`: input or output).
+    pub fn scan(&mut self, text: &str, direction: &str) -> Result<Vec<Finding>> {
+        let rows = self
+            .on_database(|c| c.query("SELECT * FROM pgprompt.prompt_guard_scan($1, $2)", &[&text, &direction]))?
+            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+        Ok(rows
+            .iter()
+            .map(|r| Finding {
+                guardrail: r.get("guardrail"),
+                kind: r.get("kind"),
+                entity: r.get("entity"),
+                start: r.get("start_pos"),
+                end: r.get("end_pos"),
+                severity: r.get("severity"),
+                action: r.get("action"),
+            })
+            .collect())
+    }
+
+    /// Names of the templates kept in-process.
+    pub fn cached(&self) -> Vec<(&str, i32)> {
+        let mut v: Vec<_> = self.cache.iter().map(|(n, c)| (n.as_str(), c.version)).collect();
+        v.sort();
+        v
+    }
+}
+
+/// Renders a body in-process, with missing variables an error as in the database.
+pub fn render_locally(body: &str, vars: &Value) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(body, vars).map_err(|e| Error::local(format!("rendering locally: {e}")))
+}

@@ -1,0 +1,146 @@
+//! The client library against the running cluster, reached through a TCP
+//! proxy the test can cut: rendering keeps working when the database goes
+//! away (the in-process copy, then the overrides, then the defaults).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use pgprompt_client::{Execution, Prompts, Source};
+use pgprompt_tests::TestDb;
+use serde_json::json;
+
+/// Forwards 127.0.0.1:<port> to the database until `cut`.
+struct Proxy {
+    port: u16,
+    stopped: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Proxy {
+    fn start(upstream: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let streams: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (stop, all) = (stopped.clone(), streams.clone());
+        thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                        all.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                        for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                            thread::spawn(move || {
+                                let mut buf = [0u8; 16384];
+                                while let Ok(n) = from.read(&mut buf) {
+                                    if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                                to.shutdown(Shutdown::Both).ok();
+                            });
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            // The listener is dropped here: new connections are refused.
+        });
+        Proxy { port, stopped, streams }
+    }
+
+    /// The database "goes down": every connection is cut, new ones refused.
+    fn cut(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        for s in self.streams.lock().unwrap().iter() {
+            s.shutdown(Shutdown::Both).ok();
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn rendering_survives_the_database_going_away() {
+    let db = TestDb::new();
+    let mut admin = db.connect();
+    admin.batch_execute(r#"SELECT prompt_save('tutor', 'Hi {{ name }}', '{"model": "gpt-4o"}')"#).unwrap();
+    let upstream = pgprompt_tests::config(&db.name).get_ports().first().copied().unwrap_or(5432);
+    let proxy = Proxy::start(upstream);
+    let base = pgprompt_tests::config(&db.name);
+    let mut cfg = pgprompt_client::postgres::Config::new();
+    cfg.host("127.0.0.1").port(proxy.port).dbname(&db.name).user(base.get_user().unwrap_or("postgres"));
+    if let Some(pw) = base.get_password() {
+        cfg.password(pw);
+    }
+    let mut prompts = Prompts::new(cfg)
+        .with_override_json(r#"{"greeting": "Hello {{ name }} from the override"}"#)
+        .unwrap()
+        .with_defaults(&[("farewell", "Bye {{ name }}"), ("greeting", "never used: the override wins")]);
+    let vars = json!({"name": "Ada"});
+
+    let r = prompts.render("tutor", &vars).unwrap();
+    assert_eq!((r.text.as_str(), r.version, r.source), ("Hi Ada", Some(1), Source::Database));
+    // Errors of the template are errors, not a reason to fall back.
+    let e = prompts.render("tutor", &json!({})).unwrap_err();
+    assert_eq!(e.sqlstate.as_deref(), Some("42P02"));
+    let e = prompts.render("nope", &vars).unwrap_err();
+    assert_eq!(e.sqlstate.as_deref(), Some("42704"));
+
+    // Another session activates a new version: the next render has it, and so does the copy.
+    admin.batch_execute(r#"SELECT prompt_save('tutor', 'Hey {{ name }}!', '{"model": "gpt-4o"}'); SELECT prompt_activate('tutor', 2);"#).unwrap();
+    let r = prompts.render("tutor", &vars).unwrap();
+    assert_eq!((r.text.as_str(), r.version, r.source), ("Hey Ada!", Some(2), Source::Database));
+    assert_eq!(prompts.cached(), [("tutor", 2)]);
+    admin.batch_execute("SELECT prompt_rollback('tutor')").unwrap();
+    assert_eq!(prompts.render("tutor", &vars).unwrap().text, "Hi Ada");
+    assert_eq!(prompts.cached(), [("tutor", 1)]);
+    admin.batch_execute("SELECT prompt_activate('tutor', 2)").unwrap();
+    assert_eq!(prompts.render("tutor", &vars).unwrap().text, "Hey Ada!");
+    assert_eq!(prompts.cached(), [("tutor", 2)]);
+
+    // The rest of the API while the database is up.
+    let f = prompts.render_for("tutor", "user-1", &vars).unwrap();
+    assert_eq!((f.text.as_str(), f.version, f.experiment), ("Hey Ada!", 2, None));
+    let id = prompts
+        .log_execution(&Execution { template: "tutor", input_tokens: 10, output_tokens: 5, success: true, user_id: Some("user-1"), ..Default::default() })
+        .unwrap();
+    assert!(id.is_some());
+    let findings = prompts.scan("write to ada@example.com", "input").unwrap();
+    assert_eq!(findings[0].entity, "EMAIL_ADDRESS");
+
+    proxy.cut();
+    let r = prompts.render("tutor", &vars).unwrap();
+    assert_eq!((r.text.as_str(), r.version, r.source), ("Hey Ada!", Some(2), Source::Cache));
+    let r = prompts.render("greeting", &vars).unwrap();
+    assert_eq!((r.text.as_str(), r.source), ("Hello Ada from the override", Source::Override));
+    let r = prompts.render("farewell", &vars).unwrap();
+    assert_eq!((r.text.as_str(), r.source), ("Bye Ada", Source::Default));
+    let e = prompts.render("unknown", &vars).unwrap_err();
+    assert!(e.message.contains("no cached copy, override or default"), "{e}");
+    let e = prompts.render("tutor", &json!({})).unwrap_err();
+    assert!(e.message.contains("rendering locally"), "{e}");
+    assert!(prompts.log_execution(&Execution { template: "tutor", ..Default::default() }).unwrap_err().message.contains("unreachable"));
+}
+
+#[test]
+fn overrides_come_from_an_exported_directory() {
+    let dir = std::env::temp_dir().join(format!("pgprompt-overrides-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nlu__topics.prompt"), "---\nkind: text\n---\nTopics of {{ q }}").unwrap();
+    std::fs::write(dir.join("README.md"), "not a template").unwrap();
+    let mut cfg = pgprompt_client::postgres::Config::new();
+    cfg.host("127.0.0.1").port(1).user("nobody").dbname("none").connect_timeout(Duration::from_secs(2));
+    let mut prompts = Prompts::new(cfg).with_override_dir(&dir).unwrap();
+    let r = prompts.render("nlu/topics", &json!({"q": "tides"})).unwrap();
+    assert_eq!((r.text.as_str(), r.source), ("Topics of tides", Source::Override));
+    std::fs::write(dir.join("bad.prompt"), "no front matter").unwrap();
+    let e = Prompts::new(pgprompt_client::postgres::Config::new()).with_override_dir(&dir).err().unwrap();
+    assert!(e.message.contains("bad.prompt: line 1"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+}
