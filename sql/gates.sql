@@ -53,7 +53,7 @@ BEGIN
         RAISE EXCEPTION 'vars of test case "%" must be a JSON object, not %', NEW.name, coalesce(jsonb_typeof(NEW.vars), 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    PERFORM _test_case_check(NEW.assertions);
+    PERFORM _test_case_check(NEW.assertions::text);
     RETURN NEW;
 END
 $$;
@@ -135,7 +135,7 @@ COMMENT ON FUNCTION prompt_run_tests(text, integer) IS
 $$Renders a version (default: the newest) with each of its template's test cases and reports every case: passed, and for a failure which assertions failed with the relevant part of the output. No cases: no rows. Writes nothing.
 Errors: 22004 NULL name, 42704 unknown template or version.$$;
 
-COMMENT ON FUNCTION _test_case_check(jsonb) IS
+COMMENT ON FUNCTION _test_case_check(text) IS
     'Internal: raises 22023 naming the problem unless the assertions are valid.';
 
 ------------------------------------------------------------------------------

@@ -89,6 +89,16 @@ impl Dec {
     }
 }
 
+impl PartialOrd for Dec {
+    /// Exact when both fit one scale (every price and cost does).
+    fn partial_cmp(&self, other: &Dec) -> Option<std::cmp::Ordering> {
+        let scale = self.scale.max(other.scale);
+        let a = self.units.checked_mul(10i128.checked_pow(scale - self.scale)?)?;
+        let b = other.units.checked_mul(10i128.checked_pow(scale - other.scale)?)?;
+        Some(a.cmp(&b))
+    }
+}
+
 impl fmt::Display for Dec {
     /// Without trailing zeros: `0.375`, `12`, `-0.5`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -33,6 +33,8 @@ pub enum ErrorKind {
     InvalidOutput,
     /// A number too large to compute exactly (a cost of absurdly many tokens).
     OutOfRange,
+    /// A time outside what can be stored (infinity as a call's time).
+    DatetimeOutOfRange,
 }
 
 impl ErrorKind {
@@ -50,6 +52,7 @@ impl ErrorKind {
             ErrorKind::RenderFailed => "38000",
             ErrorKind::InvalidOutput => "22021",
             ErrorKind::OutOfRange => "22003",
+            ErrorKind::DatetimeOutOfRange => "22008",
         }
     }
 
@@ -67,11 +70,12 @@ impl ErrorKind {
             ErrorKind::RenderFailed => "external_routine_exception",
             ErrorKind::InvalidOutput => "character_not_in_repertoire",
             ErrorKind::OutOfRange => "numeric_value_out_of_range",
+            ErrorKind::DatetimeOutOfRange => "datetime_field_overflow",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 11] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownObject,
@@ -83,6 +87,7 @@ impl ErrorKind {
         ErrorKind::RenderFailed,
         ErrorKind::InvalidOutput,
         ErrorKind::OutOfRange,
+        ErrorKind::DatetimeOutOfRange,
     ];
 }
 

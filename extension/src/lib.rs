@@ -20,6 +20,9 @@ pub mod render;
 pub mod significance;
 pub mod stats;
 
+#[cfg(test)]
+mod properties;
+
 ::pgrx::pg_module_magic!(name, version);
 
 // Every Rust allocation of the extension goes through the render budget.

@@ -31,6 +31,9 @@ use crate::error::{Error, ErrorKind, Result};
 pub const USER_PATTERN_LIMIT: usize = 1 << 20;
 /// Compiled size allowed for the whole set of patterns.
 const SET_LIMIT: usize = 256 << 20;
+/// Scans `redact_until_clean` may make; each redaction removes text, so two
+/// rarely find anything new.
+const REDACT_PASSES: usize = 4;
 /// How deep encoded runs inside decoded runs are followed.
 const DECODE_DEPTH: usize = 2;
 
@@ -409,6 +412,27 @@ impl Scanner {
                 self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, out);
             }
         }
+    }
+
+    /// `text` with the findings `chosen` selects redacted, scanning the
+    /// result again until none is left (at most `REDACT_PASSES` scans): one
+    /// finding can hide another, as a phone number glued to a social
+    /// security number is dropped as an overlap of it and shows once the
+    /// number beside it is gone. `first` are the findings of `text`.
+    pub fn redact_until_clean(&self, text: &str, direction: Direction, first: &[Finding], chosen: impl Fn(&Finding) -> bool) -> String {
+        let picked: Vec<&Finding> = first.iter().filter(|f| chosen(f)).collect();
+        if picked.is_empty() {
+            return text.to_string();
+        }
+        let mut out = Scanner::redact(text, &picked);
+        for _ in 1..REDACT_PASSES {
+            let more: Vec<Finding> = self.scan(&out, direction).into_iter().filter(|f| chosen(f)).collect();
+            if more.is_empty() {
+                break;
+            }
+            out = Scanner::redact(&out, &more.iter().collect::<Vec<_>>());
+        }
+        out
     }
 
     /// `text` with the spans of `findings` replaced by `<ENTITY>`

@@ -164,9 +164,15 @@ fn redactable(c: &Compiled, f: &Finding) -> bool {
 #[pg_extern(stable, parallel_safe)]
 fn prompt_guard_redact(content: Option<&str>, direction: default!(Option<&str>, "'both'")) -> String {
     let content = required(content, "content");
-    let (c, findings) = scan(content, self::direction(direction));
-    let chosen: Vec<&Finding> = findings.iter().filter(|f| redactable(&c, f)).collect();
-    Scanner::redact(content, &chosen)
+    let way = self::direction(direction);
+    let (c, findings) = scan(content, way);
+    redact(&c, content, way, &findings, |f| redactable(&c, f))
+}
+
+/// `content` with the chosen findings redacted until none is left, within
+/// the render memory budget.
+fn redact(c: &Compiled, content: &str, way: Direction, findings: &[Finding], chosen: impl Fn(&Finding) -> bool) -> String {
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || c.scanner.redact_until_clean(content, way, findings, chosen))
 }
 
 /// The work of prompt_guard_enforce (written in PL/pgSQL, which can raise
@@ -178,10 +184,11 @@ fn _guard_enforce(
     direction: Option<&str>,
 ) -> TableIterator<'static, (name!(findings, JsonB), name!(redacted, String))> {
     let content = required(content, "content");
-    let (c, findings) = scan(content, self::direction(direction));
+    let way = self::direction(direction);
+    let (c, findings) = scan(content, way);
     let list: Vec<Json> = findings.iter().map(|f| finding_json(&c, f)).collect();
-    let chosen: Vec<&Finding> = findings.iter().filter(|f| c.scanner.guardrails[f.guardrail].action == Action::Redact).collect();
-    TableIterator::once((JsonB(Json::Array(list)), Scanner::redact(content, &chosen)))
+    let redacted = redact(&c, content, way, &findings, |f| c.scanner.guardrails[f.guardrail].action == Action::Redact);
+    TableIterator::once((JsonB(Json::Array(list)), redacted))
 }
 
 /// A finding as _record_violations takes it: never the matched text.
@@ -221,8 +228,11 @@ pub fn for_storage(content: &str, way: Direction, raw: bool) -> Stored<'_> {
         .filter(|f| matches!(c.scanner.guardrails[f.guardrail].action, Action::Log | Action::Redact))
         .map(|f| finding_json(&c, f))
         .collect();
-    let chosen: Vec<&Finding> = found.iter().filter(|f| !raw && redactable(&c, f)).collect();
-    let text = if chosen.is_empty() { Cow::Borrowed(content) } else { Cow::Owned(Scanner::redact(content, &chosen)) };
+    let text = if raw || !found.iter().any(|f| redactable(&c, f)) {
+        Cow::Borrowed(content)
+    } else {
+        Cow::Owned(redact(&c, content, way, &found, |f| redactable(&c, f)))
+    };
     Stored { text: Some(text), findings }
 }
 

@@ -170,6 +170,13 @@ fn prompt_log_execution(
     }
     let success = required(success, "success");
     let executed_at: i64 = required(executed_at, "executed_at").into();
+    // Calls happen in real time: infinity or a date out of any month
+    // partition's reach is a caller's bug, not a call.
+    const YEAR_1970: i64 = -946_684_800_000_000;
+    const YEAR_9000: i64 = 221_051_952_000_000_000;
+    if !(YEAR_1970..YEAR_9000).contains(&executed_at) {
+        raise::raise(Error::new(ErrorKind::DatetimeOutOfRange, "executed_at must be a time between 1970 and 9000"));
+    }
     if experiment.is_some() != variant.is_some() {
         raise::raise(Error::invalid("experiment and variant go together: pass both or neither"));
     }

@@ -19,6 +19,7 @@ fn code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::RenderFailed => ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
         ErrorKind::InvalidOutput => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         ErrorKind::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        ErrorKind::DatetimeOutOfRange => ERRCODE_DATETIME_FIELD_OVERFLOW,
     }
 }
 

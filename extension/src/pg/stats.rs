@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, Array, FromDatum};
 
+use super::raise;
 use super::spi;
+use crate::error::Error;
 use crate::stats;
 
 /// One statement in this many (chosen at random, so short sessions fold
@@ -304,6 +306,12 @@ fn _hist_of(bucket: Option<i16>, calls: i64) -> Vec<i64> {
 
 #[pg_extern(immutable, parallel_safe, strict)]
 fn prompt_latency_quantile(histogram: Array<'_, i64>, q: f64) -> Option<f64> {
+    if !(0.0..=1.0).contains(&q) {
+        raise::raise(Error::invalid(format!("q must be between 0 and 1 (got {q})")));
+    }
     let h: Vec<i64> = histogram.iter().map(|x| x.unwrap_or(0)).collect();
+    if h.iter().any(|c| *c < 0) {
+        raise::raise(Error::invalid("a latency histogram cannot hold negative counts"));
+    }
     stats::quantile(&h, q)
 }
