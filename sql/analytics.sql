@@ -291,29 +291,3 @@ $$;
 
 COMMENT ON FUNCTION prompt_check_alerts() IS
 $$Evaluates every enabled alert rule over its window of raw calls and returns one row per rule: the metric's value (NULL without calls), the threshold and whether it fires (rates and percentiles need min_executions calls). Firing rules also NOTIFY pgprompt_alerts with {"rule", "metric", "template", "value", "threshold", "window", "executions"}, delivered at commit. Run it from cron or pg_cron every minute.$$;
-
-------------------------------------------------------------------------------
--- The read-only role
-------------------------------------------------------------------------------
-
--- Roles belong to the cluster, not the database: made once, kept by DROP
--- EXTENSION. Readers see the views, never raw prompts or responses.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgprompt_reader') THEN
-        BEGIN
-            CREATE ROLE pgprompt_reader NOLOGIN;
-            COMMENT ON ROLE pgprompt_reader IS 'pgprompt: reads the analytics views, not prompts or responses.';
-        EXCEPTION
-            -- Another database's CREATE EXTENSION made it at the same moment.
-            WHEN duplicate_object OR unique_violation THEN NULL;
-        END;
-    END IF;
-END
-$$;
-
-GRANT USAGE ON SCHEMA pgprompt TO pgprompt_reader;
-GRANT SELECT ON v_template_performance, v_recent_execution_errors, v_guardrail_violations_summary,
-                v_daily_costs, v_hourly_error_rates, v_ab_test_results, v_active_ab_tests,
-                prompt_template_stats, ab_test_stats, prompt_stats, prompt_stats_rows
-   TO pgprompt_reader;

@@ -307,7 +307,7 @@ fn doctor_checks_the_installation() {
     let db = TestDb::new();
     let out = ok(&db, &["doctor"]);
     for line in ["ok    extension: pgprompt 0.1.0", "ok    tables: 14 of 14", "ok    views: 10 of 10", "ok    seed triggers: 3 of 3",
-                 "ok    default guardrail: pii_detection_basic (critical, block)", "ok    default alert rules: 4 of 4", "ok    roles: pgprompt_reader"] {
+                 "ok    default guardrail: pii_detection_basic (critical, block)", "ok    default alert rules: 4 of 4", "ok    roles: 3 of 3"] {
         assert!(out.contains(line), "{line}\n{out}");
     }
     let mut c = db.connect();

@@ -77,4 +77,5 @@ pgrx::extension_sql_file!(
     requires = ["experiments", _test_case_check, prompt_run_tests]
 );
 pgrx::extension_sql_file!("../../sql/analytics.sql", name = "analytics", requires = ["gates"]);
-pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", finalize);
+pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", requires = ["analytics"]);
+pgrx::extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);

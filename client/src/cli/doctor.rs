@@ -153,12 +153,12 @@ pub fn run(url: Option<&str>) -> Result<Done> {
     }
     let rules: i64 = c.query_one("SELECT count(*) FROM pgprompt.prompt_alert_rules WHERE builtin", &[])?.get(0);
     r.line(rules == 4, "default alert rules", format!("{rules} of 4"));
-    let roles: Vec<String> = c
-        .query("SELECT rolname::text FROM pg_roles WHERE rolname IN ('pgprompt_reader') ORDER BY 1", &[])?
-        .iter()
-        .map(|x| x.get(0))
-        .collect();
-    r.line(!roles.is_empty(), "roles", if roles.is_empty() { "pgprompt_reader is missing".into() } else { roles.join(", ") });
+    r.present(
+        &mut c,
+        "roles",
+        "SELECT rolname::text FROM pg_roles WHERE rolname = ANY ($1)",
+        &["pgprompt_admin", "pgprompt_app", "pgprompt_reader"],
+    )?;
     // Active versions that fail their own test cases.
     let failing = c.query(
         "SELECT t.name, t.active_version, string_agg(r.test, ', ' ORDER BY r.test)
