@@ -28,6 +28,8 @@ PGPORT=$(setting port)
 DATA_DIR=$ROOT/$(setting data_dir)
 SOCKET_DIR=$(setting socket_dir)
 DATABASE=$(setting database)
+REPLICA_PORT=$(setting replica_port)
+REPLICA_DIR=$ROOT/$(setting replica_data_dir)
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PROFILE=${PROFILE:-release}
 
@@ -109,30 +111,32 @@ installed_fingerprint() {
         md5sum | cut -d' ' -f1
 }
 
-# Makes DATA_DIR a directory the cluster owner can use. As root, the postgres
-# user must be able to reach it; if the checkout sits somewhere it cannot
-# (under /root, say), the data lives under postgres's home and DATA_DIR is a
-# symlink to it.
+# Makes a data directory (DATA_DIR by default) one the cluster owner can
+# use. As root, the postgres user must be able to reach it; if the checkout
+# sits somewhere it cannot (under /root, say), the data lives under
+# postgres's home and the directory is a symlink to it.
 prepare_data_dir() {
-    mkdir -p "$(dirname "$DATA_DIR")"
-    is_root || { mkdir -p "$DATA_DIR"; chmod 700 "$DATA_DIR"; return; }
-    if [ -L "$DATA_DIR" ]; then
-        mkdir -p "$(readlink "$DATA_DIR")"
-        chown postgres:postgres "$(readlink "$DATA_DIR")"
+    local dir=${1:-$DATA_DIR}
+    mkdir -p "$(dirname "$dir")"
+    is_root || { mkdir -p "$dir"; chmod 700 "$dir"; return; }
+    if [ -L "$dir" ]; then
+        mkdir -p "$(readlink "$dir")"
+        chown postgres:postgres "$(readlink "$dir")"
+        chmod 700 "$(readlink "$dir")"
         return
     fi
-    mkdir -p "$DATA_DIR"
-    chown postgres:postgres "$DATA_DIR"
-    chmod 700 "$DATA_DIR"
-    if ! runuser -u postgres -- test -w "$DATA_DIR"; then
+    mkdir -p "$dir"
+    chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+    if ! runuser -u postgres -- test -w "$dir"; then
         local alt
-        alt=/var/lib/postgresql/pgprompt-$(printf '%s' "$ROOT" | md5sum | cut -c1-12)
-        log "postgres cannot reach $DATA_DIR; keeping the cluster in $alt"
-        rmdir "$DATA_DIR"
+        alt=/var/lib/postgresql/pgprompt-$(printf '%s' "$dir" | md5sum | cut -c1-12)
+        log "postgres cannot reach $dir; keeping the data in $alt"
+        rmdir "$dir"
         mkdir -p "$alt"
         chown postgres:postgres "$alt"
         chmod 700 "$alt"
-        ln -s "$alt" "$DATA_DIR"
+        ln -s "$alt" "$dir"
     fi
 }
 
@@ -179,6 +183,34 @@ cluster_stop() {
         as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m fast -w stop >/dev/null
     else
         log "the cluster is not running"
+    fi
+}
+
+replica_running() {
+    [ -f "$REPLICA_DIR/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" status >/dev/null 2>&1
+}
+
+# A hot standby of the cluster, streaming from it on loopback (the tests
+# render on it). Made once with pg_basebackup; it follows the primary from
+# then on, through restarts.
+replica_start() {
+    replica_running && return
+    if [ ! -f "$REPLICA_DIR/standby.signal" ]; then
+        log "creating a streaming replica in $REPLICA_DIR"
+        prepare_data_dir "$REPLICA_DIR"
+        as_pg find "$REPLICA_DIR/" -mindepth 1 -delete
+        as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REPLICA_DIR" -R -X stream -c fast
+        as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
+    fi
+    log "starting the replica on port $REPLICA_PORT"
+    as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -w -t 60 start -l "$REPLICA_DIR/startup.log" >/dev/null ||
+        { cat "$REPLICA_DIR/startup.log" >&2; die "the replica did not start"; }
+}
+
+replica_stop() {
+    if replica_running; then
+        log "stopping the replica in $REPLICA_DIR"
+        as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -m fast -w stop >/dev/null
     fi
 }
 

@@ -9,6 +9,7 @@ use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
+use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::Value as Json;
@@ -104,10 +105,13 @@ fn target(name: &str, version: Option<i32>) -> Rc<Target> {
 /// Makes sure prompt_executions has a partition for the month of `at`.
 fn ensure_partition(at: i64) {
     let months = invalidation::cached(&MONTHS, Channel::Executions, || {
-        let parent = Spi::get_one::<i64>("SELECT 'pgprompt.prompt_executions'::regclass::oid::int8")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let parent = Spi::connect(|client| {
+            client
+                .select("SELECT 'pgprompt.prompt_executions'::regclass::oid::int8", Some(1), &[])
+                .ok()
+                .and_then(|t| t.first().get_one::<i64>().ok().flatten())
+        })
+        .unwrap_or_default();
         invalidation::watch(Channel::Executions, parent as u32);
         RefCell::default()
     });
@@ -157,6 +161,12 @@ fn prompt_log_execution(
 ) -> Option<i64> {
     if !gucs::LOG_EXECUTIONS.get() {
         return None;
+    }
+    // SAFETY: a plain status query.
+    if unsafe { pg_sys::RecoveryInProgress() } {
+        ErrorReport::new(PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION, "cannot log executions on a read-only standby", "pgprompt")
+            .set_hint("Log on the primary; render, assign and scan work here.")
+            .report(PgLogLevel::ERROR);
     }
     let name = required(template, "template");
     let usage = Usage::new(

@@ -125,12 +125,14 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
 }
 
 pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
-    let exists = Spi::get_one_with_args::<bool>(
-        "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_templates WHERE name = $1)",
-        &[name.into()],
-    )
-    .ok()
-    .flatten()
+    // Read-only SPI (client.select): Spi::get_* would assign a transaction
+    // id, which a hot standby refuses and the render path must not need.
+    let exists = Spi::connect(|client| {
+        client
+            .select("SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_templates WHERE name = $1)", Some(1), &[name.into()])
+            .ok()
+            .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+    })
     .unwrap_or(false);
     if exists {
         Error::new(ErrorKind::UnknownObject, describe(sel, name))
@@ -142,11 +144,12 @@ pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
 
 /// The stored body of version `id` (a cache miss).
 fn load(id: i64) -> (Kind, String) {
-    let (kind, body) = Spi::get_two_with_args::<String, String>(
-        "SELECT kind, body FROM pgprompt.prompt_versions WHERE id = $1",
-        &[id.into()],
-    )
-    .expect("version row vanished while it was being rendered");
+    let (kind, body) = Spi::connect(|client| {
+        let t = client
+            .select("SELECT kind, body FROM pgprompt.prompt_versions WHERE id = $1", Some(1), &[id.into()])
+            .expect("reading a version");
+        t.first().get_two::<String, String>().expect("version row vanished while it was being rendered")
+    });
     let kind = Kind::parse(&kind.expect("kind is NOT NULL")).expect("kind is checked by the table");
     (kind, body.expect("body is NOT NULL"))
 }
