@@ -190,8 +190,7 @@ SET search_path = pgprompt, pg_catalog
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
-        -- A restored row replaces the default CREATE EXTENSION put in its place.
-        DELETE FROM prompt_alert_rules a WHERE a.builtin AND (a.id = NEW.id OR a.name = NEW.name);
+        PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
     END IF;
     IF NEW.metric IS NULL OR NEW.metric NOT IN ('daily_cost_usd', 'p95_latency_ms', 'error_rate', 'success_rate') THEN
         RAISE EXCEPTION 'unknown alert metric "%"', NEW.metric

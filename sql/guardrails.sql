@@ -105,8 +105,7 @@ SET search_path = pgprompt, pg_catalog
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
-        -- A restored row replaces the default CREATE EXTENSION put in its place.
-        DELETE FROM prompt_guardrails g WHERE g.builtin AND (g.id = NEW.id OR g.name = NEW.name);
+        PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
     END IF;
     PERFORM _guardrail_check(NEW.name, NEW.kind, NEW.action, NEW.direction, NEW.config);
     RETURN NEW;

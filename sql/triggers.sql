@@ -96,6 +96,22 @@ $$;
 COMMENT ON FUNCTION _audit_row() IS
     'Trigger: audits creation, changes (enable, disable, start, stop, conclude, update) and deletion of a configuration row. Arguments: object type, name column.';
 
+-- A restored row replaces the built-in one CREATE EXTENSION put in its
+-- place (same id or same name), so pg_restore neither duplicates nor fails.
+CREATE FUNCTION _replace_builtin(p_table regclass, p_name_column text, p_id bigint, p_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog
+AS $$
+BEGIN
+    EXECUTE format('DELETE FROM %s t WHERE t.builtin AND (t.id = $1 OR t.%I = $2)', p_table, p_name_column)
+      USING p_id, p_name;
+END
+$$;
+
+COMMENT ON FUNCTION _replace_builtin(regclass, text, bigint, text) IS
+    'Internal: deletes the built-in row a restored row (same id or name) replaces.';
+
 ------------------------------------------------------------------------------
 -- Timestamps (the seeds' auto-update timestamp triggers)
 ------------------------------------------------------------------------------

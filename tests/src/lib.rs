@@ -191,3 +191,25 @@ pub fn load_examples(client: &mut Client) {
         .expect("sql/examples.sql is readable");
     client.batch_execute(&examples).expect("the examples load");
 }
+
+/// A small deterministic generator (xorshift): generated corpora and
+/// workloads are the same on every run, so a failure reproduces.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}

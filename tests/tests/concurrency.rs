@@ -25,16 +25,6 @@ struct Tally {
     refused: i64,
 }
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Invariants that must hold at every instant, checked in one snapshot.
 fn check(c: &mut Client) {
     let row = c

@@ -14,22 +14,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pgprompt_tests::*;
 
-/// A small deterministic generator (xorshift), so the corpus is the same on every run.
-struct Rng(u64);
+/// Corpus helpers on the shared generator.
+trait Gen {
+    fn digits(&mut self, n: usize) -> String;
+    fn alnum(&mut self, n: usize, alphabet: &[u8]) -> String;
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
+impl Gen for Rng {
     fn digits(&mut self, n: usize) -> String {
         (0..n).map(|_| char::from(b'0' + self.below(10) as u8)).collect()
     }
