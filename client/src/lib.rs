@@ -14,7 +14,7 @@ pub mod files;
 pub mod prompts;
 pub mod table;
 
-pub use prompts::{Execution, Finding, Prompts, Rendered, RenderedFor, Source};
+pub use prompts::{Execution, Finding, Performance, Prompts, Rendered, RenderedFor, Source, VariantResult};
 pub use table::Table;
 
 /// An error from the server (with its SQLSTATE) or from connecting.

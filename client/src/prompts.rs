@@ -303,3 +303,101 @@ pub fn render_locally(body: &str, vars: &Value) -> Result<String> {
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.render_str(body, vars).map_err(|e| Error::local(format!("rendering locally: {e}")))
 }
+
+/// One variant of an experiment's results (see `v_ab_test_results`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantResult {
+    pub variant: String,
+    pub version: i32,
+    pub is_control: bool,
+    pub executions: i64,
+    pub successes: i64,
+    pub success_rate: Option<f64>,
+    pub interval: Option<(f64, f64)>,
+    pub lift_abs: Option<f64>,
+    pub p_value: Option<f64>,
+    pub significant: Option<bool>,
+    pub sample_ratio_mismatch: bool,
+}
+
+/// One template version's figures of the last 30 days (see `v_template_performance`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Performance {
+    pub template: String,
+    pub version: i32,
+    pub executions: i64,
+    pub success_rate: Option<f64>,
+    pub p95_latency_ms: Option<f64>,
+    pub total_cost_usd: Option<String>,
+}
+
+impl Prompts {
+    fn database<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T> {
+        self.on_database(f)?.ok_or_else(|| Error::local("the database is unreachable".to_string()))
+    }
+
+    /// Starts (or resumes) an experiment.
+    pub fn experiment_start(&mut self, name: &str) -> Result<()> {
+        self.database(|c| c.execute("SELECT pgprompt.prompt_experiment_start($1)", &[&name]).map(|_| ()))
+    }
+
+    /// Stops a running experiment.
+    pub fn experiment_stop(&mut self, name: &str) -> Result<()> {
+        self.database(|c| c.execute("SELECT pgprompt.prompt_experiment_stop($1)", &[&name]).map(|_| ()))
+    }
+
+    /// Concludes an experiment with `variant` (None: the significant winner); the version activated.
+    pub fn experiment_promote(&mut self, name: &str, variant: Option<&str>) -> Result<i32> {
+        self.database(|c| Ok(c.query_one("SELECT pgprompt.prompt_experiment_promote($1, $2)", &[&name, &variant])?.get(0)))
+    }
+
+    /// An experiment's results, control first.
+    pub fn experiment_results(&mut self, name: &str) -> Result<Vec<VariantResult>> {
+        let rows = self.database(|c| {
+            c.query(
+                "SELECT variant, version, is_control, executions, successes, success_rate, success_rate_ci_low,
+                        success_rate_ci_high, lift_abs, p_value, significant, sample_ratio_mismatch
+                   FROM pgprompt.v_ab_test_results WHERE experiment = $1 ORDER BY NOT is_control, variant",
+                &[&name],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| VariantResult {
+                variant: r.get(0),
+                version: r.get(1),
+                is_control: r.get(2),
+                executions: r.get(3),
+                successes: r.get(4),
+                success_rate: r.get(5),
+                interval: r.get::<_, Option<f64>>(6).zip(r.get::<_, Option<f64>>(7)),
+                lift_abs: r.get(8),
+                p_value: r.get(9),
+                significant: r.get(10),
+                sample_ratio_mismatch: r.get(11),
+            })
+            .collect())
+    }
+
+    /// Every template version's figures of the last 30 days.
+    pub fn performance(&mut self) -> Result<Vec<Performance>> {
+        let rows = self.database(|c| {
+            c.query(
+                "SELECT template, version, executions, success_rate, p95_latency_ms, total_cost_usd::text
+                   FROM pgprompt.v_template_performance ORDER BY template, version",
+                &[],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .map(|r| Performance {
+                template: r.get(0),
+                version: r.get(1),
+                executions: r.get(2),
+                success_rate: r.get(3),
+                p95_latency_ms: r.get(4),
+                total_cost_usd: r.get(5),
+            })
+            .collect())
+    }
+}

@@ -113,6 +113,21 @@ fn rendering_survives_the_database_going_away() {
     assert!(id.is_some());
     let findings = prompts.scan("write to ada@example.com", "input").unwrap();
     assert_eq!(findings[0].entity, "EMAIL_ADDRESS");
+    // Experiments and statistics, typed.
+    admin.batch_execute(r#"SELECT prompt_experiment_create('tone', 'tutor', '[{"name": "a", "version": 1, "weight": 50}, {"name": "b", "version": 2, "weight": 50}]')"#).unwrap();
+    prompts.experiment_start("tone").unwrap();
+    let f = prompts.render_for("tutor", "user-1", &vars).unwrap();
+    prompts
+        .log_execution(&Execution { template: "tutor", success: true, experiment: f.experiment.as_deref(), variant: f.variant.as_deref(), ..Default::default() })
+        .unwrap();
+    let results = prompts.experiment_results("tone").unwrap();
+    assert_eq!((results[0].variant.as_str(), results[0].is_control), ("a", true));
+    assert_eq!(results.iter().map(|r| r.executions).sum::<i64>(), 1);
+    assert_eq!(prompts.experiment_start("tone").unwrap_err().sqlstate.as_deref(), Some("55000"));
+    prompts.experiment_stop("tone").unwrap();
+    assert_eq!(prompts.experiment_promote("tone", Some("b")).unwrap(), 2);
+    let perf = prompts.performance().unwrap();
+    assert_eq!(perf.iter().map(|p| p.executions).sum::<i64>(), 2);
 
     proxy.cut();
     let r = prompts.render("tutor", &vars).unwrap();
