@@ -160,6 +160,8 @@ listen_addresses = '127.0.0.1'
 logging_collector = on
 log_directory = 'log'
 max_connections = 200
+# The replica's slot keeps at most this much WAL if the replica stops.
+max_slot_wal_keep_size = '2GB'
 EOF
     fi
     local fp
@@ -190,21 +192,41 @@ replica_running() {
     [ -f "$REPLICA_DIR/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" status >/dev/null 2>&1
 }
 
-# A hot standby of the cluster, streaming from it on loopback (the tests
-# render on it). Made once with pg_basebackup; it follows the primary from
-# then on, through restarts.
+# Whether the primary sees the replica streaming from it.
+replica_streaming() {
+    [ "$(psql_db -d postgres -tAc "SELECT count(*) FROM pg_stat_replication
+                                    WHERE application_name = 'pgprompt_replica' AND state = 'streaming'" 2>/dev/null)" = 1 ]
+}
+
+# A hot standby of the cluster, streaming from it on loopback through a
+# replication slot (the tests render on it). Kept while it streams; made
+# afresh with pg_basebackup when it does not (first run, or it fell too far
+# behind while stopped).
 replica_start() {
-    replica_running && return
-    if [ ! -f "$REPLICA_DIR/standby.signal" ]; then
-        log "creating a streaming replica in $REPLICA_DIR"
-        prepare_data_dir "$REPLICA_DIR"
-        as_pg find "$REPLICA_DIR/" -mindepth 1 -delete
-        as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REPLICA_DIR" -R -X stream -c fast
-        as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
+    if replica_running; then
+        # After a restart of the cluster the replica takes a moment to reconnect.
+        local i
+        for i in $(seq 30); do
+            replica_streaming && return
+            sleep 0.3
+        done
     fi
+    replica_running && as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -m immediate -w stop >/dev/null
+    log "creating a streaming replica in $REPLICA_DIR"
+    prepare_data_dir "$REPLICA_DIR"
+    as_pg find "$REPLICA_DIR/" -mindepth 1 -delete
+    psql_db -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pgprompt_replica'" >/dev/null
+    as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REPLICA_DIR" -R -X stream -c fast -C -S pgprompt_replica
+    as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\ncluster_name = pgprompt_replica\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
     log "starting the replica on port $REPLICA_PORT"
     as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -w -t 60 start -l "$REPLICA_DIR/startup.log" >/dev/null ||
         { cat "$REPLICA_DIR/startup.log" >&2; die "the replica did not start"; }
+    local i
+    for i in $(seq 100); do
+        replica_streaming && return
+        sleep 0.3
+    done
+    die "the replica does not stream from the cluster (see $REPLICA_DIR/log)"
 }
 
 replica_stop() {

@@ -25,6 +25,17 @@ struct Compiled {
     scanner: Scanner,
     /// Per guardrail, parallel to `scanner.guardrails`: (id, kind, severity, action).
     meta: Vec<(i64, String, String, String)>,
+    /// What execution logging scans for: only the guardrails whose findings
+    /// change what is stored (PII, and actions log and redact). Warn and
+    /// block phrases (injection, toxicity) are most of the patterns and say
+    /// nothing about storage; leaving them out roughly halves the scan of a
+    /// logged prompt. None inside the storage set itself.
+    storage: Option<Box<Compiled>>,
+}
+
+/// Whether a guardrail's findings change what logging stores.
+fn matters_for_storage(g: &Guardrail) -> bool {
+    g.kind == Kind::Pii || matches!(g.action, Action::Log | Action::Redact)
 }
 
 thread_local! {
@@ -48,7 +59,10 @@ fn compiled() -> Rc<Compiled> {
             });
             meta.push((id, kind, severity, action));
         }
-        Compiled { scanner: Scanner::new(guardrails).or_raise(), meta }
+        let (stored, stored_meta): (Vec<Guardrail>, Vec<_>) =
+            guardrails.iter().cloned().zip(meta.iter().cloned()).filter(|(g, _)| matters_for_storage(g)).unzip();
+        let storage = Compiled { scanner: Scanner::new(stored).or_raise(), meta: stored_meta, storage: None };
+        Compiled { scanner: Scanner::new(guardrails).or_raise(), meta, storage: Some(Box::new(storage)) }
     })
 }
 
@@ -222,16 +236,18 @@ pub fn for_storage(content: &str, way: Direction, raw: bool) -> Stored<'_> {
     if content.len() > gucs::MAX_SCAN_BYTES.get() as usize {
         return Stored { text: raw.then_some(Cow::Borrowed(content)), findings: Vec::new() };
     }
-    let (c, found) = scan(content, way);
+    let all = compiled();
+    let c = all.storage.as_deref().expect("the full set carries its storage set");
+    let found = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || c.scanner.scan(content, way));
     let findings = found
         .iter()
         .filter(|f| matches!(c.scanner.guardrails[f.guardrail].action, Action::Log | Action::Redact))
-        .map(|f| finding_json(&c, f))
+        .map(|f| finding_json(c, f))
         .collect();
-    let text = if raw || !found.iter().any(|f| redactable(&c, f)) {
+    let text = if raw || !found.iter().any(|f| redactable(c, f)) {
         Cow::Borrowed(content)
     } else {
-        Cow::Owned(redact(&c, content, way, &found, |f| redactable(&c, f)))
+        Cow::Owned(redact(c, content, way, &found, |f| redactable(c, f)))
     };
     Stored { text: Some(text), findings }
 }
