@@ -402,8 +402,8 @@ SET search_path = pgprompt, pg_catalog
 AS $$
 DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_promote.name);
+    v_wanted text;
     v_chosen jsonb;
-    v_best record;
 BEGIN
     IF v_experiment.status NOT IN ('running', 'stopped') THEN
         RAISE EXCEPTION 'experiment "%" is %; only a running or stopped experiment can be promoted', v_experiment.name, v_experiment.status
@@ -411,33 +411,32 @@ BEGIN
     END IF;
     IF prompt_experiment_promote.variant IS NOT NULL AND prompt_experiment_promote.version IS NOT NULL THEN
         RAISE EXCEPTION 'pass either a variant or a version, not both' USING ERRCODE = 'invalid_parameter_value';
-    ELSIF prompt_experiment_promote.variant IS NOT NULL THEN
-        SELECT e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) e
-         WHERE e ->> 'name' = prompt_experiment_promote.variant;
-        IF v_chosen IS NULL THEN
-            RAISE EXCEPTION 'experiment "%" has no variant "%"', v_experiment.name, prompt_experiment_promote.variant
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Variants: ' || (SELECT string_agg(e ->> 'name', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
-        END IF;
-    ELSIF prompt_experiment_promote.version IS NOT NULL THEN
-        SELECT e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) e
-         WHERE (e ->> 'version')::integer = prompt_experiment_promote.version LIMIT 1;
-        IF v_chosen IS NULL THEN
-            RAISE EXCEPTION 'version % is not a variant of experiment "%"', prompt_experiment_promote.version, v_experiment.name
-                USING ERRCODE = 'invalid_parameter_value',
-                      DETAIL = 'Variant versions: ' || (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
-        END IF;
-    ELSE
-        -- No choice given: the significant winner, if there is exactly one best.
-        SELECT r.variant, r.version INTO v_best FROM v_ab_test_results r
+    END IF;
+    v_wanted := prompt_experiment_promote.variant;
+    IF v_wanted IS NULL AND prompt_experiment_promote.version IS NULL THEN
+        -- No choice given: the significant winner, if there is one.
+        SELECT r.variant INTO v_wanted FROM v_ab_test_results r
          WHERE r.experiment = v_experiment.name AND r.significant AND r.lift_abs > 0
          ORDER BY r.success_rate DESC LIMIT 1;
-        IF v_best.variant IS NULL THEN
+        IF v_wanted IS NULL THEN
             RAISE EXCEPTION 'experiment "%" has no variant significantly better than the control "%"', v_experiment.name, v_experiment.control_variant
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'Look at v_ab_test_results, then name the variant to promote: prompt_experiment_promote(name, variant => ...).';
         END IF;
-        SELECT e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) e WHERE e ->> 'name' = v_best.variant;
+    END IF;
+    -- By name, or the first variant of the version given.
+    SELECT a.e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) WITH ORDINALITY a(e, position)
+     WHERE CASE WHEN v_wanted IS NOT NULL THEN a.e ->> 'name' = v_wanted
+                ELSE (a.e ->> 'version')::integer = prompt_experiment_promote.version END
+     ORDER BY a.position LIMIT 1;
+    IF v_chosen IS NULL AND v_wanted IS NOT NULL THEN
+        RAISE EXCEPTION 'experiment "%" has no variant "%"', v_experiment.name, v_wanted
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variants: ' || (SELECT string_agg(e ->> 'name', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
+    ELSIF v_chosen IS NULL THEN
+        RAISE EXCEPTION 'version % is not a variant of experiment "%"', prompt_experiment_promote.version, v_experiment.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variant versions: ' || (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
     END IF;
 
     IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN

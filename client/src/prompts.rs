@@ -184,6 +184,11 @@ impl Prompts {
         }
     }
 
+    /// `on_database`, with an unreachable database an error.
+    fn database<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T> {
+        self.on_database(f)?.ok_or_else(|| Error::local("the database is unreachable".to_string()))
+    }
+
     /// Renders a text template's active version with `vars` (a JSON object).
     pub fn render(&mut self, name: &str, vars: &Value) -> Result<Rendered> {
         self.drain_notifications();
@@ -229,14 +234,12 @@ impl Prompts {
     /// Renders the version `prompt_assign` picks for the user (database only).
     pub fn render_for(&mut self, name: &str, user_id: &str, vars: &Value) -> Result<RenderedFor> {
         let vars_text = vars.to_string();
-        let row = self
-            .on_database(|c| {
-                c.query_one(
-                    "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text::jsonb)",
-                    &[&name, &user_id, &vars_text],
-                )
-            })?
-            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+        let row = self.database(|c| {
+            c.query_one(
+                "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text::jsonb)",
+                &[&name, &user_id, &vars_text],
+            )
+        })?;
         Ok(RenderedFor { text: row.get(0), version: row.get(1), experiment: row.get(2), variant: row.get(3) })
     }
 
@@ -244,7 +247,7 @@ impl Prompts {
     pub fn log_execution(&mut self, e: &Execution) -> Result<Option<i64>> {
         let metadata = e.metadata.clone().unwrap_or_else(|| Value::Object(Default::default())).to_string();
         let row = self
-            .on_database(|c| {
+            .database(|c| {
                 c.query_one(
                     "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb)",
                     &[
@@ -265,16 +268,13 @@ impl Prompts {
                         &metadata,
                     ],
                 )
-            })?
-            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+            })?;
         Ok(row.get(0))
     }
 
     /// Guardrail findings in `text` (`direction`: input or output).
     pub fn scan(&mut self, text: &str, direction: &str) -> Result<Vec<Finding>> {
-        let rows = self
-            .on_database(|c| c.query("SELECT * FROM pgprompt.prompt_guard_scan($1, $2)", &[&text, &direction]))?
-            .ok_or_else(|| Error::local("the database is unreachable".to_string()))?;
+        let rows = self.database(|c| c.query("SELECT * FROM pgprompt.prompt_guard_scan($1, $2)", &[&text, &direction]))?;
         Ok(rows
             .iter()
             .map(|r| Finding {
@@ -332,10 +332,6 @@ pub struct Performance {
 }
 
 impl Prompts {
-    fn database<T>(&mut self, f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>) -> Result<T> {
-        self.on_database(f)?.ok_or_else(|| Error::local("the database is unreachable".to_string()))
-    }
-
     /// Starts (or resumes) an experiment.
     pub fn experiment_start(&mut self, name: &str) -> Result<()> {
         self.database(|c| c.execute("SELECT pgprompt.prompt_experiment_start($1)", &[&name]).map(|_| ()))

@@ -28,8 +28,10 @@ pub struct Experiment {
     pub template_id: i64,
     pub running: bool,
     salt: String,
-    /// Variant names, versions and weights, in bucket order.
-    pub variants: Vec<(String, i32, u32)>,
+    /// Variant names and versions, in bucket order.
+    pub variants: Vec<(String, i32)>,
+    /// Their weights (percent of buckets), in the same order.
+    weights: Vec<u32>,
 }
 
 impl Experiment {
@@ -38,9 +40,8 @@ impl Experiment {
         self.variants.iter().find(|v| v.0 == variant).map(|v| v.1)
     }
 
-    fn assign(&self, user_id: &str) -> &(String, i32, u32) {
-        let weights: Vec<u32> = self.variants.iter().map(|v| v.2).collect();
-        let i = bucket::pick(&weights, bucket::bucket(&self.salt, user_id)).expect("weights sum to 100 (checked by the table)");
+    fn assign(&self, user_id: &str) -> &(String, i32) {
+        let i = bucket::pick(&self.weights, bucket::bucket(&self.salt, user_id)).expect("weights sum to 100 (checked by the table)");
         &self.variants[i]
     }
 }
@@ -64,12 +65,12 @@ fn load() -> Experiments {
     Spi::connect(|client| {
         let rows = client
             .select(
-                "SELECT e.name, e.template_id, e.status = 'running', e.hash_salt, \
-                        array(SELECT v ->> 'name' FROM jsonb_array_elements(e.variants) WITH ORDINALITY a(v, o) ORDER BY o), \
-                        array(SELECT (v ->> 'version')::int FROM jsonb_array_elements(e.variants) WITH ORDINALITY a(v, o) ORDER BY o), \
-                        array(SELECT (v ->> 'weight')::int FROM jsonb_array_elements(e.variants) WITH ORDINALITY a(v, o) ORDER BY o), \
+                "SELECT e.name, e.template_id, e.status = 'running', e.hash_salt, x.names, x.versions, x.weights, \
                         'pgprompt.ab_test_experiments'::regclass::oid::int8 \
-                 FROM pgprompt.ab_test_experiments e",
+                 FROM pgprompt.ab_test_experiments e \
+                 CROSS JOIN LATERAL (SELECT array_agg(v ->> 'name' ORDER BY o), array_agg((v ->> 'version')::int ORDER BY o), \
+                                            array_agg((v ->> 'weight')::int ORDER BY o) \
+                                       FROM jsonb_array_elements(e.variants) WITH ORDINALITY a(v, o)) x(names, versions, weights)",
                 None,
                 &[],
             )
@@ -86,12 +87,8 @@ fn load() -> Experiments {
                 template_id: row.get::<i64>(2).ok().flatten().unwrap_or_default(),
                 running: row.get::<bool>(3).ok().flatten().unwrap_or(false),
                 salt: text(4),
-                variants: names
-                    .into_iter()
-                    .zip(versions)
-                    .zip(weights)
-                    .map(|((n, v), w)| (n, v, w.max(0) as u32))
-                    .collect(),
+                variants: names.into_iter().zip(versions).collect(),
+                weights: weights.into_iter().map(|w| w.max(0) as u32).collect(),
             });
             if e.running {
                 all.running.insert(e.template_id, e.clone());
@@ -130,7 +127,7 @@ fn assign(template: Option<&str>, user_id: Option<&str>) -> Assignment {
     let all = experiments();
     match all.running.get(&active.template_id) {
         Some(e) => {
-            let (variant, version, _) = e.assign(user);
+            let (variant, version) = e.assign(user);
             Assignment { version: *version, experiment: Some((e.clone(), variant.clone())) }
         }
         None => Assignment { version: active.version, experiment: None },

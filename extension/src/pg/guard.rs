@@ -107,8 +107,15 @@ fn scan(content: &str, way: Direction) -> (Rc<Compiled>, Vec<Finding>) {
         super::raise::raise(Error::limit("content", content.len(), max, "pgprompt.max_scan_bytes"));
     }
     let c = compiled();
-    let findings = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || c.scanner.scan(content, way));
+    let findings = c.scan(content, way);
     (c, findings)
+}
+
+impl Compiled {
+    /// This set's findings in `content`, within the memory budget.
+    fn scan(&self, content: &str, way: Direction) -> Vec<Finding> {
+        alloc_guard::guarded(gucs::render_memory_limit_bytes(), || self.scanner.scan(content, way))
+    }
 }
 
 /// Findings of `block` guardrails in a rendered prompt, as
@@ -238,7 +245,7 @@ pub fn for_storage(content: &str, way: Direction, raw: bool) -> Stored<'_> {
     }
     let all = compiled();
     let c = all.storage.as_deref().expect("the full set carries its storage set");
-    let found = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || c.scanner.scan(content, way));
+    let found = c.scan(content, way);
     let findings = found
         .iter()
         .filter(|f| matches!(c.scanner.guardrails[f.guardrail].action, Action::Log | Action::Redact))

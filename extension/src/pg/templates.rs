@@ -176,24 +176,37 @@ fn try_with_version<R>(name: &str, sel: &Selector, f: impl FnOnce(&mut render::E
     })
 }
 
-/// What a version renders with `vars`, as text: a chat template's message
-/// contents joined by blank lines. Errors are returned, not raised (test
-/// cases report them).
-pub(super) fn try_render_output(name: &str, version: i32, vars: &serde_json::Value) -> Result<String> {
+/// What a stored version renders to: text, or a chat template's messages.
+pub(super) enum Output {
+    Text(String),
+    Chat(serde_json::Value),
+}
+
+/// Renders a version of either kind, returning errors rather than raising.
+fn render_version(name: &str, version: i32, vars: &dyn render::Vars) -> Result<Output> {
     let limits = gucs::limits();
     try_with_version(name, &Selector::Version(version), |engine, compiled| match compiled.kind {
         Kind::Text => {
             let mut out = Vec::new();
             engine.render_text_into(compiled, vars, &limits, &mut out)?;
-            Ok(String::from_utf8(out).expect("renders are UTF-8"))
+            Ok(Output::Text(String::from_utf8(out).expect("renders are UTF-8")))
         }
-        _ => {
-            let messages = engine.render_chat(compiled, vars, &limits)?;
+        _ => Ok(Output::Chat(engine.render_chat(compiled, vars, &limits)?)),
+    })
+}
+
+/// What a version renders with `vars`, as text: a chat template's message
+/// contents joined by blank lines. Errors are returned, not raised (test
+/// cases report them).
+pub(super) fn try_render_output(name: &str, version: i32, vars: &serde_json::Value) -> Result<String> {
+    Ok(match render_version(name, version, vars)? {
+        Output::Text(t) => t,
+        Output::Chat(messages) => {
             let contents: Vec<&str> = messages
                 .as_array()
                 .map(|m| m.iter().filter_map(|m| m.get("content").and_then(|c| c.as_str())).collect())
                 .unwrap_or_default();
-            Ok(contents.join("\n\n"))
+            contents.join("\n\n")
         }
     })
 }
@@ -259,19 +272,14 @@ fn prompt_render_chat(
     JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, &vars, &limits)))
 }
 
-/// Renders a version of either kind: (text, None) for a text template,
-/// (None, messages) for a chat template.
+/// Renders a version of either kind, raising errors: (text, None) for a
+/// text template, (None, messages) for a chat template.
 pub(super) fn render_any(name: Option<&str>, version: i32, vars: &Option<JsonbArg>) -> (Option<String>, Option<JsonB>) {
     let vars = vars_doc(vars);
-    let limits = gucs::limits();
-    with_version(name, Some(version), None, |engine, compiled| match compiled.kind {
-        Kind::Text => {
-            let mut out = Vec::new();
-            engine.render_text_into(compiled, &vars, &limits, &mut out)?;
-            Ok((Some(String::from_utf8(out).expect("renders are UTF-8")), None))
-        }
-        _ => Ok((None, Some(JsonB(engine.render_chat(compiled, &vars, &limits)?)))),
-    })
+    match render_version(required(name, "name"), version, &vars).or_raise() {
+        Output::Text(t) => (Some(t), None),
+        Output::Chat(m) => (None, Some(JsonB(m))),
+    }
 }
 
 /// Renders a body that is not stored: a dry run before saving.
