@@ -347,11 +347,14 @@ fn bad_input() {
     create(&mut c, "tone", TWO);
     create(&mut c, "solo", r#"[{"version": 1, "weight": 100}]"#);
     create(&mut c, "rival", TWO);
+    let before = snapshot(&mut c);
     let msg = expect_error(&mut c, "SELECT prompt_experiment_start('solo')", "55000");
     assert!(msg.contains("at least two"), "{msg}");
     expect_error(&mut c, "SELECT prompt_experiment_stop('tone')", "55000");
     expect_error(&mut c, "SELECT prompt_experiment_promote('tone', 'friendly')", "55000");
+    assert_eq!(snapshot(&mut c), before, "refused lifecycle steps wrote nothing");
     c.batch_execute("SELECT prompt_experiment_start('tone')").unwrap();
+    let before = snapshot(&mut c) + &log_fingerprint(&mut c);
     let msg = expect_error(&mut c, "SELECT prompt_experiment_start('rival')", "55000");
     assert!(msg.contains("already has a running experiment: \"tone\""), "{msg}");
     // Direct SQL meets the unique index.
@@ -374,6 +377,7 @@ fn bad_input() {
     ] {
         expect_error(&mut c, sql, code);
     }
+    assert_eq!(snapshot(&mut c) + &log_fingerprint(&mut c), before, "refused changes and calls wrote nothing");
     // Without a version, the variant's is logged.
     let id: i64 = one(&mut c, "SELECT prompt_log_execution('tutor', experiment => 'tone', variant => 'friendly')");
     assert_eq!(one::<i32>(&mut c, &format!("SELECT version FROM prompt_executions WHERE id = {id}")), 2);
