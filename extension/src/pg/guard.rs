@@ -1,8 +1,9 @@
 //! SQL functions of the guardrails: scan, redact, the pieces of enforce, and
 //! the config check the table trigger runs.
 //!
-//! The enabled guardrails are compiled once per session into one `Scanner`
-//! and recompiled only after prompt_guardrails changed (see `invalidation`:
+//! The enabled guardrails are compiled once per session (all of them for
+//! scan, redact and enforce; the storage set for logging, each on first
+//! use) and recompiled only after prompt_guardrails changed (see `invalidation`:
 //! correct under concurrent edits in other sessions, at their commit).
 
 use std::borrow::Cow;
@@ -25,12 +26,6 @@ struct Compiled {
     scanner: Scanner,
     /// Per guardrail, parallel to `scanner.guardrails`: (id, kind, severity, action).
     meta: Vec<(i64, String, String, String)>,
-    /// What execution logging scans for: only the guardrails whose findings
-    /// change what is stored (PII, and actions log and redact). Warn and
-    /// block phrases (injection, toxicity) are most of the patterns and say
-    /// nothing about storage; leaving them out roughly halves the scan of a
-    /// logged prompt. None inside the storage set itself.
-    storage: Option<Box<Compiled>>,
 }
 
 /// Whether a guardrail's findings change what logging stores.
@@ -39,31 +34,47 @@ fn matters_for_storage(g: &Guardrail) -> bool {
 }
 
 thread_local! {
+    /// Every enabled guardrail: what scan, redact and enforce apply.
     static COMPILED: invalidation::Slot<Compiled> = const { RefCell::new(None) };
+    /// What execution logging scans for: only the guardrails whose findings
+    /// change what is stored (PII, and actions log and redact). Warn and
+    /// block phrases (injection, toxicity) are most of the patterns and say
+    /// nothing about storage; leaving them out halves the scan of a logged
+    /// prompt, and a session that only logs compiles 5 ms of patterns on
+    /// its first call instead of 40.
+    static STORAGE: invalidation::Slot<Compiled> = const { RefCell::new(None) };
 }
 
 /// The compiled enabled guardrails, recompiled if prompt_guardrails changed.
 fn compiled() -> Rc<Compiled> {
-    invalidation::cached(&COMPILED, Channel::Guardrails, || {
-        let rows = load();
-        let mut guardrails = Vec::with_capacity(rows.len());
-        let mut meta = Vec::with_capacity(rows.len());
-        for (id, name, kind, severity, action, direction, config, table) in rows {
-            invalidation::watch(Channel::Guardrails, table);
-            guardrails.push(Guardrail {
-                name,
-                kind: Kind::parse(&kind).or_raise(),
-                action: Action::parse(&action).or_raise(),
-                direction: Direction::parse(&direction).or_raise(),
-                config,
-            });
+    invalidation::cached(&COMPILED, Channel::Guardrails, || build(|_| true))
+}
+
+/// The storage set (see STORAGE), recompiled if prompt_guardrails changed.
+fn storage() -> Rc<Compiled> {
+    invalidation::cached(&STORAGE, Channel::Guardrails, || build(matters_for_storage))
+}
+
+/// Compiles the enabled guardrails that `keep` selects.
+fn build(keep: fn(&Guardrail) -> bool) -> Compiled {
+    let rows = load();
+    let mut guardrails = Vec::with_capacity(rows.len());
+    let mut meta = Vec::with_capacity(rows.len());
+    for (id, name, kind, severity, action, direction, config, table) in rows {
+        invalidation::watch(Channel::Guardrails, table);
+        let g = Guardrail {
+            name,
+            kind: Kind::parse(&kind).or_raise(),
+            action: Action::parse(&action).or_raise(),
+            direction: Direction::parse(&direction).or_raise(),
+            config,
+        };
+        if keep(&g) {
+            guardrails.push(g);
             meta.push((id, kind, severity, action));
         }
-        let (stored, stored_meta): (Vec<Guardrail>, Vec<_>) =
-            guardrails.iter().cloned().zip(meta.iter().cloned()).filter(|(g, _)| matters_for_storage(g)).unzip();
-        let storage = Compiled { scanner: Scanner::new(stored).or_raise(), meta: stored_meta, storage: None };
-        Compiled { scanner: Scanner::new(guardrails).or_raise(), meta, storage: Some(Box::new(storage)) }
-    })
+    }
+    Compiled { scanner: Scanner::new(guardrails).or_raise(), meta }
 }
 
 type Row = (i64, String, String, String, String, String, Json, u32);
@@ -243,12 +254,17 @@ pub fn for_storage(content: &str, way: Direction, raw: bool) -> Stored<'_> {
     if content.len() > gucs::MAX_SCAN_BYTES.get() as usize {
         return Stored { text: raw.then_some(Cow::Borrowed(content)), findings: Vec::new() };
     }
-    let all = compiled();
-    let c = all.storage.as_deref().expect("the full set carries its storage set");
+    let c = storage();
+    let c = c.as_ref();
+    let recorded = |g: &Guardrail| matches!(g.action, Action::Log | Action::Redact);
+    if raw && !c.scanner.guardrails.iter().any(recorded) {
+        // Stored as is, and nothing to record: no need to scan.
+        return Stored { text: Some(Cow::Borrowed(content)), findings: Vec::new() };
+    }
     let found = c.scan(content, way);
     let findings = found
         .iter()
-        .filter(|f| matches!(c.scanner.guardrails[f.guardrail].action, Action::Log | Action::Redact))
+        .filter(|f| recorded(&c.scanner.guardrails[f.guardrail]))
         .map(|f| finding_json(c, f))
         .collect();
     let text = if raw || !found.iter().any(|f| redactable(c, f)) {
