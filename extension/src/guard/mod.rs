@@ -161,6 +161,9 @@ pub struct Scanner {
     detectors: Vec<Detector>,
     allow: Vec<Vec<String>>,
     set: RegexSet,
+    /// `pii::PREFILTER`, when every detector is a built-in PII pattern:
+    /// a text it does not match cannot match the set.
+    prefilter: Option<Regex>,
 }
 
 fn config_error(name: &str, what: impl Into<String>) -> Error {
@@ -333,7 +336,9 @@ impl Scanner {
             .dfa_size_limit(SET_LIMIT)
             .build()
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
-        Ok(Scanner { guardrails, detectors, allow, set })
+        let prefilter = (!detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_))))
+            .then(|| compile(pii::PREFILTER).expect("the PII prefilter compiles"));
+        Ok(Scanner { guardrails, detectors, allow, set, prefilter })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -367,9 +372,10 @@ impl Scanner {
     /// the run's place in the original, to which all its findings point.
     fn scan_view(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, depth: usize, out: &mut Vec<Finding>) {
         let text = view.text.as_str();
-        // Most texts match nothing: a plain search says so faster than
-        // collecting the set's matches.
-        let matched = self.set.is_match(text).then(|| self.set.matches(text));
+        // Most texts match nothing: the PII prefilter, or else a plain
+        // search, says so faster than collecting the set's matches.
+        let possible = self.prefilter.as_ref().is_none_or(|p| p.is_match(text));
+        let matched = (possible && self.set.is_match(text)).then(|| self.set.matches(text));
         for i in matched.iter().flat_map(|m| m.iter()) {
             let d = &self.detectors[i];
             let g = &self.guardrails[d.guardrail];

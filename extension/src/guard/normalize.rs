@@ -44,7 +44,7 @@ pub fn fold(original: &str) -> View {
     if original.is_ascii() {
         // Most prompts: nothing to fold but whitespace, and the map is the identity.
         let mut bytes = original.as_bytes().to_vec();
-        bytes.iter_mut().filter(|b| b.is_ascii_whitespace()).for_each(|b| *b = b' ');
+        bytes.iter_mut().for_each(|b| *b = if b.is_ascii_whitespace() { b' ' } else { *b });
         return View { text: String::from_utf8(bytes).expect("ASCII is UTF-8"), map: None };
     }
     let mut text = String::with_capacity(original.len());

@@ -179,3 +179,62 @@ fn text_in_other_scripts_is_scanned_safely() {
     assert_eq!(entities(&s, "écrivez à jean@exemple.fr 📧"), ["EMAIL_ADDRESS"]);
     assert!(s.scan("", Direction::Input).is_empty());
 }
+
+/// Every match of every PII pattern contains a match of the prefilter, so
+/// skipping the set when the prefilter finds nothing loses nothing. Texts
+/// are built from fragments the patterns are made of, so that every pattern
+/// matches many of them, plus examples of the long ones.
+#[test]
+fn prefilter_is_implied_by_every_pattern() {
+    let prefilter = Regex::new(pii::PREFILTER).unwrap();
+    let patterns: Vec<(&str, Regex)> =
+        pii::ENTITIES.iter().flat_map(|e| e.patterns.iter().map(move |p| (e.name, Regex::new(p).unwrap()))).collect();
+    let fragments = [
+        "0", "1", "2", "3", "4", "5", "7", "9", "12", "345", "6789", "0412", "4111", " ", " ", ".", "-", "+", "(", ")",
+        "@", ":", "::", "a", "Ab", "de", "GB", "fe80", "x.com", "mail", "_", "=", "/", "Bearer ", "sk-", "sk_live_",
+        "ghp_", "github_pat_", "xoxb-", "AIza", "glpat-", "hf_", "SG.", "AKIA", "ASIA", "eyJ", "-----BEGIN ",
+        "RSA ", "PRIVATE KEY-----", "ABCDEFGH", "abcdefghij", "QRSTUVWXYZ012345", "01", " 23", ".45", "-67",
+    ];
+    let key22 = "abcdefghijABCDEFGHIJ01";
+    let key43 = "abcdefghijABCDEFGHIJabcdefghijABCDEFGHIJ012";
+    let examples = [
+        format!("SG.{key22}.{key43}"),
+        format!("eyJ{key22}.eyJ{key22}.{key22}"),
+        "-----BEGIN OPENSSH PRIVATE KEY-----".to_string(),
+        "3782 822463 10005 and 3056 930902 5904".to_string(),
+    ];
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n as u64) as usize
+    };
+    let mut hits = vec![0usize; patterns.len()];
+    for round in 0..200_000 {
+        let text: String = match examples.get(round) {
+            Some(e) => e.clone(),
+            None => (0..1 + next(24)).map(|_| fragments[next(fragments.len())]).collect(),
+        };
+        for (k, (entity, p)) in patterns.iter().enumerate() {
+            for m in p.find_iter(&text) {
+                hits[k] += 1;
+                assert!(prefilter.is_match(m.as_str()), "{entity} matched {:?} in {text:?}, the prefilter did not", m.as_str());
+            }
+        }
+    }
+    for (k, (entity, p)) in patterns.iter().enumerate() {
+        assert!(hits[k] > 0, "no text matched {entity} pattern {p}: the test would not notice a gap");
+    }
+}
+
+#[test]
+fn prefilter_skips_plain_prose_only() {
+    let s = Scanner::new(vec![guardrail("pii", Kind::Pii, Action::Redact, json!({}))]).unwrap();
+    assert!(s.prefilter.is_some());
+    let prose = "Explain photosynthesis to a grade 7 student in under 200 words. 1. Be kind. 2. Be brief.";
+    assert!(!s.prefilter.as_ref().unwrap().is_match(prose));
+    assert_eq!(entities(&s, "mail me at ada@example.com or call 415-555-0100"), ["EMAIL_ADDRESS", "PHONE_NUMBER"]);
+    // With any other kind of detector in the set there is no prefilter.
+    assert!(defaults().prefilter.is_none());
+}
