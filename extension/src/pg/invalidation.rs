@@ -46,20 +46,39 @@ static GENERATION: [AtomicU64; CHANNELS] = [const { AtomicU64::new(0) }; CHANNEL
 /// invalidation counts).
 static WATCHED: [AtomicU32; CHANNELS] = [const { AtomicU32::new(0) }; CHANNELS];
 
+thread_local! {
+    /// More tables a channel follows besides its own (the partitions of
+    /// prompt_executions).
+    static ALSO: RefCell<Vec<(usize, u32)>> = const { RefCell::new(Vec::new()) };
+}
+
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    let also = |ch: usize| ALSO.with(|a| a.try_borrow().map_or(true, |a| a.contains(&(ch, relid.to_u32()))));
     for ch in 0..CHANNELS {
         let watched = WATCHED[ch].load(Ordering::Relaxed);
-        if relid == pg_sys::Oid::INVALID || watched == 0 || relid.to_u32() == watched {
+        if relid == pg_sys::Oid::INVALID || watched == 0 || relid.to_u32() == watched || also(ch) {
             GENERATION[ch].fetch_add(1, Ordering::Relaxed);
         }
     }
 }
 
-/// Registers the invalidation callback (from _PG_init).
+/// A function or a type changed: what `direct` planned from the
+/// constraints and defaults of prompt_executions may use it.
+#[pg_guard]
+unsafe extern "C-unwind" fn on_syscache_invalidation(_arg: pg_sys::Datum, _cache: i32, _hash: u32) {
+    GENERATION[Channel::Executions as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// Registers the invalidation callbacks (from _PG_init).
 pub fn init() {
-    // SAFETY: registering a callback is what _PG_init is for; it lives as long as the library.
-    unsafe { pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0)) };
+    // SAFETY: registering callbacks is what _PG_init is for; they live as long as the library.
+    unsafe {
+        pg_sys::CacheRegisterRelcacheCallback(Some(on_relcache_invalidation), pg_sys::Datum::from(0));
+        for cache in [pg_sys::SysCacheIdentifier::PROCOID, pg_sys::SysCacheIdentifier::TYPEOID] {
+            pg_sys::CacheRegisterSyscacheCallback(cache as i32, Some(on_syscache_invalidation), pg_sys::Datum::from(0));
+        }
+    }
 }
 
 /// Processes pending invalidation messages (cheap when there are none).
@@ -76,6 +95,16 @@ pub fn generation(ch: Channel) -> u64 {
 /// Records the OID of the channel's table (read alongside the data).
 pub fn watch(ch: Channel, oid: u32) {
     WATCHED[ch as usize].store(oid, Ordering::Relaxed);
+}
+
+/// Makes a change of one more table move the channel on too.
+pub fn watch_also(ch: Channel, oid: u32) {
+    ALSO.with(|a| {
+        let mut a = a.borrow_mut();
+        if !a.contains(&(ch as usize, oid)) {
+            a.push((ch as usize, oid));
+        }
+    });
 }
 
 /// Runs `f` with a snapshot taken now as the active one, so what it reads is

@@ -19,7 +19,7 @@ use super::guard::{self, Stored};
 use super::invalidation::{self, Channel};
 use super::raise::{self, required, OrRaise};
 use super::vars::JsonbArg;
-use super::{cost, experiments, gucs, spi, templates};
+use super::{cost, direct, experiments, gucs, spi, templates};
 use crate::cost::Usage;
 use crate::error::{Error, ErrorKind};
 use crate::guard::Direction;
@@ -40,8 +40,7 @@ const MAX_TARGETS: usize = 10_000;
 
 thread_local! {
     static TARGETS: invalidation::Slot<Targets> = const { RefCell::new(None) };
-    /// Months (`stats::utc_month`) known to have a partition.
-    static MONTHS: invalidation::Slot<RefCell<HashSet<i64>>> = const { RefCell::new(None) };
+    static PARTITIONS: invalidation::Slot<Partitions> = const { RefCell::new(None) };
     static RESOLVE: spi::Kept = const { spi::Kept::new() };
     static INSERT: spi::Kept = const { spi::Kept::new() };
     /// Models already warned about in this session: one WARNING each, not
@@ -102,9 +101,17 @@ fn target(name: &str, version: Option<i32>) -> Rc<Target> {
     found
 }
 
+/// prompt_executions and its month partitions, as far as this session knows.
+struct Partitions {
+    parent: pg_sys::Oid,
+    /// Months (`stats::utc_month`) known to have a partition, with the
+    /// partition once a row showed which it is.
+    months: RefCell<HashMap<i64, Option<pg_sys::Oid>>>,
+}
+
 /// Makes sure prompt_executions has a partition for the month of `at`.
-fn ensure_partition(at: i64) {
-    let months = invalidation::cached(&MONTHS, Channel::Executions, || {
+fn ensure_partition(at: i64) -> Rc<Partitions> {
+    let known = invalidation::cached(&PARTITIONS, Channel::Executions, || {
         let parent = Spi::connect(|client| {
             client
                 .select("SELECT 'pgprompt.prompt_executions'::regclass::oid::int8", Some(1), &[])
@@ -113,18 +120,19 @@ fn ensure_partition(at: i64) {
         })
         .unwrap_or_default();
         invalidation::watch(Channel::Executions, parent as u32);
-        RefCell::default()
+        Partitions { parent: pg_sys::Oid::from(parent as u32), months: RefCell::default() }
     });
     let month = stats::utc_month(at);
-    if months.borrow().contains(&month) {
-        return;
+    if known.months.borrow().contains_key(&month) {
+        return known;
     }
     Spi::run_with_args(
         "SELECT pgprompt._executions_partition($1)",
         &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
     )
     .expect("creating a partition");
-    months.borrow_mut().insert(month);
+    known.months.borrow_mut().insert(month, None);
+    known
 }
 
 /// Scans a text for storage, warning when it is too large to be stored.
@@ -245,8 +253,8 @@ fn prompt_log_execution(
     let prompt = stored(rendered_prompt, Direction::Input, "rendered_prompt", raw);
     let answer = stored(response, Direction::Output, "response", raw);
 
-    ensure_partition(executed_at);
-    let id = insert(&Row {
+    let partitions = ensure_partition(executed_at);
+    let id = insert(&partitions, &Row {
         executed_at,
         target: &target,
         name,
@@ -294,16 +302,79 @@ struct Row<'a> {
     metadata: &'a JsonbArg,
 }
 
-/// Inserts the row through the kept plan and returns its id.
-fn insert(r: &Row) -> i64 {
+/// The columns `insert` fills, in the order of `Row::args`.
+const COLUMNS: [&str; 18] = [
+    "executed_at",
+    "template_id",
+    "template_name",
+    "version",
+    "experiment",
+    "variant",
+    "user_id",
+    "model",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost_usd",
+    "latency_ms",
+    "success",
+    "error_message",
+    "rendered_prompt",
+    "response",
+    "metadata",
+];
+
+impl Row<'_> {
+    /// The values of `COLUMNS`, as datums.
+    fn args(&self) -> spi::Args {
+        let mut args = spi::Args::with_capacity(COLUMNS.len());
+        args.push_datum(Some(pg_sys::Datum::from(self.executed_at)))
+            .push(Some(self.target.template_id))
+            .push(Some(self.name))
+            .push(Some(self.target.version))
+            .push(self.experiment)
+            .push(self.variant)
+            .push(self.user_id)
+            .push(Some(self.model))
+            .push(Some(self.usage.input))
+            .push(Some(self.usage.output))
+            .push(Some(self.usage.cached))
+            .push(self.cost.clone())
+            .push(self.latency_ms)
+            .push(Some(self.success))
+            .push(self.error_message)
+            .push(self.prompt)
+            .push(self.response)
+            .push_datum(Some(self.metadata.datum()));
+        args
+    }
+}
+
+/// Inserts the row and returns its id: straight into its month partition
+/// once a row showed which that is (see `direct`), otherwise through the
+/// kept INSERT, which routes it.
+fn insert(partitions: &Partitions, r: &Row) -> i64 {
     use pg_sys::{BOOLOID, INT4OID, INT8OID, JSONBOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
-    Spi::connect(|_| {
+    let mut args = r.args();
+    let month = stats::utc_month(r.executed_at);
+    let known = partitions.months.borrow().get(&month).copied().flatten();
+    if let Some(part) = known {
+        match direct::insert(partitions.parent, part, &COLUMNS, &args) {
+            direct::Outcome::Done(id) => return id.unwrap_or_default(),
+            direct::Outcome::Unsuitable => {}
+            direct::Outcome::Moved => {
+                partitions.months.borrow_mut().insert(month, None);
+            }
+        }
+    }
+    let (id, part) = Spi::connect(|_| {
         let plan = INSERT.with(|p| {
             p.plan(
-                "INSERT INTO pgprompt.prompt_executions (executed_at, template_id, template_name, version, experiment, variant, \
-                 user_id, model, input_tokens, output_tokens, cached_input_tokens, cost_usd, latency_ms, success, \
-                 error_message, rendered_prompt, response, metadata) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING id",
+                &format!(
+                    "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id, tableoid",
+                    COLUMNS.join(", "),
+                    (1..=COLUMNS.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+                ),
                 &[
                     TIMESTAMPTZOID,
                     INT8OID,
@@ -326,25 +397,6 @@ fn insert(r: &Row) -> i64 {
                 ],
             )
         });
-        let mut args = spi::Args::with_capacity(18);
-        args.push_datum(Some(pg_sys::Datum::from(r.executed_at)))
-            .push(Some(r.target.template_id))
-            .push(Some(r.name))
-            .push(Some(r.target.version))
-            .push(r.experiment)
-            .push(r.variant)
-            .push(r.user_id)
-            .push(Some(r.model))
-            .push(Some(r.usage.input))
-            .push(Some(r.usage.output))
-            .push(Some(r.usage.cached))
-            .push(r.cost.clone())
-            .push(r.latency_ms)
-            .push(Some(r.success))
-            .push(r.error_message)
-            .push(r.prompt)
-            .push(r.response)
-            .push_datum(Some(r.metadata.datum()));
         // SAFETY: arguments in the order and types the plan declares.
         unsafe {
             let rc = spi::run(plan, &mut args, false, false, 0);
@@ -353,7 +405,13 @@ fn insert(r: &Row) -> i64 {
             }
             let table = &*pg_sys::SPI_tuptable;
             let mut null = false;
-            pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut null).value() as i64
+            let id = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 1, &mut null).value() as i64;
+            let part = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, 2, &mut null).value() as u32;
+            (id, pg_sys::Oid::from(part))
         }
-    })
+    });
+    if part != pg_sys::Oid::INVALID && partitions.months.borrow().get(&month) == Some(&None) {
+        partitions.months.borrow_mut().insert(month, Some(part));
+    }
+    id
 }

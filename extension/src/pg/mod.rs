@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cost;
 pub mod detached;
+pub mod direct;
 pub mod experiments;
 pub mod gate;
 pub mod guard;
