@@ -414,6 +414,71 @@ fn counted_columns_cannot_change_and_deleting_keeps_the_statistics() {
 }
 
 #[test]
+fn logged_calls_honour_what_users_add_to_the_table() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    setup(&mut c);
+    // The first call after a change of the table learns which partition
+    // holds the month; the next ones go straight into it. Each change below
+    // is checked on such a next call, and all obey the table as it is now.
+    let warm = |c: &mut Client| c.batch_execute("SELECT prompt_log_execution('tutor', latency_ms => 5)").unwrap();
+    c.batch_execute("ALTER TABLE prompt_executions ADD CONSTRAINT latency_under_a_minute CHECK (latency_ms < 60000)").unwrap();
+    warm(&mut c);
+    let m = expect_error(&mut c, "SELECT prompt_log_execution('tutor', latency_ms => 60000)", "23514");
+    assert!(m.contains("latency_under_a_minute"), "{m}");
+    c.batch_execute("SELECT prompt_log_execution('tutor', latency_ms => 59999)").unwrap();
+
+    // A new column gets its default; row and statement triggers fire once per call.
+    c.batch_execute(
+        r#"ALTER TABLE prompt_executions ADD COLUMN region text NOT NULL DEFAULT 'eu';
+           CREATE TABLE public.seen (id bigint, kind text);
+           CREATE FUNCTION public.note_row() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO public.seen VALUES (NEW.id, 'row'); RETURN NULL; END $$;
+           CREATE FUNCTION public.note_statement() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO public.seen SELECT id, 'statement' FROM new_rows; RETURN NULL; END $$;
+           CREATE TRIGGER note_row AFTER INSERT ON prompt_executions FOR EACH ROW EXECUTE FUNCTION public.note_row();
+           CREATE TRIGGER note_statement AFTER INSERT ON prompt_executions REFERENCING NEW TABLE AS new_rows
+               FOR EACH STATEMENT EXECUTE FUNCTION public.note_statement();"#,
+    )
+    .unwrap();
+    warm(&mut c);
+    c.batch_execute("TRUNCATE public.seen").unwrap();
+    let id: i64 = one(&mut c, "SELECT prompt_log_execution('tutor', latency_ms => 7)");
+    assert_eq!(one::<String>(&mut c, &format!("SELECT region FROM prompt_executions WHERE id = {id}")), "eu");
+    assert_eq!(
+        one::<String>(&mut c, "SELECT string_agg(kind || ':' || id, ',' ORDER BY kind) FROM public.seen"),
+        format!("row:{id},statement:{id}")
+    );
+
+    // A BEFORE ROW trigger may change the row: the change is what is stored.
+    c.batch_execute(
+        r#"CREATE FUNCTION public.tag() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN NEW.metadata := NEW.metadata || '{"tagged": true}'; RETURN NEW; END $$;
+           CREATE TRIGGER tag BEFORE INSERT ON prompt_executions FOR EACH ROW EXECUTE FUNCTION public.tag();"#,
+    )
+    .unwrap();
+    warm(&mut c);
+    let id: i64 = one(&mut c, "SELECT prompt_log_execution('tutor', latency_ms => 8)");
+    assert!(one::<bool>(&mut c, &format!("SELECT metadata ? 'tagged' FROM prompt_executions WHERE id = {id}")));
+    c.batch_execute("DROP TRIGGER tag ON prompt_executions; TRUNCATE public.seen").unwrap();
+
+    // A key already taken is PostgreSQL's unique violation, and writes nothing.
+    let before = count(&mut c, "prompt_executions");
+    c.batch_execute(&format!("SELECT prompt_log_execution('tutor'); SELECT setval('prompt_executions_id_seq', {id})")).unwrap();
+    expect_error(&mut c, "SELECT prompt_log_execution('tutor', latency_ms => 9)", "23505");
+    assert_eq!(count(&mut c, "prompt_executions"), before + 1);
+    assert_eq!(count(&mut c, "public.seen"), 2, "the triggers of the failed call rolled back with it");
+    // A partition dropped behind the session's back is made again.
+    c.batch_execute("SELECT setval('prompt_executions_id_seq', (SELECT max(id) FROM prompt_executions))").unwrap();
+    let month: String = one(&mut c, "SELECT to_char(now() AT TIME ZONE 'UTC', '\"prompt_executions_\"YYYY_MM')");
+    let mut other = db.connect();
+    other.batch_execute(&format!("DROP TABLE {month}")).unwrap();
+    c.batch_execute("SELECT prompt_log_execution('tutor', latency_ms => 10)").unwrap();
+    assert_eq!(count(&mut c, "prompt_executions"), 1);
+    assert_eq!(stats(&mut c, "true").0, before + 2, "every call counted, dropped rows included");
+}
+
+#[test]
 fn partitions_are_made_as_needed_and_purged_whole() {
     let db = TestDb::new();
     let mut c = db.connect();
