@@ -70,6 +70,35 @@ impl Dec {
         self.units < 0
     }
 
+    /// The decimal as PostgreSQL's numeric keeps it, as numeric_in would
+    /// make it from `to_string()`: sign, weight of the first base-10000
+    /// digit, display scale, and the digits without leading or trailing
+    /// zero digits. `None` when it does not fit the arithmetic here.
+    pub fn base10000(self) -> Option<(bool, i32, u32, Vec<i16>)> {
+        let (mut units, mut scale) = (self.units, self.scale);
+        while scale > 0 && units % 10 == 0 {
+            units /= 10;
+            scale -= 1;
+        }
+        // |value| * 10000^groups is a whole number.
+        let groups = scale.div_ceil(4);
+        let mut n = units.unsigned_abs().checked_mul(10u128.pow(groups * 4 - scale))?;
+        let mut digits = Vec::new();
+        while n > 0 {
+            digits.push((n % 10_000) as i16);
+            n /= 10_000;
+        }
+        if digits.is_empty() {
+            return Some((false, 0, scale, digits));
+        }
+        let weight = digits.len() as i32 - 1 - groups as i32;
+        digits.reverse();
+        while digits.last() == Some(&0) {
+            digits.pop();
+        }
+        Some((units < 0, weight, scale, digits))
+    }
+
     /// `self * n`, exactly.
     fn times(self, n: i64) -> Option<Dec> {
         Some(Dec { units: self.units.checked_mul(i128::from(n))?, scale: self.scale })
@@ -316,6 +345,46 @@ impl PriceBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reading the parts back gives the decimal as it prints.
+    #[test]
+    fn base10000_digits_read_back_as_printed() {
+        for text in ["0", "0.375", "12", "-0.5", "12345.6", "0.00000001", "10000", "100000000.0001", "0.000012345", "7.5e0"] {
+            let Ok(d) = Dec::parse(text) else { continue };
+            let (negative, weight, scale, digits) = d.base10000().unwrap();
+            assert!(digits.first() != Some(&0) && digits.last() != Some(&0), "{text}: {digits:?}");
+            // Value = sum(digit * 10000^(weight - k)), printed with `scale` places.
+            let mut whole = String::new();
+            let mut fraction = String::new();
+            for (k, dg) in digits.iter().enumerate() {
+                let w = weight - k as i32;
+                if w >= 0 {
+                    whole.push_str(&format!("{dg:04}"));
+                } else {
+                    while fraction.len() < ((-w - 1) * 4) as usize {
+                        fraction.push_str("0000");
+                    }
+                    fraction.push_str(&format!("{dg:04}"));
+                }
+            }
+            for _ in 0..weight.max(-1) + 1 - digits.len().min((weight.max(-1) + 1) as usize) as i32 {
+                whole.push_str("0000");
+            }
+            let whole = whole.trim_start_matches('0');
+            let mut fraction = fraction.trim_end_matches('0').to_string();
+            while fraction.len() < scale as usize {
+                fraction.push('0');
+            }
+            let printed = match (whole, fraction.as_str()) {
+                ("", "") => "0".to_string(),
+                (w, "") => w.to_string(),
+                ("", f) => format!("0.{f}"),
+                (w, f) => format!("{w}.{f}"),
+            };
+            let sign = if negative { "-" } else { "" };
+            assert_eq!(format!("{sign}{printed}"), d.to_string(), "{text}");
+        }
+    }
 
     fn dec(s: &str) -> Dec {
         Dec::parse(s).unwrap()

@@ -29,6 +29,29 @@ fn the_seeds_check_is_exact_to_the_digit() {
     assert_eq!(cost(&mut c, "'seed-flash', 0, 0").as_deref(), Some("0"));
 }
 
+/// Costs are numerics exactly as PostgreSQL parses their digits: same
+/// sign, weight, scale and digits (numeric_send), same hash, whatever the
+/// size, so they group, join and compare like any other numeric.
+#[test]
+fn costs_are_numerics_as_postgresql_makes_them() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(
+        "INSERT INTO prompt_model_prices (model, effective_from, input_usd_per_mtok, output_usd_per_mtok, cached_input_usd_per_mtok)
+         VALUES ('odd', '2024-01-01', 0.0000001, 123456.789, 0.00003)",
+    )
+    .unwrap();
+    let differing: i64 = one(
+        &mut c,
+        "SELECT count(*) FROM generate_series(0, 3000) g,
+                LATERAL (VALUES (prompt_cost('odd', g * g * 37, g * 11, g * 5)), (prompt_cost('gpt-4o', g * 997, g, g))) x(c)
+          WHERE numeric_send(c) <> numeric_send(c::text::numeric) OR hash_numeric(c) <> hash_numeric(c::text::numeric)",
+    );
+    assert_eq!(differing, 0);
+    let distinct: i64 = one(&mut c, "SELECT count(DISTINCT c) FROM (SELECT prompt_cost('gpt-4o', 1000, 0) UNION ALL SELECT 0.0025) t(c)");
+    assert_eq!(distinct, 1);
+}
+
 #[test]
 fn cached_tokens_and_long_context_tiers_are_billed_as_published() {
     let db = TestDb::new();

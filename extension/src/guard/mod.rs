@@ -161,9 +161,9 @@ pub struct Scanner {
     detectors: Vec<Detector>,
     allow: Vec<Vec<String>>,
     set: RegexSet,
-    /// `pii::PREFILTER`, when every detector is a built-in PII pattern:
-    /// a text it does not match cannot match the set.
-    prefilter: Option<Regex>,
+    /// Every detector is a built-in PII pattern: a text `pii::may_match`
+    /// says no to cannot match the set.
+    pii_only: bool,
 }
 
 fn config_error(name: &str, what: impl Into<String>) -> Error {
@@ -336,9 +336,8 @@ impl Scanner {
             .dfa_size_limit(SET_LIMIT)
             .build()
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
-        let prefilter = (!detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_))))
-            .then(|| compile(pii::PREFILTER).expect("the PII prefilter compiles"));
-        Ok(Scanner { guardrails, detectors, allow, set, prefilter })
+        let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
+        Ok(Scanner { guardrails, detectors, allow, set, pii_only })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -374,7 +373,7 @@ impl Scanner {
         let text = view.text.as_str();
         // Most texts match nothing: the PII prefilter, or else a plain
         // search, says so faster than collecting the set's matches.
-        let possible = self.prefilter.as_ref().is_none_or(|p| p.is_match(text));
+        let possible = !self.pii_only || pii::may_match(text);
         let matched = (possible && self.set.is_match(text)).then(|| self.set.matches(text));
         for i in matched.iter().flat_map(|m| m.iter()) {
             let d = &self.detectors[i];

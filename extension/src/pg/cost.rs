@@ -67,8 +67,35 @@ pub fn cost_at(model: &str, usage: Usage, at: i64) -> Result<Option<Dec>> {
     book.find(model, at).map(|p| cost::cost(p, usage)).transpose()
 }
 
+/// The decimal as a numeric. Built in place in numeric's short format
+/// (what numeric_in makes of the printed decimal, byte for byte) when it
+/// fits, since printing and parsing were 1.5% of a logged call.
 pub fn numeric(d: Dec) -> AnyNumeric {
-    AnyNumeric::try_from(d.to_string().as_str()).expect("a decimal prints as a numeric")
+    const SHORT: u16 = 0x8000;
+    const SHORT_NEGATIVE: u16 = 0x2000;
+    const SHORT_WEIGHT_NEGATIVE: u16 = 0x0040;
+    const SHORT_WEIGHT: u16 = 0x003F;
+    match d.base10000() {
+        Some((negative, weight, scale, digits)) if scale <= 63 && (-64..=63).contains(&weight) => {
+            let header = SHORT
+                | if negative { SHORT_NEGATIVE } else { 0 }
+                | (scale as u16) << 7
+                | if weight < 0 { SHORT_WEIGHT_NEGATIVE } else { 0 }
+                | (weight as u16 & SHORT_WEIGHT);
+            let len = pg_sys::VARHDRSZ + 2 + 2 * digits.len();
+            // SAFETY: a fresh varlena of `len` bytes, filled completely.
+            unsafe {
+                let p = pg_sys::palloc(len).cast::<u8>();
+                pgrx::set_varsize_4b(p.cast(), len as i32);
+                p.add(pg_sys::VARHDRSZ).cast::<u16>().write_unaligned(header);
+                for (k, digit) in digits.iter().enumerate() {
+                    p.add(pg_sys::VARHDRSZ + 2 + 2 * k).cast::<i16>().write_unaligned(*digit);
+                }
+                AnyNumeric::from_datum(pg_sys::Datum::from(p), false).expect("a numeric datum")
+            }
+        }
+        _ => AnyNumeric::try_from(d.to_string().as_str()).expect("a decimal prints as a numeric"),
+    }
 }
 
 pub fn warn_unknown(model: &str) {
