@@ -191,11 +191,7 @@ pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Out
         forget_if_stale();
         let ready = KEPT.with(|k| {
             let mut k = k.borrow_mut();
-            if !k.partitions.contains_key(&part) {
-                let p = prepare(parent_rel, part_rel, columns);
-                k.partitions.insert(part, p);
-            }
-            k.partitions.get(&part).is_some_and(Option::is_some)
+            k.partitions.entry(part).or_insert_with(|| prepare(parent_rel, part_rel, columns)).is_some()
         });
         if !ready {
             close();
@@ -252,14 +248,14 @@ pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Out
                 values[i] = eval(state, econtext, &raw mut nulls[i]);
                 pg_sys::MemoryContextSwitchTo(outer);
             }
-            if !(*desc).constr.is_null() {
-                if !p.checks.is_empty() {
-                    let states = pg_sys::palloc(p.checks.len() * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
-                    for (i, &expr) in p.checks.iter().enumerate() {
-                        *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
-                    }
-                    (*leaf).ri_ConstraintExprs = states;
+            // Set, ExecConstraints uses these instead of parsing the
+            // constraints again.
+            if !(*desc).constr.is_null() && !p.checks.is_empty() {
+                let states = pg_sys::palloc(p.checks.len() * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
+                for (i, &expr) in p.checks.iter().enumerate() {
+                    *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
                 }
+                (*leaf).ri_ConstraintExprs = states;
             }
         });
         if !(*desc).constr.is_null() {

@@ -3,7 +3,8 @@
 //! Written in Rust because it is on every call's path: the template, the
 //! price book and the month partitions are cached per session (each dropped
 //! by its invalidation channel), the texts are scanned once, and the row
-//! goes in through a kept plan. The statistics triggers do the rest.
+//! goes straight into its month partition (`direct`), or through a kept
+//! INSERT when that cannot be done. The statistics triggers do the rest.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
