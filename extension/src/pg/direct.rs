@@ -21,13 +21,16 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::{c_char, CStr};
+use std::mem::ManuallyDrop;
+use std::rc::Rc;
 
 use pgrx::pg_sys::{self, Oid};
 
 use super::invalidation::{self, Channel};
 use super::spi;
 
-/// What a session keeps for one partition.
+/// What a session keeps for one partition. Shared, because a trigger
+/// fired by one insert may log a call too, and find the entry stale.
 struct Prepared {
     /// Holds the planned expressions; deleted with the entry.
     cxt: pg_sys::MemoryContext,
@@ -41,14 +44,23 @@ struct Prepared {
     id: usize,
 }
 
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // SAFETY: the context was made for this entry alone, and no one
+        // holds the entry any more.
+        unsafe { pg_sys::MemoryContextDelete(self.cxt) };
+    }
+}
+
 struct Kept {
     generation: u64,
     /// Per partition: `None` when it must go through SPI.
-    partitions: HashMap<Oid, Option<Prepared>>,
+    partitions: HashMap<Oid, Option<Rc<Prepared>>>,
 }
 
 thread_local! {
-    static KEPT: RefCell<Kept> = RefCell::new(Kept { generation: u64::MAX, partitions: HashMap::new() });
+    /// Never dropped: at backend exit there is nothing to free.
+    static KEPT: ManuallyDrop<RefCell<Kept>> = ManuallyDrop::new(RefCell::new(Kept { generation: u64::MAX, partitions: HashMap::new() }));
 }
 
 /// Drops what was kept when the table, a partition, or a function or type
@@ -58,10 +70,7 @@ fn forget_if_stale() {
     KEPT.with(|k| {
         let mut k = k.borrow_mut();
         if k.generation != generation {
-            for p in k.partitions.drain().filter_map(|(_, p)| p) {
-                // SAFETY: the context was made for this entry alone.
-                unsafe { pg_sys::MemoryContextDelete(p.cxt) };
-            }
+            k.partitions.clear();
             k.generation = generation;
         }
     });
@@ -84,7 +93,7 @@ fn attrs<'a>(rel: pg_sys::Relation) -> &'a [pg_sys::FormData_pg_attribute] {
 ///
 /// # Safety
 /// Both relations open and locked.
-unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[&str]) -> Option<Prepared> {
+unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(&str, Oid)]) -> Option<Prepared> {
     unsafe {
         let (p, r) = (&*(*parent).rd_rel, &*(*part).rd_rel);
         if p.relkind != pg_sys::RELKIND_PARTITIONED_TABLE as c_char
@@ -120,7 +129,8 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[&
             return None;
         }
         let find = |name: &str| ra.iter().position(|a| !a.attisdropped && name_of(a).to_bytes() == name.as_bytes());
-        let at: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Option<_>>()?;
+        // Each given column, of the type its datum has.
+        let at: Vec<usize> = columns.iter().map(|&(c, ty)| find(c).filter(|&i| ra[i].atttypid == ty)).collect::<Option<_>>()?;
         let id = find("id")?;
         invalidation::watch_also(Channel::Executions, (*part).rd_id.to_u32());
 
@@ -165,9 +175,9 @@ pub enum Outcome {
     Moved,
 }
 
-/// Inserts a row of `columns` (`args` in that order) into `part`, a
-/// partition of `parent`.
-pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Outcome {
+/// Inserts a row of `columns` (names and types; `args` in that order) into
+/// `part`, a partition of `parent`.
+pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args) -> Outcome {
     use pg_sys::{NoLock, RowExclusiveLock};
     // SAFETY: the executor's own sequence for one inserted row, as COPY runs
     // it; relations stay locked until the transaction ends, as an INSERT's.
@@ -189,14 +199,11 @@ pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Out
         };
         // Locking accepted any pending invalidation: check only now.
         forget_if_stale();
-        let ready = KEPT.with(|k| {
-            let mut k = k.borrow_mut();
-            k.partitions.entry(part).or_insert_with(|| prepare(parent_rel, part_rel, columns)).is_some()
-        });
-        if !ready {
+        let kept = KEPT.with(|k| k.borrow_mut().partitions.entry(part).or_insert_with(|| prepare(parent_rel, part_rel, columns).map(Rc::new)).clone());
+        let Some(p) = kept else {
             close();
             return Outcome::Unsuitable;
-        }
+        };
         let estate = pg_sys::CreateExecutorState();
         let old = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
         let root = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
@@ -211,15 +218,10 @@ pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Out
         let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
         let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
         nulls.fill(true);
-        let id_at = KEPT.with(|k| {
-            let k = k.borrow();
-            let p = k.partitions[&part].as_ref().expect("checked above");
-            for (k, &i) in p.at.iter().enumerate() {
-                values[i] = args.values[k];
-                nulls[i] = args.nulls[k] == b'n' as c_char;
-            }
-            p.id
-        });
+        for (k, &i) in p.at.iter().enumerate() {
+            values[i] = args.values[k];
+            nulls[i] = args.nulls[k] == b'n' as c_char;
+        }
         pg_sys::ExecStoreVirtualTuple(slot);
 
         // Nothing happened yet: a row this partition does not hold (its
@@ -238,30 +240,26 @@ pub fn insert(parent: Oid, part: Oid, columns: &[&str], args: &spi::Args) -> Out
 
         // Defaults and constraints, from the kept plans.
         let econtext = pg_sys::MakePerTupleExprContext(estate);
-        KEPT.with(|k| {
-            let k = k.borrow();
-            let p = k.partitions[&part].as_ref().expect("checked above");
-            for &(i, expr) in &p.defaults {
-                let state = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
-                let outer = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
-                let eval = (*state).evalfunc.expect("an initialised expression");
-                values[i] = eval(state, econtext, &raw mut nulls[i]);
-                pg_sys::MemoryContextSwitchTo(outer);
+        for &(i, expr) in &p.defaults {
+            let state = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
+            let outer = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
+            let eval = (*state).evalfunc.expect("an initialised expression");
+            values[i] = eval(state, econtext, &raw mut nulls[i]);
+            pg_sys::MemoryContextSwitchTo(outer);
+        }
+        // Set, ExecConstraints uses these instead of parsing the constraints
+        // again.
+        if !p.checks.is_empty() {
+            let states = pg_sys::palloc(p.checks.len() * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
+            for (i, &expr) in p.checks.iter().enumerate() {
+                *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
             }
-            // Set, ExecConstraints uses these instead of parsing the
-            // constraints again.
-            if !(*desc).constr.is_null() && !p.checks.is_empty() {
-                let states = pg_sys::palloc(p.checks.len() * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
-                for (i, &expr) in p.checks.iter().enumerate() {
-                    *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
-                }
-                (*leaf).ri_ConstraintExprs = states;
-            }
-        });
+            (*leaf).ri_ConstraintExprs = states;
+        }
         if !(*desc).constr.is_null() {
             pg_sys::ExecConstraints(leaf, slot, estate);
         }
-        let id = (!nulls[id_at]).then(|| values[id_at].value() as i64);
+        let id = (!nulls[p.id]).then(|| values[p.id].value() as i64);
 
         pg_sys::ExecOpenIndices(leaf, false);
         let am = &*(*part_rel).rd_tableam;

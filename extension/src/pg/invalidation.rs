@@ -54,6 +54,7 @@ thread_local! {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn on_relcache_invalidation(_arg: pg_sys::Datum, relid: pg_sys::Oid) {
+    // Unable to look (the list is being updated): count it as a match.
     let also = |ch: usize| ALSO.with(|a| a.try_borrow().map_or(true, |a| a.contains(&(ch, relid.to_u32()))));
     for ch in 0..CHANNELS {
         let watched = WATCHED[ch].load(Ordering::Relaxed);

@@ -9,6 +9,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
+use std::sync::LazyLock;
 
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -303,27 +304,39 @@ struct Row<'a> {
     metadata: &'a JsonbArg,
 }
 
-/// The columns `insert` fills, in the order of `Row::args`.
-const COLUMNS: [&str; 18] = [
-    "executed_at",
-    "template_id",
-    "template_name",
-    "version",
-    "experiment",
-    "variant",
-    "user_id",
-    "model",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cost_usd",
-    "latency_ms",
-    "success",
-    "error_message",
-    "rendered_prompt",
-    "response",
-    "metadata",
-];
+/// The columns `insert` fills and their types, in the order of `Row::args`.
+const COLUMNS: [(&str, pg_sys::Oid); 18] = {
+    use pg_sys::{BOOLOID, INT4OID, INT8OID, JSONBOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+    [
+        ("executed_at", TIMESTAMPTZOID),
+        ("template_id", INT8OID),
+        ("template_name", TEXTOID),
+        ("version", INT4OID),
+        ("experiment", TEXTOID),
+        ("variant", TEXTOID),
+        ("user_id", TEXTOID),
+        ("model", TEXTOID),
+        ("input_tokens", INT8OID),
+        ("output_tokens", INT8OID),
+        ("cached_input_tokens", INT8OID),
+        ("cost_usd", NUMERICOID),
+        ("latency_ms", INT4OID),
+        ("success", BOOLOID),
+        ("error_message", TEXTOID),
+        ("rendered_prompt", TEXTOID),
+        ("response", TEXTOID),
+        ("metadata", JSONBOID),
+    ]
+};
+
+/// The kept INSERT of `COLUMNS`; `tableoid` tells the partition.
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id, tableoid",
+        COLUMNS.map(|c| c.0).join(", "),
+        (1..=COLUMNS.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+    )
+});
 
 impl Row<'_> {
     /// The values of `COLUMNS`, as datums.
@@ -355,7 +368,6 @@ impl Row<'_> {
 /// once a row showed which that is (see `direct`), otherwise through the
 /// kept INSERT, which routes it.
 fn insert(partitions: &Partitions, r: &Row) -> i64 {
-    use pg_sys::{BOOLOID, INT4OID, INT8OID, JSONBOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
     let mut args = r.args();
     let month = stats::utc_month(r.executed_at);
     let known = partitions.months.borrow().get(&month).copied().flatten();
@@ -370,33 +382,7 @@ fn insert(partitions: &Partitions, r: &Row) -> i64 {
     }
     let (id, part) = Spi::connect(|_| {
         let plan = INSERT.with(|p| {
-            p.plan(
-                &format!(
-                    "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id, tableoid",
-                    COLUMNS.join(", "),
-                    (1..=COLUMNS.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-                ),
-                &[
-                    TIMESTAMPTZOID,
-                    INT8OID,
-                    TEXTOID,
-                    INT4OID,
-                    TEXTOID,
-                    TEXTOID,
-                    TEXTOID,
-                    TEXTOID,
-                    INT8OID,
-                    INT8OID,
-                    INT8OID,
-                    NUMERICOID,
-                    INT4OID,
-                    BOOLOID,
-                    TEXTOID,
-                    TEXTOID,
-                    TEXTOID,
-                    JSONBOID,
-                ],
-            )
+            p.plan(&INSERT_SQL, &COLUMNS.map(|c| c.1))
         });
         // SAFETY: arguments in the order and types the plan declares.
         unsafe {
