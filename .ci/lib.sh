@@ -99,6 +99,9 @@ install_extension() {
     [ "$PROFILE" = release ] && args+=(--release)
     is_root || args+=(--sudo)
     (cd extension && cargo pgrx install "${args[@]}" 2>&1 | grep -vE '^\s+(Copying|Writing|Discovered)' >&2)
+    # cargo pgrx writes the current version's script; released versions'
+    # scripts and the upgrade scripts between them come from sql/.
+    as_root install -m 644 sql/pgprompt--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 }
 
 # Fingerprint of what is installed, to tell whether a running cluster and the

@@ -90,7 +90,7 @@ fn unix_socket_and_tcp_urls_both_work() {
     ] {
         let out = pgprompt(&["--url", &url, "status"]);
         assert!(out.status.success(), "{url}: {}", String::from_utf8_lossy(&out.stderr));
-        assert!(text(&out).contains("pgprompt  0.1.0"), "{url}");
+        assert!(text(&out).contains(&format!("pgprompt  {}", env!("CARGO_PKG_VERSION"))), "{url}");
     }
     // And from the libpq environment.
     let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
@@ -102,7 +102,7 @@ fn unix_socket_and_tcp_urls_both_work() {
         .env("PGDATABASE", &db.name)
         .output()
         .unwrap();
-    assert!(text(&out).contains("pgprompt  0.1.0"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text(&out).contains(&format!("pgprompt  {}", env!("CARGO_PKG_VERSION"))), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -306,7 +306,8 @@ line two', category => 'demo');
 fn doctor_checks_the_installation() {
     let db = TestDb::new();
     let out = ok(&db, &["doctor"]);
-    for line in ["ok    extension: pgprompt 0.1.0", "ok    tables: 14 of 14", "ok    views: 10 of 10", "ok    seed triggers: 3 of 3",
+    let extension = format!("ok    extension: pgprompt {}", env!("CARGO_PKG_VERSION"));
+    for line in [extension.as_str(), "ok    tables: 14 of 14", "ok    views: 10 of 10", "ok    seed triggers: 3 of 3",
                  "ok    default guardrail: pii_detection_basic (critical, block)", "ok    default alert rules: 4 of 4", "ok    roles: 3 of 3"] {
         assert!(out.contains(line), "{line}\n{out}");
     }

@@ -213,3 +213,86 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 }
+
+/// The extension's objects as they are defined in the catalog, one sorted
+/// line per object or part of one: what the extension owns, every relation
+/// with its columns, constraints, indexes, triggers and privileges, every
+/// function with its full definition (settings such as the pinned
+/// search_path included), types, sequences, the schema, what pg_dump keeps
+/// and the roles. Two databases whose lines are equal hold the same schema
+/// object for object; the upgrade test compares an updated database with a
+/// fresh install this way.
+pub fn catalog(client: &mut Client) -> Vec<String> {
+    const SQL: &str = r#"
+WITH ext AS (SELECT oid FROM pg_extension WHERE extname = 'pgprompt'),
+members AS (
+    SELECT d.classid, d.objid, d.objsubid FROM pg_depend d, ext
+     WHERE d.refclassid = 'pg_extension'::regclass AND d.refobjid = ext.oid AND d.deptype = 'e'),
+rels AS (SELECT objid AS oid FROM members WHERE classid = 'pg_class'::regclass
+         UNION SELECT t.typrelid FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+                WHERE t.typrelid <> 0)
+SELECT line FROM (
+    SELECT format('member %s %s', o.type, o.identity) AS line
+      FROM members m, pg_identify_object(m.classid, m.objid, m.objsubid) o
+    UNION ALL
+    SELECT format('relation %s kind=%s persistence=%s options=%s rls=%s acl=%s comment=%s', c.oid::regclass, c.relkind,
+                  c.relpersistence, c.reloptions, c.relrowsecurity, c.relacl, obj_description(c.oid, 'pg_class'))
+      FROM pg_class c JOIN rels USING (oid)
+    UNION ALL
+    SELECT format('column %s.%s #%s %s notnull=%s default=%s identity=%s generated=%s acl=%s comment=%s',
+                  a.attrelid::regclass, a.attname, row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
+                  format_type(a.atttypid, a.atttypmod), a.attnotnull, pg_get_expr(ad.adbin, ad.adrelid), a.attidentity,
+                  a.attgenerated, a.attacl, col_description(a.attrelid, a.attnum))
+      FROM pg_attribute a JOIN rels r ON r.oid = a.attrelid
+      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+     WHERE a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL
+    SELECT format('constraint %s.%s %s deferrable=%s deferred=%s comment=%s', co.conrelid::regclass, co.conname,
+                  pg_get_constraintdef(co.oid), co.condeferrable, co.condeferred, obj_description(co.oid, 'pg_constraint'))
+      FROM pg_constraint co JOIN rels r ON r.oid = co.conrelid
+    UNION ALL
+    SELECT format('index %s comment=%s', pg_get_indexdef(i.indexrelid), obj_description(i.indexrelid, 'pg_class'))
+      FROM pg_index i JOIN rels r ON r.oid = i.indrelid
+    UNION ALL
+    SELECT format('trigger %s enabled=%s comment=%s', pg_get_triggerdef(t.oid), t.tgenabled, obj_description(t.oid, 'pg_trigger'))
+      FROM pg_trigger t JOIN rels r ON r.oid = t.tgrelid WHERE NOT t.tgisinternal
+    UNION ALL
+    SELECT format('rule %s', pg_get_ruledef(ru.oid)) FROM pg_rewrite ru JOIN rels r ON r.oid = ru.ev_class
+    UNION ALL
+    SELECT format('policy %s on %s', pol.polname, pol.polrelid::regclass) FROM pg_policy pol JOIN rels r ON r.oid = pol.polrelid
+    UNION ALL
+    SELECT format('sequence %s %s start=%s increment=%s max=%s min=%s cycle=%s', s.seqrelid::regclass,
+                  format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmax, s.seqmin, s.seqcycle)
+      FROM pg_sequence s JOIN rels r ON r.oid = s.seqrelid
+    UNION ALL
+    SELECT format('function %s owner-secdef=%s acl=%s comment=%s def=%s', p.oid::regprocedure, p.prosecdef, p.proacl,
+                  obj_description(p.oid, 'pg_proc'),
+                  CASE WHEN p.prokind = 'a'
+                       THEN (SELECT format('aggregate sfunc=%s stype=%s final=%s init=%s', a.aggtransfn,
+                                           format_type(a.aggtranstype, NULL), a.aggfinalfn, a.agginitval)
+                               FROM pg_aggregate a WHERE a.aggfnoid = p.oid)
+                       ELSE pg_get_functiondef(p.oid) END)
+      FROM pg_proc p JOIN members m ON m.classid = 'pg_proc'::regclass AND m.objid = p.oid
+    UNION ALL
+    SELECT format('type %s kind=%s acl=%s comment=%s', t.oid::regtype, t.typtype, t.typacl, obj_description(t.oid, 'pg_type'))
+      FROM pg_type t JOIN members m ON m.classid = 'pg_type'::regclass AND m.objid = t.oid
+    UNION ALL
+    SELECT format('schema %s acl=%s comment=%s', n.nspname, n.nspacl, obj_description(n.oid, 'pg_namespace'))
+      FROM pg_namespace n WHERE n.nspname = 'pgprompt'
+    UNION ALL
+    SELECT format('dumped %s where=%s', x.cfg::regclass, x.cond)
+      FROM pg_extension e, unnest(e.extconfig, e.extcondition) x(cfg, cond) WHERE e.extname = 'pgprompt'
+    UNION ALL
+    SELECT format('role %s login=%s member of %s', r.rolname, r.rolcanlogin,
+                  (SELECT array_agg(b.rolname ORDER BY b.rolname) FROM pg_auth_members am JOIN pg_roles b ON b.oid = am.roleid
+                    WHERE am.member = r.oid AND b.rolname LIKE 'pgprompt\_%'))
+      FROM pg_roles r WHERE r.rolname LIKE 'pgprompt\_%' AND NOT r.rolcanlogin
+) lines ORDER BY line COLLATE "C""#;
+    client.query(SQL, &[]).expect("reading the catalog").iter().map(|r| r.get(0)).collect()
+}
+
+/// What differs between two `catalog`s: lines only in `a` (-) or only in `b` (+).
+pub fn catalog_diff(a: &[String], b: &[String]) -> Vec<String> {
+    let (sa, sb): (std::collections::BTreeSet<&String>, std::collections::BTreeSet<&String>) = (a.iter().collect(), b.iter().collect());
+    sa.difference(&sb).map(|l| format!("- {l}")).chain(sb.difference(&sa).map(|l| format!("+ {l}"))).collect()
+}
