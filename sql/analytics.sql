@@ -186,7 +186,7 @@ COMMENT ON COLUMN prompt_alert_rules.updated_by IS 'Session user of the last cha
 CREATE FUNCTION _alert_rules_validate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
@@ -246,7 +246,7 @@ SELECT pg_catalog.pg_extension_config_dump('prompt_alert_rules_id_seq', '');
 CREATE FUNCTION prompt_check_alerts()
 RETURNS TABLE (rule text, template text, value numeric, threshold numeric, "window" interval, firing boolean)
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     r prompt_alert_rules;

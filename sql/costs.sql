@@ -69,7 +69,7 @@ COMMENT ON COLUMN prompt_model_prices.updated_by IS 'Session user of the last ch
 CREATE FUNCTION _prices_validate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
@@ -179,7 +179,7 @@ CREATE FUNCTION _litellm_price(p_entry jsonb, p_field text, p_model text)
 RETURNS numeric
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT p_entry ? p_field THEN
@@ -203,7 +203,7 @@ CREATE FUNCTION prompt_import_prices(prices jsonb,
                                      source text DEFAULT 'LiteLLM model_prices_and_context_window.json')
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
@@ -287,7 +287,7 @@ CREATE FUNCTION prompt_model_price(model text, at timestamptz DEFAULT now())
 RETURNS SETOF prompt_model_prices
 LANGUAGE sql
 STABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     SELECT p.* FROM prompt_model_prices p WHERE p.id = _model_price_id(prompt_model_price.model, prompt_model_price.at);
 $$;

@@ -90,7 +90,7 @@ COMMENT ON COLUMN prompt_executions.metadata IS 'Anything else the application w
 CREATE FUNCTION _executions_keep_measures()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF (NEW.id, NEW.executed_at, NEW.template_id, NEW.template_name, NEW.version, NEW.experiment, NEW.variant,
@@ -128,7 +128,7 @@ CREATE FUNCTION _executions_create_partition(p_at timestamptz, p_wait boolean)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_month timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
@@ -188,7 +188,7 @@ CREATE FUNCTION _executions_partition(p_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM _executions_create_partition(p_at, true);
@@ -202,7 +202,7 @@ COMMENT ON FUNCTION _executions_partition(timestamptz) IS
 CREATE FUNCTION prompt_purge_executions(older_than interval)
 RETURNS TABLE (partition text, range_start timestamptz, range_end timestamptz)
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     p record;
@@ -326,7 +326,7 @@ COMMENT ON AGGREGATE prompt_latency_histogram(bigint[]) IS
 CREATE FUNCTION prompt_stats_compact()
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_folded bigint;
@@ -389,7 +389,7 @@ COMMENT ON FUNCTION prompt_stats_compact() IS
 CREATE FUNCTION _stats_compact_quietly()
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF current_setting('transaction_isolation') = 'read committed' THEN

@@ -85,7 +85,7 @@ COMMENT ON COLUMN ab_test_experiments.updated_by IS 'Session user of the last ch
 CREATE FUNCTION _experiments_validate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_item jsonb;
@@ -213,7 +213,7 @@ COMMENT ON TRIGGER trigger_validate_ab_test_experiments ON ab_test_experiments I
 CREATE FUNCTION _experiments_keep_started()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF OLD.status <> 'draft' AND pg_trigger_depth() = 1 THEN
@@ -262,7 +262,7 @@ SELECT pg_catalog.pg_extension_config_dump('ab_test_experiments_id_seq', '');
 CREATE FUNCTION _lock_experiment(p_name text)
 RETURNS ab_test_experiments
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_experiment ab_test_experiments;
@@ -289,7 +289,7 @@ CREATE FUNCTION prompt_experiment_create(name text, template text, variants json
                                          description text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -334,7 +334,7 @@ Errors: 22004 NULL argument, 22023 invalid name, variants or settings, 42704 unk
 CREATE FUNCTION prompt_experiment_start(name text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_start.name);
@@ -377,7 +377,7 @@ Errors: 22004 NULL, 42704 unknown experiment, 55000 not draft or stopped, fewer 
 CREATE FUNCTION prompt_experiment_stop(name text)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_stop.name);
@@ -398,7 +398,7 @@ CREATE FUNCTION prompt_experiment_promote(name text, variant text DEFAULT NULL, 
                                           force boolean DEFAULT false)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_promote.name);

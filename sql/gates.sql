@@ -46,7 +46,7 @@ COMMENT ON COLUMN prompt_test_cases.updated_by IS 'Session user of the last chan
 CREATE FUNCTION _test_cases_validate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF jsonb_typeof(NEW.vars) IS DISTINCT FROM 'object' THEN
@@ -85,7 +85,7 @@ CREATE FUNCTION prompt_test_case_save(template text, name text, assertions jsonb
                                       vars jsonb DEFAULT '{}', description text DEFAULT NULL)
 RETURNS bigint
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -116,7 +116,7 @@ Errors: 22004 NULL argument, 22023 vars not an object or invalid assertions (unk
 CREATE FUNCTION prompt_test_case_delete(template text, name text)
 RETURNS boolean
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates := _lock_template(prompt_test_case_delete.template);
@@ -147,7 +147,7 @@ COMMENT ON FUNCTION _test_case_check(text) IS
 CREATE FUNCTION _release_gate(p_template prompt_templates, p_version integer, p_action text, p_force boolean)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_failures jsonb;

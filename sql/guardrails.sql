@@ -101,7 +101,7 @@ COMMENT ON COLUMN prompt_guardrail_violations.execution_id IS 'prompt_executions
 CREATE FUNCTION _guardrails_validate()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
@@ -130,7 +130,7 @@ COMMENT ON TRIGGER trigger_update_prompt_guardrails_timestamp ON prompt_guardrai
 CREATE FUNCTION _guardrails_keep_builtin()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     -- pg_trigger_depth() > 1: the restore path of _guardrails_validate.
@@ -189,7 +189,7 @@ CREATE FUNCTION _record_violations(p_findings jsonb, p_direction text, p_templat
                                    p_execution_id bigint DEFAULT NULL)
 RETURNS integer
 LANGUAGE sql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     WITH ins AS (
         INSERT INTO prompt_guardrail_violations
@@ -209,7 +209,7 @@ COMMENT ON FUNCTION _record_violations(jsonb, text, text, text, text, bigint) IS
 CREATE FUNCTION prompt_guard_enforce(content text, direction text DEFAULT 'input', template text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_findings jsonb;

@@ -11,3 +11,26 @@
 -- As in the install script: objects are created in pgprompt, and the
 -- caller's search_path comes back when the update ends.
 SET LOCAL search_path = pgprompt, pg_catalog, pg_temp;
+
+------------------------------------------------------------------------------
+-- Pinned search_path: pg_temp last
+------------------------------------------------------------------------------
+
+-- 0.1.0 set search_path = pgprompt, pg_catalog on its functions. A path
+-- that does not name pg_temp searches it first, so a caller's temporary
+-- table named like one of ours was used instead, and its triggers ran as
+-- the owner of a SECURITY DEFINER function. Every function that sets a
+-- path now names pg_temp last, where nothing is looked up before ours.
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = 'pgprompt'::regnamespace
+           AND 'search_path=pgprompt, pg_catalog' = ANY (p.proconfig)
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = pgprompt, pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$$;

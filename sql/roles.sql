@@ -72,7 +72,7 @@ BEGIN
                -- the audit writer, called by the triggers of admins' direct changes
                '_audit'])
     LOOP
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog', f);
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp', f);
     END LOOP;
 END
 $$;

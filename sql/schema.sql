@@ -26,7 +26,7 @@ COMMENT ON SCHEMA pgprompt IS
 -- SET LOCAL, not SET: CREATE EXTENSION saved the caller's search_path at
 -- this nesting level and restores it afterwards, which a plain SET would
 -- override (leaking pgprompt into the caller's session).
-SET LOCAL search_path = pgprompt, pg_catalog;
+SET LOCAL search_path = pgprompt, pg_catalog, pg_temp;
 
 ------------------------------------------------------------------------------
 -- Templates

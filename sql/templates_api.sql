@@ -18,7 +18,7 @@ CREATE FUNCTION _require(p_value anyelement, p_name text)
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF p_value IS NULL THEN
@@ -35,7 +35,7 @@ COMMENT ON FUNCTION _require(anyelement, text) IS
 CREATE FUNCTION _lock_template(p_name text)
 RETURNS prompt_templates
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -57,7 +57,7 @@ COMMENT ON FUNCTION _lock_template(text) IS
 CREATE FUNCTION _require_version(p_template prompt_templates, p_version integer)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM _require(p_version, 'version');
@@ -90,7 +90,7 @@ CREATE FUNCTION prompt_save(
 )
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_variables text[];
@@ -171,7 +171,7 @@ Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind, 4
 CREATE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates := _lock_template(prompt_activate.name);
@@ -196,7 +196,7 @@ Errors: 22004 NULL argument, 42704 unknown template or version, PG002 failing te
 CREATE FUNCTION prompt_rollback(name text)
 RETURNS integer
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates := _lock_template(prompt_rollback.name);
@@ -231,7 +231,7 @@ CREATE FUNCTION _check_label(p_label text)
 RETURNS void
 LANGUAGE plpgsql
 IMMUTABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM _require(p_label, 'label');
@@ -253,7 +253,7 @@ COMMENT ON FUNCTION _check_label(text) IS 'Internal: 22023 unless the label name
 CREATE FUNCTION prompt_label(name text, version integer, label text, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -282,7 +282,7 @@ Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown temp
 CREATE FUNCTION prompt_unlabel(name text, label text)
 RETURNS boolean
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -335,7 +335,7 @@ CREATE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text D
 RETURNS SETOF prompt_version_info
 LANGUAGE plpgsql
 STABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates;
@@ -385,7 +385,7 @@ Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, v
 CREATE FUNCTION prompt_delete(name text)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_template prompt_templates := _lock_template(prompt_delete.name);

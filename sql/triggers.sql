@@ -12,7 +12,7 @@ CREATE FUNCTION _is_restored(p_at timestamptz)
 RETURNS boolean
 LANGUAGE sql
 STABLE
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$ SELECT p_at < transaction_timestamp() $$;
 
 COMMENT ON FUNCTION _is_restored(timestamptz) IS
@@ -27,7 +27,7 @@ COMMENT ON FUNCTION _is_restored(timestamptz) IS
 CREATE FUNCTION _notify_change(p_template text, p_version integer, p_action text, p_label text DEFAULT NULL)
 RETURNS void
 LANGUAGE sql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     SELECT pg_notify('pgprompt_changes',
         json_strip_nulls(json_build_object(
@@ -45,7 +45,7 @@ CREATE FUNCTION _audit(p_action text, p_object_type text, p_object_name text,
                        p_template_id bigint, p_version integer, p_before jsonb, p_after jsonb)
 RETURNS void
 LANGUAGE sql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     INSERT INTO prompt_audit_logs (action, object_type, object_name, template_id, version, before, after)
     VALUES (p_action, p_object_type, p_object_name, p_template_id, p_version, p_before, p_after);
@@ -63,7 +63,7 @@ COMMENT ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) IS
 CREATE FUNCTION _audit_row()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_old jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
@@ -101,7 +101,7 @@ COMMENT ON FUNCTION _audit_row() IS
 CREATE FUNCTION _replace_builtin(p_table regclass, p_name_column text, p_id bigint, p_name text)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     EXECUTE format('DELETE FROM %s t WHERE t.builtin AND (t.id = $1 OR t.%I = $2)', p_table, p_name_column)
@@ -119,7 +119,7 @@ COMMENT ON FUNCTION _replace_builtin(regclass, text, bigint, text) IS
 CREATE FUNCTION _touch_updated()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     NEW.created_at := OLD.created_at;
@@ -152,7 +152,7 @@ COMMENT ON TRIGGER trigger_update_prompt_labels_timestamp ON prompt_labels IS
 CREATE FUNCTION _versions_immutable()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF TG_OP = 'DELETE' THEN
@@ -204,7 +204,7 @@ COMMENT ON TRIGGER trigger_prompt_versions_no_truncate ON prompt_versions IS
 CREATE FUNCTION _enforce_single_active()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_last prompt_activations;
@@ -242,7 +242,7 @@ COMMENT ON TRIGGER trigger_enforce_single_active_template ON prompt_templates IS
 CREATE FUNCTION _check_new_template_version()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF _is_restored(NEW.created_at) THEN
@@ -277,7 +277,7 @@ COMMENT ON TRIGGER trigger_check_new_template_version ON prompt_templates IS
 CREATE FUNCTION _audit_templates()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_before jsonb;
@@ -333,7 +333,7 @@ COMMENT ON TRIGGER trigger_audit_prompt_templates_delete ON prompt_templates IS
 CREATE FUNCTION _audit_versions()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF NOT _is_restored(NEW.created_at) THEN
@@ -356,7 +356,7 @@ COMMENT ON TRIGGER trigger_audit_prompt_versions ON prompt_versions IS
 CREATE FUNCTION _audit_activations()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
@@ -383,7 +383,7 @@ COMMENT ON TRIGGER trigger_audit_prompt_activations ON prompt_activations IS
 CREATE FUNCTION _audit_labels()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_row prompt_labels := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -429,7 +429,7 @@ COMMENT ON TRIGGER trigger_audit_prompt_labels ON prompt_labels IS
 CREATE FUNCTION _audit_append_only()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
@@ -468,7 +468,7 @@ COMMENT ON TRIGGER trigger_prompt_audit_logs_no_truncate ON prompt_audit_logs IS
 CREATE FUNCTION _invalidate_caches_trigger()
 RETURNS trigger
 LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog
+SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
     PERFORM _invalidate_caches(TG_ARGV[0]::regclass);
