@@ -189,7 +189,7 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
         PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
     END IF;
     IF NEW.metric IS NULL OR NEW.metric NOT IN ('daily_cost_usd', 'p95_latency_ms', 'error_rate', 'success_rate') THEN
@@ -216,6 +216,12 @@ $$;
 
 COMMENT ON FUNCTION _alert_rules_validate() IS
     'Trigger: refuses an unknown metric, a window that is not positive, a threshold that does not suit the metric (22023); a restored row replaces the built-in one.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_alert_rules
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_alert_rules IS
+    'created_at/by and updated_at/by of a new alert rule are now and the session user, builtin is false.';
 
 CREATE TRIGGER trigger_validate_prompt_alert_rules
     BEFORE INSERT OR UPDATE ON prompt_alert_rules

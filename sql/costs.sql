@@ -72,7 +72,7 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
         -- A restored row replaces the shipped one CREATE EXTENSION put in its place.
         DELETE FROM prompt_model_prices p
          WHERE p.builtin AND (p.id = NEW.id OR (p.model, p.effective_from) = (NEW.model, NEW.effective_from));
@@ -93,6 +93,12 @@ $$;
 
 COMMENT ON FUNCTION _prices_validate() IS
     'Trigger: refuses a match_pattern that does not compile (22023) or is too large (54000), and prices with more than 20 decimal places (22023).';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_model_prices
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_model_prices IS
+    'created_at/by and updated_at/by of a new price are now and the session user, builtin is false.';
 
 CREATE TRIGGER trigger_validate_prompt_model_prices
     BEFORE INSERT OR UPDATE ON prompt_model_prices

@@ -175,7 +175,7 @@ BEGIN
     NEW.hash_salt := coalesce(NEW.hash_salt, NEW.name);
 
     -- Restored rows may arrive before the versions they name.
-    IF NOT (TG_OP = 'INSERT' AND _is_restored(NEW.created_at)) THEN
+    IF NOT (TG_OP = 'INSERT' AND _restoring()) THEN
         SELECT count(*) INTO v_missing
           FROM jsonb_array_elements(NEW.variants) e
          WHERE NOT EXISTS (SELECT 1 FROM prompt_versions v
@@ -201,6 +201,12 @@ $$;
 
 COMMENT ON FUNCTION _experiments_validate() IS
     'Trigger: checks variants (22023: shape, names, weights summing to 100, control; 42704: versions of another template), fills the default control and salt, and refuses illegal status changes and changes to a started experiment (55000).';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON ab_test_experiments
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON ab_test_experiments IS
+    'created_at/by and updated_at/by of a new experiment are now and the session user.';
 
 CREATE TRIGGER trigger_validate_ab_test_experiments
     BEFORE INSERT OR UPDATE ON ab_test_experiments

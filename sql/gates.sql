@@ -61,6 +61,12 @@ $$;
 COMMENT ON FUNCTION _test_cases_validate() IS
     'Trigger: refuses vars that are not an object and assertions of an unknown kind, with a bad value or an invalid regex (22023).';
 
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_test_cases
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_test_cases IS
+    'created_at/by and updated_at/by of a new test case are now and the session user.';
+
 CREATE TRIGGER trigger_validate_prompt_test_cases
     BEFORE INSERT OR UPDATE ON prompt_test_cases
     FOR EACH ROW EXECUTE FUNCTION _test_cases_validate();

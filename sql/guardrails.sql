@@ -104,7 +104,7 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF TG_OP = 'INSERT' AND _is_restored(NEW.created_at) THEN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
         PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
     END IF;
     PERFORM _guardrail_check(NEW.name, NEW.kind, NEW.action, NEW.direction, NEW.config);
@@ -114,6 +114,12 @@ $$;
 
 COMMENT ON FUNCTION _guardrails_validate() IS
     'Trigger: validates a guardrail''s kind, action, direction and config (SQLSTATE 22023 or 54000 naming the problem).';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_guardrails
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_guardrails IS
+    'created_at/by and updated_at/by of a new guardrail are now and the session user, builtin is false.';
 
 CREATE TRIGGER trigger_validate_prompt_guardrails
     BEFORE INSERT OR UPDATE ON prompt_guardrails
@@ -133,8 +139,8 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    -- pg_trigger_depth() > 1: the restore path of _guardrails_validate.
-    IF OLD.builtin AND pg_trigger_depth() = 1 THEN
+    -- A restore replaces built-in rows with the restored ones (_replace_builtin).
+    IF OLD.builtin AND NOT _restoring() THEN
         RAISE EXCEPTION 'guardrail "%" is built in and cannot be deleted', OLD.name
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = format('Disable it instead: UPDATE pgprompt.prompt_guardrails SET enabled = false WHERE name = %L;', OLD.name);

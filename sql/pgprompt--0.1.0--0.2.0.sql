@@ -34,3 +34,498 @@ BEGIN
     END LOOP;
 END
 $$;
+
+------------------------------------------------------------------------------
+-- Audit integrity: the session, not the row, says what is restored history
+------------------------------------------------------------------------------
+
+-- 0.1.0 took a row stamped before the transaction (or builtin = true) for
+-- restored history and skipped its audit entry, history and notification,
+-- so an administrator could change releases and guardrails unrecorded.
+CREATE  FUNCTION "_restoring"() RETURNS bool /* bool */
+STRICT STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_restoring_wrapper';
+
+COMMENT ON FUNCTION _restoring() IS
+    'Internal: true while the extension''s own script runs (CREATE or ALTER EXTENSION) and in a superuser''s restoring session (pg_restore, or session_replication_role = replica); rows written then are history, not new events.';
+
+CREATE FUNCTION _stamp_new_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_columns jsonb := to_jsonb(NEW);
+    v_stamps jsonb := jsonb_build_object(
+        'created_at', now(), 'created_by', session_user,
+        'updated_at', now(), 'updated_by', session_user,
+        'activated_at', now(), 'activated_by', session_user,
+        'builtin', false);
+BEGIN
+    IF _restoring() THEN
+        RETURN NEW;
+    END IF;
+    -- The stamps this table has columns for.
+    RETURN jsonb_populate_record(NEW, (SELECT jsonb_object_agg(s.key, s.value)
+                                         FROM jsonb_each(v_stamps) s WHERE v_columns ? s.key));
+END
+$$;
+
+COMMENT ON FUNCTION _stamp_new_row() IS
+    'Trigger: sets created_at/by, updated_at/by, activated_at/by (now(), session_user) and builtin (false) of a new row, unless the extension''s script or a restore writes it.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_templates IS
+    'created_at/by and updated_at/by of a new template are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_versions IS
+    'created_at/by of a new version are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_labels
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_labels IS
+    'created_at/by and updated_at/by of a new label are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_activations
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_activations IS
+    'activated_at/by of a new activation are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_guardrails
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_guardrails IS
+    'created_at/by and updated_at/by of a new guardrail are now and the session user, builtin is false.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_model_prices
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_model_prices IS
+    'created_at/by and updated_at/by of a new price are now and the session user, builtin is false.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_alert_rules
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_alert_rules IS
+    'created_at/by and updated_at/by of a new alert rule are now and the session user, builtin is false.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON ab_test_experiments
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON ab_test_experiments IS
+    'created_at/by and updated_at/by of a new experiment are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_test_cases
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_test_cases IS
+    'created_at/by and updated_at/by of a new test case are now and the session user.';
+
+CREATE OR REPLACE FUNCTION _audit_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_old jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+    v_new jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+    v_name text := coalesce(v_new, v_old) ->> TG_ARGV[1];
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT _restoring() THEN
+            PERFORM _audit('create', TG_ARGV[0], v_name, NULL, NULL, NULL, v_new);
+        END IF;
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF (v_old - 'updated_at' - 'updated_by') IS DISTINCT FROM (v_new - 'updated_at' - 'updated_by') THEN
+            PERFORM _audit(CASE WHEN (v_old ->> 'enabled')::boolean AND NOT (v_new ->> 'enabled')::boolean THEN 'disable'
+                                WHEN NOT (v_old ->> 'enabled')::boolean AND (v_new ->> 'enabled')::boolean THEN 'enable'
+                                -- Experiments: the lifecycle step.
+                                WHEN (v_old ->> 'status') IS DISTINCT FROM (v_new ->> 'status') THEN
+                                    CASE v_new ->> 'status' WHEN 'running' THEN 'start' WHEN 'stopped' THEN 'stop'
+                                                            WHEN 'concluded' THEN 'conclude' ELSE 'update' END
+                                ELSE 'update' END,
+                           TG_ARGV[0], v_name, NULL, NULL, v_old, v_new);
+        END IF;
+    ELSIF NOT _restoring() THEN
+        PERFORM _audit('delete', TG_ARGV[0], v_name, NULL, NULL, v_old, NULL);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_row() IS
+    'Trigger: audits creation, changes (enable, disable, start, stop, conclude, update) and deletion of a configuration row. Arguments: object type, name column.';
+
+CREATE OR REPLACE FUNCTION _replace_builtin(p_table regclass, p_name_column text, p_id bigint, p_name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT _restoring() THEN
+        RETURN;
+    END IF;
+    EXECUTE format('DELETE FROM %s t WHERE t.builtin AND (t.id = $1 OR t.%I = $2)', p_table, p_name_column)
+      USING p_id, p_name;
+END
+$$;
+
+COMMENT ON FUNCTION _replace_builtin(regclass, text, bigint, text) IS
+    'Internal: during a restore, deletes the built-in row a restored row (same id or name) replaces; otherwise nothing.';
+
+CREATE OR REPLACE FUNCTION _check_new_template_version()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF _restoring() THEN
+        RETURN NULL;
+    END IF;
+    IF EXISTS (SELECT 1 FROM prompt_templates WHERE id = NEW.id)
+       AND NOT EXISTS (SELECT 1 FROM prompt_versions v
+                        JOIN prompt_templates t ON t.id = v.template_id AND t.active_version = v.version
+                       WHERE t.id = NEW.id) THEN
+        RAISE EXCEPTION 'template "%" has no version %, its active version', NEW.name, NEW.active_version
+            USING ERRCODE = 'foreign_key_violation',
+                  HINT = 'Create templates with prompt_save(name, body).';
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _audit_templates()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    v_after jsonb;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT _restoring() THEN
+            PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
+            PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- BEFORE DELETE: the versions and labels are still there to count.
+        PERFORM _audit('delete', 'template', OLD.name, OLD.id, OLD.active_version,
+            to_jsonb(OLD) || jsonb_build_object(
+                'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
+                'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
+                             FROM prompt_labels WHERE template_id = OLD.id)),
+            NULL);
+        PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
+        RETURN OLD;
+    END IF;
+    -- UPDATE: activations are audited from prompt_activations; record the
+    -- other columns that changed, if any.
+    SELECT jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
+      INTO v_before, v_after
+      FROM jsonb_each(to_jsonb(OLD)) o
+      JOIN jsonb_each(to_jsonb(NEW)) n USING (key)
+     WHERE o.value IS DISTINCT FROM n.value
+       AND o.key NOT IN ('active_version', 'updated_at', 'updated_by');
+    IF v_before IS NOT NULL THEN
+        PERFORM _audit('update', 'template', NEW.name, NEW.id, NULL, v_before, v_after);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _audit_versions()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT _restoring() THEN
+        PERFORM _audit('new_version', 'version',
+            (SELECT name FROM prompt_templates WHERE id = NEW.template_id),
+            NEW.template_id, NEW.version, NULL, to_jsonb(NEW));
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _audit_activations()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
+BEGIN
+    IF NEW.action <> 'create' AND NOT _restoring() THEN
+        PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
+            jsonb_build_object('active_version', NEW.previous_version),
+            jsonb_build_object('active_version', NEW.version));
+        PERFORM _notify_change(v_name, NEW.version, NEW.action);
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _audit_labels()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_row prompt_labels := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+    v_name text := (SELECT name FROM prompt_templates WHERE id = v_row.template_id);
+BEGIN
+    IF v_name IS NULL THEN
+        RETURN NULL; -- removed with its template; the template's delete event says so
+    END IF;
+    IF TG_OP = 'INSERT' AND _restoring() THEN
+        RETURN NULL;
+    ELSIF TG_OP = 'INSERT' THEN
+        PERFORM _audit('label_set', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,
+            NULL, to_jsonb(NEW));
+        PERFORM _notify_change(v_name, NEW.version, 'label', NEW.label);
+    ELSIF TG_OP = 'UPDATE' THEN
+        IF NEW.version IS DISTINCT FROM OLD.version THEN
+            PERFORM _audit('label_move', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,
+                to_jsonb(OLD), to_jsonb(NEW));
+            PERFORM _notify_change(v_name, NEW.version, 'label', NEW.label);
+        END IF;
+    ELSE
+        PERFORM _audit('label_remove', 'label', v_name || '@' || OLD.label, OLD.template_id, OLD.version,
+            to_jsonb(OLD), NULL);
+        PERFORM _notify_change(v_name, OLD.version, 'unlabel', OLD.label);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _guardrails_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
+        PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
+    END IF;
+    PERFORM _guardrail_check(NEW.name, NEW.kind, NEW.action, NEW.direction, NEW.config);
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _guardrails_keep_builtin()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- A restore replaces built-in rows with the restored ones (_replace_builtin).
+    IF OLD.builtin AND NOT _restoring() THEN
+        RAISE EXCEPTION 'guardrail "%" is built in and cannot be deleted', OLD.name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = format('Disable it instead: UPDATE pgprompt.prompt_guardrails SET enabled = false WHERE name = %L;', OLD.name);
+    END IF;
+    RETURN OLD;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _prices_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
+        -- A restored row replaces the shipped one CREATE EXTENSION put in its place.
+        DELETE FROM prompt_model_prices p
+         WHERE p.builtin AND (p.id = NEW.id OR (p.model, p.effective_from) = (NEW.model, NEW.effective_from));
+    END IF;
+    -- One spelling per price: 2.50 is stored as 2.5.
+    NEW.input_usd_per_mtok := trim_scale(NEW.input_usd_per_mtok);
+    NEW.output_usd_per_mtok := trim_scale(NEW.output_usd_per_mtok);
+    NEW.cached_input_usd_per_mtok := trim_scale(NEW.cached_input_usd_per_mtok);
+    NEW.long_input_usd_per_mtok := trim_scale(NEW.long_input_usd_per_mtok);
+    NEW.long_output_usd_per_mtok := trim_scale(NEW.long_output_usd_per_mtok);
+    NEW.long_cached_input_usd_per_mtok := trim_scale(NEW.long_cached_input_usd_per_mtok);
+    PERFORM _model_price_check(NEW.match_pattern,
+        ARRAY[NEW.input_usd_per_mtok, NEW.output_usd_per_mtok, NEW.cached_input_usd_per_mtok,
+              NEW.long_input_usd_per_mtok, NEW.long_output_usd_per_mtok, NEW.long_cached_input_usd_per_mtok]::text[]);
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _alert_rules_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
+        PERFORM _replace_builtin(TG_RELID, 'name', NEW.id, NEW.name);
+    END IF;
+    IF NEW.metric IS NULL OR NEW.metric NOT IN ('daily_cost_usd', 'p95_latency_ms', 'error_rate', 'success_rate') THEN
+        RAISE EXCEPTION 'unknown alert metric "%"', NEW.metric
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Metrics: daily_cost_usd, p95_latency_ms, error_rate, success_rate.';
+    END IF;
+    IF NEW.time_window IS NULL OR NEW.time_window <= interval '0' OR NEW.time_window > interval '366 days' THEN
+        RAISE EXCEPTION 'alert window must be positive and at most 366 days (got %)', NEW.time_window
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.threshold IS NULL OR NEW.threshold < 0 OR NEW.threshold = 'NaN'
+       OR (NEW.metric IN ('error_rate', 'success_rate') AND NEW.threshold > 1) THEN
+        RAISE EXCEPTION 'threshold % does not suit %', NEW.threshold, NEW.metric
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Rates are fractions from 0 to 1; costs and latencies are not negative.';
+    END IF;
+    IF NEW.min_executions < 1 THEN
+        RAISE EXCEPTION 'min_executions must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _experiments_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_item jsonb;
+    v_position bigint;
+    v_name text;
+    v_names text[] := '{}';
+    v_normal jsonb := '[]';
+    v_sum integer := 0;
+    v_missing integer;
+    v_template text := (SELECT t.name FROM prompt_templates t WHERE t.id = NEW.template_id);
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.status <> NEW.status AND NOT (OLD.status, NEW.status) IN
+               (('draft', 'running'), ('running', 'stopped'), ('stopped', 'running'),
+                ('running', 'concluded'), ('stopped', 'concluded')) THEN
+            RAISE EXCEPTION 'experiment "%" cannot go from % to %', OLD.name, OLD.status, NEW.status
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'draft -> running <-> stopped -> concluded.';
+        END IF;
+        -- Fixed once started: changing the split would move users between
+        -- variants, and changing the decision rules after seeing data is
+        -- how false winners are made.
+        IF OLD.status <> 'draft' AND (NEW.name, NEW.template_id, NEW.variants, NEW.hash_salt, NEW.control_variant,
+                                      NEW.primary_metric, NEW.min_sample_size, NEW.significance_level)
+                IS DISTINCT FROM (OLD.name, OLD.template_id, OLD.variants, OLD.hash_salt, OLD.control_variant,
+                                  OLD.primary_metric, OLD.min_sample_size, OLD.significance_level) THEN
+            RAISE EXCEPTION 'experiment "%" has started: its name, template, variants, control, salt, metric, minimum sample and significance level are fixed', OLD.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Create a new experiment instead.';
+        END IF;
+    END IF;
+    IF jsonb_typeof(NEW.variants) IS DISTINCT FROM 'array' OR jsonb_array_length(NEW.variants) NOT BETWEEN 1 AND 20 THEN
+        RAISE EXCEPTION 'variants must be a JSON array of 1 to 20 objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '[{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}]';
+    END IF;
+    FOR v_item, v_position IN SELECT e, o FROM jsonb_array_elements(NEW.variants) WITH ORDINALITY AS a(e, o) LOOP
+        IF jsonb_typeof(v_item) IS DISTINCT FROM 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_item) k WHERE k NOT IN ('name', 'version', 'weight')) THEN
+            RAISE EXCEPTION 'variant % must be an object with the keys name, version and weight', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v_item -> 'version') IS DISTINCT FROM 'number' OR (v_item ->> 'version') !~ '^[0-9]{1,9}$'
+           OR (v_item ->> 'version')::integer < 1 THEN
+            RAISE EXCEPTION 'variant %: version must be a positive integer', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v_item -> 'weight') IS DISTINCT FROM 'number' OR (v_item ->> 'weight') !~ '^[0-9]{1,3}$'
+           OR (v_item ->> 'weight')::integer NOT BETWEEN 1 AND 100 THEN
+            RAISE EXCEPTION 'variant %: weight must be an integer from 1 to 100 (percent of users)', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF v_item ? 'name' AND jsonb_typeof(v_item -> 'name') IS DISTINCT FROM 'string' THEN
+            RAISE EXCEPTION 'variant %: name must be a string', v_position USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_name := coalesce(v_item ->> 'name', 'v' || (v_item ->> 'version'));
+        IF v_name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$' THEN
+            RAISE EXCEPTION 'variant %: name "%" is not valid', v_position, v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Up to 64 letters, digits, _ . and -, not starting with . or -.';
+        END IF;
+        IF v_name = ANY (v_names) THEN
+            RAISE EXCEPTION 'variant name "%" is used twice', v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name the variants when two of them test the same version.';
+        END IF;
+        v_names := v_names || v_name;
+        v_sum := v_sum + (v_item ->> 'weight')::integer;
+        v_normal := v_normal || jsonb_build_object('name', v_name, 'version', (v_item ->> 'version')::integer,
+                                                   'weight', (v_item ->> 'weight')::integer);
+    END LOOP;
+    IF v_sum <> 100 THEN
+        RAISE EXCEPTION 'variant weights sum to %, not 100', v_sum
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Weights are percentages of users.';
+    END IF;
+    NEW.variants := v_normal;
+    NEW.control_variant := coalesce(NEW.control_variant, v_names[1]);
+    IF NOT NEW.control_variant = ANY (v_names) THEN
+        RAISE EXCEPTION 'control variant "%" is not one of the variants (%)', NEW.control_variant, array_to_string(v_names, ', ')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.winner IS NOT NULL AND NOT NEW.winner = ANY (v_names) THEN
+        RAISE EXCEPTION 'winner "%" is not one of the variants (%)', NEW.winner, array_to_string(v_names, ', ')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    NEW.hash_salt := coalesce(NEW.hash_salt, NEW.name);
+
+    -- Restored rows may arrive before the versions they name.
+    IF NOT (TG_OP = 'INSERT' AND _restoring()) THEN
+        SELECT count(*) INTO v_missing
+          FROM jsonb_array_elements(NEW.variants) e
+         WHERE NOT EXISTS (SELECT 1 FROM prompt_versions v
+                            WHERE v.template_id = NEW.template_id AND v.version = (e ->> 'version')::integer);
+        IF v_missing > 0 THEN
+            RAISE EXCEPTION 'variant versions % are not all versions of template "%"',
+                  (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(NEW.variants) e), v_template
+                USING ERRCODE = 'undefined_object',
+                      DETAIL = format('Versions of "%s": %s.', v_template,
+                          (SELECT string_agg(v.version::text, ', ' ORDER BY v.version) FROM prompt_versions v
+                            WHERE v.template_id = NEW.template_id));
+        END IF;
+    END IF;
+
+    IF NEW.status = 'running' AND jsonb_array_length(NEW.variants) < 2 THEN
+        RAISE EXCEPTION 'experiment "%" has % variant; it needs at least two to run', NEW.name, jsonb_array_length(NEW.variants)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) IS
+    'Internal: appends a row to prompt_audit_logs. No role may call it: the audit triggers, which run as the extension''s owner, do.';
+
+-- _audit ran as its owner and administrators could call it (and forge
+-- entries); now only the audit triggers, running as the owner, can.
+ALTER FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) SECURITY INVOKER;
+REVOKE EXECUTE ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) FROM pgprompt_admin;
+
+DROP FUNCTION _is_restored(timestamptz);
+
+REVOKE ALL ON FUNCTION _restoring(), _stamp_new_row() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _restoring(), _stamp_new_row() TO pgprompt_admin;

@@ -13,9 +13,10 @@
 --
 -- Functions that write run SECURITY DEFINER with a pinned search_path, so
 -- the tables they write need no privilege of their callers: an app logs
--- calls without being able to INSERT into prompt_executions, and audit
--- rows are written by _audit only. Rendering does not write and runs as
--- the caller (a definer switch per call would cost the render path).
+-- calls without being able to INSERT into prompt_executions. Audit rows are
+-- written by _audit, which no role may call: only the audit triggers, which
+-- run as the owner too. Rendering does not write and runs as the caller (a
+-- definer switch per call would cost the render path).
 --
 -- Roles belong to the cluster, not the database: CREATE EXTENSION makes
 -- them once, DROP EXTENSION keeps them.
@@ -68,9 +69,7 @@ BEGIN
                'prompt_save', 'prompt_activate', 'prompt_rollback', 'prompt_label', 'prompt_unlabel', 'prompt_delete',
                'prompt_experiment_create', 'prompt_experiment_start', 'prompt_experiment_stop', 'prompt_experiment_promote',
                'prompt_test_case_save', 'prompt_test_case_delete', 'prompt_import_prices', 'prompt_purge_executions',
-               'prompt_stats_compact', 'prompt_check_alerts',
-               -- the audit writer, called by the triggers of admins' direct changes
-               '_audit'])
+               'prompt_stats_compact', 'prompt_check_alerts'])
     LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp', f);
     END LOOP;
@@ -120,9 +119,11 @@ BEGIN
 END
 $$;
 
--- Administrators: every function and table; the audit log read-only (its
--- rows come from _audit, and the table refuses changes anyway).
+-- Administrators: every function and table but the audit writer; the audit
+-- log read-only (its rows come from _audit, and the table refuses changes
+-- anyway).
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgprompt TO pgprompt_admin;
+REVOKE EXECUTE ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) FROM pgprompt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgprompt TO pgprompt_admin;
 REVOKE INSERT, UPDATE, DELETE ON prompt_audit_logs FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

@@ -2,21 +2,18 @@
 -- change notifications. They fire for the API functions and for direct SQL
 -- alike, so nothing changes unrecorded whichever way it is changed.
 --
--- Restored history is not a new event: pg_restore (and any import that keeps
--- the original rows) inserts rows whose created_at / activated_at lie before
--- the current transaction began. Such rows get no new audit entries, history
--- or notifications; the audit rows they came with are restored as they were.
--- Rows inserted normally take now(), the transaction's start time.
+-- Restored history is not a new event: rows that pg_restore brings back,
+-- and the rows the extension's own scripts write, get no new audit entries,
+-- history or notifications (the audit rows they came with are restored as
+-- they were). Whether that is so is decided by the session, never by the
+-- row: _restoring() (written in Rust) is true only while CREATE or ALTER
+-- EXTENSION runs our script, or in a superuser's pg_restore session or one
+-- with session_replication_role = replica. Every other new row is stamped
+-- by _stamp_new_row with the time, the session user and builtin = false,
+-- whatever the caller wrote into those columns.
 
-CREATE FUNCTION _is_restored(p_at timestamptz)
-RETURNS boolean
-LANGUAGE sql
-STABLE
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT p_at < transaction_timestamp() $$;
-
-COMMENT ON FUNCTION _is_restored(timestamptz) IS
-    'Internal: true for a row stamped before the current transaction began, i.e. restored history rather than a new event.';
+COMMENT ON FUNCTION _restoring() IS
+    'Internal: true while the extension''s own script runs (CREATE or ALTER EXTENSION) and in a superuser''s restoring session (pg_restore, or session_replication_role = replica); rows written then are history, not new events.';
 
 ------------------------------------------------------------------------------
 -- Helpers
@@ -52,17 +49,47 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) IS
-    'Internal: appends a row to prompt_audit_logs.';
+    'Internal: appends a row to prompt_audit_logs. No role may call it: the audit triggers, which run as the extension''s owner, do.';
+
+-- New rows are stamped by the database, not by whoever inserts them: when
+-- and by whom they were made, and builtin only for the extension's own
+-- rows. A row claiming an old created_at or builtin = true used to pass for
+-- restored history and skip the audit log. Restores keep their stamps.
+CREATE FUNCTION _stamp_new_row()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_columns jsonb := to_jsonb(NEW);
+    v_stamps jsonb := jsonb_build_object(
+        'created_at', now(), 'created_by', session_user,
+        'updated_at', now(), 'updated_by', session_user,
+        'activated_at', now(), 'activated_by', session_user,
+        'builtin', false);
+BEGIN
+    IF _restoring() THEN
+        RETURN NEW;
+    END IF;
+    -- The stamps this table has columns for.
+    RETURN jsonb_populate_record(NEW, (SELECT jsonb_object_agg(s.key, s.value)
+                                         FROM jsonb_each(v_stamps) s WHERE v_columns ? s.key));
+END
+$$;
+
+COMMENT ON FUNCTION _stamp_new_row() IS
+    'Trigger: sets created_at/by, updated_at/by, activated_at/by (now(), session_user) and builtin (false) of a new row, unless the extension''s script or a restore writes it.';
 
 -- Audits a configuration table (guardrails, prices, alert rules, ...):
 -- TG_ARGV[0] names the object type, TG_ARGV[1] the column holding its name.
--- Rows a table's own install or restore path writes are not new events:
--- built-in rows from CREATE EXTENSION, restored rows (created before this
--- transaction), and deletes made by another trigger (a restore replacing a
--- built-in row).
+-- Rows the extension's script or a restore writes are not new events
+-- (built-in rows, restored rows, and built-in rows a restore replaces).
+-- Like every audit trigger it runs as the extension's owner: _audit, which
+-- writes the audit log, is callable by no role.
 CREATE FUNCTION _audit_row()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -71,8 +98,7 @@ DECLARE
     v_name text := coalesce(v_new, v_old) ->> TG_ARGV[1];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NOT coalesce((v_new ->> 'builtin')::boolean, false)
-           AND NOT _is_restored((v_new ->> 'created_at')::timestamptz) THEN
+        IF NOT _restoring() THEN
             PERFORM _audit('create', TG_ARGV[0], v_name, NULL, NULL, NULL, v_new);
         END IF;
     ELSIF TG_OP = 'UPDATE' THEN
@@ -86,7 +112,7 @@ BEGIN
                                 ELSE 'update' END,
                            TG_ARGV[0], v_name, NULL, NULL, v_old, v_new);
         END IF;
-    ELSIF pg_trigger_depth() = 1 THEN
+    ELSIF NOT _restoring() THEN
         PERFORM _audit('delete', TG_ARGV[0], v_name, NULL, NULL, v_old, NULL);
     END IF;
     RETURN NULL;
@@ -104,17 +130,44 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
+    IF NOT _restoring() THEN
+        RETURN;
+    END IF;
     EXECUTE format('DELETE FROM %s t WHERE t.builtin AND (t.id = $1 OR t.%I = $2)', p_table, p_name_column)
       USING p_id, p_name;
 END
 $$;
 
 COMMENT ON FUNCTION _replace_builtin(regclass, text, bigint, text) IS
-    'Internal: deletes the built-in row a restored row (same id or name) replaces.';
+    'Internal: during a restore, deletes the built-in row a restored row (same id or name) replaces; otherwise nothing.';
 
 ------------------------------------------------------------------------------
 -- Timestamps (the seeds' auto-update timestamp triggers)
 ------------------------------------------------------------------------------
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_templates
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_templates IS
+    'created_at/by and updated_at/by of a new template are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_versions
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_versions IS
+    'created_at/by of a new version are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_labels
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_labels IS
+    'created_at/by and updated_at/by of a new label are now and the session user.';
+
+CREATE TRIGGER trigger_stamp_new_rows
+    BEFORE INSERT ON prompt_activations
+    FOR EACH ROW EXECUTE FUNCTION _stamp_new_row();
+COMMENT ON TRIGGER trigger_stamp_new_rows ON prompt_activations IS
+    'activated_at/by of a new activation are now and the session user.';
 
 CREATE FUNCTION _touch_updated()
 RETURNS trigger
@@ -245,7 +298,7 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF _is_restored(NEW.created_at) THEN
+    IF _restoring() THEN
         RETURN NULL;
     END IF;
     IF EXISTS (SELECT 1 FROM prompt_templates WHERE id = NEW.id)
@@ -277,6 +330,7 @@ COMMENT ON TRIGGER trigger_check_new_template_version ON prompt_templates IS
 CREATE FUNCTION _audit_templates()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -284,7 +338,7 @@ DECLARE
     v_after jsonb;
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        IF NOT _is_restored(NEW.created_at) THEN
+        IF NOT _restoring() THEN
             PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
             PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
         END IF;
@@ -333,10 +387,11 @@ COMMENT ON TRIGGER trigger_audit_prompt_templates_delete ON prompt_templates IS
 CREATE FUNCTION _audit_versions()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
-    IF NOT _is_restored(NEW.created_at) THEN
+    IF NOT _restoring() THEN
         PERFORM _audit('new_version', 'version',
             (SELECT name FROM prompt_templates WHERE id = NEW.template_id),
             NEW.template_id, NEW.version, NULL, to_jsonb(NEW));
@@ -356,12 +411,13 @@ COMMENT ON TRIGGER trigger_audit_prompt_versions ON prompt_versions IS
 CREATE FUNCTION _audit_activations()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
     v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
 BEGIN
-    IF NEW.action <> 'create' AND NOT _is_restored(NEW.activated_at) THEN
+    IF NEW.action <> 'create' AND NOT _restoring() THEN
         PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
             jsonb_build_object('active_version', NEW.previous_version),
             jsonb_build_object('active_version', NEW.version));
@@ -383,6 +439,7 @@ COMMENT ON TRIGGER trigger_audit_prompt_activations ON prompt_activations IS
 CREATE FUNCTION _audit_labels()
 RETURNS trigger
 LANGUAGE plpgsql
+SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -392,7 +449,7 @@ BEGIN
     IF v_name IS NULL THEN
         RETURN NULL; -- removed with its template; the template's delete event says so
     END IF;
-    IF TG_OP = 'INSERT' AND _is_restored(NEW.updated_at) THEN
+    IF TG_OP = 'INSERT' AND _restoring() THEN
         RETURN NULL;
     ELSIF TG_OP = 'INSERT' THEN
         PERFORM _audit('label_set', 'label', v_name || '@' || NEW.label, NEW.template_id, NEW.version,

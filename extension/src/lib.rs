@@ -42,7 +42,7 @@ pub extern "C-unwind" fn _PG_init() {
 // The schema, in the order it must be created. Functions written in Rust are
 // created between the bootstrap file and the rest.
 pgrx::extension_sql_file!("../../sql/schema.sql", name = "schema", bootstrap);
-pgrx::extension_sql_file!("../../sql/triggers.sql", name = "triggers", requires = ["schema"]);
+pgrx::extension_sql_file!("../../sql/triggers.sql", name = "triggers", requires = ["schema", _restoring]);
 pgrx::extension_sql_file!(
     "../../sql/guardrails.sql",
     name = "guardrails",

@@ -50,7 +50,13 @@ impl TestDb {
         admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create test database");
         let db = TestDb { name };
         if extension {
-            db.connect().batch_execute("CREATE EXTENSION pgprompt").expect("CREATE EXTENSION pgprompt");
+            // PGPROMPT_TEST_VERSION runs a test against an older version of
+            // the extension, to see a fixed failure come back.
+            let create = match std::env::var("PGPROMPT_TEST_VERSION") {
+                Ok(v) if !v.is_empty() => format!("CREATE EXTENSION pgprompt VERSION '{v}'"),
+                _ => "CREATE EXTENSION pgprompt".to_string(),
+            };
+            db.connect().batch_execute(&create).expect("CREATE EXTENSION pgprompt");
         }
         db
     }

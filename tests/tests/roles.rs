@@ -82,7 +82,8 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         let (name, signature): (String, String) = (f.get(0), f.get(1));
         for role in ROLES {
             let expected = match role {
-                "pgprompt_admin" => true,
+                // The audit writer is nobody's to call.
+                "pgprompt_admin" => name != "_audit",
                 "pgprompt_app" => APP_FUNCTIONS.contains(&name.as_str()) || READER_FUNCTIONS.contains(&name.as_str()),
                 _ => READER_FUNCTIONS.contains(&name.as_str()),
             };
@@ -109,7 +110,7 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         .map(|r| r.get(0))
         .collect();
     assert!(definers.is_empty(), "SECURITY DEFINER without a pinned search_path: {definers:?}");
-    for writer in ["prompt_log_execution", "prompt_guard_enforce", "prompt_save", "prompt_activate", "prompt_experiment_start", "_audit"] {
+    for writer in ["prompt_log_execution", "prompt_guard_enforce", "prompt_save", "prompt_activate", "prompt_experiment_start", "_audit_row"] {
         let definer: bool = one(&mut c, &format!("SELECT bool_and(prosecdef) FROM pg_proc WHERE proname = '{writer}' AND pronamespace = 'pgprompt'::regnamespace"));
         assert!(definer, "{writer} is not SECURITY DEFINER");
     }

@@ -112,10 +112,34 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
             "SELECT pgprompt._executions_create_partition('2032-0{m}-15', true)",
             "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'prompt_executions_2032_0{m}')",
         ),
+        // The audit triggers run as the owner: fired by an administrator's direct SQL.
         (
-            "_audit",
-            "SELECT pgprompt._audit('update', 'template', 'forged{n}', NULL, NULL, NULL, NULL)",
-            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE object_name = 'forged{n}')",
+            "_audit_row",
+            "UPDATE pgprompt.prompt_guardrails SET description = 'd{n}' WHERE name = 'homework'",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE after ->> 'description' = 'd{n}')",
+        ),
+        (
+            "_audit_templates",
+            "UPDATE pgprompt.prompt_templates SET description = 'd{n}' WHERE name = 't'",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE after ->> 'description' = 'd{n}')",
+        ),
+        (
+            "_audit_versions",
+            "INSERT INTO pgprompt.prompt_versions (template_id, version, body, parent_version)
+             SELECT id, (SELECT max(version) + 1 FROM pgprompt.prompt_versions v WHERE v.template_id = t.id), 'v{n}', 1
+               FROM pgprompt.prompt_templates t WHERE name = 't'",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE action = 'new_version' AND after ->> 'body' = 'v{n}')",
+        ),
+        (
+            "_audit_activations",
+            "UPDATE pgprompt.prompt_templates SET active_version = CASE active_version WHEN 1 THEN 2 ELSE 1 END WHERE name = 't'",
+            "SELECT (SELECT max(id) FROM pgprompt.prompt_audit_logs WHERE action = 'activate')
+                  > (SELECT coalesce(max(id), 0) FROM pgprompt.prompt_audit_logs WHERE action <> 'activate')",
+        ),
+        (
+            "_audit_labels",
+            "INSERT INTO pgprompt.prompt_labels (template_id, label, version) SELECT id, 'x{n}', 1 FROM pgprompt.prompt_templates WHERE name = 't'",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE action = 'label_set' AND object_name = 't@x{n}')",
         ),
     ]
 }

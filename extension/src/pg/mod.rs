@@ -1,6 +1,7 @@
 //! The PostgreSQL layer: argument conversion, SPI, per-backend caches, GUCs
 //! and error reporting. Logic lives in the pgrx-free modules beside this one.
 
+pub mod audit;
 pub mod cache;
 pub mod cost;
 pub mod detached;
