@@ -1,5 +1,15 @@
 //! Settings, all prefixed `pgprompt.`. Sizes take units (`SET pgprompt.max_output_bytes = '2MB'`).
+//!
+//! The limits that protect the server (fuel, sizes, the cache) are set in
+//! postgresql.conf. Any session may lower them; only a superuser may raise
+//! one above the configured value (SET, set_config, a function's SET
+//! clause, ALTER ROLE or DATABASE ... SET alike), or a template could buy
+//! itself unbounded work and memory. The check hooks below enforce that.
 
+use std::ffi::{c_int, c_void, CStr};
+use std::sync::atomic::{AtomicI32, Ordering::Relaxed};
+
+use pgrx::pg_sys;
 use pgrx::{GucContext, GucFlags, GucRegistry, GucSetting};
 
 use crate::render::Limits;
@@ -23,46 +33,95 @@ pub static LOG_EXECUTIONS: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Store logged prompts and responses without redacting them.
 pub static STORE_RAW_TEXT: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// A limit with its ceiling: the value the server's configuration gives
+/// (postgresql.conf, the command line, or the built-in default).
+struct Capped {
+    name: &'static CStr,
+    ceiling: AtomicI32,
+}
+
+/// Whether `newval` may be set from `source`: configuration sets the
+/// ceiling; anyone may go up to it; above it takes a superuser.
+///
+/// # Safety
+/// Called by PostgreSQL's GUC machinery as a check hook.
+unsafe fn check_capped(cap: &Capped, newval: c_int, source: pg_sys::GucSource::Type) -> bool {
+    if source <= pg_sys::GucSource::PGC_S_ARGV {
+        cap.ceiling.store(newval, Relaxed);
+        return true;
+    }
+    let ceiling = cap.ceiling.load(Relaxed);
+    // SAFETY: superuser() reads the catalog, which needs a transaction.
+    if newval <= ceiling || unsafe { pg_sys::IsTransactionState() && pg_sys::superuser() } {
+        return true;
+    }
+    let message = format!(
+        "only a superuser may raise {} above {ceiling}, its value in the server's configuration",
+        cap.name.to_string_lossy()
+    );
+    // SAFETY: the GUC machinery reports and frees these palloc'd strings.
+    unsafe {
+        pg_sys::GUC_check_errcode(pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE as c_int);
+        pg_sys::GUC_check_errmsg_string = pg_sys::pstrdup(std::ffi::CString::new(message).unwrap_or_default().as_ptr());
+        pg_sys::GUC_check_errhint_string = pg_sys::pstrdup(c"Lower values are always allowed; raise the limit in postgresql.conf.".as_ptr());
+    }
+    false
+}
+
+/// Defines a capped integer setting and its check hook.
+macro_rules! capped {
+    ($name:literal, $short:literal, $long:literal, $setting:expr, $min:expr, $max:expr, $flags:expr) => {{
+        static CAP: Capped = Capped { name: $name, ceiling: AtomicI32::new(i32::MAX) };
+        #[pgrx::pg_guard]
+        unsafe extern "C-unwind" fn hook(newval: *mut c_int, _extra: *mut *mut c_void, source: pg_sys::GucSource::Type) -> bool {
+            // SAFETY: PostgreSQL passes the proposed value.
+            unsafe { check_capped(&CAP, *newval, source) }
+        }
+        // SAFETY: the hook is guarded and never panics.
+        unsafe {
+            GucRegistry::define_int_guc_with_hooks(
+                $name, $short, $long, $setting, $min, $max, GucContext::Userset, $flags, Some(hook), None, None,
+            )
+        }
+    }};
+}
+
 pub fn init() {
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.max_template_bytes",
         c"Largest template body prompt_save accepts.",
         c"Bodies over this size are refused with SQLSTATE 54000.",
         &MAX_TEMPLATE_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
-        GucFlags::UNIT_BYTE,
+        GucFlags::UNIT_BYTE
     );
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.render_fuel",
         c"Template instructions one render may execute.",
         c"A render that needs more fails with SQLSTATE 54001, so an endless loop cannot hang a session.",
         &RENDER_FUEL,
         100,
         i32::MAX,
-        GucContext::Userset,
-        GucFlags::default(),
+        GucFlags::default()
     );
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.max_output_bytes",
         c"Largest output one render may produce.",
         c"A render producing more fails with SQLSTATE 54000.",
         &MAX_OUTPUT_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
-        GucFlags::UNIT_BYTE,
+        GucFlags::UNIT_BYTE
     );
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.max_vars_bytes",
         c"Largest vars document one render accepts.",
         c"Larger vars fail with SQLSTATE 54000 before any work is done.",
         &MAX_VARS_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
-        GucFlags::UNIT_BYTE,
+        GucFlags::UNIT_BYTE
     );
     GucRegistry::define_int_guc(
         c"pgprompt.render_memory_limit",
@@ -74,25 +133,23 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_KB,
     );
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.max_scan_bytes",
         c"Largest text a guardrail scan accepts.",
         c"Longer texts fail with SQLSTATE 54000 before any work is done.",
         &MAX_SCAN_BYTES,
         1,
         i32::MAX,
-        GucContext::Userset,
-        GucFlags::UNIT_BYTE,
+        GucFlags::UNIT_BYTE
     );
-    GucRegistry::define_int_guc(
+    capped!(
         c"pgprompt.cache_size",
         c"Compiled template versions kept per session.",
         c"Least recently used versions are dropped beyond this number.",
         &CACHE_SIZE,
         1,
         1_000_000,
-        GucContext::Userset,
-        GucFlags::default(),
+        GucFlags::default()
     );
     GucRegistry::define_bool_guc(
         c"pgprompt.log_executions",
