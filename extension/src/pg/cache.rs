@@ -1,10 +1,11 @@
 //! The per-session caches behind rendering. Both are pgrx-free.
 //!
 //! * Compiled templates, keyed by the immutable version id. A version's body
-//!   never changes, so a cached compile can never be stale. The row's xmin is
-//!   kept beside the id so ids reused after DROP/CREATE EXTENSION in the same
-//!   session never match an old entry. Least recently used entries go once
-//!   `pgprompt.cache_size` is reached.
+//!   never changes, so a cached compile can never be stale. A stamp of the
+//!   row (its table's OID and its xmin) is kept beside the id, so ids reused
+//!   after DROP and CREATE EXTENSION, even twice in one transaction (same
+//!   xmin, new table), never match an old entry. Least recently used entries
+//!   go once `pgprompt.cache_size` is reached.
 //! * Resolutions: which version id a (template, version-or-label) currently
 //!   means. They are dropped whenever the invalidation generation moves; the
 //!   PostgreSQL layer moves it from a relcache invalidation callback, which
@@ -52,7 +53,7 @@ impl FxHasher {
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 struct Entry {
-    xmin: u32,
+    stamp: u64,
     compiled: Compiled,
     last_used: u64,
 }
@@ -81,18 +82,18 @@ impl Default for Cache {
 }
 
 impl Cache {
-    /// Looks up version `id` (whose row has `xmin`), compiling it with the
+    /// Looks up version `id` (whose row has `stamp`), compiling it with the
     /// body `load` returns on a miss, then runs `f` on the engine and result.
     pub fn with_compiled<R>(
         &mut self,
         id: i64,
-        xmin: u32,
+        stamp: u64,
         capacity: usize,
-        load: impl FnOnce() -> (Kind, String),
+        load: impl FnOnce() -> Result<(Kind, String)>,
         f: impl FnOnce(&mut Engine, &Compiled) -> Result<R>,
     ) -> Result<R> {
         self.clock += 1;
-        if let Some(entry) = self.entries.get_mut(&id).filter(|e| e.xmin == xmin) {
+        if let Some(entry) = self.entries.get_mut(&id).filter(|e| e.stamp == stamp) {
             self.stats.hits += 1;
             entry.last_used = self.clock;
             return f(&mut self.engine, &entry.compiled);
@@ -104,9 +105,9 @@ impl Cache {
         while self.entries.len() >= capacity.max(1) {
             self.evict_oldest();
         }
-        let (kind, body) = load();
+        let (kind, body) = load()?;
         let compiled = self.engine.compile(&id.to_string(), kind, &body)?;
-        let entry = self.entries.entry(id).or_insert(Entry { xmin, compiled, last_used: self.clock });
+        let entry = self.entries.entry(id).or_insert(Entry { stamp, compiled, last_used: self.clock });
         f(&mut self.engine, &entry.compiled)
     }
 
@@ -118,6 +119,11 @@ impl Cache {
             self.engine.remove(&old.compiled);
             self.stats.evictions += 1;
         }
+    }
+
+    /// Whether version `id` with `stamp` is compiled already.
+    pub fn contains(&self, id: i64, stamp: u64) -> bool {
+        self.entries.get(&id).is_some_and(|e| e.stamp == stamp)
     }
 
     /// The engine alone, for renders of bodies that are not stored.
@@ -149,13 +155,14 @@ pub enum Selector {
     Latest,
 }
 
-/// A resolved version: its immutable id, the row's xmin and its number.
+/// A resolved version: its immutable id, the row's stamp and its number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolved {
     pub id: i64,
     /// prompt_templates.id of the version's template.
     pub template_id: i64,
-    pub xmin: u32,
+    /// The row's table OID (high half) and xmin (low half).
+    pub stamp: u64,
     pub version: i32,
 }
 
@@ -226,9 +233,9 @@ mod tests {
     use crate::render::Limits;
     use serde_json::json;
 
-    fn render(cache: &mut Cache, id: i64, xmin: u32, body: &str, cap: usize) -> String {
+    fn render(cache: &mut Cache, id: i64, stamp: u64, body: &str, cap: usize) -> String {
         cache
-            .with_compiled(id, xmin, cap, || (Kind::Text, body.to_string()), |e, c| {
+            .with_compiled(id, stamp, cap, || Ok((Kind::Text, body.to_string())), |e, c| {
                 e.render_text(c, &json!({}), &Limits::default())
             })
             .unwrap()
@@ -238,13 +245,13 @@ mod tests {
     fn hits_reuse_the_compile_and_misses_load() {
         let mut c = Cache::default();
         assert_eq!(render(&mut c, 1, 10, "one", 10), "one");
-        // Same id and xmin: the stored compile is used, the new body ignored.
+        // Same id and stamp: the stored compile is used, the new body ignored.
         assert_eq!(render(&mut c, 1, 10, "ignored", 10), "one");
         assert_eq!((c.stats().hits, c.stats().misses, c.stats().entries), (1, 1, 1));
     }
 
     #[test]
-    fn a_reused_id_with_another_xmin_recompiles() {
+    fn a_reused_id_with_another_stamp_recompiles() {
         let mut c = Cache::default();
         render(&mut c, 1, 10, "old", 10);
         assert_eq!(render(&mut c, 1, 11, "new", 10), "new");
@@ -267,7 +274,7 @@ mod tests {
     #[test]
     fn resolutions_last_one_generation() {
         let mut r = Resolutions::default();
-        let a = Resolved { id: 1, template_id: 1, xmin: 1, version: 1 };
+        let a = Resolved { id: 1, template_id: 1, stamp: 1, version: 1 };
         r.put(0, "t", Selector::Active, a, 10);
         assert_eq!(r.get(0, "t", &Selector::Active), Some(a));
         assert_eq!(r.get(0, "t", &Selector::Latest), None);
@@ -286,7 +293,7 @@ mod tests {
     fn resolutions_are_bounded() {
         let mut r = Resolutions::default();
         for v in 1..=5 {
-            r.put(0, "t", Selector::Version(v), Resolved { id: v as i64, template_id: 1, xmin: 1, version: v }, 3);
+            r.put(0, "t", Selector::Version(v), Resolved { id: v as i64, template_id: 1, stamp: 1, version: v }, 3);
         }
         assert!(r.len() <= 3);
     }
@@ -294,7 +301,7 @@ mod tests {
     #[test]
     fn failed_compiles_are_not_cached() {
         let mut c = Cache::default();
-        let err = c.with_compiled(1, 1, 10, || (Kind::Text, "{{".into()), |_, _| Ok(()));
+        let err = c.with_compiled(1, 1, 10, || Ok((Kind::Text, "{{".into())), |_, _| Ok(()));
         assert!(err.is_err());
         assert_eq!(c.stats().entries, 0);
     }

@@ -276,6 +276,10 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
 
         pg_sys::ExecDropSingleTupleTableSlot(slot);
         pg_sys::ExecCloseResultRelations(estate);
+        // Slots the triggers made (ExecGetTriggerNewSlot for AFTER ROW
+        // triggers and foreign keys) hold their descriptors pinned, as
+        // CopyFrom's end releases them.
+        pg_sys::ExecResetTupleTable((*estate).es_tupleTable, false);
         pg_sys::MemoryContextSwitchTo(old);
         pg_sys::FreeExecutorState(estate);
         close();

@@ -43,33 +43,54 @@ fn describe(sel: &Selector, name: &str) -> String {
 // activating transaction sees its own change, and a rollback restores the
 // old one. Inside REPEATABLE READ, rendering follows the latest activation,
 // like a catalog lookup, not the transaction's snapshot.
+//
+// The body comes from the same row the resolution read (or, when the
+// resolution was cached, under a snapshot as recent as the one it came
+// from): a version the statement's own snapshot cannot see yet (a new
+// version in a REPEATABLE READ transaction, `latest` during saves) renders
+// like any other.
 
-const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body \
+                      FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
 thread_local! {
-    /// The resolving queries: active, version, label, latest.
-    static PLANS: [spi::Kept; 4] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
+    /// The resolving queries: active, version, label, latest; and the body by id.
+    static PLANS: [spi::Kept; 5] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
 }
+
+/// A version's kind and body.
+type Body = (Kind, String);
 
 /// Finds the version `sel` names, or an error naming what does not exist.
 pub fn resolve(name: &str, sel: &Selector) -> Result<Resolved> {
+    resolve_with_body(name, sel).map(|(r, _)| r)
+}
+
+/// `resolve`, with the body when the query read it and the compiled cache
+/// does not hold the version yet.
+fn resolve_with_body(name: &str, sel: &Selector) -> Result<(Resolved, Option<Body>)> {
     invalidation::accept();
     let generation = invalidation::generation(Channel::Templates);
     if let Some(r) = cache::with_resolutions(|c| c.get(generation, name, sel)) {
-        return Ok(r);
+        return Ok((r, None));
     }
     let cacheable = invalidation::may_cache();
-    let found = lookup(name, sel, cacheable).ok_or_else(|| not_found(name, sel))?;
+    let (found, body) = lookup(name, sel, cacheable).ok_or_else(|| not_found(name, sel))?;
     if cacheable {
         let capacity = gucs::CACHE_SIZE.get() as usize;
         cache::with_resolutions(|c| c.put(generation, name, sel.clone(), found, capacity));
     }
-    Ok(found)
+    Ok((found, body))
+}
+
+/// The row's table OID and xmin as one stamp (see `cache`).
+fn stamp(table: pg_sys::Datum, xmin: pg_sys::Datum) -> u64 {
+    ((table.value() as u32 as u64) << 32) | xmin.value() as u32 as u64
 }
 
 /// Runs the resolving query. With `latest`, under a snapshot taken now
 /// rather than the statement's (see above).
-fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
+fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<(Resolved, Option<Body>)> {
     let (slot, sql, second) = match sel {
         Selector::Active => (0, format!("{SELECT} AND v.version = t.active_version WHERE t.name = $1"), None),
         Selector::Version(v) => (
@@ -105,23 +126,46 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<Resolved> {
             if pg_sys::SPI_processed == 0 {
                 return None;
             }
-            let table = &*pg_sys::SPI_tuptable;
-            let tuple = *table.vals;
-            let column = |n: i32| {
-                let mut null = false;
-                let d = pg_sys::SPI_getbinval(tuple, table.tupdesc, n, &mut null);
-                assert!(!null, "resolving query returned NULL");
-                d
-            };
             invalidation::watch(Channel::Templates, column(4).value() as u32);
-            Some(Resolved {
+            let found = Resolved {
                 id: column(1).value() as i64,
                 template_id: column(5).value() as i64,
-                xmin: column(2).value() as u32,
+                stamp: stamp(column(6), column(2)),
                 version: column(3).value() as i32,
-            })
+            };
+            // The body only when it will be compiled: detoasting and copying
+            // it is wasted on a cache hit.
+            let body = (!cache::with(|c| c.contains(found.id, found.stamp))).then(|| body_at(7));
+            Some((found, body))
         }
     })
+}
+
+/// Column `n` of the first row SPI returned; NULL is a bug (the columns
+/// read are NOT NULL).
+///
+/// # Safety
+/// SPI connected, with a row in SPI_tuptable.
+unsafe fn column(n: i32) -> pg_sys::Datum {
+    unsafe {
+        let table = &*pg_sys::SPI_tuptable;
+        let mut null = false;
+        let d = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, n, &mut null);
+        assert!(!null, "resolving query returned NULL");
+        d
+    }
+}
+
+/// Kind and body from columns `n` and `n + 1` of the first row.
+///
+/// # Safety
+/// As `column`.
+unsafe fn body_at(n: i32) -> Body {
+    unsafe {
+        let kind = String::from_datum(column(n), false).expect("kind is NOT NULL");
+        let body = String::from_datum(column(n + 1), false).expect("body is NOT NULL");
+        (Kind::parse(&kind).expect("kind is checked by the table"), body)
+    }
 }
 
 pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
@@ -142,16 +186,26 @@ pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
     }
 }
 
-/// The stored body of version `id` (a cache miss).
-fn load(id: i64) -> (Kind, String) {
-    let (kind, body) = Spi::connect(|client| {
-        let t = client
-            .select("SELECT kind, body FROM pgprompt.prompt_versions WHERE id = $1", Some(1), &[id.into()])
-            .expect("reading a version");
-        t.first().get_two::<String, String>().expect("version row vanished while it was being rendered")
-    });
-    let kind = Kind::parse(&kind.expect("kind is NOT NULL")).expect("kind is checked by the table");
-    (kind, body.expect("body is NOT NULL"))
+/// The stored body of version `id`, for a resolution that came from the
+/// cache, under a snapshot as recent as the one it was resolved under. The
+/// version may have gone since (its template deleted by a commit in
+/// between): that is the caller's 42704, never an internal error.
+fn load(name: &str, id: i64) -> Result<Body> {
+    let latest = invalidation::may_cache();
+    Spi::connect(|_| {
+        let plan = PLANS.with(|plans| plans[4].plan("SELECT v.kind, v.body FROM pgprompt.prompt_versions v WHERE v.id = $1", &[pg_sys::INT8OID]));
+        let mut args = spi::Args::with_capacity(1);
+        args.push(Some(id));
+        // SAFETY: one int8 argument, as prepared; SPI is connected.
+        unsafe {
+            let rc = spi::run(plan, &mut args, true, latest, 1);
+            assert_eq!(rc, pg_sys::SPI_OK_SELECT as i32, "reading a version failed");
+            if pg_sys::SPI_processed == 0 {
+                return Err(Error::new(ErrorKind::UnknownObject, format!("template \"{name}\" was deleted while it was being rendered")));
+            }
+            Ok(body_at(1))
+        }
+    })
 }
 
 /// Resolves, compiles (or reuses) and runs `f` within the render memory
@@ -169,10 +223,18 @@ fn with_version<R>(
 
 /// `with_version` returning the error instead.
 fn try_with_version<R>(name: &str, sel: &Selector, f: impl FnOnce(&mut render::Engine, &render::Compiled) -> Result<R>) -> Result<R> {
-    let resolved = resolve(name, sel)?;
+    let (resolved, body) = resolve_with_body(name, sel)?;
     let capacity = gucs::CACHE_SIZE.get() as usize;
+    // Read before the guarded section: the budget is for rendering.
+    let body = match body {
+        Some(b) => Some(b),
+        None if cache::with(|c| c.contains(resolved.id, resolved.stamp)) => None,
+        None => Some(load(name, resolved.id)?),
+    };
     alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
-        cache::with(|c| c.with_compiled(resolved.id, resolved.xmin, capacity, || load(resolved.id), f))
+        cache::with(|c| {
+            c.with_compiled(resolved.id, resolved.stamp, capacity, || Ok(body.expect("read when not compiled")), f)
+        })
     })
 }
 
