@@ -77,7 +77,7 @@ COMMENT ON COLUMN prompt_executions.cached_input_tokens IS 'Part of input_tokens
 COMMENT ON COLUMN prompt_executions.cost_usd IS 'Exact cost in USD at the prices in effect at executed_at; NULL when the model has no price.';
 COMMENT ON COLUMN prompt_executions.latency_ms IS 'Wall time of the call in milliseconds; NULL when unknown.';
 COMMENT ON COLUMN prompt_executions.success IS 'Whether the call succeeded.';
-COMMENT ON COLUMN prompt_executions.error_message IS 'Why it failed.';
+COMMENT ON COLUMN prompt_executions.error_message IS 'Why it failed, redacted like rendered_prompt.';
 COMMENT ON COLUMN prompt_executions.rendered_prompt IS
     'The prompt sent, with PII and what redact guardrails find replaced by <ENTITY> unless pgprompt.store_raw_text is on.';
 COMMENT ON COLUMN prompt_executions.response IS 'The model''s answer, redacted like rendered_prompt.';
@@ -502,7 +502,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz) IS
-$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt and response with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
+$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
 Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment; 42704 unknown template or version.$$;
 
 COMMENT ON FUNCTION prompt_latency_quantile(bigint[], double precision) IS

@@ -264,7 +264,7 @@ $$Scans content with the enabled guardrails for the direction and applies their 
 Errors: 22004 NULL content or direction, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes, PG001 blocked.$$;
 
 COMMENT ON FUNCTION prompt_guard_scan(text, text) IS
-$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex and percent-encoded runs are decoded and scanned too. Writes nothing.
+$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
 Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes.$$;
 
 COMMENT ON FUNCTION prompt_guard_redact(text, text) IS

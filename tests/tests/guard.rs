@@ -296,3 +296,37 @@ fn a_modified_builtin_guardrail_survives_dump_and_restore() {
     assert_eq!(dump(&mut r), before);
     assert_eq!(one::<String>(&mut r, "SELECT prompt_guard_enforce('write to a@b.io')"), "write to <EMAIL_ADDRESS>");
 }
+
+/// What 0.1.0 let through: an address behind 64 harmless encoded runs, or
+/// behind a single escape, half an IPv4-mapped IPv6 address, and error
+/// messages stored as they came.
+#[test]
+fn encoded_and_escaped_pii_is_blocked_and_redacted() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute("SELECT prompt_save('t', 'x', '{\"model\": \"gpt-4o\"}')").unwrap();
+    let harmless = "aGFybWxlc3MgdGV4dCBoZXJl"; // "harmless text here"
+    let email = "d3JpdGUgdG8gamFuZUBleGFtcGxlLmNvbQ=="; // "write to jane@example.com"
+    let padded = format!("{} {email}", [harmless; 64].join(" "));
+    for text in [padded.as_str(), "write to jane.doe%40example.com", r"write to jane.doe\u0040example.com"] {
+        let e = c.query_one("SELECT prompt_guard_enforce($1)", &[&text]).unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("PG001"), "{text}: {e:?}");
+        let id: i64 = one(&mut c, &format!("SELECT prompt_log_execution('t', rendered_prompt => {})", quote(text)));
+        let stored: String = one(&mut c, &format!("SELECT rendered_prompt FROM prompt_executions WHERE id = {id}"));
+        assert!(stored.contains("<EMAIL_ADDRESS>") && !stored.contains("jane"), "{stored}");
+    }
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_guard_redact('server ::ffff:8.8.8.8 ok')"), "server <IP_ADDRESS> ok");
+    // Error messages are redacted like prompts, and so reach readers.
+    c.batch_execute("SELECT prompt_log_execution('t', success => false, error_message => 'rejected: contact jane@example.com')").unwrap();
+    let reader = format!("{}_reader", db.name);
+    c.batch_execute(&format!("CREATE ROLE {reader} LOGIN IN ROLE pgprompt_reader")).unwrap();
+    let mut cfg = config(&db.name);
+    cfg.user(&reader);
+    let mut r = cfg.connect(NoTls).unwrap();
+    let seen: String = one(&mut r, "SELECT error_message FROM pgprompt.v_recent_execution_errors LIMIT 1");
+    assert_eq!(seen, "rejected: contact <EMAIL_ADDRESS>");
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

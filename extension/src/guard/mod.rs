@@ -36,6 +36,9 @@ const SET_LIMIT: usize = 256 << 20;
 const REDACT_PASSES: usize = 4;
 /// How deep encoded runs inside decoded runs are followed.
 const DECODE_DEPTH: usize = 2;
+/// The entity of an encoded run left unscanned when the decoding budget
+/// (`decode::BUDGET`) ran out.
+pub const UNSCANNED: &str = "UNSCANNED_ENCODING";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -353,7 +356,7 @@ impl Scanner {
             return findings;
         }
         let view = normalize::fold(text);
-        self.scan_view(&view, None, direction, 0, &mut findings);
+        self.scan_view(&view, None, direction, 0, &mut decode::BUDGET.clone(), &mut findings);
         findings.sort_by(|a, b| (a.start, a.end, a.guardrail).cmp(&(b.start, b.end, b.guardrail)));
         findings.dedup_by(|a, b| a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end);
         // Digit groups inside a card number or an IBAN also look like a phone
@@ -369,7 +372,16 @@ impl Scanner {
 
     /// Scans one view. `span`: when the view is decoded from an encoded run,
     /// the run's place in the original, to which all its findings point.
-    fn scan_view(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, depth: usize, out: &mut Vec<Finding>) {
+    /// `budget`: bytes of encoded runs still to decode in this scan.
+    fn scan_view(
+        &self,
+        view: &normalize::View,
+        span: Option<(usize, usize)>,
+        direction: Direction,
+        depth: usize,
+        budget: &mut usize,
+        out: &mut Vec<Finding>,
+    ) {
         let text = view.text.as_str();
         // Most texts match nothing: the PII prefilter, or else a plain
         // search, says so faster than collecting the set's matches.
@@ -412,9 +424,18 @@ impl Scanner {
             }
         }
         if depth < DECODE_DEPTH {
-            for (s, e, decoded) in decode::decode_runs(text) {
+            let runs = decode::decode_runs(text, budget);
+            for (s, e, decoded) in runs.decoded {
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
-                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, out);
+                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, budget, out);
+            }
+            // Runs the budget did not reach could hide anything: every
+            // guardrail that reads decoded text reports them (fail closed).
+            for (s, e) in runs.unscanned {
+                let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
+                for (i, _) in self.guardrails.iter().enumerate().filter(|(_, g)| g.direction.covers(direction)) {
+                    out.push(Finding { guardrail: i, entity: Cow::Borrowed(UNSCANNED), start, end });
+                }
             }
         }
     }

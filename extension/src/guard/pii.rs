@@ -55,7 +55,9 @@ pub const ENTITIES: &[Entity] = &[
         name: "IP_ADDRESS",
         patterns: &[
             r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}",
-            r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:[0-9a-f]{1,4}|(?:[0-9]{1,3}\.){3}[0-9]{1,3})?",
+            // An embedded IPv4 tail first: `::ffff:8.8.8.8` is one address,
+            // not `::ffff:8` and a stray `.8.8.8`.
+            r"(?i)(?:[0-9a-f]{0,4}:){2,7}(?:(?:[0-9]{1,3}\.){3}[0-9]{1,3}|[0-9a-f]{1,4})?",
         ],
         check: ip,
     },

@@ -268,3 +268,42 @@ fn prefilter_skips_plain_prose_only() {
     // With any other kind of detector in the set there is no prefilter.
     assert!(!defaults().pii_only);
 }
+
+#[test]
+fn ipv4_mapped_ipv6_is_one_address() {
+    let s = defaults();
+    assert_eq!(found(&s, "server ::ffff:8.8.8.8 ok"), [("IP_ADDRESS".into(), "::ffff:8.8.8.8".into())]);
+    let text = "server ::ffff:8.8.8.8 ok";
+    let findings = s.scan(text, Direction::Input);
+    assert_eq!(Scanner::redact(text, &findings.iter().collect::<Vec<_>>()), "server <IP_ADDRESS> ok");
+}
+
+#[test]
+fn an_address_behind_one_escape_is_found() {
+    let s = defaults();
+    for text in ["write jane.doe%40example.com now", r"write jane.doe\u0040example.com now", r"write jane.doe\x40example.com now"] {
+        let f = s.scan(text, Direction::Input);
+        assert!(f.iter().any(|f| f.entity == "EMAIL_ADDRESS"), "{text}: {f:?}");
+    }
+}
+
+#[test]
+fn harmless_runs_do_not_exhaust_the_search() {
+    let s = defaults();
+    // 64 harmless base64 runs, then an encoded e-mail address: found.
+    let harmless = "aGFybWxlc3MgdGV4dCBoZXJl"; // "harmless text here"
+    let email = "d3JpdGUgdG8gamFuZUBleGFtcGxlLmNvbQ=="; // "write to jane@example.com"
+    let text = format!("{} {email}", [harmless; 64].join(" "));
+    let f = s.scan(&text, Direction::Input);
+    assert!(f.iter().any(|f| f.entity == "EMAIL_ADDRESS"), "{f:?}");
+    // Past the byte budget, what is left is a finding of every guardrail,
+    // so a block or redact guardrail acts on it (fail closed).
+    let many = format!("{} {email}", vec![harmless; decode::BUDGET / harmless.len() + 10].join(" "));
+    let f = s.scan(&many, Direction::Input);
+    let unscanned: Vec<&Finding> = f.iter().filter(|f| f.entity == UNSCANNED).collect();
+    assert!(!unscanned.is_empty());
+    assert!(unscanned.iter().any(|f| s.guardrails[f.guardrail].action == Action::Block), "{unscanned:?}");
+    let chars: Vec<char> = many.chars().collect();
+    let last = unscanned.iter().max_by_key(|f| f.start).unwrap();
+    assert_eq!(chars[last.start..last.end].iter().collect::<String>(), email);
+}

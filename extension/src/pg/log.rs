@@ -254,6 +254,9 @@ fn prompt_log_execution(
     let raw = gucs::STORE_RAW_TEXT.get();
     let prompt = stored(rendered_prompt, Direction::Input, "rendered_prompt", raw);
     let answer = stored(response, Direction::Output, "response", raw);
+    // Error messages quote what the provider saw, PII included: redacted
+    // like the response (the reader role sees them in v_recent_execution_errors).
+    let failure = stored(error_message, Direction::Output, "error_message", raw);
 
     let partitions = ensure_partition(executed_at);
     let id = insert(&partitions, &Row {
@@ -268,13 +271,13 @@ fn prompt_log_execution(
         cost: cost.map(cost::numeric),
         latency_ms,
         success,
-        error_message,
+        error_message: failure.as_ref().and_then(|s| s.text.as_deref()),
         prompt: prompt.as_ref().and_then(|s| s.text.as_deref()),
         response: answer.as_ref().and_then(|s| s.text.as_deref()),
         metadata: &metadata,
     });
 
-    for (s, direction) in [(prompt, "input"), (answer, "output")] {
+    for (s, direction) in [(prompt, "input"), (answer, "output"), (failure, "output")] {
         if let Some(s) = s.filter(|s| !s.findings.is_empty()) {
             Spi::run_with_args(
                 "SELECT pgprompt._record_violations($1, $2, $3, p_execution_id => $4)",
