@@ -119,32 +119,86 @@ COMMENT ON TRIGGER trigger_keep_execution_measures ON prompt_executions IS
 -- Partitions
 ------------------------------------------------------------------------------
 
--- Creates the month partition holding p_at unless it exists. The table is
--- created first and then attached, which locks prompt_executions only in
--- SHARE UPDATE EXCLUSIVE mode: loggers writing other months carry on
--- (CREATE TABLE ... PARTITION OF would lock them all out until commit).
--- With p_wait false it gives up at once rather than wait for a lock.
+-- Month bounds are instants in UTC, computed and written the same way
+-- whatever the session's TimeZone, DateStyle and timezone_abbreviations:
+-- these functions pin TimeZone and DateStyle, and write bounds as ISO text
+-- with an explicit +00. (0.1.0 wrote them in the caller's style: with
+-- DateStyle Postgres and TimeZone Asia/Kolkata, 'IST' was read back as
+-- Israel's time and months were shifted by 3.5 hours.)
+
+-- The partition of prompt_executions holding time p_at, whatever its name
+-- (a month made here, a partition of the user's own, a default partition),
+-- or NULL.
+CREATE FUNCTION _executions_partition_of(p_at timestamptz)
+RETURNS regclass
+LANGUAGE sql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+    SELECT c.oid::regclass
+      FROM pg_inherits i
+      JOIN pg_class c ON c.oid = i.inhrelid
+      CROSS JOIN LATERAL pg_get_expr(c.relpartbound, c.oid) bound
+      LEFT JOIN LATERAL regexp_match(bound, $re$^FOR VALUES FROM \((?:'([^']+)'|MINVALUE)\) TO \((?:'([^']+)'|MAXVALUE)\)$re$) b ON true
+     WHERE i.inhparent = 'pgprompt.prompt_executions'::regclass
+       AND (bound = 'DEFAULT'
+            OR b IS NOT NULL AND (b[1] IS NULL OR p_at >= b[1]::timestamptz) AND (b[2] IS NULL OR p_at < b[2]::timestamptz))
+     -- A month's own partition before a default one.
+     ORDER BY bound = 'DEFAULT'
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION _executions_partition_of(timestamptz) IS
+    'Internal: the partition of prompt_executions that holds a time (whatever its name), or NULL.';
+
+-- Creates the month partition holding p_at unless a partition holds it.
+-- The table is created first and then attached, which locks
+-- prompt_executions only in SHARE UPDATE EXCLUSIVE mode, so loggers
+-- writing other months carry on (CREATE TABLE ... PARTITION OF would lock
+-- them all out). One creator at a time (an advisory lock taken before any
+-- other), so two back-fills in opposite order cannot deadlock. pgprompt's
+-- worker runs this in a transaction of its own, committed at once, so no
+-- caller holds these locks (see prompt_log_execution). With p_wait false
+-- it gives up, quietly, when it would have to wait or something is in the
+-- way: that is the next month, made ahead of time.
 CREATE FUNCTION _executions_create_partition(p_at timestamptz, p_wait boolean)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     v_month timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
-    v_from timestamptz := v_month AT TIME ZONE 'UTC';
-    v_to timestamptz := (v_month + interval '1 month') AT TIME ZONE 'UTC';
+    v_from text := to_char(v_month, 'YYYY-MM-DD') || ' 00:00:00+00';
+    v_to text := to_char(v_month + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00';
     v_name text := 'prompt_executions_' || to_char(v_month, 'YYYY_MM');
-    v_lock integer := extract(year FROM v_month)::integer * 12 + extract(month FROM v_month)::integer;
     v_timeout text := current_setting('lock_timeout');
 BEGIN
-    IF to_regclass(format('pgprompt.%I', v_name)) IS NOT NULL THEN
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
         RETURN;
     END IF;
     IF p_wait THEN
-        PERFORM pg_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, v_lock);
-    ELSIF NOT pg_try_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, v_lock) THEN
+        PERFORM pg_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0);
+    ELSIF NOT pg_try_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0) THEN
         RETURN;
+    END IF;
+    -- Another creator may have made it while this one waited.
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass(format('pgprompt.%I', v_name)) IS NOT NULL THEN
+        IF NOT p_wait THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'pgprompt.% exists but is not the partition of prompt_executions for % (UTC)', v_name, to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It may be a month detached from prompt_executions; calls of that month cannot be logged until it is back.',
+                  HINT = format('Attach it: ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.%I FOR VALUES FROM (%L) TO (%L); or rename it.',
+                                v_name, v_from, v_to);
     END IF;
     BEGIN
         IF NOT p_wait THEN
@@ -168,27 +222,36 @@ BEGIN
                        format('Calls of %s (UTC), a partition of prompt_executions.', to_char(v_month, 'YYYY-MM')));
         PERFORM set_config('lock_timeout', v_timeout, true);
     EXCEPTION
-        -- Another session made it first (duplicate_table, unique_violation),
-        -- a partition of the user's own covers the month (invalid_object_definition),
-        -- or, ahead of time, a lock was not free (lock_not_available).
-        WHEN duplicate_table OR unique_violation OR invalid_object_definition OR lock_not_available THEN
-            IF p_wait AND SQLSTATE = '55P03' THEN
+        -- Ahead of time, a lock that is not free is no reason to wait or fail.
+        WHEN lock_not_available THEN
+            IF p_wait THEN
                 RAISE;
             END IF;
+            RETURN;
     END;
+    -- What was made holds exactly the month.
+    IF (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass)
+           IS DISTINCT FROM format('FOR VALUES FROM (%L) TO (%L)', v_from, v_to)
+       OR _executions_partition_of(p_at) IS DISTINCT FROM format('pgprompt.%I', v_name)::regclass THEN
+        RAISE EXCEPTION 'the partition made for % (UTC) does not hold exactly that month', to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION _executions_create_partition(timestamptz, boolean) IS
-    'Internal: creates and attaches the month partition of prompt_executions holding a time, unless it exists.';
+    'Internal: creates, attaches and checks the month partition (UTC) of prompt_executions holding a time, unless a partition holds it; 55000 when a table of that name is in the way.';
 
 -- The partition for a call's month, and the next month's ahead of time so
--- that the first calls of a month rarely have to make one.
+-- that the first calls of a month rarely have to wait for one.
 CREATE FUNCTION _executions_partition(p_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
 AS $$
 BEGIN
     PERFORM _executions_create_partition(p_at, true);
@@ -203,6 +266,8 @@ CREATE FUNCTION prompt_purge_executions(older_than interval)
 RETURNS TABLE (partition text, range_start timestamptz, range_end timestamptz)
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
 AS $$
 DECLARE
     p record;

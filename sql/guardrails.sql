@@ -277,7 +277,7 @@ COMMENT ON FUNCTION _guard_enforce(text, text) IS
     'Internal: the findings of a scan as JSON, and the content with what redact guardrails found replaced.';
 
 COMMENT ON FUNCTION _record_violations_detached(jsonb, text, text) IS
-    'Internal: records blocked findings through a short-lived background worker, in a transaction of their own, so the ERROR that blocks the text does not erase them.';
+    'Internal: queues blocked findings for pgprompt''s background worker (one for all sessions), which records them in a transaction of their own, so the ERROR that blocks the text does not erase them.';
 
 COMMENT ON FUNCTION _guardrail_check(text, text, text, text, jsonb) IS
     'Internal: raises 22023 (or 54000 for patterns too large) unless the guardrail definition is valid.';

@@ -542,3 +542,171 @@ COMMENT ON COLUMN prompt_executions.error_message IS 'Why it failed, redacted li
 COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz) IS
 $$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
 Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment; 42704 unknown template or version.$$;
+
+COMMENT ON FUNCTION _record_violations_detached(jsonb, text, text) IS
+    'Internal: queues blocked findings for pgprompt''s background worker (one for all sessions), which records them in a transaction of their own, so the ERROR that blocks the text does not erase them.';
+
+------------------------------------------------------------------------------
+-- Partitions: UTC bounds whatever the session, months held under any name,
+-- one creator at a time (made by the worker, in a transaction of its own)
+------------------------------------------------------------------------------
+
+CREATE FUNCTION _executions_partition_of(p_at timestamptz)
+RETURNS regclass
+LANGUAGE sql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+    SELECT c.oid::regclass
+      FROM pg_inherits i
+      JOIN pg_class c ON c.oid = i.inhrelid
+      CROSS JOIN LATERAL pg_get_expr(c.relpartbound, c.oid) bound
+      LEFT JOIN LATERAL regexp_match(bound, $re$^FOR VALUES FROM \((?:'([^']+)'|MINVALUE)\) TO \((?:'([^']+)'|MAXVALUE)\)$re$) b ON true
+     WHERE i.inhparent = 'pgprompt.prompt_executions'::regclass
+       AND (bound = 'DEFAULT'
+            OR b IS NOT NULL AND (b[1] IS NULL OR p_at >= b[1]::timestamptz) AND (b[2] IS NULL OR p_at < b[2]::timestamptz))
+     -- A month's own partition before a default one.
+     ORDER BY bound = 'DEFAULT'
+     LIMIT 1
+$$;
+
+COMMENT ON FUNCTION _executions_partition_of(timestamptz) IS
+    'Internal: the partition of prompt_executions that holds a time (whatever its name), or NULL.';
+
+CREATE OR REPLACE FUNCTION _executions_create_partition(p_at timestamptz, p_wait boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    v_month timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
+    v_from text := to_char(v_month, 'YYYY-MM-DD') || ' 00:00:00+00';
+    v_to text := to_char(v_month + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00';
+    v_name text := 'prompt_executions_' || to_char(v_month, 'YYYY_MM');
+    v_timeout text := current_setting('lock_timeout');
+BEGIN
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0);
+    ELSIF NOT pg_try_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0) THEN
+        RETURN;
+    END IF;
+    -- Another creator may have made it while this one waited.
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass(format('pgprompt.%I', v_name)) IS NOT NULL THEN
+        IF NOT p_wait THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'pgprompt.% exists but is not the partition of prompt_executions for % (UTC)', v_name, to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It may be a month detached from prompt_executions; calls of that month cannot be logged until it is back.',
+                  HINT = format('Attach it: ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.%I FOR VALUES FROM (%L) TO (%L); or rename it.',
+                                v_name, v_from, v_to);
+    END IF;
+    BEGIN
+        IF NOT p_wait THEN
+            PERFORM set_config('lock_timeout', '50ms', true);
+        END IF;
+        EXECUTE format('CREATE TABLE pgprompt.%I (LIKE pgprompt.prompt_executions INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS)', v_name);
+        -- Ids are unique across partitions (one sequence); the key is per partition.
+        EXECUTE format('ALTER TABLE pgprompt.%I ADD PRIMARY KEY (id)', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (template_id, executed_at)', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (executed_at) WHERE NOT success', v_name);
+        -- Recent calls of all templates (the alert windows): calls arrive in
+        -- time order, so a BRIN index finds them at almost no cost per insert.
+        EXECUTE format('CREATE INDEX ON pgprompt.%I USING brin (executed_at) WITH (pages_per_range = 16)', v_name);
+        -- The bound as a constraint lets ATTACH skip its validation scan.
+        EXECUTE format('ALTER TABLE pgprompt.%I ADD CONSTRAINT %I CHECK (executed_at >= %L AND executed_at < %L)',
+                       v_name, v_name || '_bound', v_from, v_to);
+        EXECUTE format('ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.%I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_from, v_to);
+        EXECUTE format('ALTER TABLE pgprompt.%I DROP CONSTRAINT %I', v_name, v_name || '_bound');
+        EXECUTE format('COMMENT ON TABLE pgprompt.%I IS %L', v_name,
+                       format('Calls of %s (UTC), a partition of prompt_executions.', to_char(v_month, 'YYYY-MM')));
+        PERFORM set_config('lock_timeout', v_timeout, true);
+    EXCEPTION
+        -- Ahead of time, a lock that is not free is no reason to wait or fail.
+        WHEN lock_not_available THEN
+            IF p_wait THEN
+                RAISE;
+            END IF;
+            RETURN;
+    END;
+    -- What was made holds exactly the month.
+    IF (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass)
+           IS DISTINCT FROM format('FOR VALUES FROM (%L) TO (%L)', v_from, v_to)
+       OR _executions_partition_of(p_at) IS DISTINCT FROM format('pgprompt.%I', v_name)::regclass THEN
+        RAISE EXCEPTION 'the partition made for % (UTC) does not hold exactly that month', to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass);
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION _executions_create_partition(timestamptz, boolean) IS
+    'Internal: creates, attaches and checks the month partition (UTC) of prompt_executions holding a time, unless a partition holds it; 55000 when a table of that name is in the way.';
+
+CREATE OR REPLACE FUNCTION _executions_partition(p_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+BEGIN
+    PERFORM _executions_create_partition(p_at, true);
+    PERFORM _executions_create_partition(((date_trunc('month', p_at AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC'), false);
+END
+$$;
+
+COMMENT ON FUNCTION _executions_partition(timestamptz) IS
+    'Internal: makes sure prompt_executions has a partition for the month of a time (and tries the next month).';
+
+CREATE OR REPLACE FUNCTION prompt_purge_executions(older_than interval)
+RETURNS TABLE (partition text, range_start timestamptz, range_end timestamptz)
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    p record;
+BEGIN
+    PERFORM _require(older_than, 'older_than');
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative (got %)', older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR p IN
+        SELECT c.relname, b[1]::timestamptz AS lo, b[2]::timestamptz AS hi
+          FROM pg_inherits i
+          JOIN pg_class c ON c.oid = i.inhrelid
+          CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \('([^']+)'\) TO \('([^']+)'\)$re$) b
+         WHERE i.inhparent = 'pgprompt.prompt_executions'::regclass
+         ORDER BY 2
+    LOOP
+        CONTINUE WHEN p.hi > now() - older_than;
+        EXECUTE format('DROP TABLE pgprompt.%I', p.relname);
+        partition := p.relname;
+        range_start := p.lo;
+        range_end := p.hi;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+-- CREATE OR REPLACE reset what roles.sql set.
+ALTER FUNCTION prompt_purge_executions(interval) SECURITY DEFINER;
+
+REVOKE ALL ON FUNCTION _executions_partition_of(timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _executions_partition_of(timestamptz) TO pgprompt_admin;

@@ -330,3 +330,41 @@ fn encoded_and_escaped_pii_is_blocked_and_redacted() {
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// Blocked calls from many sessions at once: every finding is recorded
+/// within seconds, by one background worker for all of them.
+#[test]
+fn concurrent_blocked_calls_are_all_recorded_by_one_worker() {
+    let db = TestDb::new();
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let mut c = db.connect();
+            std::thread::spawn(move || {
+                for k in 0..3 {
+                    let e = c.batch_execute(&format!("SELECT prompt_guard_enforce('mail ada@example.com', template => 'b{i}_{k}')")).unwrap_err();
+                    assert_eq!(e.code().map(|c| c.code()), Some("PG001"));
+                }
+            })
+        })
+        .collect();
+    let mut c = db.connect();
+    let mut most_workers = 0i64;
+    let t = std::time::Instant::now();
+    let mut recorded = 0;
+    while t.elapsed() < std::time::Duration::from_secs(10) {
+        most_workers = most_workers.max(one(&mut c, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pgprompt worker'"));
+        recorded = one::<i64>(&mut c, "SELECT count(DISTINCT template) FROM prompt_guardrail_violations WHERE template LIKE 'b%'");
+        if recorded == 48 && threads.iter().all(|t| t.is_finished()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(recorded, 48, "blocked calls recorded");
+    assert!(most_workers <= 1, "{most_workers} pgprompt workers at once");
+    // Each record has the blocked session's user and what was found.
+    let wrong: i64 = one(&mut c, "SELECT count(*) FROM prompt_guardrail_violations WHERE template LIKE 'b%' AND (entity <> 'EMAIL_ADDRESS' OR action <> 'block' OR actor <> 'postgres')");
+    assert_eq!(wrong, 0);
+}

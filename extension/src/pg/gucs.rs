@@ -32,6 +32,11 @@ pub static CACHE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static LOG_EXECUTIONS: GucSetting<bool> = GucSetting::<bool>::new(true);
 /// Store logged prompts and responses without redacting them.
 pub static STORE_RAW_TEXT: GucSetting<bool> = GucSetting::<bool>::new(false);
+/// How far back (seconds) a call may be logged by a role that is not an
+/// administrator: each month logged into takes a partition.
+pub static LOG_WINDOW_PAST: GucSetting<i32> = GucSetting::<i32>::new(400 * 86_400);
+/// How far ahead (seconds) a call may be logged by a role that is not an administrator.
+pub static LOG_WINDOW_FUTURE: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
 /// A limit with its ceiling: the value the server's configuration gives
 /// (postgresql.conf, the command line, or the built-in default).
@@ -158,6 +163,26 @@ pub fn init() {
         &LOG_EXECUTIONS,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.log_window_past",
+        c"How long ago a call may have been made to be logged by a role that is not an administrator.",
+        c"Older executed_at values are refused with SQLSTATE 22008 unless the caller is a member of pgprompt_admin: every month logged into takes a partition.",
+        &LOG_WINDOW_PAST,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pgprompt.log_window_future",
+        c"How far in the future a call may be dated to be logged by a role that is not an administrator.",
+        c"Later executed_at values are refused with SQLSTATE 22008 unless the caller is a member of pgprompt_admin.",
+        &LOG_WINDOW_FUTURE,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
     );
     GucRegistry::define_bool_guc(
         c"pgprompt.store_raw_text",

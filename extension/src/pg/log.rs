@@ -21,7 +21,7 @@ use super::guard::{self, Stored};
 use super::invalidation::{self, Channel};
 use super::raise::{self, required, OrRaise};
 use super::vars::JsonbArg;
-use super::{cost, direct, experiments, gucs, spi, templates};
+use super::{cost, direct, experiments, gucs, spi, templates, worker};
 use crate::cost::Usage;
 use crate::error::{Error, ErrorKind};
 use crate::guard::Direction;
@@ -111,9 +111,45 @@ struct Partitions {
     months: RefCell<HashMap<i64, Option<pg_sys::Oid>>>,
 }
 
-/// Makes sure prompt_executions has a partition for the month of `at`.
+/// Makes sure prompt_executions has a partition for the month of `at`, and
+/// keeps it so until the transaction ends: the parent is locked first (as
+/// the insert will lock it), so a purge, whose DROP of a partition locks
+/// the parent, cannot come between this check and the insert, and what the
+/// lock's invalidations tell (a month dropped meanwhile) is seen below.
 fn ensure_partition(at: i64) -> Rc<Partitions> {
-    let known = invalidation::cached(&PARTITIONS, Channel::Executions, || {
+    let mut known = partitions();
+    loop {
+        // SAFETY: locking a relation by OID inside a transaction.
+        unsafe { pg_sys::LockRelationOid(known.parent, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE) };
+        let now = partitions();
+        if Rc::ptr_eq(&now, &known) {
+            break;
+        }
+        known = now;
+    }
+    let month = stats::utc_month(at);
+    if known.months.borrow().contains_key(&month) {
+        return known;
+    }
+    // Made by the worker, in a transaction of its own (see `worker`).
+    match worker::make_partition(at) {
+        worker::Made::Done => {}
+        worker::Made::Refused(code, message, hint) => raise::raise_with(&code, message, hint),
+        worker::Made::NoWorker => {
+            Spi::run_with_args(
+                "SELECT pgprompt._executions_partition($1)",
+                &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
+            )
+            .expect("creating a partition");
+        }
+    }
+    known.months.borrow_mut().insert(month, None);
+    known
+}
+
+/// prompt_executions and the months known to have a partition.
+fn partitions() -> Rc<Partitions> {
+    invalidation::cached(&PARTITIONS, Channel::Executions, || {
         let parent = Spi::connect(|client| {
             client
                 .select("SELECT 'pgprompt.prompt_executions'::regclass::oid::int8", Some(1), &[])
@@ -123,18 +159,49 @@ fn ensure_partition(at: i64) -> Rc<Partitions> {
         .unwrap_or_default();
         invalidation::watch(Channel::Executions, parent as u32);
         Partitions { parent: pg_sys::Oid::from(parent as u32), months: RefCell::default() }
-    });
-    let month = stats::utc_month(at);
-    if known.months.borrow().contains_key(&month) {
-        return known;
+    })
+}
+
+/// Refuses a call dated outside the logging window unless the caller (the
+/// role calling prompt_log_execution, not its owner) administers pgprompt:
+/// every month logged into takes a partition, which an application must
+/// not be able to create without limit.
+fn check_window(executed_at: i64) {
+    // SAFETY: reads of the transaction's start time.
+    let now = unsafe { pg_sys::GetCurrentTransactionStartTimestamp() };
+    let past = i64::from(gucs::LOG_WINDOW_PAST.get()) * 1_000_000;
+    let future = i64::from(gucs::LOG_WINDOW_FUTURE.get()) * 1_000_000;
+    if executed_at >= now.saturating_sub(past) && executed_at <= now.saturating_add(future) {
+        return;
     }
-    Spi::run_with_args(
-        "SELECT pgprompt._executions_partition($1)",
-        &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
-    )
-    .expect("creating a partition");
-    known.months.borrow_mut().insert(month, None);
-    known
+    // SAFETY: catalog lookups inside a transaction.
+    let admin = unsafe {
+        let caller = pg_sys::GetOuterUserId();
+        let admins = pg_sys::get_role_oid(c"pgprompt_admin".as_ptr(), true);
+        pg_sys::superuser_arg(caller) || (admins != pg_sys::Oid::INVALID && pg_sys::has_privs_of_role(caller, admins))
+    };
+    if !admin {
+        raise::raise(
+            Error::new(
+                ErrorKind::DatetimeOutOfRange,
+                format!(
+                    "executed_at must lie within the last {} and the next {} (pgprompt.log_window_past, pgprompt.log_window_future)",
+                    duration(past), duration(future)
+                ),
+            )
+            .with_hint("Members of pgprompt_admin may log calls of any time, back-filling history."),
+        );
+    }
+}
+
+/// A window in whole days, hours or seconds, for messages.
+fn duration(us: i64) -> String {
+    let s = us / 1_000_000;
+    match s {
+        _ if s % 86_400 == 0 => format!("{} days", s / 86_400),
+        _ if s % 3_600 == 0 => format!("{} hours", s / 3_600),
+        _ => format!("{s} seconds"),
+    }
 }
 
 /// Scans a text for storage, warning when it is too large to be stored.
@@ -197,6 +264,7 @@ fn prompt_log_execution(
     if !(YEAR_1970..YEAR_9000).contains(&executed_at) {
         raise::raise(Error::new(ErrorKind::DatetimeOutOfRange, "executed_at must be a time between 1970 and 9000"));
     }
+    check_window(executed_at);
     if experiment.is_some() != variant.is_some() {
         raise::raise(Error::invalid("experiment and variant go together: pass both or neither"));
     }

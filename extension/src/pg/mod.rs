@@ -4,7 +4,6 @@
 pub mod audit;
 pub mod cache;
 pub mod cost;
-pub mod detached;
 pub mod direct;
 pub mod experiments;
 pub mod gate;
@@ -17,3 +16,4 @@ pub mod spi;
 pub mod stats;
 pub mod templates;
 pub mod vars;
+pub mod worker;

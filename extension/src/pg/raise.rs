@@ -83,3 +83,17 @@ pub fn memory_exhausted(live: usize, limit: usize) -> ! {
 pub fn warn(message: String, hint: &str) {
     ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "pgprompt").set_hint(hint).report(PgLogLevel::WARNING);
 }
+
+/// Raises an ERROR with a SQLSTATE given as its five characters (an error
+/// reported by another process, such as the worker). Never returns.
+#[track_caller]
+pub fn raise_with(sqlstate: &str, message: String, hint: Option<String>) -> ! {
+    // MAKE_SQLSTATE: six bits per character, the first lowest.
+    let code = sqlstate.bytes().take(5).enumerate().fold(0i32, |n, (i, c)| n | ((i32::from(c.wrapping_sub(b'0')) & 0x3F) << (6 * i)));
+    let mut report = ErrorReport::new(PgSqlErrorCode::from(code), message, "pgprompt");
+    if let Some(h) = hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
