@@ -297,7 +297,7 @@ impl<'a> Jsonb<'a> {
                 Number::F64(f) => V::from(f),
             },
             Jsonb::Array(c) => V::from(c.elements().map(|e| e?.to_value_at(depth + 1)).collect::<Result<Vec<_>>>()?),
-            Jsonb::Object(c) => V::from_iter(
+            Jsonb::Object(c) => V::from_pairs(
                 c.pairs()
                     .map(|p| {
                         let (k, v) = p?;

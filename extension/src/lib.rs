@@ -34,9 +34,20 @@ static ALLOCATOR: alloc_guard::BudgetAllocator = alloc_guard::BudgetAllocator;
 
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
+    // Errors raised through Rust would capture a backtrace when the server
+    // runs with RUST_BACKTRACE set (as development machines often do): it
+    // takes tens of milliseconds per error and reaches the client in the
+    // error's DETAIL. Unless the administrator asked for library
+    // backtraces explicitly, errors carry none.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     pg::gucs::init();
     pg::invalidation::init();
     alloc_guard::set_handler(pg::raise::memory_exhausted);
+    minijinja::hooks::set_tick(pg::raise::interrupts);
+    minijinja::hooks::set_stack_check(pg::raise::stack_too_deep);
+    guard::set_interrupts(pg::raise::interrupts);
 }
 
 // The schema, in the order it must be created. Functions written in Rust are

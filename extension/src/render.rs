@@ -19,7 +19,7 @@
 use std::collections::{BTreeSet, HashSet};
 use std::io;
 
-use minijinja::value::Rest;
+use minijinja::value::{Kwargs, Rest, Serde, StringInput, ValueOrKwargs};
 use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value};
 use serde_json::Value as Json;
 
@@ -103,7 +103,7 @@ impl Vars for Json {
             None => None,
             Some(Json::String(s)) if s.contains('\0') => return Err(nul_in_output()),
             Some(Json::String(s)) => Some(Printed::Str(s)),
-            Some(v) => Some(Printed::Owned(Value::from_serialize(v).to_string())),
+            Some(v) => Some(Printed::Owned(Value::from(Serde(v)).to_string())),
         })
     }
 
@@ -112,7 +112,7 @@ impl Vars for Json {
     }
 
     fn to_value(&self) -> Result<Value> {
-        Ok(Value::from_serialize(self))
+        Ok(Value::from(Serde(self)))
     }
 
     fn to_json(&self) -> Result<Json> {
@@ -385,10 +385,10 @@ impl Engine {
     /// every variable is a distinct marker, and must agree byte for byte
     /// (whitespace control, comments and the trailing newline included).
     fn fast_path(&self, template: &str) -> Option<Fast> {
-        use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
+        use minijinja::machinery::{tokenize, Token};
         let tmpl = self.env.get_template(template).ok()?;
         let mut fast = Fast { segments: Vec::new(), names: Vec::new() };
-        let mut tokens = tokenize(tmpl.source(), false, Default::default(), WhitespaceConfig::default());
+        let mut tokens = tokenize(tmpl.source(), false, Default::default());
         while let Some(tok) = tokens.next() {
             match tok.ok()?.0 {
                 Token::TemplateData(text) => fast.segments.push(Segment::Text(text.to_string())),
@@ -415,7 +415,7 @@ impl Engine {
         let mut out = Vec::new();
         let limits = Limits { fuel: 0, max_output_bytes: usize::MAX };
         fast.render(&probe, &limits, &mut out).ok()?;
-        let slow = tmpl.render(Value::from_serialize(&probe)).ok()?;
+        let slow = tmpl.render(Value::from(Serde(&probe))).ok()?;
         (out == slow.as_bytes()).then_some(fast)
     }
 
@@ -669,9 +669,9 @@ const FORBIDDEN: [&str; 4] = ["include", "import", "from", "extends"];
 /// Finds `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}`
 /// with the real tokenizer, so text, strings and comments never match.
 fn forbidden_statement(source: &str, label: Option<&str>) -> Option<Error> {
-    use minijinja::machinery::{tokenize, Token, WhitespaceConfig};
+    use minijinja::machinery::{tokenize, Token};
     let mut after_block_start = false;
-    for tok in tokenize(source, false, Default::default(), WhitespaceConfig::default()) {
+    for tok in tokenize(source, false, Default::default()) {
         let Ok((tok, span)) = tok else { return None };
         if after_block_start {
             if let Token::Ident(word) = tok {
@@ -702,6 +702,11 @@ fn syntax_error(e: &minijinja::Error, label: Option<&str>) -> Error {
         _ => String::new(),
     };
     let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
+    if what.contains("maximum recursion limits") {
+        // Nesting or chaining beyond what compiling may recurse through.
+        return Error::new(ErrorKind::FuelExhausted, format!("{prefix}template too complex{at}: {what}"))
+            .with_hint("Blocks nest at most 150 deep and one expression chains at most 500 operations.");
+    }
     Error::new(ErrorKind::InvalidTemplate, format!("{prefix}template syntax error{at}: {what}"))
 }
 
@@ -751,6 +756,11 @@ fn runtime_error(
             format!("{prefix}rendering ran out of fuel after {} steps{at}", limits.fuel),
         )
         .with_hint("The template loops too long; the limit is set by pgprompt.render_fuel."),
+        K::InvalidOperation if e.detail().is_some_and(|d| d.contains("nests deeper than")) => Error::new(
+            ErrorKind::FuelExhausted,
+            format!("{prefix}{}{at}", e.detail().unwrap_or("value nests too deep")),
+        )
+        .with_hint("Values a template builds (lists, maps, namespaces) nest at most 500 levels deep."),
         K::InvalidOperation if e.detail().is_some_and(|d| d.contains("recursion limit")) => Error::new(
             ErrorKind::FuelExhausted,
             format!("{prefix}template recursion deeper than {MAX_RECURSION} levels{at}"),
@@ -840,29 +850,37 @@ fn width_error(what: &str, n: usize) -> minijinja::Error {
 }
 
 /// Replaces the built-in filters that allocate padding from a number with
-/// versions that refuse absurd numbers before allocating. The originals stay
-/// registered under names no template can spell.
+/// versions that refuse absurd numbers before allocating (fuel would stop
+/// them too, but only after the limit a superuser may have raised).
 fn add_bounded_filters(env: &mut Environment<'static>) {
-    env.add_filter("\u{1}indent", minijinja::filters::indent);
-    env.add_filter("\u{1}tojson", minijinja::filters::tojson);
-    env.add_filter("\u{1}format", minijinja::filters::format);
     // indent(width) and tojson(indent): every number passed is a width.
-    for name in ["indent", "tojson"] {
-        env.add_filter(name, move |state: &State, args: Rest<Value>| {
-            for arg in args.iter().skip(1) {
-                check_widths(name, arg)?;
-            }
-            state.apply_filter(&format!("\u{1}{name}"), &args)
-        });
-    }
+    env.add_filter("indent", |value: StringInput, width: Option<Value>, first: Option<bool>, blank: Option<bool>, kwargs: Kwargs| {
+        if let Some(w) = &width {
+            check_widths("indent", w)?;
+        }
+        if let Some(w) = kwargs.peek::<Option<Value>>("width")? {
+            check_widths("indent", &w)?;
+        }
+        let width = width.map(|w| usize::try_from(w)).transpose()?;
+        minijinja::filters::indent(value, width, first, blank, kwargs)
+    });
+    env.add_filter("tojson", |value: &Value, indent: Option<Value>, kwargs: Kwargs| {
+        if let Some(i) = &indent {
+            check_widths("tojson", i)?;
+        }
+        for key in kwargs.args() {
+            check_widths("tojson", &kwargs.peek::<Value>(key)?)?;
+        }
+        minijinja::filters::tojson(value, indent, kwargs)
+    });
     // format: widths live in the format string ("%100000000s").
-    env.add_filter("format", |state: &State, args: Rest<Value>| {
-        if let Some(n) = args.first().and_then(|f| f.as_str()).and_then(largest_number) {
+    env.add_filter("format", |state: &mut State, format: &Value, args: Rest<ValueOrKwargs>| {
+        if let Some(n) = format.as_str().and_then(largest_number) {
             if n > MAX_WIDTH {
                 return Err(width_error("format width", n));
             }
         }
-        state.apply_filter("\u{1}format", &args)
+        minijinja::filters::format(state, format, args)
     });
 }
 
@@ -1022,8 +1040,9 @@ mod tests {
 
     #[test]
     fn huge_repetition_is_refused() {
+        // Fuel pays for every byte made: a gigabyte is refused before it is allocated.
         let err = render("{{ 'x' * 1000000000 }}", json!({})).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::LimitExceeded, "{}", err.message);
+        assert_eq!(err.kind, ErrorKind::FuelExhausted, "{}", err.message);
     }
 
     #[test]
@@ -1138,7 +1157,8 @@ mod tests {
         // The same body through the VM (a filter keeps it off the fast path).
         let slow = render(&format!("{body}{{{{ ''|upper }}}}"), vars).unwrap();
         assert_eq!(fast, slow);
-        assert_eq!(fast, "text|7|0.5|2.0|True|None|[1, \"a\"]|{\"k\": 1}");
+        // As Jinja2 prints them: Python's repr of lists and dicts.
+        assert_eq!(fast, "text|7|0.5|2.0|True|None|[1, 'a']|{'k': 1}");
     }
 
     #[test]

@@ -1,7 +1,13 @@
 //! The hostile input catalogue: over a hundred inputs meant to break the
-//! extension. Each gives an ERROR with its documented SQLSTATE, or the
-//! documented result; none restarts the server, and the failing ones write
-//! nothing.
+//! extension, and generated templates nested or chained deep and long. Each
+//! gives an ERROR with its documented SQLSTATE, or the documented result;
+//! the failing ones write nothing; and none crashes a backend.
+//!
+//! A crash is seen two ways, because `pg_postmaster_start_time()` does not
+//! change when the postmaster restarts after one: a sentinel session opened
+//! before the catalogue must still answer after it (a crash restart ends
+//! every session), and the server log written meanwhile must not report a
+//! process "terminated by signal".
 
 use pgprompt_tests::*;
 
@@ -13,6 +19,63 @@ enum Expect {
     Returns(&'static str),
     /// Succeed (whatever it returns).
     Runs,
+    /// Succeed, or fail with one of the documented limits and errors
+    /// (never an internal error, never a crash).
+    Clean,
+}
+
+/// What a generated template may end in besides success.
+const DOCUMENTED: [&str; 6] = ["54001", "54000", "42601", "38000", "42P02", "22023"];
+
+/// Templates nested or chained `n` deep or long, for several `n`, each
+/// construct that recurses somewhere (parsing, compiling, analysing,
+/// printing, comparing, dropping): operator chains, prefix operators,
+/// postfix chains, brackets, literals, blocks, values built up by
+/// statements and by namespaces.
+fn generated() -> Vec<(String, Expect)> {
+    let mut out = Vec::new();
+    for n in [10, 150, 499, 501, 2_000, 40_000] {
+        let shapes: Vec<String> = vec![
+            format!("{{{{ 1{} }}}}", "~1".repeat(n)),
+            format!("{{{{ 1{} }}}}", "+1".repeat(n)),
+            format!("{{{{ true{} }}}}", " and true".repeat(n)),
+            format!("{{{{ {}1 }}}}", "-".repeat(n)),
+            format!("{{{{ {}true }}}}", "not ".repeat(n)),
+            format!("{{{{ 1{} }}}}", "|string".repeat(n)),
+            format!("{{{{ x{} }}}}", ".a".repeat(n)),
+            format!("{{{{ x{} }}}}", "[0]".repeat(n)),
+            format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n)),
+            format!("{{{{ {}1{} }}}}", "[".repeat(n), "]".repeat(n)),
+            format!("{{{{ {}1{} }}}}", "{'a': ".repeat(n), "}".repeat(n)),
+            format!("{{{{ 0{} }}}}", " if x else 0".repeat(n)),
+            format!("{}x{}", "{% if true %}".repeat(n), "{% endif %}".repeat(n)),
+            format!("{}x{}", "{% for i in [1] %}".repeat(n), "{% endfor %}".repeat(n)),
+            format!("{{% set a = 1 %}}{}{{{{ a|length }}}}", "{% set a = [a] %}".repeat(n.min(5_000))),
+            format!("{{% set a = 1 %}}{}{{{{ a }}}}", "{% set a = [a] %}".repeat(n.min(5_000))),
+            format!("{{% set ns = namespace(x=1) %}}{{% for i in range({n}) %}}{{% set ns.x = [ns.x] %}}{{% endfor %}}{{{{ ns.x }}}}"),
+            format!("{{% set ns = namespace(x={{}}) %}}{{% for i in range({n}) %}}{{% set ns.x = {{'k': ns.x}} %}}{{% endfor %}}{{{{ ns.x|tojson }}}}"),
+            format!("{{% set ns = namespace(x=1, y=1) %}}{{% for i in range({n}) %}}{{% set ns.x = [ns.x] %}}{{% set ns.y = [ns.y] %}}{{% endfor %}}{{{{ ns.x == ns.y }}}}"),
+            format!("{{% macro m(k) %}}{{% if k > 0 %}}[{{{{ m(k - 1) }}}}]{{% endif %}}{{% endmacro %}}{{{{ m({n}) }}}}"),
+        ];
+        for body in shapes {
+            let sql = format!("SELECT prompt_render_text({}, '{{\"x\": [[1]]}}')", quote(&body));
+            out.push((sql, Clean));
+        }
+    }
+    // Namespaces that would hold themselves or each other are refused.
+    for body in [
+        "{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}",
+        "{% set ns = namespace(x=1) %}{% set ns.x = [ns] %}{{ ns.x }}",
+        "{% set a = namespace(x=1) %}{% set b = namespace(y=a) %}{{ b }}",
+        "{% set a = namespace(x=1) %}{% set b = namespace(y=1) %}{% set a.x = b %}{% set b.y = a %}{{ a }}",
+    ] {
+        out.push((format!("SELECT prompt_render_text({})", quote(body)), Error("38000")));
+    }
+    out
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 use Expect::*;
 
@@ -47,19 +110,23 @@ fn cases() -> Vec<(String, Expect)> {
         (s("SELECT prompt_save('h', convert_from('\\xc328'::bytea, 'UTF8'))"), Error("22021")),
         (s("SELECT prompt_save('h', 'é {{ \u{200b}x }}')"), Error("42601")),
         // --- Templates: deep nesting, recursion, loops ------------------------------
-        (format!("SELECT prompt_render_text('{}x{}')", "{% if true %}".repeat(500), "{% endif %}".repeat(500)), Error("42601")),
-        (format!("SELECT prompt_render_text('{}')", "{{ (".repeat(300) + "1" + &")".repeat(300) + " }}"), Error("42601")),
+        (format!("SELECT prompt_render_text('{}x{}')", "{% if true %}".repeat(500), "{% endif %}".repeat(500)), Error("54001")),
+        (format!("SELECT prompt_render_text('{}')", "{{ (".repeat(300) + "1" + &")".repeat(300) + " }}"), Error("54001")),
+        // What crashed the cluster in 0.1.0: a list nested 99,000 deep
+        // through a namespace, and a chain of 40,000 operators.
+        (s("SELECT prompt_render_text('{% set ns = namespace(x=1) %}{% for i in range(99000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x|length }}')"), Error("54001")),
+        (format!("SELECT prompt_render_text('{{{{ 1{} }}}}')", "~1".repeat(40_000)), Error("54001")),
         (s("SELECT prompt_render_text('{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}')"), Error("54001")),
         (s("SELECT prompt_render_text('{% macro a() %}{{ b() }}{% endmacro %}{% macro b() %}{{ a() }}{% endmacro %}{{ a() }}')"), Error("54001")),
         (s("SELECT prompt_render_text('{% for i in range(100000000) %}x{% endfor %}')"), Error("54000")),
         (s("SELECT prompt_render_text('{% for i in range(1000) %}{% for j in range(1000) %}{% for k in range(1000) %}{% endfor %}{% endfor %}{% endfor %}')"), Error("54001")),
         (s("SELECT prompt_render_text('{% set x = \"ab\" %}{% for i in range(40) %}{% set x = x ~ x %}{% endfor %}{{ x }}')"), Returns("ab")),
-        (s("SELECT prompt_render_text('{{ \"x\" * 1000000000 }}')"), Error("54000")),
+        (s("SELECT prompt_render_text('{{ \"x\" * 1000000000 }}')"), Error("54001")),
         (s("SELECT prompt_render_text('{{ \"x\" | indent(1000000000) }}')"), Error("54000")),
         (s("SELECT prompt_render_text('{{ x | tojson(indent=100000000) }}', '{\"x\": [1]}')"), Error("54000")),
         (s("SELECT prompt_render_text('{{ range(10000000) | list | length }}')"), Error("54000")),
         (s("SELECT prompt_render_text('{% for i in range(20000) %}{{ \"abcdefghij\" * 100 }}{% endfor %}')"), Error("54000")),
-        (s("SELECT prompt_render_text('{{ 1 / 0 }}')"), Returns("inf")),
+        (s("SELECT prompt_render_text('{{ 1 / 0 }}')"), Error("38000")),
         (s("SELECT prompt_render_text('{{ 1 // 0 }}')"), Error("38000")),
         (s("SELECT prompt_render_text('{{ x.y.z }}', '{\"x\": 1}')"), Error("42P02")),
         (s("SELECT prompt_render_text('{{ x | nosuchfilter }}', '{\"x\": 1}')"), Error("38000")),
@@ -70,7 +137,7 @@ fn cases() -> Vec<(String, Expect)> {
         (s("SELECT prompt_render_text('a{{ x }}b', '{\"x\": \"nul \\u0001 ok\"}')"), Returns("anul \u{1} okb")),
         (s("SELECT prompt_render_text('{{ 9223372036854775807 + 1 }}')"), Runs),
         (s("SELECT prompt_render_text('{{ x }}', '{\"x\": 1e308}')"), Runs),
-        (s("SELECT prompt_render_text('{{ x * 10 }}', '{\"x\": 1e308}')"), Runs),
+        (s("SELECT prompt_render_text('{{ x * 10 }}', '{\"x\": 1e308}')"), Clean),
         // --- vars: huge, deep, odd --------------------------------------------------
         (format!("SELECT prompt_render_text('{{{{ x | length }}}}', jsonb_build_object('x', {}))", big(2 * MB)), Error("54000")),
         (format!("SELECT prompt_render_text('{{{{ a }}}}', ('{}1{}')::jsonb)", "{\"a\":".repeat(200), "}".repeat(200)), Error("54000")),
@@ -84,6 +151,7 @@ fn cases() -> Vec<(String, Expect)> {
         (s("SELECT prompt_render_text('{{ x }}', '{\"x\": -0}')"), Returns("0")),
         (s("SELECT prompt_render_text('{{ x }}', '{\"\": 1, \"x\": \"ok\"}')"), Returns("ok")),
         (s("SELECT prompt_render_text('{{ x[\"\\ud83d\\ude00\"] }}', '{\"x\": {\"😀\": \"emoji key\"}}')"), Returns("emoji key")),
+        (s("SELECT prompt_render_text('{{ x[\"😀\"] }}', '{\"x\": {\"😀\": \"emoji key\"}}')"), Returns("emoji key")),
         // --- NULLs everywhere -------------------------------------------------------
         (s("SELECT prompt_save(NULL, 'x')"), Error("22004")),
         (s("SELECT prompt_save('h', NULL)"), Error("22004")),
@@ -199,8 +267,14 @@ fn hostile_inputs_fail_cleanly_and_the_server_survives() {
     let mut c = db.connect();
     c.batch_execute(r#"SELECT prompt_save('h', 'Hello {{ name | default("you") }}', '{"model": "gpt-4o"}');"#).unwrap();
     let started: String = one(&mut c, "SELECT pg_postmaster_start_time()::text");
-    let cases = cases();
+    // Bodies up to 1 MB, so the generated ones are compiled, not refused by size.
+    c.batch_execute("SET pgprompt.max_template_bytes = '1MB'").unwrap();
+    // The sentinel: a session that a crash restart would end.
+    let mut sentinel = db.connect();
+    let log = LogWatch::start(&mut c);
+    let mut cases = cases();
     assert!(cases.len() >= 100, "{} cases", cases.len());
+    cases.extend(generated());
     let mut failures = Vec::new();
     for (sql, expect) in &cases {
         let short: String = sql.chars().take(140).collect();
@@ -228,15 +302,31 @@ fn hostile_inputs_fail_cleanly_and_the_server_survives() {
                     failures.push(format!("{short}\n    expected {want:?}, got {got:?}"));
                 }
             }
-            (Runs, Ok(_)) => {}
+            (Runs | Clean, Ok(_)) => {}
+            (Clean, Err(e)) => {
+                let got = e.code().map(|c| c.code().to_string()).unwrap_or_else(|| format!("no SQLSTATE: {e}"));
+                if !DOCUMENTED.contains(&got.as_str()) {
+                    failures.push(format!("{short}\n    expected success or one of {DOCUMENTED:?}, got {got}: {e}"));
+                }
+            }
             (_, Err(e)) => failures.push(format!("{short}\n    expected success, got {:?}: {e}", e.code().map(|c| c.code().to_string()))),
         }
         assert!(!c.is_closed(), "the session died at: {short}");
     }
     assert!(failures.is_empty(), "{} of {} cases:\n{}", failures.len(), cases.len(), failures.join("\n"));
-    // A template that doubles a string every iteration: the render memory
+    assert_eq!(one::<i32>(&mut sentinel, "SELECT 1"), 1, "the sentinel session survived: no backend crashed");
+    let crashes = log.lines_since(&mut c, "terminated by signal");
+    assert!(crashes.is_empty(), "the server log reports crashes: {crashes:?}");
+    // A template that doubles a string every iteration runs out of fuel
+    // (fuel pays for every byte made)...
+    let e = c
+        .simple_query("SELECT prompt_render_text('{% set ns = namespace(x=\"ab\") %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}')")
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("54001"), "{e:?}");
+    // ...and with all the fuel a superuser may give, the render memory
     // budget ends that session with FATAL, and nothing else.
     let mut doomed = db.connect();
+    doomed.batch_execute("SET pgprompt.render_fuel = 2147483647").unwrap();
     let e = doomed
         .simple_query("SELECT prompt_render_text('{% set ns = namespace(x=\"ab\") %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}')")
         .unwrap_err();
@@ -248,4 +338,38 @@ fn hostile_inputs_fail_cleanly_and_the_server_survives() {
     let mut fresh = db.connect();
     assert_eq!(one::<String>(&mut fresh, "SELECT pg_postmaster_start_time()::text"), started, "the server restarted");
     assert_eq!(one::<String>(&mut fresh, r#"SELECT prompt_render('h', '{"name": "Ada"}')"#), "Hello Ada");
+}
+
+/// The server's log from a point on (read through the server, as the test
+/// may run elsewhere): where a crash restart reports a process
+/// "terminated by signal".
+struct LogWatch {
+    file: Option<String>,
+    from: i64,
+}
+
+impl LogWatch {
+    fn start(c: &mut Client) -> LogWatch {
+        let file: Option<String> = one(c, "SELECT pg_current_logfile()");
+        assert!(file.is_some(), "the test cluster logs to files (logging_collector = on), which the crash check reads");
+        let from = one(c, &format!("SELECT (pg_stat_file({})).size", lit(file.as_deref().unwrap())));
+        LogWatch { file, from }
+    }
+
+    /// Lines written since `start` that contain `needle`.
+    fn lines_since(&self, c: &mut Client, needle: &str) -> Vec<String> {
+        let Some(start_file) = &self.file else { return Vec::new() };
+        let now: String = one(c, "SELECT pg_current_logfile()");
+        let f = lit(start_file);
+        let mut text: String = one(c, &format!("SELECT pg_read_file({f}, {0}, (pg_stat_file({f})).size - {0})", self.from));
+        if &now != start_file {
+            // The log rotated meanwhile: the new file is all new.
+            text += &one::<String>(c, &format!("SELECT pg_read_file({})", lit(&now)));
+        }
+        text.lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
+    }
+}
+
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }

@@ -34,6 +34,35 @@ const SET_LIMIT: usize = 256 << 20;
 /// Scans `redact_until_clean` may make; each redaction removes text, so two
 /// rarely find anything new.
 const REDACT_PASSES: usize = 4;
+/// The host's interrupt check (see `set_interrupts`).
+static INTERRUPTS: std::sync::atomic::AtomicPtr<()> = std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Sets a function that scans call between patterns, every few hundred
+/// matches and per decoded run, so a long scan can be cancelled (it may
+/// panic to abort the scan). One regex pass over the text is not
+/// interrupted; texts are bounded by pgprompt.max_scan_bytes.
+pub fn set_interrupts(f: fn()) {
+    INTERRUPTS.store(f as *mut (), std::sync::atomic::Ordering::Relaxed);
+}
+
+fn interrupts() {
+    let f = INTERRUPTS.load(std::sync::atomic::Ordering::Relaxed);
+    if !f.is_null() {
+        // SAFETY: only `set_interrupts` stores here, always a `fn()`.
+        let f: fn() = unsafe { std::mem::transmute::<*mut (), fn()>(f) };
+        f();
+    }
+}
+
+/// Texts longer than this are scanned in windows of this size, so a scan
+/// can be interrupted between them (one regex pass cannot be). Texts are at
+/// most pgprompt.max_scan_bytes (1 MB unless a superuser raised it).
+const WINDOW: usize = 1 << 20;
+/// How far each window reaches into the next: findings are short (PII,
+/// phrases, keywords; a user regex matching more than this across a window
+/// boundary would be cut there).
+const OVERLAP: usize = 4096;
+
 /// How deep encoded runs inside decoded runs are followed.
 const DECODE_DEPTH: usize = 2;
 /// The entity of an encoded run left unscanned when the decoding budget
@@ -355,8 +384,12 @@ impl Scanner {
         if self.detectors.is_empty() || text.is_empty() {
             return findings;
         }
-        let view = normalize::fold(text);
-        self.scan_view(&view, None, direction, 0, &mut decode::BUDGET.clone(), &mut findings);
+        let mut budget = decode::BUDGET;
+        if text.len() <= WINDOW {
+            self.scan_view(&normalize::fold(text), None, direction, 0, &mut budget, &mut findings);
+        } else {
+            self.scan_windows(text, direction, &mut budget, &mut findings);
+        }
         findings.sort_by(|a, b| (a.start, a.end, a.guardrail).cmp(&(b.start, b.end, b.guardrail)));
         findings.dedup_by(|a, b| a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end);
         // Digit groups inside a card number or an IBAN also look like a phone
@@ -368,6 +401,36 @@ impl Scanner {
             .collect();
         findings.retain(|f| f.entity != "PHONE_NUMBER" || !strong.iter().any(|&(s, e)| f.start < e && s < f.end));
         findings
+    }
+
+    /// Scans a long text window by window (see `WINDOW`), checking for
+    /// interrupts between windows. Each window reaches `OVERLAP` bytes into
+    /// the next and keeps the findings that start before the next begins,
+    /// so a finding across a boundary is found whole, in the window where
+    /// it starts.
+    fn scan_windows(&self, text: &str, direction: Direction, budget: &mut usize, out: &mut Vec<Finding>) {
+        let boundary = |mut i: usize| {
+            i = i.min(text.len());
+            while !text.is_char_boundary(i) {
+                i += 1;
+            }
+            i
+        };
+        let (mut start, mut start_chars) = (0usize, 0usize);
+        while start < text.len() {
+            interrupts();
+            let next = boundary(start + WINDOW);
+            let window = &text[start..boundary(next + OVERLAP)];
+            let next_chars = start_chars + text[start..next].chars().count();
+            let mut found = Vec::new();
+            self.scan_view(&normalize::fold(window), None, direction, 0, budget, &mut found);
+            out.extend(found.into_iter().filter_map(|mut f| {
+                f.start += start_chars;
+                f.end += start_chars;
+                (f.start < next_chars).then_some(f)
+            }));
+            (start, start_chars) = (next, next_chars);
+        }
     }
 
     /// Scans one view. `span`: when the view is decoded from an encoded run,
@@ -388,12 +451,18 @@ impl Scanner {
         let possible = !self.pii_only || pii::may_match(text);
         let matched = (possible && self.set.is_match(text)).then(|| self.set.matches(text));
         for i in matched.iter().flat_map(|m| m.iter()) {
+            interrupts();
             let d = &self.detectors[i];
             let g = &self.guardrails[d.guardrail];
             if !g.direction.covers(direction) {
                 continue;
             }
+            let mut found = 0usize;
             let mut push = |s: usize, e: usize| {
+                found += 1;
+                if found % 256 == 0 {
+                    interrupts();
+                }
                 if self.allow[d.guardrail].iter().any(|a| a.eq_ignore_ascii_case(&text[s..e])) {
                     return;
                 }
@@ -426,6 +495,7 @@ impl Scanner {
         if depth < DECODE_DEPTH {
             let runs = decode::decode_runs(text, budget);
             for (s, e, decoded) in runs.decoded {
+                interrupts();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
                 self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, budget, out);
             }

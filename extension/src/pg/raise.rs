@@ -79,6 +79,24 @@ pub fn memory_exhausted(live: usize, limit: usize) -> ! {
     unreachable!("FATAL does not return")
 }
 
+/// Called from long-running work (the render VM every thousand or so
+/// instructions and as filters work, guardrail scans between patterns):
+/// a cancel, a statement timeout or a terminate raises here, and a Rust
+/// path recursing too deep gets PostgreSQL's stack-depth error instead of
+/// overflowing the stack. The ERROR unwinds the render like any error.
+pub fn interrupts() {
+    pgrx::check_for_interrupts!();
+    // SAFETY: compares the stack pointer with max_stack_depth; raises 54001.
+    unsafe { pgrx::pg_sys::check_stack_depth() };
+}
+
+/// Whether the stack is nearly as deep as max_stack_depth allows (for
+/// recursive code that returns an error rather than raising).
+pub fn stack_too_deep() -> bool {
+    // SAFETY: compares the stack pointer with the configured limit.
+    unsafe { pgrx::pg_sys::stack_is_too_deep() }
+}
+
 /// Raises a WARNING with a hint; returns.
 pub fn warn(message: String, hint: &str) {
     ErrorReport::new(PgSqlErrorCode::ERRCODE_WARNING, message, "pgprompt").set_hint(hint).report(PgLogLevel::WARNING);
