@@ -544,3 +544,40 @@ fn concurrent_first_calls_of_a_month_share_one_partition() {
     }
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_executions_2040_05"), 8);
 }
+
+/// The statistics triggers read the columns by name and check their types:
+/// an owner who changes a column's type (0.1.0 then read a double as a
+/// numeric and crashed the server) gets statistics still, or a clean error.
+#[test]
+fn statistics_survive_changed_column_types() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    setup(&mut c);
+    c.batch_execute("SELECT prompt_log_execution('tutor', input_tokens => 1000, output_tokens => 10, latency_ms => 5)").unwrap();
+    c.batch_execute(
+        // (Columns the views read cannot change type; these can.)
+        "ALTER TABLE prompt_executions ALTER COLUMN cost_usd TYPE double precision;
+         ALTER TABLE prompt_executions ALTER COLUMN input_tokens TYPE numeric;",
+    )
+    .unwrap();
+    for _ in 0..3 {
+        c.batch_execute("SELECT prompt_log_execution('tutor', input_tokens => 1000, output_tokens => 10, latency_ms => 5)").unwrap();
+    }
+    c.batch_execute("INSERT INTO prompt_executions (template_id, template_name, version, model, success, cost_usd, latency_ms)
+                     SELECT id, name, 1, 'gpt-4o', true, 0.5, 7 FROM prompt_templates WHERE name = 'tutor'").unwrap();
+    let (calls, cost): (i64, String) = {
+        let r = c.query_one("SELECT sum(executions)::int8, sum(cost_usd)::text FROM prompt_template_stats", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(calls, 5);
+    let logged: String = one(&mut c, "SELECT sum(cost_usd)::numeric::text FROM prompt_executions");
+    assert_eq!(cost.parse::<f64>().unwrap(), logged.parse::<f64>().unwrap());
+    // A type nothing can be read as is a clean error, and nothing is written.
+    let e = c
+        .batch_execute("INSERT INTO prompt_executions (template_id, template_name, version, model, success, input_tokens)
+                        SELECT id, name, 1, 'gpt-4o', true, 1e30 FROM prompt_templates WHERE name = 'tutor'")
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("22003"), "{e:?}");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_executions"), 5);
+    assert_eq!(one::<i64>(&mut c, "SELECT sum(executions)::int8 FROM prompt_template_stats"), 5);
+}

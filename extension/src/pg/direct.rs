@@ -131,7 +131,8 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(
         let find = |name: &str| ra.iter().position(|a| !a.attisdropped && name_of(a).to_bytes() == name.as_bytes());
         // Each given column, of the type its datum has.
         let at: Vec<usize> = columns.iter().map(|&(c, ty)| find(c).filter(|&i| ra[i].atttypid == ty)).collect::<Option<_>>()?;
-        let id = find("id")?;
+        // The id is returned as read: an int8, or the call goes through SPI.
+        let id = find("id").filter(|&i| ra[i].atttypid == pg_sys::INT8OID)?;
         invalidation::watch_also(Channel::Executions, (*part).rd_id.to_u32());
 
         let cxt = pg_sys::AllocSetContextCreateInternal(

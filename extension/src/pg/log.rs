@@ -403,7 +403,7 @@ const COLUMNS: [(&str, pg_sys::Oid); 18] = {
 /// The kept INSERT of `COLUMNS`; `tableoid` tells the partition.
 static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id, tableoid",
+        "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id::int8, tableoid",
         COLUMNS.map(|c| c.0).join(", "),
         (1..=COLUMNS.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     )

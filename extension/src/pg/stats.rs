@@ -27,22 +27,25 @@ use crate::stats;
 /// add up at most.
 const FOLD_EVERY: f64 = 4096.0;
 
-/// The columns of prompt_executions the statistics read, by name.
-const COLUMNS: [&str; 13] = [
-    "executed_at",
-    "template_id",
-    "template_name",
-    "version",
-    "experiment",
-    "variant",
-    "latency_ms",
-    "success",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cost_usd",
-    "id",
-];
+/// The columns of prompt_executions the statistics read, by name, with the
+/// type each is read as.
+const COLUMNS: [(&str, pg_sys::Oid); 12] = {
+    use pg_sys::{BOOLOID, INT4OID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+    [
+        ("executed_at", TIMESTAMPTZOID),
+        ("template_id", INT8OID),
+        ("template_name", TEXTOID),
+        ("version", INT4OID),
+        ("experiment", TEXTOID),
+        ("variant", TEXTOID),
+        ("latency_ms", INT4OID),
+        ("success", BOOLOID),
+        ("input_tokens", INT8OID),
+        ("output_tokens", INT8OID),
+        ("cached_input_tokens", INT8OID),
+        ("cost_usd", NUMERICOID),
+    ]
+};
 
 #[derive(PartialEq, Eq, Hash)]
 struct Key {
@@ -69,6 +72,56 @@ struct Sums {
     last_executed_at: i64,
 }
 
+/// One new row of prompt_executions, as the statistics count it.
+struct Call {
+    executed_at: i64,
+    template_id: i64,
+    template_name: Option<String>,
+    version: i32,
+    experiment: Option<String>,
+    variant: Option<String>,
+    latency_ms: Option<i32>,
+    success: bool,
+    input_tokens: i64,
+    output_tokens: i64,
+    cached_input_tokens: i64,
+    cost_usd: Option<AnyNumeric>,
+}
+
+/// Adds one call to its group.
+fn add(groups: &mut HashMap<Key, Sums>, call: Call, experiments: bool) {
+    if experiments && call.experiment.is_none() {
+        return;
+    }
+    let key = Key {
+        hour: stats::utc_hour(call.executed_at),
+        template_id: call.template_id,
+        version: call.version,
+        variant: if experiments { call.variant } else { None },
+        experiment: if experiments { call.experiment } else { None },
+        bucket: call.latency_ms.map(|ms| stats::bucket(f64::from(ms)) as i16),
+    };
+    let sums = groups.entry(key).or_default();
+    if sums.executions == 0 {
+        sums.template_name = call.template_name.unwrap_or_default();
+        sums.last_executed_at = i64::MIN;
+    }
+    sums.last_executed_at = sums.last_executed_at.max(call.executed_at);
+    sums.executions += 1;
+    sums.successes += i64::from(call.success);
+    sums.latency_sum_ms += i64::from(call.latency_ms.unwrap_or(0));
+    sums.input_tokens += call.input_tokens;
+    sums.output_tokens += call.output_tokens;
+    sums.cached_input_tokens += call.cached_input_tokens;
+    if let Some(cost) = call.cost_usd {
+        sums.priced += 1;
+        sums.cost_usd = Some(match sums.cost_usd.take() {
+            Some(total) => total + cost,
+            None => cost,
+        });
+    }
+}
+
 thread_local! {
     static APPEND: spi::Kept = const { spi::Kept::new() };
 }
@@ -82,7 +135,12 @@ fn _stats_capture<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'
     }
     // SAFETY: a statement trigger's transition table and its relation's
     // descriptor, valid for the duration of the call.
-    let groups = unsafe { read(data.tg_newtable, (*data.tg_relation).rd_att, experiments) };
+    let groups = unsafe {
+        match positions((*data.tg_relation).rd_att) {
+            Some(at) => read(data.tg_newtable, (*data.tg_relation).rd_att, &at, experiments),
+            None => read_converted(data as *const pg_sys::TriggerData as *mut pg_sys::TriggerData, experiments),
+        }
+    };
     if !groups.is_empty() {
         // SAFETY: inside a trigger, in a transaction.
         if let Some(groups) = unsafe { append_directly(groups) } {
@@ -96,27 +154,37 @@ fn _stats_capture<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'
     Ok(None)
 }
 
-/// Adds up the rows of a transition table.
+/// Where each of `COLUMNS` is in the table, if every one has the type it
+/// is read as; `None` when one is missing or was given another type.
 ///
 /// # Safety
-/// `rows` must be a live tuplestore of tuples described by `desc`.
-unsafe fn read(rows: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, experiments: bool) -> HashMap<Key, Sums> {
+/// `desc` is a valid tuple descriptor.
+unsafe fn positions(desc: pg_sys::TupleDesc) -> Option<[usize; COLUMNS.len()]> {
     let mut at = [usize::MAX; COLUMNS.len()];
     unsafe {
-        for i in 0..(*desc).natts as usize {
-            let attr = (*desc).attrs.as_slice((*desc).natts as usize)[i];
+        for (i, attr) in (*desc).attrs.as_slice((*desc).natts as usize).iter().enumerate() {
             if attr.attisdropped {
                 continue;
             }
             let name = std::ffi::CStr::from_ptr(attr.attname.data.as_ptr()).to_str().unwrap_or_default();
-            if let Some(k) = COLUMNS.iter().position(|c| *c == name) {
+            if let Some(k) = COLUMNS.iter().position(|(c, _)| *c == name) {
+                if attr.atttypid != COLUMNS[k].1 {
+                    return None;
+                }
                 at[k] = i;
             }
         }
     }
-    assert!(at.iter().all(|&i| i != usize::MAX), "prompt_executions lacks a column the statistics need");
-    let last = at.iter().copied().max().unwrap_or(0) + 1;
+    at.iter().all(|&i| i != usize::MAX).then_some(at)
+}
 
+/// Adds up the rows of a transition table, reading the datums in place.
+///
+/// # Safety
+/// `rows` must be a live tuplestore of tuples described by `desc`, whose
+/// columns are where `at` says, of the types of `COLUMNS`.
+unsafe fn read(rows: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, at: &[usize; COLUMNS.len()], experiments: bool) -> HashMap<Key, Sums> {
+    let last = at.iter().copied().max().unwrap_or(0) + 1;
     let mut groups: HashMap<Key, Sums> = HashMap::new();
     unsafe {
         let slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple);
@@ -132,43 +200,99 @@ unsafe fn read(rows: *mut pg_sys::Tuplestorestate, desc: pg_sys::TupleDesc, expe
             let get = |k: usize| (!*nulls.add(at[k])).then(|| *values.add(at[k]));
             let text = |k: usize| get(k).and_then(|d| String::from_datum(d, false));
             let int8 = |k: usize| get(k).map_or(0, |d| d.value() as i64);
-            let experiment = text(4);
-            if experiments && experiment.is_none() {
-                continue;
-            }
-            let latency = get(6).map(|d| d.value() as i32);
-            let key = Key {
-                hour: stats::utc_hour(int8(0)),
+            let call = Call {
+                executed_at: int8(0),
                 template_id: int8(1),
+                template_name: text(2),
                 version: get(3).map_or(0, |d| d.value() as i32),
-                variant: if experiments { text(5) } else { None },
-                experiment: if experiments { experiment } else { None },
-                bucket: latency.map(|ms| stats::bucket(f64::from(ms)) as i16),
+                experiment: text(4),
+                variant: text(5),
+                latency_ms: get(6).map(|d| d.value() as i32),
+                success: get(7).is_some_and(|d| d.value() != 0),
+                input_tokens: int8(8),
+                output_tokens: int8(9),
+                cached_input_tokens: int8(10),
+                cost_usd: get(11).and_then(|d| AnyNumeric::from_datum(d, false)),
             };
-            let sums = groups.entry(key).or_default();
-            if sums.executions == 0 {
-                sums.template_name = text(2).unwrap_or_default();
-                sums.last_executed_at = i64::MIN;
-            }
-            sums.last_executed_at = sums.last_executed_at.max(int8(0));
-            sums.executions += 1;
-            sums.successes += i64::from(get(7).is_some_and(|d| d.value() != 0));
-            sums.latency_sum_ms += i64::from(latency.unwrap_or(0));
-            sums.input_tokens += int8(8);
-            sums.output_tokens += int8(9);
-            sums.cached_input_tokens += int8(10);
-            if let Some(cost) = get(11).and_then(|d| AnyNumeric::from_datum(d, false)) {
-                sums.priced += 1;
-                sums.cost_usd = Some(match sums.cost_usd.take() {
-                    Some(total) => total + cost,
-                    None => cost,
-                });
-            }
+            add(&mut groups, call, experiments);
         }
         pg_sys::ExecDropSingleTupleTableSlot(slot);
     }
     groups
 }
+
+/// Adds up the rows of the transition table through SQL, each column cast
+/// to the type it is counted as: the table's owner changed a column's type
+/// (cost_usd to double precision, say). A value that cannot be cast is an
+/// ordinary error.
+///
+/// # Safety
+/// `data` is the trigger's data, valid for the duration of the call.
+unsafe fn read_converted(data: *mut pg_sys::TriggerData, experiments: bool) -> HashMap<Key, Sums> {
+    let columns: Vec<String> = COLUMNS
+        .iter()
+        .map(|(c, ty)| {
+            let ty = match *ty {
+                pg_sys::TIMESTAMPTZOID => "timestamptz",
+                pg_sys::INT8OID => "int8",
+                pg_sys::INT4OID => "int4",
+                pg_sys::BOOLOID => "bool",
+                pg_sys::NUMERICOID => "numeric",
+                _ => "text",
+            };
+            format!("{c}::{ty}")
+        })
+        .collect();
+    let sql = format!("SELECT {} FROM new_rows", columns.join(", "));
+    Spi::connect(|client| {
+        // SAFETY: makes the trigger's transition tables visible to this query.
+        unsafe { pg_sys::SPI_register_trigger_data(data) };
+        let mut groups = HashMap::new();
+        let rows = client.select(&sql, None, &[]).unwrap_or_else(|e| raise::raise(Error::invalid(format!("the statistics could not read the new calls: {e}"))));
+        for row in rows {
+            let int8 = |n: usize| row.get::<i64>(n).ok().flatten().unwrap_or(0);
+            let call = Call {
+                executed_at: row.get::<TimestampWithTimeZone>(1).ok().flatten().map_or(0, i64::from),
+                template_id: int8(2),
+                template_name: row.get::<String>(3).ok().flatten(),
+                version: row.get::<i32>(4).ok().flatten().unwrap_or(0),
+                experiment: row.get::<String>(5).ok().flatten(),
+                variant: row.get::<String>(6).ok().flatten(),
+                latency_ms: row.get::<i32>(7).ok().flatten(),
+                success: row.get::<bool>(8).ok().flatten().unwrap_or(false),
+                input_tokens: int8(9),
+                output_tokens: int8(10),
+                cached_input_tokens: int8(11),
+                cost_usd: row.get::<AnyNumeric>(12).ok().flatten(),
+            };
+            add(&mut groups, call, experiments);
+        }
+        groups
+    })
+}
+
+/// The columns of prompt_stats_pending and the types `pending_row` gives.
+const PENDING_TYPES: [(&str, pg_sys::Oid); 16] = {
+    use pg_sys::{INT2OID, INT4OID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+    [
+        ("hour", TIMESTAMPTZOID),
+        ("template_id", INT8OID),
+        ("template_name", TEXTOID),
+        ("version", INT4OID),
+        ("experiment", TEXTOID),
+        ("variant", TEXTOID),
+        ("latency_bucket", INT2OID),
+        ("executions", INT8OID),
+        ("successes", INT8OID),
+        ("latency_sum_ms", INT8OID),
+        ("input_tokens", INT8OID),
+        ("output_tokens", INT8OID),
+        ("cached_input_tokens", INT8OID),
+        ("cost_usd", NUMERICOID),
+        ("priced_executions", INT8OID),
+        ("last_executed_at", TIMESTAMPTZOID),
+    ]
+};
 
 /// The pending row of a group, column by column (names as in the table).
 fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 16] {
@@ -216,6 +340,14 @@ unsafe fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sum
         let desc = (*rel).rd_att;
         let natts = (*desc).natts as usize;
         let attrs = (*desc).attrs.as_slice(natts);
+        // Each column of the type its datum has, or the executor converts.
+        let typed = PENDING_TYPES.iter().all(|(name, ty)| {
+            attrs.iter().any(|a| !a.attisdropped && a.atttypid == *ty && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
+        });
+        if !typed {
+            pg_sys::table_close(rel, pg_sys::NoLock as i32);
+            return Some(groups);
+        }
         let mut values = vec![pg_sys::Datum::from(0); natts];
         let mut nulls = vec![true; natts];
         for (key, sums) in groups {
@@ -237,38 +369,20 @@ unsafe fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sum
     None
 }
 
-/// Appends one prompt_stats_pending row per group through the executor.
+/// Appends one prompt_stats_pending row per group through the executor
+/// (which converts each value to its column's type, or raises).
 fn append(groups: HashMap<Key, Sums>) {
-    use pg_sys::{INT2OID, INT4OID, INT8OID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
+            "INSERT INTO pgprompt.prompt_stats_pending ({}) VALUES ({})",
+            PENDING_TYPES.map(|c| c.0).join(", "),
+            (1..=PENDING_TYPES.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        )
+    });
     Spi::connect(|_| {
-        let plan = APPEND.with(|p| {
-            p.plan(
-                "INSERT INTO pgprompt.prompt_stats_pending (hour, template_id, template_name, version, experiment, variant, \
-                 latency_bucket, executions, successes, latency_sum_ms, input_tokens, output_tokens, cached_input_tokens, \
-                 cost_usd, priced_executions, last_executed_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-                &[
-                    TIMESTAMPTZOID,
-                    INT8OID,
-                    TEXTOID,
-                    INT4OID,
-                    TEXTOID,
-                    TEXTOID,
-                    INT2OID,
-                    INT8OID,
-                    INT8OID,
-                    INT8OID,
-                    INT8OID,
-                    INT8OID,
-                    INT8OID,
-                    NUMERICOID,
-                    INT8OID,
-                    TIMESTAMPTZOID,
-                ],
-            )
-        });
+        let plan = APPEND.with(|p| p.plan(&SQL, &PENDING_TYPES.map(|c| c.1)));
         for (key, sums) in groups {
-            let mut args = spi::Args::with_capacity(16);
+            let mut args = spi::Args::with_capacity(PENDING_TYPES.len());
             for (_, value) in pending_row(key, sums) {
                 args.push_datum(value);
             }
