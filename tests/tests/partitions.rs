@@ -161,6 +161,21 @@ fn months_held_under_other_names_or_detached_are_used_or_reported() {
     assert!(db_error.hint().unwrap_or_default().contains("ATTACH PARTITION pgprompt.prompt_executions_2025_08"), "{e:?}");
     // The month before, whose next month is the detached one, logs quietly.
     s.batch_execute("SELECT prompt_log_execution('t', executed_at => '2025-07-10')").unwrap();
+    // A partition of the user's own that covers half of October: logging in
+    // September still works (October is not made ahead of time, with a
+    // warning), and early October, which no partition holds and none can
+    // be made for, is a clear error, never swallowed.
+    c.batch_execute(
+        "CREATE TABLE pgprompt.my_mid_october PARTITION OF pgprompt.prompt_executions
+             FOR VALUES FROM ('2025-10-15 00:00:00+00') TO ('2025-11-15 00:00:00+00')",
+    )
+    .unwrap();
+    let mut s = db.connect();
+    s.batch_execute("SELECT prompt_log_execution('t', executed_at => '2025-09-10')").unwrap();
+    s.batch_execute("SELECT prompt_log_execution('t', executed_at => '2025-10-20')").unwrap();
+    let e = s.batch_execute("SELECT prompt_log_execution('t', executed_at => '2025-10-05')").unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42P17"), "{e:?}");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM pgprompt.my_mid_october"), 1);
     // Attached back, the month logs again.
     c.batch_execute(
         "ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.prompt_executions_2025_08

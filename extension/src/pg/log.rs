@@ -131,20 +131,42 @@ fn ensure_partition(at: i64) -> Rc<Partitions> {
     if known.months.borrow().contains_key(&month) {
         return known;
     }
-    // Made by the worker, in a transaction of its own (see `worker`).
-    match worker::make_partition(at) {
-        worker::Made::Done => {}
-        worker::Made::Refused(code, message, hint) => raise::raise_with(&code, message, hint),
-        worker::Made::NoWorker => {
-            Spi::run_with_args(
-                "SELECT pgprompt._executions_partition($1)",
-                &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
-            )
-            .expect("creating a partition");
+    let (held, whole) = holder(at);
+    if !held {
+        // Made by the worker, in a transaction of its own (see `worker`).
+        match worker::make_partition(at) {
+            worker::Made::Done => {}
+            worker::Made::Refused(code, message, hint) => raise::raise_with(&code, message, hint),
+            worker::Made::NoWorker => {
+                Spi::run_with_args(
+                    "SELECT pgprompt._executions_partition($1)",
+                    &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
+                )
+                .expect("creating a partition");
+            }
         }
     }
-    known.months.borrow_mut().insert(month, None);
+    // A month is remembered only when one partition holds all of it: a
+    // partition of the user's own may hold part of a month only.
+    if held && whole || !held && holder(at).1 {
+        known.months.borrow_mut().insert(month, None);
+    }
     known
+}
+
+/// Whether a partition holds `at`, and whether one partition holds all of
+/// its month (UTC).
+fn holder(at: i64) -> (bool, bool) {
+    let row = Spi::get_two_with_args::<bool, bool>(
+        "WITH m AS (SELECT date_trunc('month', $1 AT TIME ZONE 'UTC') AS start)
+         SELECT pgprompt._executions_partition_of($1) IS NOT NULL,
+                pgprompt._executions_partition_of(m.start AT TIME ZONE 'UTC')
+                    = pgprompt._executions_partition_of((m.start + interval '1 month') AT TIME ZONE 'UTC' - interval '1 microsecond')
+           FROM m",
+        &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
+    )
+    .expect("looking up a partition");
+    (row.0.unwrap_or(false), row.1.unwrap_or(false))
 }
 
 /// prompt_executions and the months known to have a partition.
