@@ -81,6 +81,22 @@ pub fn utc_hour(ts: i64) -> i64 {
 }
 
 /// The UTC month holding `ts`, as `year * 12 + month - 1`.
+/// The first instant (microseconds since 2000, UTC) of the month after the
+/// one holding `ts`.
+pub fn next_month_start(ts: i64) -> i64 {
+    let next = utc_month(ts) + 1;
+    let (year, month) = (next.div_euclid(12), next.rem_euclid(12) + 1);
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    (days - 10957) * HOUR * 24
+}
+
 pub fn utc_month(ts: i64) -> i64 {
     // Days since 2000-01-01 to a civil date (Howard Hinnant's algorithm,
     // shifted to the 2000-03-01 era start).
@@ -147,6 +163,24 @@ mod tests {
         assert_eq!(utc_month(9822 * DAY), 2026 * 12 + 10);
         assert_eq!(utc_month(9830 * DAY), 2026 * 12 + 10, "2026-11-30");
         assert_eq!(utc_month(9831 * DAY), 2026 * 12 + 11, "2026-12-01");
+    }
+
+    #[test]
+    fn the_next_month_starts_where_the_month_ends() {
+        const DAY: i64 = 24 * HOUR;
+        assert_eq!(next_month_start(0), 31 * DAY, "2000-02-01");
+        assert_eq!(next_month_start(31 * DAY), 60 * DAY, "2000-03-01");
+        assert_eq!(next_month_start(-1), 0, "1999-12-31 to 2000-01-01");
+        assert_eq!(next_month_start(9822 * DAY), 9831 * DAY, "2026-12-01");
+        // Over 60 years, every instant's next month starts a month after its own.
+        let mut t = -10_000 * DAY;
+        while t < 20_000 * DAY {
+            let next = next_month_start(t);
+            assert!(next > t);
+            assert_eq!(utc_month(next), utc_month(t) + 1, "{t}");
+            assert_eq!(utc_month(next - 1), utc_month(t), "{t}");
+            t += 7 * DAY + 3 * HOUR;
+        }
     }
 
     #[test]

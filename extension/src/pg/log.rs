@@ -131,10 +131,25 @@ fn ensure_partition(at: i64) -> Rc<Partitions> {
     if known.months.borrow().contains_key(&month) {
         return known;
     }
-    let (held, whole) = holder(at);
+    let Some(Holder { held, whole, next_held }) = holder(at) else {
+        // The schema is 0.1.0's (the library was updated, the extension not
+        // yet): make the month as 0.1.0 did.
+        Spi::run_with_args(
+            "SELECT pgprompt._executions_partition($1)",
+            &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
+        )
+        .expect("creating a partition");
+        known.months.borrow_mut().insert(month, None);
+        return known;
+    };
+    if !next_held {
+        // Once per month: the first call that sees next month missing asks
+        // for it, so that the first calls of next month need not wait.
+        let _ = worker::make_partition(stats::next_month_start(at), true);
+    }
     if !held {
         // Made by the worker, in a transaction of its own (see `worker`).
-        match worker::make_partition(at) {
+        match worker::make_partition(at, false) {
             worker::Made::Done => {}
             worker::Made::Refused(code, message, hint) => raise::raise_with(&code, message, hint),
             worker::Made::NoWorker => {
@@ -148,25 +163,53 @@ fn ensure_partition(at: i64) -> Rc<Partitions> {
     }
     // A month is remembered only when one partition holds all of it: a
     // partition of the user's own may hold part of a month only.
-    if held && whole || !held && holder(at).1 {
+    if held && whole || !held && holder(at).is_some_and(|h| h.whole) {
         known.months.borrow_mut().insert(month, None);
     }
     known
 }
 
-/// Whether a partition holds `at`, and whether one partition holds all of
-/// its month (UTC).
-fn holder(at: i64) -> (bool, bool) {
-    let row = Spi::get_two_with_args::<bool, bool>(
-        "WITH m AS (SELECT date_trunc('month', $1 AT TIME ZONE 'UTC') AS start)
-         SELECT pgprompt._executions_partition_of($1) IS NOT NULL,
-                pgprompt._executions_partition_of(m.start AT TIME ZONE 'UTC')
-                    = pgprompt._executions_partition_of((m.start + interval '1 month') AT TIME ZONE 'UTC' - interval '1 microsecond')
-           FROM m",
-        &[TimestampWithTimeZone::try_from(at).expect("a valid timestamp").into()],
-    )
-    .expect("looking up a partition");
-    (row.0.unwrap_or(false), row.1.unwrap_or(false))
+/// What holds a call's month.
+struct Holder {
+    /// A partition holds the call's time.
+    held: bool,
+    /// One partition holds all of its month (UTC).
+    whole: bool,
+    /// A partition holds the start of the next month.
+    next_held: bool,
+}
+
+/// What holds `at`, or `None` under 0.1.0's schema (no
+/// `_executions_partition_of` yet).
+fn holder(at: i64) -> Option<Holder> {
+    let at = TimestampWithTimeZone::try_from(at).expect("a valid timestamp");
+    Spi::connect(|client| {
+        let exists = client
+            .select("SELECT to_regprocedure('pgprompt._executions_partition_of(timestamptz)') IS NOT NULL", Some(1), &[])
+            .ok()?
+            .first()
+            .get_one::<bool>()
+            .ok()
+            .flatten()?;
+        if !exists {
+            return None;
+        }
+        let rows = client
+            .select(
+                "WITH m AS (SELECT date_trunc('month', $1 AT TIME ZONE 'UTC') AS start)
+                 SELECT pgprompt._executions_partition_of($1) IS NOT NULL,
+                        pgprompt._executions_partition_of(m.start AT TIME ZONE 'UTC')
+                            = pgprompt._executions_partition_of((m.start + interval '1 month') AT TIME ZONE 'UTC' - interval '1 microsecond'),
+                        pgprompt._executions_partition_of((m.start + interval '1 month') AT TIME ZONE 'UTC') IS NOT NULL
+                   FROM m",
+                Some(1),
+                &[at.into()],
+            )
+            .ok()?;
+        let row = rows.first();
+        let flag = |n: usize| row.get::<bool>(n).ok().flatten().unwrap_or(false);
+        Some(Holder { held: flag(1), whole: flag(2), next_held: flag(3) })
+    })
 }
 
 /// prompt_executions and the months known to have a partition.

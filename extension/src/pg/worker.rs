@@ -254,10 +254,13 @@ pub enum Made {
 }
 
 /// Asks the worker to make the month partition holding `at` (and the
-/// next, ahead of time) and waits for the answer.
-pub fn make_partition(at: i64) -> Made {
+/// next, ahead of time) and waits for the answer. With `ahead`, only the
+/// month of `at`, and only if that needs no waiting for locks: a month made
+/// ahead of time.
+pub fn make_partition(at: i64, ahead: bool) -> Made {
     let db = my_database();
-    let request = json!({"kind": "partition", "at": at, "reply_to": my_pid()});
+    let kind = if ahead { "partition_ahead" } else { "partition" };
+    let request = json!({"kind": kind, "at": at, "reply_to": my_pid()});
     let Ok(name) = enqueue(db, &request, false) else { return Made::NoWorker };
     if !ensure_worker(db) {
         let _ = fs::remove_file(queue(db).join(format!("{name}.json")));
@@ -466,13 +469,14 @@ fn handle(request: &Json) {
             )
             .expect("recording findings");
         }
-        Some("partition") => {
+        Some(kind @ ("partition" | "partition_ahead")) => {
             let at = request["at"].as_i64().unwrap_or_default();
-            Spi::run_with_args(
-                "SELECT pgprompt._executions_partition($1)",
-                &[TimestampWithTimeZone::try_from(at).expect("a valid time").into()],
-            )
-            .expect("making a partition");
+            let sql = if kind == "partition" {
+                "SELECT pgprompt._executions_partition($1)"
+            } else {
+                "SELECT pgprompt._executions_create_partition($1, false)"
+            };
+            Spi::run_with_args(sql, &[TimestampWithTimeZone::try_from(at).expect("a valid time").into()]).expect("making a partition");
         }
         other => panic!("unknown request {other:?}"),
     }
