@@ -79,6 +79,23 @@ impl TestDb {
         (c, notices)
     }
 
+    /// A session as a login role that is a member of `pgprompt_<role>`
+    /// (app, admin or reader), named `<database>_<role>` and made on first
+    /// use, with pgprompt on its search_path.
+    pub fn login(&self, role: &str) -> Client {
+        let name = format!("{}_{role}", self.name);
+        self.connect()
+            .batch_execute(&format!(
+                "DO $$ BEGIN CREATE ROLE {name} LOGIN IN ROLE pgprompt_{role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            ))
+            .expect("creating a login role");
+        let mut cfg = config(&self.name);
+        cfg.user(&name);
+        let mut c = cfg.connect(NoTls).expect("connecting as a login role");
+        c.batch_execute("SET search_path = pgprompt, public").expect("set search_path");
+        c
+    }
+
     /// A connection string for this database.
     pub fn url(&self) -> String {
         admin_url(&self.name)

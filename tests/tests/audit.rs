@@ -5,17 +5,6 @@
 use pgprompt_tests::postgres::fallible_iterator::FallibleIterator;
 use pgprompt_tests::*;
 
-/// An administrator's session (a login role in pgprompt_admin).
-fn admin(db: &TestDb) -> Client {
-    let login = format!("{}_admin", db.name);
-    db.connect().batch_execute(&format!("CREATE ROLE {login} LOGIN IN ROLE pgprompt_admin")).unwrap();
-    let mut cfg = config(&db.name);
-    cfg.user(&login);
-    let mut c = cfg.connect(NoTls).unwrap();
-    c.batch_execute("SET search_path = pgprompt, public").unwrap();
-    c
-}
-
 fn audit_count(c: &mut Client) -> i64 {
     one(c, "SELECT count(*) FROM pgprompt.prompt_audit_logs")
 }
@@ -25,7 +14,7 @@ fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
     let db = TestDb::new();
     let mut su = db.connect();
     su.batch_execute("SELECT prompt_save('t', 'v1 {{ x }}'); SELECT prompt_label('t', 1, 'production');").unwrap();
-    let mut a = admin(&db);
+    let mut a = db.login("admin");
     let mut listener = db.connect();
     listener.batch_execute("LISTEN pgprompt_changes").unwrap();
     // Each step claims to be history from 2001; each must be recorded as what it is.
@@ -137,7 +126,7 @@ fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
 #[test]
 fn nobody_calls_the_audit_writer() {
     let db = TestDb::new();
-    let mut a = admin(&db);
+    let mut a = db.login("admin");
     let e = a.batch_execute("SELECT pgprompt._audit('rollback', 'activation', 't', NULL, 1, NULL, NULL)").unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
     let e = a

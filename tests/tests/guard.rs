@@ -318,11 +318,7 @@ fn encoded_and_escaped_pii_is_blocked_and_redacted() {
     assert_eq!(one::<String>(&mut c, "SELECT prompt_guard_redact('server ::ffff:8.8.8.8 ok')"), "server <IP_ADDRESS> ok");
     // Error messages are redacted like prompts, and so reach readers.
     c.batch_execute("SELECT prompt_log_execution('t', success => false, error_message => 'rejected: contact jane@example.com')").unwrap();
-    let reader = format!("{}_reader", db.name);
-    c.batch_execute(&format!("CREATE ROLE {reader} LOGIN IN ROLE pgprompt_reader")).unwrap();
-    let mut cfg = config(&db.name);
-    cfg.user(&reader);
-    let mut r = cfg.connect(NoTls).unwrap();
+    let mut r = db.login("reader");
     let seen: String = one(&mut r, "SELECT error_message FROM pgprompt.v_recent_execution_errors LIMIT 1");
     assert_eq!(seen, "rejected: contact <EMAIL_ADDRESS>");
 }

@@ -15,13 +15,9 @@ const CAPPED: [(&str, i64); 6] = [
     ("pgprompt.cache_size", 1000),
 ];
 
+/// A session as `role`, with the library loaded (as any pgprompt call loads it).
 fn login(db: &TestDb, role: &str) -> Client {
-    let name = format!("{}_{role}", db.name);
-    db.connect().batch_execute(&format!("CREATE ROLE {name} LOGIN IN ROLE pgprompt_{role}")).unwrap();
-    let mut cfg = config(&db.name);
-    cfg.user(&name);
-    let mut c = cfg.connect(NoTls).unwrap();
-    // Load the library, as any pgprompt call does.
+    let mut c = db.login(role);
     c.batch_execute("SELECT pgprompt.prompt_bucket('u')").unwrap();
     c
 }

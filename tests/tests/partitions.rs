@@ -9,16 +9,6 @@ use std::time::{Duration, Instant};
 
 use pgprompt_tests::*;
 
-fn login(db: &TestDb, role: &str) -> Client {
-    let name = format!("{}_{role}", db.name);
-    db.connect().batch_execute(&format!("CREATE ROLE {name} LOGIN IN ROLE pgprompt_{role}")).unwrap();
-    let mut cfg = config(&db.name);
-    cfg.user(&name);
-    let mut c = cfg.connect(NoTls).unwrap();
-    c.batch_execute("SET search_path = pgprompt, public").unwrap();
-    c
-}
-
 /// (partition, bounds) of prompt_executions, bounds as UTC text.
 fn partitions(c: &mut Client) -> Vec<(String, String)> {
     c.batch_execute("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'").unwrap();
@@ -74,7 +64,7 @@ fn bounds_are_utc_months_whatever_the_session_settings() {
 fn applications_log_within_a_window_and_administrators_anytime() {
     let db = TestDb::new();
     db.connect().batch_execute("SELECT prompt_save('t', 'x', '{\"model\": \"gpt-4o\"}')").unwrap();
-    let mut app = login(&db, "app");
+    let mut app = db.login("app");
     for at in ["now() - interval '401 days'", "now() + interval '2 days'", "'1971-01-01'", "'8999-01-01'"] {
         let e = app.batch_execute(&format!("SELECT prompt_log_execution('t', executed_at => {at})")).unwrap_err();
         assert_eq!(e.code().map(|c| c.code()), Some("22008"), "{at}: {e:?}");
@@ -82,7 +72,7 @@ fn applications_log_within_a_window_and_administrators_anytime() {
     for at in ["now() - interval '399 days'", "now()", "now() + interval '23 hours'"] {
         app.batch_execute(&format!("SELECT prompt_log_execution('t', executed_at => {at})")).unwrap();
     }
-    let mut admin = login(&db, "admin");
+    let mut admin = db.login("admin");
     admin.batch_execute("SELECT prompt_log_execution('t', executed_at => '2001-05-05')").unwrap();
     // The window is the server's to set.
     let e = app.batch_execute("SET pgprompt.log_window_past = '100 years'").unwrap_err();
@@ -195,7 +185,7 @@ fn purging_while_loggers_write_that_month_fails_no_caller() {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let loggers: Vec<_> = (0..4)
         .map(|_| {
-            let mut c = login_app(&db);
+            let mut c = db.login("app");
             let (stop, month) = (stop.clone(), month.clone());
             std::thread::spawn(move || {
                 let mut errors = Vec::new();
@@ -225,14 +215,4 @@ fn purging_while_loggers_write_that_month_fails_no_caller() {
         logged += n;
     }
     assert!(purged >= 5 && logged >= 20, "purged {purged} partitions, logged {logged} calls");
-}
-
-fn login_app(db: &TestDb) -> Client {
-    let name = format!("{}_app", db.name);
-    db.connect().batch_execute(&format!("DO $$ BEGIN CREATE ROLE {name} LOGIN IN ROLE pgprompt_app; EXCEPTION WHEN duplicate_object THEN NULL; END $$")).unwrap();
-    let mut cfg = config(&db.name);
-    cfg.user(&name);
-    let mut c = cfg.connect(NoTls).unwrap();
-    c.batch_execute("SET search_path = pgprompt, public").unwrap();
-    c
 }
