@@ -297,14 +297,21 @@ impl<'a> Jsonb<'a> {
                 Number::F64(f) => V::from(f),
             },
             Jsonb::Array(c) => V::from(c.elements().map(|e| e?.to_value_at(depth + 1)).collect::<Result<Vec<_>>>()?),
-            Jsonb::Object(c) => V::from_pairs(
-                c.pairs()
+            Jsonb::Object(c) => {
+                // jsonb keeps keys shortest first; maps iterate in the order
+                // they are built, so give them the alphabetical order jsonb
+                // vars have always rendered in (the caller's own order is
+                // gone by the time a value is jsonb).
+                let mut pairs = c
+                    .pairs()
                     .map(|p| {
                         let (k, v) = p?;
                         Ok((k, v.to_value_at(depth + 1)?))
                     })
-                    .collect::<Result<Vec<_>>>()?,
-            ),
+                    .collect::<Result<Vec<_>>>()?;
+                pairs.sort_by(|a, b| a.0.cmp(b.0));
+                V::from_pairs(pairs)
+            }
         })
     }
 }

@@ -11,14 +11,16 @@
 pub mod alloc_guard;
 pub mod bucket;
 pub mod cost;
-pub mod error;
 pub mod gate;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
-pub mod render;
 pub mod significance;
 pub mod stats;
+
+// The template engine and the error type live in their own crate, which
+// the client shares.
+pub use pgprompt_engine::{error, render};
 
 #[cfg(test)]
 mod properties;
