@@ -717,3 +717,198 @@ ALTER FUNCTION prompt_purge_executions(interval) SECURITY DEFINER;
 
 REVOKE ALL ON FUNCTION _executions_partition_of(timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION _executions_partition_of(timestamptz) TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Render options per version; templates that render as Jinja2 does
+------------------------------------------------------------------------------
+
+-- Existing versions keep rendering as they did: Jinja2's whitespace
+-- defaults and strict undefined variables.
+ALTER TABLE prompt_versions ADD COLUMN options jsonb NOT NULL
+    DEFAULT '{"trim_blocks": false, "lstrip_blocks": false, "keep_trailing_newline": false, "undefined": "strict"}'
+    CHECK (jsonb_typeof(options) = 'object');
+COMMENT ON COLUMN prompt_versions.options IS
+    'How the version renders: trim_blocks, lstrip_blocks, keep_trailing_newline (Jinja2''s whitespace switches, off by default) and undefined (strict: printing, iterating or measuring a missing variable is an error; lenient: Jinja2''s default Undefined). Every key, as prompt_save stored them.';
+
+CREATE  FUNCTION "_render_options"(
+	"options" jsonb /* Option < JsonB > */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_render_options_wrapper';
+
+DROP FUNCTION prompt_render_text(text, jsonb);
+CREATE  FUNCTION "prompt_render_text"(
+	"body" TEXT, /* Option < & str > */
+	"vars" jsonb DEFAULT '{}', /* Option < JsonbArg > */
+	"options" jsonb DEFAULT '{}' /* Option < JsonB > */
+) RETURNS TEXT /* String */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_text_with_wrapper';
+
+COMMENT ON FUNCTION prompt_render_text(text, jsonb, jsonb) IS
+$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes and 22023 for a bad option.$$;
+
+COMMENT ON FUNCTION _render_options(jsonb) IS
+    'Internal: checks render options (22023 naming an unknown option or a bad value) and returns every option, as stored with a version.';
+
+COMMENT ON FUNCTION prompt_render(text, jsonb, integer, text) IS
+$$Renders a text template with Jinja2 semantics (minijinja, with Python's methods and json.dumps as tojson): the active version, or the version or label asked for (label may be latest or active), with the version's render options.
+Undefined "strict" (the default): a variable the template prints, iterates or measures but vars lacks is an error naming it; {% if x %}, comparisons, tests and default(...) treat it as Jinja2 does. "lenient": Jinja2's default Undefined. Compiles are cached per session by immutable version id, so a render is never stale.
+Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, PG003 the template called raise_exception (its message).$$;
+
+REVOKE ALL ON FUNCTION _render_options(jsonb), prompt_render_text(text, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_render_text(text, jsonb, jsonb) TO pgprompt_app;
+GRANT EXECUTE ON FUNCTION _render_options(jsonb), prompt_render_text(text, jsonb, jsonb) TO pgprompt_admin;
+
+DROP FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer);
+CREATE FUNCTION prompt_save(
+    name        text,
+    body        text,
+    config      jsonb   DEFAULT '{}',
+    message     text    DEFAULT NULL,
+    kind        text    DEFAULT 'text',
+    description text    DEFAULT NULL,
+    category    text    DEFAULT NULL,
+    parent      integer DEFAULT NULL,
+    options     jsonb   DEFAULT '{}'
+)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_variables text[];
+    v_template_id bigint;
+    v_version integer;
+    v_options jsonb;
+BEGIN
+    PERFORM _require(prompt_save.name, 'name');
+    PERFORM _require(prompt_save.body, 'body');
+    PERFORM _require(prompt_save.config, 'config');
+    PERFORM _require(prompt_save.kind, 'kind');
+    IF jsonb_typeof(prompt_save.config) <> 'object' THEN
+        RAISE EXCEPTION 'config must be a JSON object, not %', jsonb_typeof(prompt_save.config)
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example: ''{"model": "gemini-2.5-flash", "temperature": 0.2}''';
+    END IF;
+    IF length(prompt_save.name) NOT BETWEEN 1 AND 200
+       OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use letters, digits and _ . : / - (up to 200 characters), not starting with punctuation other than _.';
+    END IF;
+
+    -- Parses the body (42601 with line and column), checks its size (54000)
+    -- and the kind (22023), and lists the variables it reads.
+    v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+    -- Every option, checked (22023 naming an unknown one or a bad value).
+    v_options := _render_options(prompt_save.options);
+
+    -- A new template starts with this version active. ON CONFLICT waits for a
+    -- concurrent creator of the same name and then takes the other branch.
+    INSERT INTO prompt_templates AS t (name, description, category, active_version)
+    VALUES (prompt_save.name, prompt_save.description, prompt_save.category, 1)
+    ON CONFLICT ON CONSTRAINT prompt_templates_name_key DO NOTHING
+    RETURNING t.id INTO v_template_id;
+
+    IF v_template_id IS NOT NULL THEN
+        v_version := 1;
+        IF prompt_save.parent IS NOT NULL THEN
+            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        -- Lock the template (serialising concurrent saves) and touch it.
+        UPDATE prompt_templates t
+           SET description = coalesce(prompt_save.description, t.description),
+               category = coalesce(prompt_save.category, t.category)
+         WHERE t.name = prompt_save.name
+        RETURNING t.id INTO v_template_id;
+        SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
+        IF prompt_save.parent IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM prompt_versions v
+             WHERE v.template_id = v_template_id AND v.version = prompt_save.parent) THEN
+            RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+
+    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version, options)
+    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, prompt_save.config, v_variables,
+            prompt_save.message,
+            CASE WHEN v_version > 1 THEN coalesce(prompt_save.parent, v_version - 1) END,
+            v_options);
+
+    IF v_version = 1 THEN
+        INSERT INTO prompt_activations (template_id, version, action)
+        VALUES (v_template_id, 1, 'create');
+    END IF;
+    RETURN v_version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) IS
+$$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version becomes active, later ones wait for prompt_activate.
+config: model settings (a JSON object). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"} (Jinja2's whitespace defaults, strict undefined; chat templates written for transformers want trim_blocks and lstrip_blocks).
+Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 54000 body over pgprompt.max_template_bytes.$$;
+
+ALTER FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) TO pgprompt_admin;
+
+ALTER TYPE prompt_version_info ADD ATTRIBUTE options jsonb;
+COMMENT ON COLUMN prompt_version_info.options IS 'How it renders (trim_blocks, lstrip_blocks, keep_trailing_newline, undefined).';
+
+CREATE OR REPLACE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
+RETURNS SETOF prompt_version_info
+LANGUAGE plpgsql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_version integer;
+BEGIN
+    PERFORM _require(prompt_get.name, 'name');
+    IF prompt_get.version IS NOT NULL AND prompt_get.label IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a version or a label, not both'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_get.name;
+    IF v_template.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    v_version := CASE
+        WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
+        WHEN prompt_get.label IS NULL OR prompt_get.label = 'active' THEN v_template.active_version
+        WHEN prompt_get.label = 'latest' THEN
+            (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
+        ELSE (SELECT l.version FROM prompt_labels l
+               WHERE l.template_id = v_template.id AND l.label = prompt_get.label)
+    END;
+    RETURN QUERY
+        SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
+               v.version = v_template.active_version,
+               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l
+                          WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
+               v.message, v.parent_version, v.created_at, v.created_by, v.options
+          FROM prompt_versions v
+         WHERE v.template_id = v_template.id AND v.version = v_version;
+    IF NOT FOUND THEN
+        IF prompt_get.label IS NOT NULL THEN
+            RAISE EXCEPTION 'label "%" of template "%" does not exist', prompt_get.label, prompt_get.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RAISE EXCEPTION 'version % of template "%" does not exist', prompt_get.version, prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_get(text, integer, text) IS
+$$One version of a template: body, kind, config, render options, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
+Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
+

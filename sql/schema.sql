@@ -79,6 +79,10 @@ CREATE TABLE prompt_versions (
     checksum        text NOT NULL GENERATED ALWAYS AS (md5(kind || ':' || body)) STORED,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      text NOT NULL DEFAULT session_user,
+    -- Last, as ALTER TABLE ADD COLUMN put it when 0.2.0 added it.
+    options         jsonb NOT NULL
+                    DEFAULT '{"trim_blocks": false, "lstrip_blocks": false, "keep_trailing_newline": false, "undefined": "strict"}'
+                    CHECK (jsonb_typeof(options) = 'object'),
     UNIQUE (template_id, version),
     FOREIGN KEY (template_id, parent_version)
         REFERENCES prompt_versions (template_id, version)
@@ -102,6 +106,8 @@ COMMENT ON COLUMN prompt_versions.parent_version IS
 COMMENT ON COLUMN prompt_versions.checksum IS 'md5 of kind and body, to spot identical versions.';
 COMMENT ON COLUMN prompt_versions.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_versions.created_by IS 'Session user who saved the version.';
+COMMENT ON COLUMN prompt_versions.options IS
+    'How the version renders: trim_blocks, lstrip_blocks, keep_trailing_newline (Jinja2''s whitespace switches, off by default) and undefined (strict: printing, iterating or measuring a missing variable is an error; lenient: Jinja2''s default Undefined). Every key, as prompt_save stored them.';
 
 ------------------------------------------------------------------------------
 -- Labels

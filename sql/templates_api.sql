@@ -86,7 +86,8 @@ CREATE FUNCTION prompt_save(
     kind        text    DEFAULT 'text',
     description text    DEFAULT NULL,
     category    text    DEFAULT NULL,
-    parent      integer DEFAULT NULL
+    parent      integer DEFAULT NULL,
+    options     jsonb   DEFAULT '{}'
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -96,6 +97,7 @@ DECLARE
     v_variables text[];
     v_template_id bigint;
     v_version integer;
+    v_options jsonb;
 BEGIN
     PERFORM _require(prompt_save.name, 'name');
     PERFORM _require(prompt_save.body, 'body');
@@ -116,6 +118,8 @@ BEGIN
     -- Parses the body (42601 with line and column), checks its size (54000)
     -- and the kind (22023), and lists the variables it reads.
     v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+    -- Every option, checked (22023 naming an unknown one or a bad value).
+    v_options := _render_options(prompt_save.options);
 
     -- A new template starts with this version active. ON CONFLICT waits for a
     -- concurrent creator of the same name and then takes the other branch.
@@ -146,10 +150,11 @@ BEGIN
         END IF;
     END IF;
 
-    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version)
+    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version, options)
     VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, prompt_save.config, v_variables,
             prompt_save.message,
-            CASE WHEN v_version > 1 THEN coalesce(prompt_save.parent, v_version - 1) END);
+            CASE WHEN v_version > 1 THEN coalesce(prompt_save.parent, v_version - 1) END,
+            v_options);
 
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
@@ -159,10 +164,10 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer) IS
+COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) IS
 $$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version becomes active, later ones wait for prompt_activate.
-config: model settings (a JSON object). kind: text or chat. parent: the version this one derives from (default: the newest).
-Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind, 42601 syntax error (with line and column), 54000 body over pgprompt.max_template_bytes.$$;
+config: model settings (a JSON object). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"} (Jinja2's whitespace defaults, strict undefined; chat templates written for transformers want trim_blocks and lstrip_blocks).
+Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 54000 body over pgprompt.max_template_bytes.$$;
 
 ------------------------------------------------------------------------------
 -- Activation and rollback
@@ -314,7 +319,8 @@ CREATE TYPE prompt_version_info AS (
     message         text,
     parent_version  integer,
     created_at      timestamptz,
-    created_by      text
+    created_by      text,
+    options         jsonb
 );
 
 COMMENT ON TYPE prompt_version_info IS 'One version of a template as prompt_get returns it.';
@@ -330,6 +336,7 @@ COMMENT ON COLUMN prompt_version_info.message IS 'Commit message.';
 COMMENT ON COLUMN prompt_version_info.parent_version IS 'Version this one derives from.';
 COMMENT ON COLUMN prompt_version_info.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_version_info.created_by IS 'Who saved it.';
+COMMENT ON COLUMN prompt_version_info.options IS 'How it renders (trim_blocks, lstrip_blocks, keep_trailing_newline, undefined).';
 
 CREATE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
 RETURNS SETOF prompt_version_info
@@ -364,7 +371,7 @@ BEGIN
                v.version = v_template.active_version,
                coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l
                           WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
-               v.message, v.parent_version, v.created_at, v.created_by
+               v.message, v.parent_version, v.created_at, v.created_by, v.options
           FROM prompt_versions v
          WHERE v.template_id = v_template.id AND v.version = v_version;
     IF NOT FOUND THEN
@@ -379,7 +386,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_get(text, integer, text) IS
-$$One version of a template: body, kind, config, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
+$$One version of a template: body, kind, config, render options, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
 Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
 
 CREATE FUNCTION prompt_delete(name text)
@@ -403,16 +410,19 @@ Errors: 22004 NULL name, 42704 unknown template.$$;
 ------------------------------------------------------------------------------
 
 COMMENT ON FUNCTION prompt_render(text, jsonb, integer, text) IS
-$$Renders a text template with Jinja2 semantics (minijinja): the active version, or the version or label asked for (label may be latest or active).
-Strict: a variable the template prints but vars lacks is an error naming it; {% if x %} works for optional ones. Compiles are cached per session by immutable version id, so a render is never stale.
-Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel).$$;
+$$Renders a text template with Jinja2 semantics (minijinja, with Python's methods and json.dumps as tojson): the active version, or the version or label asked for (label may be latest or active), with the version's render options.
+Undefined "strict" (the default): a variable the template prints, iterates or measures but vars lacks is an error naming it; {% if x %}, comparisons, tests and default(...) treat it as Jinja2 does. "lenient": Jinja2's default Undefined. Compiles are cached per session by immutable version id, so a render is never stale.
+Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, PG003 the template called raise_exception (its message).$$;
 
 COMMENT ON FUNCTION prompt_render_chat(text, jsonb, integer, text) IS
 $$Renders a template as an OpenAI-style messages array [{"role", "content"}]. Chat templates render each message and splice {"placeholder": "history"} entries from vars; a text template becomes one user message.
 Errors as prompt_render.$$;
 
-COMMENT ON FUNCTION prompt_render_text(text, jsonb) IS
-$$Renders a template body that is not stored (a dry run before saving). Same rules and errors as prompt_render, plus 42601 for syntax errors and 54000 for bodies over pgprompt.max_template_bytes.$$;
+COMMENT ON FUNCTION prompt_render_text(text, jsonb, jsonb) IS
+$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes and 22023 for a bad option.$$;
+
+COMMENT ON FUNCTION _render_options(jsonb) IS
+    'Internal: checks render options (22023 naming an unknown option or a bad value) and returns every option, as stored with a version.';
 
 COMMENT ON FUNCTION prompt_variables(text, text) IS
 $$The top-level variables a template body reads, sorted. kind is text or chat. Validates the body: 42601 syntax error with line and column, 54000 body over pgprompt.max_template_bytes, 22023 unknown kind.$$;

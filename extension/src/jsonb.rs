@@ -272,9 +272,40 @@ impl<'a> Jsonb<'a> {
     }
 
     /// The value as serde_json, numbers converted as a JSON parser would
-    /// (the same conversion as `to_value`, which it goes through).
+    /// (integers beyond 64 bits, which serde_json cannot hold, as doubles).
     pub fn to_json(&self) -> Result<serde_json::Value> {
-        serde_json::to_value(self.to_value()?).map_err(|_| corrupt())
+        self.to_json_at(0)
+    }
+
+    fn to_json_at(&self, depth: usize) -> Result<serde_json::Value> {
+        use serde_json::Value as J;
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        Ok(match *self {
+            Jsonb::Null => J::Null,
+            Jsonb::Bool(b) => J::Bool(b),
+            Jsonb::String(s) => J::from(s),
+            Jsonb::Number(n) => match Number::decode(n)? {
+                Number::I64(i) => J::from(i),
+                Number::U64(u) => J::from(u),
+                Number::I128(i) => J::from(i as f64),
+                Number::F64(f) => J::from(f),
+            },
+            Jsonb::Array(c) => J::Array(c.elements().map(|e| e?.to_json_at(depth + 1)).collect::<Result<Vec<_>>>()?),
+            Jsonb::Object(c) => {
+                // Alphabetical, as `to_value` orders them.
+                let mut pairs = c
+                    .pairs()
+                    .map(|p| {
+                        let (k, v) = p?;
+                        Ok((k.to_owned(), v.to_json_at(depth + 1)?))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                pairs.sort_by(|a, b| a.0.cmp(&b.0));
+                J::Object(pairs.into_iter().collect())
+            }
+        })
     }
 
     /// The value for minijinja: integers that fit as integers, other numbers as doubles.
@@ -294,6 +325,7 @@ impl<'a> Jsonb<'a> {
             Jsonb::Number(n) => match Number::decode(n)? {
                 Number::I64(i) => V::from(i),
                 Number::U64(u) => V::from(u),
+                Number::I128(i) => V::from(i),
                 Number::F64(f) => V::from(f),
             },
             Jsonb::Array(c) => V::from(c.elements().map(|e| e?.to_value_at(depth + 1)).collect::<Result<Vec<_>>>()?),
@@ -399,7 +431,7 @@ impl crate::render::Vars for Doc<'_> {
             Some(Jsonb::Number(n)) => {
                 // Integers print as their digits; anything else as minijinja prints a double.
                 let text = numeric_text(n)?;
-                if !text.contains('.') && (text.parse::<i64>().is_ok() || text.parse::<u64>().is_ok()) {
+                if !text.contains('.') && text.parse::<i128>().is_ok() {
                     Some(Printed::Owned(text))
                 } else {
                     Some(Printed::Owned(Jsonb::Number(n).to_value()?.to_string()))
@@ -426,12 +458,14 @@ fn too_deep() -> Error {
     Error::new(ErrorKind::LimitExceeded, format!("vars nest deeper than {MAX_DEPTH} levels"))
 }
 
-/// A jsonb number as the JSON parsers of most languages read it: an integer
-/// when it has no fractional digits and fits, a double otherwise.
+/// A jsonb number as Python's json module reads it: an integer when it has
+/// no fractional digits (up to 128 bits, where Python's are unbounded), a
+/// double otherwise.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Number {
     I64(i64),
     U64(u64),
+    I128(i128),
     F64(f64),
 }
 
@@ -445,6 +479,9 @@ impl Number {
             }
             if let Ok(u) = text.parse::<u64>() {
                 return Ok(Number::U64(u));
+            }
+            if let Ok(i) = text.parse::<i128>() {
+                return Ok(Number::I128(i));
             }
         }
         text.parse::<f64>().map(Number::F64).map_err(|_| corrupt())
@@ -576,7 +613,8 @@ mod tests {
             Number::decode(&numeric_long(false, 0, 4, &[1844, 6744, 737, 955, 1615])).unwrap(),
             Number::U64(18446744073709551615)
         );
-        assert_eq!(Number::decode(&numeric_long(false, 0, 5, &[1])).unwrap(), Number::F64(1e20));
+        assert_eq!(Number::decode(&numeric_long(false, 0, 5, &[1])).unwrap(), Number::I128(100000000000000000000));
+        assert_eq!(Number::decode(&numeric_long(false, 0, 10, &[1])).unwrap(), Number::F64(1e40));
     }
 
     #[test]

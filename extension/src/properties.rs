@@ -133,14 +133,14 @@ fn rendering_random_templates_never_panics() {
         "{% macro m() %}", "{% endmacro %}", "{{ m() }}", "é", "\u{0}", "{{ range(5) | join(',') }}", "{{ items | length }}",
     ];
     let vars = json!({"x": "v", "y": {"z": 1}, "items": [1, 2, 3]});
-    let limits = Limits { fuel: 10_000, max_output_bytes: 10_000 };
+    let limits = Limits { fuel: 10_000, max_output_bytes: 10_000, now: 0 };
     let mut engine = Engine::new();
     for n in 0..5_000 {
         let body: String = (0..r.below(10)).map(|_| *r.pick(&parts)).collect();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let kind = if n % 7 == 0 { Kind::Chat } else { Kind::Text };
             let chat_body = format!("[{{\"role\": \"user\", \"content\": {}}}]", serde_json::Value::String(body.clone()));
-            let _ = engine.render_adhoc(kind, if kind == Kind::Chat { &chat_body } else { &body }, &vars, &limits);
+            let _ = engine.render_adhoc(kind, if kind == Kind::Chat { &chat_body } else { &body }, Default::default(), &vars, &limits);
         }));
         assert!(outcome.is_ok(), "rendering panicked on {body:?}");
     }

@@ -167,6 +167,13 @@ where
 /// failed call changed nothing: templates|versions|labels|activations|experiments|test cases|alert rules|audit
 /// (the audit's row count; its rows too with `full_audit`).
 pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
+    fingerprint_without(client, full_audit, &[])
+}
+
+/// `fingerprint` with the named columns left out of every row: the upgrade
+/// test compares rows written by 0.1.0 leaving out the columns 0.2.0 added.
+pub fn fingerprint_without(client: &mut Client, full_audit: bool, columns: &[&str]) -> String {
+    let drop = format!("'{{{}}}'::text[]", columns.join(","));
     let audit = if full_audit {
         "coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_audit_logs a), '')"
     } else {
@@ -176,13 +183,13 @@ pub fn fingerprint(client: &mut Client, full_audit: bool) -> String {
         client,
         &format!(
             "SELECT concat_ws('|',
-                coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t), ''),
-                coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
-                coalesce((SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
-                coalesce((SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
-                coalesce((SELECT string_agg(to_jsonb(e)::text, ',' ORDER BY id) FROM pgprompt.ab_test_experiments e), ''),
-                coalesce((SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM pgprompt.prompt_test_cases t), ''),
-                coalesce((SELECT string_agg(to_jsonb(r)::text, ',' ORDER BY id) FROM pgprompt.prompt_alert_rules r), ''),
+                coalesce((SELECT string_agg((to_jsonb(t) - {drop})::text, ',' ORDER BY id) FROM pgprompt.prompt_templates t), ''),
+                coalesce((SELECT string_agg((to_jsonb(v) - {drop})::text, ',' ORDER BY id) FROM pgprompt.prompt_versions v), ''),
+                coalesce((SELECT string_agg((to_jsonb(l) - {drop})::text, ',' ORDER BY template_id, label) FROM pgprompt.prompt_labels l), ''),
+                coalesce((SELECT string_agg((to_jsonb(a) - {drop})::text, ',' ORDER BY id) FROM pgprompt.prompt_activations a), ''),
+                coalesce((SELECT string_agg((to_jsonb(e) - {drop})::text, ',' ORDER BY id) FROM pgprompt.ab_test_experiments e), ''),
+                coalesce((SELECT string_agg((to_jsonb(t) - {drop})::text, ',' ORDER BY id) FROM pgprompt.prompt_test_cases t), ''),
+                coalesce((SELECT string_agg((to_jsonb(r) - {drop})::text, ',' ORDER BY id) FROM pgprompt.prompt_alert_rules r), ''),
                 {audit})"
         ),
     )

@@ -73,7 +73,17 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
         one::<String>(&mut c, "SELECT extversion FROM pg_extension WHERE extname = 'pgprompt'"),
         env!("CARGO_PKG_VERSION")
     );
-    assert_eq!(fingerprint(&mut c, true), rows, "templates, versions, labels, history, experiments, cases, rules and audit are kept");
+    // Versions saved by 0.1.0 render as they did: Jinja2's default options.
+    assert_eq!(
+        one::<i64>(&mut c, r#"SELECT count(*) FROM prompt_versions WHERE options <> '{"trim_blocks": false, "lstrip_blocks": false,
+                                "keep_trailing_newline": false, "undefined": "strict"}'"#),
+        0
+    );
+    assert_eq!(
+        fingerprint_without(&mut c, true, &["options"]),
+        rows,
+        "templates, versions, labels, history, experiments, cases, rules and audit are kept"
+    );
     assert_eq!(log_fingerprint(&mut c), logged, "prices, executions, statistics and findings are kept");
 
     // The schema is the one a fresh install makes, object for object.

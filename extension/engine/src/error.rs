@@ -35,6 +35,10 @@ pub enum ErrorKind {
     OutOfRange,
     /// A time outside what can be stored (infinity as a call's time).
     DatetimeOutOfRange,
+    /// The template called `raise_exception(message)`: the message is the
+    /// template's own (chat templates refuse conversations they cannot
+    /// format this way).
+    Raised,
 }
 
 impl ErrorKind {
@@ -53,6 +57,7 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "22021",
             ErrorKind::OutOfRange => "22003",
             ErrorKind::DatetimeOutOfRange => "22008",
+            ErrorKind::Raised => "PG003",
         }
     }
 
@@ -71,11 +76,12 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "character_not_in_repertoire",
             ErrorKind::OutOfRange => "numeric_value_out_of_range",
             ErrorKind::DatetimeOutOfRange => "datetime_field_overflow",
+            ErrorKind::Raised => "(pgprompt) raise_exception",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownObject,
@@ -88,6 +94,7 @@ impl ErrorKind {
         ErrorKind::InvalidOutput,
         ErrorKind::OutOfRange,
         ErrorKind::DatetimeOutOfRange,
+        ErrorKind::Raised,
     ];
 }
 

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Result;
-use crate::render::{Compiled, Engine, Kind};
+use crate::render::{Compiled, Engine, Kind, Options};
 
 /// rustc's FxHash. The keys are template names and version ids from the
 /// database, not attacker-chosen input, so SipHash's flood resistance buys
@@ -89,7 +89,7 @@ impl Cache {
         id: i64,
         stamp: u64,
         capacity: usize,
-        load: impl FnOnce() -> Result<(Kind, String)>,
+        load: impl FnOnce() -> Result<(Kind, String, Options)>,
         f: impl FnOnce(&mut Engine, &Compiled) -> Result<R>,
     ) -> Result<R> {
         self.clock += 1;
@@ -105,8 +105,8 @@ impl Cache {
         while self.entries.len() >= capacity.max(1) {
             self.evict_oldest();
         }
-        let (kind, body) = load()?;
-        let compiled = self.engine.compile(&id.to_string(), kind, &body)?;
+        let (kind, body, options) = load()?;
+        let compiled = self.engine.compile(&id.to_string(), kind, &body, options)?;
         let entry = self.entries.entry(id).or_insert(Entry { stamp, compiled, last_used: self.clock });
         f(&mut self.engine, &entry.compiled)
     }
@@ -235,7 +235,7 @@ mod tests {
 
     fn render(cache: &mut Cache, id: i64, stamp: u64, body: &str, cap: usize) -> String {
         cache
-            .with_compiled(id, stamp, cap, || Ok((Kind::Text, body.to_string())), |e, c| {
+            .with_compiled(id, stamp, cap, || Ok((Kind::Text, body.to_string(), Options::default())), |e, c| {
                 e.render_text(c, &json!({}), &Limits::default())
             })
             .unwrap()
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn failed_compiles_are_not_cached() {
         let mut c = Cache::default();
-        let err = c.with_compiled(1, 1, 10, || Ok((Kind::Text, "{{".into())), |_, _| Ok(()));
+        let err = c.with_compiled(1, 1, 10, || Ok((Kind::Text, "{{".into(), Options::default())), |_, _| Ok(()));
         assert!(err.is_err());
         assert_eq!(c.stats().entries, 0);
     }

@@ -195,7 +195,13 @@ pub fn init() {
 }
 
 pub fn limits() -> Limits {
-    Limits { fuel: RENDER_FUEL.get() as u64, max_output_bytes: MAX_OUTPUT_BYTES.get() as usize }
+    // SAFETY: the transaction's start time; PostgreSQL counts from 2000.
+    let since_2000 = unsafe { pgrx::pg_sys::GetCurrentTransactionStartTimestamp() };
+    Limits {
+        fuel: RENDER_FUEL.get() as u64,
+        max_output_bytes: MAX_OUTPUT_BYTES.get() as usize,
+        now: since_2000 + 946_684_800_000_000,
+    }
 }
 
 pub fn render_memory_limit_bytes() -> usize {

@@ -20,7 +20,16 @@ fn code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::InvalidOutput => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         ErrorKind::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         ErrorKind::DatetimeOutOfRange => ERRCODE_DATETIME_FIELD_OVERFLOW,
+        // pgprompt's own class PG, like PG001 and PG002 raised from SQL.
+        ErrorKind::Raised => sqlstate(kind.sqlstate()),
     }
+}
+
+/// The error code of a five-character SQLSTATE (MAKE_SQLSTATE: six bits per
+/// character, the first lowest).
+fn sqlstate(code: &str) -> PgSqlErrorCode {
+    let n = code.bytes().take(5).enumerate().fold(0i32, |n, (i, c)| n | ((i32::from(c.wrapping_sub(b'0')) & 0x3F) << (6 * i)));
+    PgSqlErrorCode::from(n)
 }
 
 /// Raises `e` as an ERROR. Never returns.
@@ -106,9 +115,7 @@ pub fn warn(message: String, hint: &str) {
 /// reported by another process, such as the worker). Never returns.
 #[track_caller]
 pub fn raise_with(sqlstate: &str, message: String, hint: Option<String>) -> ! {
-    // MAKE_SQLSTATE: six bits per character, the first lowest.
-    let code = sqlstate.bytes().take(5).enumerate().fold(0i32, |n, (i, c)| n | ((i32::from(c.wrapping_sub(b'0')) & 0x3F) << (6 * i)));
-    let mut report = ErrorReport::new(PgSqlErrorCode::from(code), message, "pgprompt");
+    let mut report = ErrorReport::new(self::sqlstate(sqlstate), message, "pgprompt");
     if let Some(h) = hint {
         report = report.set_hint(h);
     }

@@ -16,7 +16,7 @@ use super::vars::JsonbArg;
 use crate::alloc_guard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonb::Doc;
-use crate::render::{self, Kind};
+use crate::render::{self, Kind, Options};
 
 fn selector(version: Option<i32>, label: Option<&str>) -> Result<Selector> {
     match (version, label) {
@@ -50,16 +50,43 @@ fn describe(sel: &Selector, name: &str) -> String {
 // version in a REPEATABLE READ transaction, `latest` during saves) renders
 // like any other.
 
-const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body \
+/// The resolving query's columns and tables; `{options}` is the version's
+/// render options (see `options_column`).
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body, {options} \
                       FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
+/// `v.options`, or NULL while the schema is 0.1.0's (the library updated,
+/// `ALTER EXTENSION pgprompt UPDATE` not yet run): versions then render
+/// with the default options, as 0.1.0 rendered them.
+fn options_column() -> &'static str {
+    let present = Spi::connect(|client| {
+        client
+            .select(
+                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgprompt.prompt_versions'::regclass \
+                 AND attname = 'options' AND NOT attisdropped)",
+                Some(1),
+                &[],
+            )
+            .ok()
+            .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+    });
+    if present.unwrap_or(false) {
+        "v.options"
+    } else {
+        "NULL::jsonb"
+    }
+}
+
 thread_local! {
+    /// What the resolving queries read as a version's options, decided
+    /// when they are planned (see `options_column`).
+    static OPTIONS: std::cell::OnceCell<&'static str> = const { std::cell::OnceCell::new() };
     /// The resolving queries: active, version, label, latest; and the body by id.
     static PLANS: [spi::Kept; 5] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
 }
 
-/// A version's kind and body.
-type Body = (Kind, String);
+/// A version's kind, body and render options.
+type Body = (Kind, String, Options);
 
 /// Finds the version `sel` names, or an error naming what does not exist.
 pub fn resolve(name: &str, sel: &Selector) -> Result<Resolved> {
@@ -91,22 +118,23 @@ fn stamp(table: pg_sys::Datum, xmin: pg_sys::Datum) -> u64 {
 /// Runs the resolving query. With `latest`, under a snapshot taken now
 /// rather than the statement's (see above).
 fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<(Resolved, Option<Body>)> {
+    let select = SELECT.replace("{options}", OPTIONS.with(|o| *o.get_or_init(options_column)));
     let (slot, sql, second) = match sel {
-        Selector::Active => (0, format!("{SELECT} AND v.version = t.active_version WHERE t.name = $1"), None),
+        Selector::Active => (0, format!("{select} AND v.version = t.active_version WHERE t.name = $1"), None),
         Selector::Version(v) => (
             1,
-            format!("{SELECT} AND v.version = $2 WHERE t.name = $1"),
+            format!("{select} AND v.version = $2 WHERE t.name = $1"),
             Some((v.into_datum().expect("int4 datum"), pg_sys::INT4OID)),
         ),
         Selector::Label(l) => (
             2,
             format!(
-                "{SELECT} JOIN pgprompt.prompt_labels l ON l.template_id = t.id AND l.version = v.version \
+                "{select} JOIN pgprompt.prompt_labels l ON l.template_id = t.id AND l.version = v.version \
                  WHERE t.name = $1 AND l.label = $2"
             ),
             Some((l.as_str().into_datum().expect("text datum"), pg_sys::TEXTOID)),
         ),
-        Selector::Latest => (3, format!("{SELECT} WHERE t.name = $1 ORDER BY v.version DESC LIMIT 1"), None),
+        Selector::Latest => (3, format!("{select} WHERE t.name = $1 ORDER BY v.version DESC LIMIT 1"), None),
     };
     Spi::connect(|_| {
         let types: &[pg_sys::Oid] = match &second {
@@ -156,7 +184,8 @@ unsafe fn column(n: i32) -> pg_sys::Datum {
     }
 }
 
-/// Kind and body from columns `n` and `n + 1` of the first row.
+/// Kind, body and options from columns `n` to `n + 2` of the first row
+/// (options NULL: the defaults).
 ///
 /// # Safety
 /// As `column`.
@@ -164,7 +193,16 @@ unsafe fn body_at(n: i32) -> Body {
     unsafe {
         let kind = String::from_datum(column(n), false).expect("kind is NOT NULL");
         let body = String::from_datum(column(n + 1), false).expect("body is NOT NULL");
-        (Kind::parse(&kind).expect("kind is checked by the table"), body)
+        let table = &*pg_sys::SPI_tuptable;
+        let mut null = false;
+        let options = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, n + 2, &mut null);
+        let options = if null {
+            Options::default()
+        } else {
+            let json = JsonB::from_datum(options, false).expect("options are jsonb").0;
+            Options::from_json(&json).expect("options are checked when saved")
+        };
+        (Kind::parse(&kind).expect("kind is checked by the table"), body, options)
     }
 }
 
@@ -193,7 +231,11 @@ pub(super) fn not_found(name: &str, sel: &Selector) -> Error {
 fn load(name: &str, id: i64) -> Result<Body> {
     let latest = invalidation::may_cache();
     Spi::connect(|_| {
-        let plan = PLANS.with(|plans| plans[4].plan("SELECT v.kind, v.body FROM pgprompt.prompt_versions v WHERE v.id = $1", &[pg_sys::INT8OID]));
+        let sql = format!(
+            "SELECT v.kind, v.body, {} FROM pgprompt.prompt_versions v WHERE v.id = $1",
+            OPTIONS.with(|o| *o.get_or_init(options_column))
+        );
+        let plan = PLANS.with(|plans| plans[4].plan(&sql, &[pg_sys::INT8OID]));
         let mut args = spi::Args::with_capacity(1);
         args.push(Some(id));
         // SAFETY: one int8 argument, as prepared; SPI is connected.
@@ -344,21 +386,50 @@ pub(super) fn render_any(name: Option<&str>, version: i32, vars: &Option<JsonbAr
     }
 }
 
-/// Renders a body that is not stored: a dry run before saving.
-#[pg_extern(stable, parallel_safe)]
+/// Renders a body that is not stored: a dry run before saving, with the
+/// render options it would be saved with.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_text")]
+fn prompt_render_text_with(
+    body: Option<&str>,
+    vars: default!(Option<JsonbArg>, "'{}'"),
+    options: default!(Option<JsonB>, "'{}'"),
+) -> String {
+    let options = render_options(options.as_ref());
+    render_text_adhoc(body, &vars, options)
+}
+
+/// 0.1.0's `prompt_render_text(body, vars)`, for databases whose schema is
+/// not updated yet (the library is shared by every version's SQL).
+#[pg_extern(stable, parallel_safe, sql = false)]
 fn prompt_render_text(body: Option<&str>, vars: default!(Option<JsonbArg>, "'{}'")) -> String {
+    render_text_adhoc(body, &vars, Options::default())
+}
+
+fn render_text_adhoc(body: Option<&str>, vars: &Option<JsonbArg>, options: Options) -> String {
     let body = required(body, "body");
     check_size(body).or_raise();
-    let vars = vars_doc(&vars);
+    let vars = vars_doc(vars);
     let limits = gucs::limits();
     let out = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
-        cache::with(|c| c.engine().render_adhoc(Kind::Text, body, &vars, &limits))
+        cache::with(|c| c.engine().render_adhoc(Kind::Text, body, options, &vars, &limits))
     })
     .or_raise();
     match out {
         serde_json::Value::String(s) => s,
         _ => unreachable!("text renders are strings"),
     }
+}
+
+/// Render options from a jsonb argument (NULL: the defaults), or 22023.
+fn render_options(options: Option<&JsonB>) -> Options {
+    options.map_or(Ok(Options::default()), |o| Options::from_json(&o.0)).or_raise()
+}
+
+/// Checks render options and returns them in full, as stored with a
+/// version (prompt_save calls it).
+#[pg_extern(immutable, parallel_safe)]
+fn _render_options(options: Option<JsonB>) -> JsonB {
+    JsonB(render_options(options.as_ref()).to_json())
 }
 
 fn check_size(body: &str) -> Result<()> {
@@ -376,7 +447,7 @@ fn prompt_variables(body: Option<&str>, kind: default!(Option<&str>, "'text'")) 
     let body = required(body, "body");
     let kind = Kind::parse(required(kind, "kind")).or_raise();
     check_size(body).or_raise();
-    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || render::inspect(kind, body)).or_raise()
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || render::inspect(kind, body, Options::default())).or_raise()
 }
 
 /// This session's compiled-template cache: hits, misses and size.

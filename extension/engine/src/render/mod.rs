@@ -14,11 +14,23 @@
 //! * the parser itself refuses nesting deeper than 150 levels.
 //!
 //! What remains (exponential string growth through `~` in straight-line code)
-//! is caught by the allocation budget in `alloc_guard`.
+//! is caught by the host's allocation budget (the extension's `alloc_guard`).
+//!
+//! Fidelity to Jinja2: each version renders with its `Options` (whitespace
+//! switches, undefined behaviour); Python's string, list and dict methods
+//! are there (minijinja-contrib's pycompat), and `python` supplies what
+//! Jinja2 templates take from Python and transformers (`tojson` as
+//! `json.dumps`, `raise_exception`, `strftime_now`, `indent`, `int`).
+
+mod options;
+pub mod python;
+
+pub use options::{Options, Undefined};
 
 use std::collections::{BTreeSet, HashSet};
 use std::io;
 
+use minijinja::syntax::SyntaxConfig;
 use minijinja::value::{Kwargs, Rest, Serde, StringInput, ValueOrKwargs};
 use minijinja::{AutoEscape, Environment, State, UndefinedBehavior, Value};
 use serde_json::Value as Json;
@@ -69,11 +81,14 @@ pub struct Limits {
     pub fuel: u64,
     /// Bytes a rendered text (or each chat message) may have.
     pub max_output_bytes: usize,
+    /// The time `strftime_now` formats, in microseconds since the Unix
+    /// epoch (UTC): the server's transaction time.
+    pub now: i64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { fuel: 1_000_000, max_output_bytes: 1 << 20 }
+        Limits { fuel: 1_000_000, max_output_bytes: 1 << 20, now: 0 }
     }
 }
 
@@ -169,6 +184,8 @@ enum Part {
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub kind: Kind,
+    /// How it renders; picks the environment it lives in.
+    pub options: Options,
     parts: Vec<Part>,
     /// Top-level variables the body reads, sorted (what `prompt_variables` shows).
     pub variables: Vec<String>,
@@ -190,11 +207,18 @@ impl Compiled {
     }
 }
 
-/// A per-backend template engine: one minijinja environment holding every
-/// compiled template of the cache, configured for prompts.
+/// A per-backend template engine: a minijinja environment per set of render
+/// options in use (whitespace handling is decided when compiling, undefined
+/// behaviour per environment), holding every compiled template of the
+/// cache, configured for prompts.
 pub struct Engine {
-    env: Environment<'static>,
+    envs: Vec<Env>,
     globals: HashSet<String>,
+}
+
+struct Env {
+    options: Options,
+    env: Environment<'static>,
     fuel: Option<u64>,
 }
 
@@ -204,29 +228,66 @@ impl Default for Engine {
     }
 }
 
+/// An environment configured for prompts with `options`.
+fn environment(options: Options) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(match options.undefined {
+        // Printing, iterating or measuring a missing variable is an error,
+        // but `{% if x %}`, `x is defined`, `x == "a"` and `x|default(...)`
+        // behave as in Jinja2 (StrictUndefined is harsher than prompts need).
+        Undefined::Strict => UndefinedBehavior::SemiStrict,
+        // Jinja2's default Undefined: prints as nothing, iterates as empty.
+        Undefined::Lenient => UndefinedBehavior::Lenient,
+    });
+    let syntax = SyntaxConfig::builder()
+        .trim_blocks(options.trim_blocks)
+        .lstrip_blocks(options.lstrip_blocks)
+        .keep_trailing_newline(options.keep_trailing_newline)
+        .build()
+        .expect("the default delimiters are valid");
+    env.set_syntax(syntax);
+    // Prompts are plain text: never HTML-escape, whatever the name.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_recursion_limit(MAX_RECURSION);
+    // Templates are self-contained: `compile` refuses include/import/extends,
+    // and should one slip through, every name resolves to nothing, so a
+    // template can never reach another one that happens to be cached.
+    env.set_path_join_callback(|_, _| std::borrow::Cow::Borrowed("\u{0}"));
+    // Python's methods on strings, lists and dicts (`.strip()`, `.items()`, ...).
+    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    add_python(&mut env);
+    add_bounded_filters(&mut env);
+    env
+}
+
 impl Engine {
     pub fn new() -> Engine {
-        let mut env = Environment::new();
-        // Missing variables are errors when printed or iterated, but `{% if x %}`
-        // still works for optional ones (Jinja2's StrictUndefined is harsher than
-        // prompts need; its default Undefined silently prints nothing).
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        // Prompts are plain text: never HTML-escape, whatever the name.
-        env.set_auto_escape_callback(|_| AutoEscape::None);
-        env.set_recursion_limit(MAX_RECURSION);
-        // Templates are self-contained: `compile` refuses include/import/extends,
-        // and should one slip through, every name resolves to nothing, so a
-        // template can never reach another one that happens to be cached.
-        env.set_path_join_callback(|_, _| std::borrow::Cow::Borrowed("\u{0}"));
-        add_bounded_filters(&mut env);
-        let globals = env.globals().map(|(name, _)| name.to_string()).collect();
-        Engine { env, globals, fuel: None }
+        let globals = environment(Options::default()).globals().map(|(name, _)| name.to_string()).collect();
+        Engine { envs: Vec::new(), globals }
+    }
+
+    /// The environment of `options`, made on first use.
+    fn env_mut(&mut self, options: Options) -> &mut Env {
+        match self.envs.iter().position(|e| e.options == options) {
+            Some(i) => &mut self.envs[i],
+            None => {
+                self.envs.push(Env { options, env: environment(options), fuel: None });
+                self.envs.last_mut().expect("just pushed")
+            }
+        }
+    }
+
+    /// The environment of a compiled template.
+    fn env(&self, options: Options) -> &Environment<'static> {
+        &self.envs.iter().find(|e| e.options == options).expect("compiled templates have their environment").env
     }
 
     /// Compiles `body` and registers it under names derived from `key`, which
     /// must be unique in this engine (the cache uses the version id).
-    pub fn compile(&mut self, key: &str, kind: Kind, body: &str) -> Result<Compiled> {
+    pub fn compile(&mut self, key: &str, kind: Kind, body: &str, options: Options) -> Result<Compiled> {
         let parsed = parse_body(kind, body)?;
+        let globals = self.globals.clone();
+        let env = &mut self.env_mut(options).env;
         let mut parts = Vec::with_capacity(parsed.len());
         let mut vars = BTreeSet::new();
         let mut paths = BTreeSet::new();
@@ -235,32 +296,32 @@ impl Engine {
             match part {
                 RawPart::Body { role, name, source, label } => {
                     let template = if kind == Kind::Text { key.to_string() } else { format!("{key}#{i}") };
-                    if let Err(e) = self.env.add_template_owned(template.clone(), source) {
+                    if let Err(e) = env.add_template_owned(template.clone(), source) {
                         for t in &registered {
-                            self.env.remove_template(t);
+                            env.remove_template(t);
                         }
                         return Err(syntax_error(&e, label.as_deref()));
                     }
-                    if let Some(e) = forbidden_statement(self.env.get_template(&template).expect("just added").source(), label.as_deref()) {
-                        self.env.remove_template(&template);
+                    if let Some(e) = forbidden_statement(env.get_template(&template).expect("just added").source(), label.as_deref()) {
+                        env.remove_template(&template);
                         for t in &registered {
-                            self.env.remove_template(t);
+                            env.remove_template(t);
                         }
                         return Err(e);
                     }
-                    let tmpl = self.env.get_template(&template).expect("template was just added");
+                    let tmpl = env.get_template(&template).expect("template was just added");
                     for v in tmpl.undeclared_variables(false) {
-                        if !self.globals.contains(&v) {
+                        if !globals.contains(&v) {
                             vars.insert(v);
                         }
                     }
                     for p in tmpl.undeclared_variables(true) {
                         let root = p.split('.').next().unwrap_or(&p);
-                        if !self.globals.contains(root) {
+                        if !globals.contains(root) {
                             paths.insert(p);
                         }
                     }
-                    let fast = self.fast_path(&template);
+                    let fast = fast_path(env, &globals, &template);
                     registered.push(template.clone());
                     parts.push(Part::Body { role, name, template, fast });
                 }
@@ -272,6 +333,7 @@ impl Engine {
         }
         Ok(Compiled {
             kind,
+            options,
             parts,
             variables: vars.into_iter().collect(),
             paths: paths.into_iter().collect(),
@@ -280,11 +342,12 @@ impl Engine {
         })
     }
 
-    /// Drops a compiled template's entries from the environment.
+    /// Drops a compiled template's entries from its environment.
     pub fn remove(&mut self, compiled: &Compiled) {
+        let env = &mut self.env_mut(compiled.options).env;
         for part in &compiled.parts {
             if let Part::Body { template, .. } = part {
-                self.env.remove_template(template);
+                env.remove_template(template);
             }
         }
     }
@@ -303,7 +366,8 @@ impl Engine {
             return Err(Error::new(ErrorKind::WrongKind, "this is a chat template; render it with prompt_render_chat"));
         }
         check_object(vars)?;
-        self.set_fuel(limits.fuel);
+        python::set_now(limits.now);
+        self.set_fuel(compiled.options, limits.fuel);
         let mut ctx = None;
         match &compiled.parts[..] {
             [Part::Body { template, fast, .. }] => {
@@ -317,7 +381,8 @@ impl Engine {
     /// becomes a single `user` message.
     pub fn render_chat(&mut self, compiled: &Compiled, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
         check_object(vars)?;
-        self.set_fuel(limits.fuel);
+        python::set_now(limits.now);
+        self.set_fuel(compiled.options, limits.fuel);
         let mut ctx = None;
         let mut messages = Vec::with_capacity(compiled.parts.len());
         let mut total = 0usize;
@@ -362,9 +427,9 @@ impl Engine {
     }
 
     /// Renders a body that is not stored (the dry run), without touching the cache.
-    pub fn render_adhoc(&mut self, kind: Kind, body: &str, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
+    pub fn render_adhoc(&mut self, kind: Kind, body: &str, options: Options, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
         const KEY: &str = "\u{0}adhoc";
-        let compiled = self.compile(KEY, kind, body)?;
+        let compiled = self.compile(KEY, kind, body, options)?;
         let out = match kind {
             Kind::Text => self.render_text(&compiled, vars, limits).map(Json::String),
             Kind::Chat => self.render_chat(&compiled, vars, limits),
@@ -373,52 +438,55 @@ impl Engine {
         out
     }
 
-    fn set_fuel(&mut self, fuel: u64) {
-        if self.fuel != Some(fuel) {
-            self.env.set_fuel(Some(fuel));
-            self.fuel = Some(fuel);
+    fn set_fuel(&mut self, options: Options, fuel: u64) {
+        let e = self.env_mut(options);
+        if e.fuel != Some(fuel) {
+            e.env.set_fuel(Some(fuel));
+            e.fuel = Some(fuel);
         }
     }
+}
 
-    /// The segments of a body that only prints variables, if its fast
-    /// rendering provably matches minijinja's: both are run on a probe where
-    /// every variable is a distinct marker, and must agree byte for byte
-    /// (whitespace control, comments and the trailing newline included).
-    fn fast_path(&self, template: &str) -> Option<Fast> {
-        use minijinja::machinery::{tokenize, Token};
-        let tmpl = self.env.get_template(template).ok()?;
-        let mut fast = Fast { segments: Vec::new(), names: Vec::new() };
-        let mut tokens = tokenize(tmpl.source(), false, Default::default());
-        while let Some(tok) = tokens.next() {
-            match tok.ok()?.0 {
-                Token::TemplateData(text) => fast.segments.push(Segment::Text(text.to_string())),
-                Token::VariableStart => {
-                    let Token::Ident(name) = tokens.next()?.ok()?.0 else { return None };
-                    if !matches!(tokens.next()?.ok()?.0, Token::VariableEnd) || self.globals.contains(name) {
-                        return None;
-                    }
-                    let i = match fast.names.iter().position(|n| n == name) {
-                        Some(i) => i,
-                        None => {
-                            fast.names.push(name.to_string());
-                            fast.names.len() - 1
-                        }
-                    };
-                    fast.segments.push(Segment::Var(i));
+/// The segments of a body that only prints variables, if its fast
+/// rendering provably matches minijinja's: both are run on a probe where
+/// every variable is a distinct marker, and must agree byte for byte
+/// (whitespace control, comments and the trailing newline included).
+fn fast_path(env: &Environment<'static>, globals: &HashSet<String>, template: &str) -> Option<Fast> {
+    use minijinja::machinery::{tokenize, Token};
+    let tmpl = env.get_template(template).ok()?;
+    let mut fast = Fast { segments: Vec::new(), names: Vec::new() };
+    let mut tokens = tokenize(tmpl.source(), false, Default::default());
+    while let Some(tok) = tokens.next() {
+        match tok.ok()?.0 {
+            Token::TemplateData(text) => fast.segments.push(Segment::Text(text.to_string())),
+            Token::VariableStart => {
+                let Token::Ident(name) = tokens.next()?.ok()?.0 else { return None };
+                if !matches!(tokens.next()?.ok()?.0, Token::VariableEnd) || globals.contains(name) {
+                    return None;
                 }
-                _ => return None,
+                let i = match fast.names.iter().position(|n| n == name) {
+                    Some(i) => i,
+                    None => {
+                        fast.names.push(name.to_string());
+                        fast.names.len() - 1
+                    }
+                };
+                fast.segments.push(Segment::Var(i));
             }
+            _ => return None,
         }
-        let probe: serde_json::Map<String, Json> =
-            fast.names.iter().map(|v| (v.clone(), Json::String(format!("\u{e000}{v}\u{e001}")))).collect();
-        let probe = Json::Object(probe);
-        let mut out = Vec::new();
-        let limits = Limits { fuel: 0, max_output_bytes: usize::MAX };
-        fast.render(&probe, &limits, &mut out).ok()?;
-        let slow = tmpl.render(Value::from(Serde(&probe))).ok()?;
-        (out == slow.as_bytes()).then_some(fast)
     }
+    let probe: serde_json::Map<String, Json> =
+        fast.names.iter().map(|v| (v.clone(), Json::String(format!("\u{e000}{v}\u{e001}")))).collect();
+    let probe = Json::Object(probe);
+    let mut out = Vec::new();
+    let limits = Limits { fuel: 0, max_output_bytes: usize::MAX, now: 0 };
+    fast.render(&probe, &limits, &mut out).ok()?;
+    let slow = tmpl.render(Value::from(Serde(&probe))).ok()?;
+    (out == slow.as_bytes()).then_some(fast)
+}
 
+impl Engine {
     /// Renders one body into the sink.
     #[allow(clippy::too_many_arguments)]
     fn render_part(
@@ -444,7 +512,7 @@ impl Engine {
             *ctx = Some(vars.to_value()?);
         }
         let ctx = ctx.as_ref().expect("just set");
-        let tmpl = self.env.get_template(template).expect("compiled templates stay registered");
+        let tmpl = self.env(compiled.options).get_template(template).expect("compiled templates stay registered");
         let mut writer = CappedWriter {
             buf: Vec::with_capacity(compiled.output_hint().min(limits.max_output_bytes)),
             max: limits.max_output_bytes,
@@ -535,9 +603,9 @@ fn check_object(vars: &dyn Vars) -> Result<()> {
 
 /// Validates a body and returns the variables it reads, sorted. This is what
 /// `prompt_save` and `prompt_variables` run.
-pub fn inspect(kind: Kind, body: &str) -> Result<Vec<String>> {
+pub fn inspect(kind: Kind, body: &str, options: Options) -> Result<Vec<String>> {
     let mut engine = Engine::new();
-    Ok(engine.compile("inspect", kind, body)?.variables)
+    Ok(engine.compile("inspect", kind, body, options)?.variables)
 }
 
 pub fn json_type(v: &Json) -> &'static str {
@@ -751,6 +819,11 @@ fn runtime_error(
                 ))
                 .with_hint("Pass every variable the template prints, or guard optional ones with {% if name %} or name|default(...).")
         }
+        K::InvalidOperation if e.detail().is_some_and(|d| d.starts_with(python::RAISED)) => Error::new(
+            ErrorKind::Raised,
+            format!("{prefix}{}", &e.detail().unwrap_or_default()[python::RAISED.len()..]),
+        )
+        .with_detail(format!("The template called raise_exception(){at}.")),
         K::OutOfFuel => Error::new(
             ErrorKind::FuelExhausted,
             format!("{prefix}rendering ran out of fuel after {} steps{at}", limits.fuel),
@@ -861,8 +934,7 @@ fn add_bounded_filters(env: &mut Environment<'static>) {
         if let Some(w) = kwargs.peek::<Option<Value>>("width")? {
             check_widths("indent", &w)?;
         }
-        let width = width.map(|w| usize::try_from(w)).transpose()?;
-        minijinja::filters::indent(value, width, first, blank, kwargs)
+        python::indent(value, width, first, blank, kwargs)
     });
     env.add_filter("tojson", |value: &Value, indent: Option<Value>, kwargs: Kwargs| {
         if let Some(i) = &indent {
@@ -871,7 +943,7 @@ fn add_bounded_filters(env: &mut Environment<'static>) {
         for key in kwargs.args() {
             check_widths("tojson", &kwargs.peek::<Value>(key)?)?;
         }
-        minijinja::filters::tojson(value, indent, kwargs)
+        python::tojson(value, indent, kwargs)
     });
     // format: widths live in the format string ("%100000000s").
     env.add_filter("format", |state: &mut State, format: &Value, args: Rest<ValueOrKwargs>| {
@@ -882,6 +954,14 @@ fn add_bounded_filters(env: &mut Environment<'static>) {
         }
         minijinja::filters::format(state, format, args)
     });
+}
+
+/// What Jinja2 templates take from Python and transformers (see `python`).
+fn add_python(env: &mut Environment<'static>) {
+    env.add_function("raise_exception", python::raise_exception);
+    env.add_function("strftime_now", python::strftime_now);
+    env.add_filter("int", python::int);
+    env.add_test("iterable", python::is_iterable);
 }
 
 /// Refuses a number larger than `MAX_WIDTH`, also inside keyword arguments.
@@ -920,7 +1000,7 @@ mod tests {
 
     fn render(body: &str, vars: Json) -> Result<String> {
         let mut e = Engine::new();
-        let c = e.compile("t", Kind::Text, body)?;
+        let c = e.compile("t", Kind::Text, body, Options::default())?;
         e.render_text(&c, &vars, &Limits::default())
     }
 
@@ -970,11 +1050,11 @@ mod tests {
 
     #[test]
     fn syntax_errors_name_line_and_column() {
-        let e = inspect(Kind::Text, "line one\nline {{ two ").unwrap_err();
+        let e = inspect(Kind::Text, "line one\nline {{ two ", Options::default()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidTemplate);
         assert!(e.message.contains("line 2"), "{}", e.message);
         assert!(e.message.contains("column"), "{}", e.message);
-        let e = inspect(Kind::Text, "{% for x in y %}never closed").unwrap_err();
+        let e = inspect(Kind::Text, "{% for x in y %}never closed", Options::default()).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidTemplate);
     }
 
@@ -983,6 +1063,7 @@ mod tests {
         let vars = inspect(
             Kind::Text,
             "{% set ns = namespace(n=0) %}{% for i in range(3) %}{{ b }}{{ i }}{% endfor %}{{ a.x }}{% set local = 1 %}{{ local }}",
+            Options::default(),
         )
         .unwrap();
         assert_eq!(vars, vec!["a", "b"]);
@@ -990,17 +1071,17 @@ mod tests {
 
     #[test]
     fn include_and_extends_are_not_available() {
-        assert_eq!(inspect(Kind::Text, "{% include 'other' %}").unwrap_err().kind, ErrorKind::InvalidTemplate);
-        assert_eq!(inspect(Kind::Text, "{% extends 'base' %}").unwrap_err().kind, ErrorKind::InvalidTemplate);
+        assert_eq!(inspect(Kind::Text, "{% include 'other' %}", Options::default()).unwrap_err().kind, ErrorKind::InvalidTemplate);
+        assert_eq!(inspect(Kind::Text, "{% extends 'base' %}", Options::default()).unwrap_err().kind, ErrorKind::InvalidTemplate);
     }
 
     #[test]
     fn endless_loops_run_out_of_fuel() {
         let mut e = Engine::new();
         let c = e
-            .compile("t", Kind::Text, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+            .compile("t", Kind::Text, "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", Options::default())
             .unwrap();
-        let err = e.render_text(&c, &json!({}), &Limits { fuel: 10_000, max_output_bytes: 1000 }).unwrap_err();
+        let err = e.render_text(&c, &json!({}), &Limits { fuel: 10_000, max_output_bytes: 1000, now: 0 }).unwrap_err();
         assert_eq!(err.kind, ErrorKind::FuelExhausted);
     }
 
@@ -1014,10 +1095,10 @@ mod tests {
     #[test]
     fn output_is_capped() {
         let mut e = Engine::new();
-        let c = e.compile("t", Kind::Text, "{% for i in range(1000) %}0123456789{% endfor %}").unwrap();
-        let limits = Limits { fuel: 1_000_000, max_output_bytes: 5000 };
+        let c = e.compile("t", Kind::Text, "{% for i in range(1000) %}0123456789{% endfor %}", Options::default()).unwrap();
+        let limits = Limits { fuel: 1_000_000, max_output_bytes: 5000, now: 0 };
         assert_eq!(e.render_text(&c, &json!({}), &limits).unwrap_err().kind, ErrorKind::LimitExceeded);
-        let limits = Limits { fuel: 1_000_000, max_output_bytes: 10_000 };
+        let limits = Limits { fuel: 1_000_000, max_output_bytes: 10_000, now: 0 };
         assert_eq!(e.render_text(&c, &json!({}), &limits).unwrap().len(), 10_000);
     }
 
@@ -1061,7 +1142,7 @@ mod tests {
             {"role": "user", "content": "{{ question }}", "name": "student"}
         ]"#;
         let mut e = Engine::new();
-        let c = e.compile("c", Kind::Chat, body).unwrap();
+        let c = e.compile("c", Kind::Chat, body, Options::default()).unwrap();
         assert_eq!(c.variables, vec!["grade", "history", "question"]);
         let out = e.render_chat(&c, &json!({"grade": 5, "question": "Why?"}), &Limits::default()).unwrap();
         assert_eq!(
@@ -1093,7 +1174,7 @@ mod tests {
             (r#"[{"placeholder": "bad name"}]"#, "not a valid variable name"),
         ];
         for (body, needle) in cases {
-            let e = inspect(Kind::Chat, body).unwrap_err();
+            let e = inspect(Kind::Chat, body, Options::default()).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidTemplate, "{body}");
             assert!(e.message.contains(needle), "{body}: {}", e.message);
         }
@@ -1102,7 +1183,7 @@ mod tests {
     #[test]
     fn text_templates_render_as_one_user_message() {
         let mut e = Engine::new();
-        let c = e.compile("t", Kind::Text, "Hi {{ n }}").unwrap();
+        let c = e.compile("t", Kind::Text, "Hi {{ n }}", Options::default()).unwrap();
         let out = e.render_chat(&c, &json!({"n": 1}), &Limits::default()).unwrap();
         assert_eq!(out, json!([{"role": "user", "content": "Hi 1"}]));
     }
@@ -1110,7 +1191,7 @@ mod tests {
     #[test]
     fn placeholder_must_hold_messages() {
         let mut e = Engine::new();
-        let c = e.compile("c", Kind::Chat, r#"[{"placeholder": "h"}]"#).unwrap();
+        let c = e.compile("c", Kind::Chat, r#"[{"placeholder": "h"}]"#, Options::default()).unwrap();
         let err = e.render_chat(&c, &json!({}), &Limits::default()).unwrap_err();
         assert_eq!(err.kind, ErrorKind::MissingVariable);
         let err = e.render_chat(&c, &json!({"h": "x"}), &Limits::default()).unwrap_err();
@@ -1122,20 +1203,20 @@ mod tests {
     #[test]
     fn removed_templates_leave_the_engine() {
         let mut e = Engine::new();
-        let c = e.compile("k", Kind::Text, "a").unwrap();
+        let c = e.compile("k", Kind::Text, "a", Options::default()).unwrap();
         e.remove(&c);
-        assert!(e.env.get_template("k").is_err());
+        assert!(e.env(Options::default()).get_template("k").is_err());
         // A failed chat compile leaves nothing half-registered.
         let bad = r#"[{"role": "user", "content": "ok"}, {"role": "user", "content": "{% if %}"}]"#;
-        assert!(e.compile("c", Kind::Chat, bad).is_err());
-        assert!(e.env.get_template("c#0").is_err());
+        assert!(e.compile("c", Kind::Chat, bad, Options::default()).is_err());
+        assert!(e.env(Options::default()).get_template("c#0").is_err());
     }
 
     #[test]
     fn fast_path_is_taken_only_when_it_matches_minijinja() {
         let mut e = Engine::new();
         let fast = |e: &mut Engine, body: &str| {
-            let c = e.compile("f", Kind::Text, body).unwrap();
+            let c = e.compile("f", Kind::Text, body, Options::default()).unwrap();
             let is_fast = matches!(&c.parts[..], [Part::Body { fast: Some(_), .. }]);
             e.remove(&c);
             is_fast
@@ -1171,8 +1252,85 @@ mod tests {
     #[test]
     fn adhoc_render_does_not_leak_templates() {
         let mut e = Engine::new();
-        let out = e.render_adhoc(Kind::Text, "{{ a }}", &json!({"a": 1}), &Limits::default()).unwrap();
+        let out = e.render_adhoc(Kind::Text, "{{ a }}", Options::default(), &json!({"a": 1}), &Limits::default()).unwrap();
         assert_eq!(out, json!("1"));
-        assert_eq!(e.env.templates().count(), 0);
+        assert_eq!(e.env(Options::default()).templates().count(), 0);
+    }
+}
+
+/// Jinja2's behaviour where minijinja's differs, each expected value
+/// checked against Python's Jinja2 3.1.
+#[cfg(test)]
+mod jinja2_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(body: &str, vars: Json, options: Json) -> Result<String> {
+        let mut e = Engine::new();
+        let options = Options::from_json(&options)?;
+        match e.render_adhoc(Kind::Text, body, options, &vars, &Limits::default())? {
+            Json::String(s) => Ok(s),
+            other => panic!("{other}"),
+        }
+    }
+
+    fn ok(body: &str, vars: Json) -> String {
+        render(body, vars, json!({})).unwrap_or_else(|e| panic!("{body}: {}", e.message))
+    }
+
+    #[test]
+    fn python_methods_and_printing() {
+        assert_eq!(
+            ok("{{ ' a b '.strip() }}|{{ 'a,b'.split(',') }}|{{ {'a':1}.items()|list }}|{{ 'x'.startswith('x') }}|{{ 'ab'.upper() }}|{{ {'a':1}.get('b', 2) }}", json!({})),
+            "a b|['a', 'b']|[('a', 1)]|True|AB|2"
+        );
+        assert_eq!(
+            ok("{{ none is iterable }}|{{ 'a\nb\n'|indent(2) }}|{{ ' 42 '|int }}|{{ [1,'a',none,true] }}|{{ {'k': [1.0, 2.5]} }}|{{ 1e16 }}|{{ 0.1+0.2 }}", json!({})),
+            "False|a\n  b\n|42|[1, 'a', None, True]|{'k': [1.0, 2.5]}|1e+16|0.30000000000000004"
+        );
+    }
+
+    #[test]
+    fn tojson_is_json_dumps() {
+        let x = json!({"b": 1, "a": [1, "é<", 2.5, null, true]});
+        assert_eq!(ok("{{ x|tojson }}", json!({"x": x})), r#"{"b": 1, "a": [1, "é<", 2.5, null, true]}"#);
+        assert_eq!(ok("{{ x|tojson(sort_keys=true, ensure_ascii=true) }}", json!({"x": x})), r#"{"a": [1, "\u00e9<", 2.5, null, true], "b": 1}"#);
+        assert_eq!(ok("{{ x|tojson(indent=2) }}", json!({"x": {"a": [1], "b": {}}})), "{\n  \"a\": [\n    1\n  ],\n  \"b\": {}\n}");
+        assert_eq!(ok("{{ x|tojson(separators=(',', ':')) }}", json!({"x": {"a": [1, 2]}})), r#"{"a":[1,2]}"#);
+        let e = render("{{ x|tojson }}", json!({}), json!({"undefined": "lenient"})).unwrap_err();
+        assert!(e.message.contains("not JSON serializable"), "{}", e.message);
+    }
+
+    #[test]
+    fn strict_mode_compares_and_tests_missing_variables_as_jinja2() {
+        assert_eq!(ok("{% if tier == 'x' %}x{% else %}other{% endif %}", json!({})), "other");
+        assert_eq!(ok("{% if tier != 'x' %}ne{% endif %}|{{ tier is defined }}|{{ tier|default('d') }}", json!({})), "ne|False|d");
+        for body in ["{{ missing }}", "{{ missing|length }}", "{% for x in missing %}{% endfor %}"] {
+            let e = render(body, json!({}), json!({})).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::MissingVariable, "{body}: {}", e.message);
+        }
+        // Lenient is Jinja2's default Undefined.
+        assert_eq!(render("[{{ missing }}]{{ missing|length }}{% for x in missing %}x{% endfor %}", json!({}), json!({"undefined": "lenient"})).unwrap(), "[]0");
+    }
+
+    #[test]
+    fn whitespace_options_are_jinja2s() {
+        let body = "{% for m in ms %}\n  {{ m }}\n{% endfor %}\n";
+        assert_eq!(ok(body, json!({"ms": [1, 2]})), "\n  1\n\n  2\n");
+        assert_eq!(render(body, json!({"ms": [1, 2]}), json!({"trim_blocks": true, "lstrip_blocks": true})).unwrap(), "  1\n  2\n");
+        assert_eq!(render(body, json!({"ms": [1]}), json!({"trim_blocks": true, "keep_trailing_newline": true})).unwrap(), "  1\n");
+    }
+
+    #[test]
+    fn globals_and_tags_of_chat_templates() {
+        let e = render("{{ raise_exception('Conversation roles must alternate') }}", json!({}), json!({})).unwrap_err();
+        assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Raised, "Conversation roles must alternate"));
+        python::set_now(1_767_225_600_000_000); // 2026-01-01 00:00 UTC
+        let mut e = Engine::new();
+        let limits = Limits { now: 1_767_225_600_000_000, ..Limits::default() };
+        let out = e.render_adhoc(Kind::Text, "{{ strftime_now('%d %b %Y') }}", Options::default(), &json!({}), &limits).unwrap();
+        assert_eq!(out, json!("01 Jan 2026"));
+        assert_eq!(ok("a{% generation %}b{{ x }}{% endgeneration %}c", json!({"x": 1})), "ab1c");
+        assert_eq!(ok("{% for i in [1,2,3] %}{% if i == 2 %}{% continue %}{% endif %}{{ i }}{% endfor %}", json!({})), "13");
     }
 }

@@ -928,6 +928,9 @@ impl<'a> Parser<'a> {
             "for" => ast::Stmt::ForLoop(respan!(ok!(self.parse_for_stmt()))),
             "if" => ast::Stmt::IfCond(respan!(ok!(self.parse_if_cond()))),
             "with" => ast::Stmt::WithBlock(respan!(ok!(self.parse_with_block()))),
+            // pgprompt: transformers' `{% generation %}...{% endgeneration %}`
+            // marks what the assistant generates; it renders its body.
+            "generation" => ast::Stmt::WithBlock(respan!(ok!(self.parse_generation_block()))),
             "set" => match ok!(self.parse_set()) {
                 SetParseResult::Set(rv) => ast::Stmt::Set(respan!(rv)),
                 SetParseResult::SetBlock(rv) => ast::Stmt::SetBlock(respan!(rv)),
@@ -1111,6 +1114,14 @@ impl<'a> Parser<'a> {
         let body = ok!(self.subparse(&|tok| matches!(tok, Token::Ident("endwith"))));
         ok!(self.stream.next());
         Ok(ast::WithBlock { assignments, body })
+    }
+
+    /// pgprompt: a `generation` block is a scope around its body.
+    fn parse_generation_block(&mut self) -> Result<ast::WithBlock<'a>, Error> {
+        expect_token!(self, Token::BlockEnd, "end of block");
+        let body = ok!(self.subparse(&|tok| matches!(tok, Token::Ident("endgeneration"))));
+        ok!(self.stream.next());
+        Ok(ast::WithBlock { assignments: Vec::new(), body })
     }
 
     fn parse_set(&mut self) -> Result<SetParseResult<'a>, Error> {

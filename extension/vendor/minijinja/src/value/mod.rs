@@ -638,7 +638,8 @@ impl fmt::Debug for ValueRepr {
             ValueRepr::Bool(val) => f.write_str(if val { "True" } else { "False" }),
             ValueRepr::U64(ref val) => fmt::Debug::fmt(val, f),
             ValueRepr::I64(ref val) => fmt::Debug::fmt(val, f),
-            ValueRepr::F64(ref val) => fmt::Debug::fmt(val, f),
+            // pgprompt: floats print as Python's repr (1e+16, nan, inf).
+            ValueRepr::F64(val) => f.write_str(&crate::hooks::float_repr(val)),
             ValueRepr::None => f.write_str("None"),
             ValueRepr::Invalid(ref val) => write!(f, "<invalid value: {val}>"),
             ValueRepr::U128(val) => fmt::Debug::fmt(&{ val.0 }, f),
@@ -987,19 +988,8 @@ impl fmt::Display for Value {
             ValueRepr::Bool(val) => f.write_str(if val { "True" } else { "False" }),
             ValueRepr::U64(val) => val.fmt(f),
             ValueRepr::I64(val) => val.fmt(f),
-            ValueRepr::F64(val) => {
-                if val.is_nan() {
-                    f.write_str("NaN")
-                } else if val.is_infinite() {
-                    write!(f, "{}inf", if val.is_sign_negative() { "-" } else { "" })
-                } else {
-                    let mut num = val.to_string();
-                    if !num.contains('.') {
-                        num.push_str(".0");
-                    }
-                    write!(f, "{num}")
-                }
-            }
+            // pgprompt: floats print as Python's str (1e+16, nan, inf).
+            ValueRepr::F64(val) => f.write_str(&crate::hooks::float_repr(val)),
             ValueRepr::None => f.write_str("None"),
             ValueRepr::Invalid(ref val) => write!(f, "<invalid value: {val}>"),
             ValueRepr::I128(val) => write!(f, "{}", { val.0 }),

@@ -411,6 +411,22 @@ impl<'env> Executor<'env> {
                 }};
             }
 
+            // pgprompt: `==` and `!=` with an undefined value are false and
+            // true, as in Jinja2, except under `Strict` (SemiStrict errs only
+            // where Jinja2's StrictUndefined and printing would).
+            macro_rules! op_eq {
+                ($op:tt) => {{
+                    b = stack.pop();
+                    a = stack.pop();
+                    if undefined_behavior == crate::UndefinedBehavior::Strict {
+                        ctx_ok!(undefined_behavior.assert_value_not_undefined(&a));
+                        ctx_ok!(undefined_behavior.assert_value_not_undefined(&b));
+                    }
+                    ctx_ok!(ops::charge_fuel_for_compare(state, &a, &b));
+                    stack.push(Value::from(a $op b));
+                }};
+            }
+
             macro_rules! bail {
                 ($err:expr) => {{
                     err = $err;
@@ -670,8 +686,8 @@ impl<'env> Executor<'env> {
                 Instruction::IntDiv => func_binop!(int_div),
                 Instruction::Rem => func_binop!(rem),
                 Instruction::Pow => func_binop!(pow),
-                Instruction::Eq => op_binop!(==),
-                Instruction::Ne => op_binop!(!=),
+                Instruction::Eq => op_eq!(==),
+                Instruction::Ne => op_eq!(!=),
                 Instruction::Gt => op_binop!(>),
                 Instruction::Gte => op_binop!(>=),
                 Instruction::Lt => op_binop!(<),
