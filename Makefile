@@ -1,7 +1,7 @@
 # pgprompt: the two commands of the README, plus stop and bench.
 # Scripts live in .ci/; settings in pgrx.toml.
 
-.PHONY: run test stop bench
+.PHONY: run test stop bench fidelity
 
 # Build, install, start a local cluster with the extension and examples, demo it.
 run:
@@ -18,3 +18,7 @@ stop:
 # Render throughput next to SELECT 1 on the same cluster (see README).
 bench:
 	@bash .ci/bench
+
+# Rendering agreement with Python's Jinja2 on third-party templates (see README).
+fidelity:
+	@bash .ci/fidelity

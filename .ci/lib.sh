@@ -240,6 +240,31 @@ replica_stop() {
 }
 
 # Everything up to a running cluster with the current extension installed.
+# Python's Jinja2, the oracle of the differential rendering test and the
+# benchmark's reference: a virtual environment in target/oracle-venv with
+# the pinned packages of tests/oracle/requirements.txt.
+ORACLE_VENV="$ROOT/target/oracle-venv"
+ensure_oracle() {
+    local missing=() p
+    for p in python3 python3-venv; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing Debian packages: ${missing[*]}"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+    local req="$ROOT/tests/oracle/requirements.txt"
+    if ! cmp -s "$req" "$ORACLE_VENV/requirements.txt"; then
+        log "creating the Jinja2 oracle environment in $ORACLE_VENV"
+        rm -rf "$ORACLE_VENV"
+        /usr/bin/python3 -m venv "$ORACLE_VENV"
+        "$ORACLE_VENV/bin/pip" install -q -r "$req"
+        cp "$req" "$ORACLE_VENV/requirements.txt"
+    fi
+    export PGPROMPT_ORACLE_PYTHON="$ORACLE_VENV/bin/python"
+}
+
 setup() {
     ensure_packages
     ensure_cargo_pgrx

@@ -476,6 +476,13 @@ COMMENT ON FUNCTION prompt_render_for(text, text, jsonb) IS
 $$Renders the version prompt_assign picks for the user and says which it was: prompt (text templates) or messages (chat templates), version, and the experiment and variant (NULL outside an experiment), ready for prompt_log_execution.
 Errors: those of prompt_assign and prompt_render.$$;
 
+COMMENT ON FUNCTION prompt_render_for(text, text, text) IS
+$$prompt_render_for with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_for, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_for(text, text, json) IS
+$$prompt_render_for with json vars: keys keep the order they are written in (see prompt_render_for(text, text, text)). Errors as that one.$$;
+
 ------------------------------------------------------------------------------
 -- Statistics (Rust, pure; see README for the formulas)
 ------------------------------------------------------------------------------

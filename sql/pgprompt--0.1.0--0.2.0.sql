@@ -756,7 +756,7 @@ COMMENT ON FUNCTION _render_options(jsonb) IS
 COMMENT ON FUNCTION prompt_render(text, jsonb, integer, text) IS
 $$Renders a text template with Jinja2 semantics (minijinja, with Python's methods and json.dumps as tojson): the active version, or the version or label asked for (label may be latest or active), with the version's render options.
 Undefined "strict" (the default): a variable the template prints, iterates or measures but vars lacks is an error naming it; {% if x %}, comparisons, tests and default(...) treat it as Jinja2 does. "lenient": Jinja2's default Undefined. Compiles are cached per session by immutable version id, so a render is never stale.
-Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, PG003 the template called raise_exception (its message).$$;
+Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, P0001 (raise_exception) the template called raise_exception(message), with its message.$$;
 
 REVOKE ALL ON FUNCTION _render_options(jsonb), prompt_render_text(text, jsonb, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION prompt_render_text(text, jsonb, jsonb) TO pgprompt_app;
@@ -912,3 +912,126 @@ COMMENT ON FUNCTION prompt_get(text, integer, text) IS
 $$One version of a template: body, kind, config, render options, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
 Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
 
+------------------------------------------------------------------------------
+-- Vars as JSON text, keys in the order written: text and json overloads of
+-- the render functions (an untyped literal now resolves to text).
+------------------------------------------------------------------------------
+
+CREATE FUNCTION "prompt_render"(
+	"name" TEXT, /* Option < & str > */
+	"vars" text, /* Option < TextArg > */
+	"version" INT DEFAULT NULL, /* Option < i32 > */
+	"label" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS text /* Text */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_ordered_wrapper';
+
+CREATE FUNCTION "prompt_render"(
+	"name" TEXT, /* Option < & str > */
+	"vars" json, /* Option < JsonArg > */
+	"version" INT DEFAULT NULL, /* Option < i32 > */
+	"label" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS text /* Text */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_json_wrapper';
+
+CREATE FUNCTION "prompt_render_chat"(
+	"name" TEXT, /* Option < & str > */
+	"vars" text, /* Option < TextArg > */
+	"version" INT DEFAULT NULL, /* Option < i32 > */
+	"label" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_chat_ordered_wrapper';
+
+CREATE FUNCTION "prompt_render_chat"(
+	"name" TEXT, /* Option < & str > */
+	"vars" json, /* Option < JsonArg > */
+	"version" INT DEFAULT NULL, /* Option < i32 > */
+	"label" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS jsonb /* JsonB */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_chat_json_wrapper';
+
+CREATE FUNCTION "prompt_render_text"(
+	"body" TEXT, /* Option < & str > */
+	"vars" text, /* Option < TextArg > */
+	"options" jsonb DEFAULT '{}' /* Option < JsonB > */
+) RETURNS TEXT /* String */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_text_ordered_wrapper';
+
+CREATE FUNCTION "prompt_render_text"(
+	"body" TEXT, /* Option < & str > */
+	"vars" json, /* Option < JsonArg > */
+	"options" jsonb DEFAULT '{}' /* Option < JsonB > */
+) RETURNS TEXT /* String */
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_text_json_wrapper';
+
+CREATE FUNCTION "prompt_render_for"(
+	"template" TEXT, /* Option < & str > */
+	"user_id" TEXT, /* Option < & str > */
+	"vars" text /* Option < TextArg > */
+) RETURNS TABLE (
+	"prompt" TEXT,  /* Option < String > */
+	"messages" jsonb,  /* Option < JsonB > */
+	"version" INT,  /* i32 */
+	"experiment" TEXT,  /* Option < String > */
+	"variant" TEXT  /* Option < String > */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_for_ordered_wrapper';
+
+CREATE FUNCTION "prompt_render_for"(
+	"template" TEXT, /* Option < & str > */
+	"user_id" TEXT, /* Option < & str > */
+	"vars" json /* Option < JsonArg > */
+) RETURNS TABLE (
+	"prompt" TEXT,  /* Option < String > */
+	"messages" jsonb,  /* Option < JsonB > */
+	"version" INT,  /* i32 */
+	"experiment" TEXT,  /* Option < String > */
+	"variant" TEXT  /* Option < String > */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_for_json_wrapper';
+
+COMMENT ON FUNCTION prompt_render(text, text, integer, text) IS
+$$prompt_render with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render(text, json, integer, text) IS
+$$prompt_render with json vars: keys keep the order they are written in (see prompt_render(text, text, integer, text)). Errors as that one.$$;
+
+COMMENT ON FUNCTION prompt_render_chat(text, text, integer, text) IS
+$$prompt_render_chat with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_chat, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_chat(text, json, integer, text) IS
+$$prompt_render_chat with json vars: keys keep the order they are written in (see prompt_render_chat(text, text, integer, text)). Errors as that one.$$;
+
+COMMENT ON FUNCTION prompt_render_text(text, text, jsonb) IS
+$$prompt_render_text with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_text, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_text(text, json, jsonb) IS
+$$prompt_render_text with json vars: keys keep the order they are written in (see prompt_render_text(text, text, jsonb)). Errors as that one.$$;
+
+COMMENT ON FUNCTION prompt_render_for(text, text, text) IS
+$$prompt_render_for with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_for, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_for(text, text, json) IS
+$$prompt_render_for with json vars: keys keep the order they are written in (see prompt_render_for(text, text, text)). Errors as that one.$$;
+
+REVOKE ALL ON FUNCTION prompt_render(text, text, integer, text), prompt_render(text, json, integer, text), prompt_render_chat(text, text, integer, text), prompt_render_chat(text, json, integer, text), prompt_render_text(text, text, jsonb), prompt_render_text(text, json, jsonb), prompt_render_for(text, text, text), prompt_render_for(text, text, json) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_render(text, text, integer, text), prompt_render(text, json, integer, text), prompt_render_chat(text, text, integer, text), prompt_render_chat(text, json, integer, text), prompt_render_text(text, text, jsonb), prompt_render_text(text, json, jsonb), prompt_render_for(text, text, text), prompt_render_for(text, text, json) TO pgprompt_app, pgprompt_admin;

@@ -412,7 +412,7 @@ Errors: 22004 NULL name, 42704 unknown template.$$;
 COMMENT ON FUNCTION prompt_render(text, jsonb, integer, text) IS
 $$Renders a text template with Jinja2 semantics (minijinja, with Python's methods and json.dumps as tojson): the active version, or the version or label asked for (label may be latest or active), with the version's render options.
 Undefined "strict" (the default): a variable the template prints, iterates or measures but vars lacks is an error naming it; {% if x %}, comparisons, tests and default(...) treat it as Jinja2 does. "lenient": Jinja2's default Undefined. Compiles are cached per session by immutable version id, so a render is never stale.
-Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, PG003 the template called raise_exception (its message).$$;
+Errors: 22004 NULL name or vars, 22023 vars not an object or both version and label, 42704 unknown template/version/label, 42809 chat template, 42P02 missing variable, 38000 template error, 54000 output or vars too large, 54001 out of fuel (pgprompt.render_fuel) or too complex, P0001 (raise_exception) the template called raise_exception(message), with its message.$$;
 
 COMMENT ON FUNCTION prompt_render_chat(text, jsonb, integer, text) IS
 $$Renders a template as an OpenAI-style messages array [{"role", "content"}]. Chat templates render each message and splice {"placeholder": "history"} entries from vars; a text template becomes one user message.
@@ -420,6 +420,27 @@ Errors as prompt_render.$$;
 
 COMMENT ON FUNCTION prompt_render_text(text, jsonb, jsonb) IS
 $$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes and 22023 for a bad option.$$;
+
+COMMENT ON FUNCTION prompt_render(text, text, integer, text) IS
+$$prompt_render with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render(text, json, integer, text) IS
+$$prompt_render with json vars: keys keep the order they are written in (see prompt_render(text, text, integer, text)). Errors as that one.$$;
+
+COMMENT ON FUNCTION prompt_render_chat(text, text, integer, text) IS
+$$prompt_render_chat with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_chat, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_chat(text, json, integer, text) IS
+$$prompt_render_chat with json vars: keys keep the order they are written in (see prompt_render_chat(text, text, integer, text)). Errors as that one.$$;
+
+COMMENT ON FUNCTION prompt_render_text(text, text, jsonb) IS
+$$prompt_render_text with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.
+Errors as prompt_render_text, plus 22P02 vars that are not JSON and 22030 a key repeated within one object.$$;
+
+COMMENT ON FUNCTION prompt_render_text(text, json, jsonb) IS
+$$prompt_render_text with json vars: keys keep the order they are written in (see prompt_render_text(text, text, jsonb)). Errors as that one.$$;
 
 COMMENT ON FUNCTION _render_options(jsonb) IS
     'Internal: checks render options (22023 naming an unknown option or a bad value) and returns every option, as stored with a version.';

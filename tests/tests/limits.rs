@@ -60,17 +60,29 @@ fn only_a_superuser_raises_a_limit_above_the_configuration() {
             c.batch_execute(&format!("SET {name} = {configured}")).unwrap();
             assert_eq!(value(c, name), configured);
         }
-        // A per-role setting above the ceiling does not take effect either.
+        // A role cannot store a value above the ceiling for itself, with
+        // the library loaded or not.
         let role = format!("{}_app", db.name);
+        let e = app.batch_execute(&format!("ALTER ROLE {role} SET {name} = {}", configured * 10)).unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("42501"), "ALTER ROLE SET as the role: {e:?}");
+        let mut fresh = db.login("app");
+        let e = fresh.batch_execute(&format!("ALTER ROLE {role} SET {name} = {}", configured * 10)).unwrap_err();
+        assert_eq!(e.code().map(|c| c.code()), Some("42501"), "ALTER ROLE SET before loading: {e:?}");
+        // A superuser may raise it for a role or a database: it applies at login.
         let mut su = db.connect();
         su.batch_execute("SELECT pgprompt.prompt_bucket('u')").unwrap();
-        su.batch_execute(&format!("ALTER ROLE {role} SET {name} = {}", configured * 10)).unwrap();
-        let mut cfg = config(&db.name);
-        cfg.user(&role);
-        let mut again = cfg.connect(NoTls).unwrap();
-        again.batch_execute("SELECT pgprompt.prompt_bucket('u')").unwrap();
-        assert_eq!(value(&mut again, name), configured, "ALTER ROLE ... SET {name}");
-        su.batch_execute(&format!("ALTER ROLE {role} RESET {name}")).unwrap();
+        for (set, reset) in [
+            (format!("ALTER ROLE {role} SET {name} = {}", configured * 10), format!("ALTER ROLE {role} RESET {name}")),
+            (format!("ALTER DATABASE {} SET {name} = {}", db.name, configured * 10), format!("ALTER DATABASE {} RESET {name}", db.name)),
+        ] {
+            su.batch_execute(&set).unwrap();
+            let mut again = login(&db, "app");
+            assert_eq!(value(&mut again, name), configured * 10, "{set}");
+            // ... and the session may still lower it.
+            again.batch_execute(&format!("SET {name} = {}", configured)).unwrap();
+            assert_eq!(value(&mut again, name), configured);
+            su.batch_execute(&reset).unwrap();
+        }
         // A superuser may raise it.
         su.batch_execute(&format!("SET {name} = {}", configured * 2)).unwrap();
         assert_eq!(value(&mut su, name), configured * 2);

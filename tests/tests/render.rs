@@ -236,7 +236,7 @@ fn vars_of_every_shape_are_read_from_binary_jsonb() {
     for doc in docs {
         let vars = json!({ "v": doc });
         let out: String = c
-            .query_one("SELECT prompt_render_text('{{ v|tojson }}', $1)", &[&vars])
+            .query_one("SELECT prompt_render_text('{{ v|tojson }}', $1::jsonb)", &[&vars])
             .unwrap()
             .get(0);
         let back: Value = serde_json::from_str(&out).unwrap();
@@ -256,19 +256,19 @@ fn vars_of_every_shape_are_read_from_binary_jsonb() {
         ("123.456e2", "12345.6"),
         ("2.0", "2.0"),
     ] {
-        let out: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}', '{{\"v\": {text}}}')"));
+        let out: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}', '{{\"v\": {text}}}'::jsonb)"));
         assert_eq!(out, printed, "{text}");
     }
     // How scalars print, on the fast path and through the VM alike.
     for (v, printed) in [("7", "7"), ("0.5", "0.5"), ("true", "True"), ("null", "None"), ("\"s\"", "s"), ("[1, 2]", "[1, 2]")] {
-        let fast: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}', '{{\"v\": {v}}}')"));
-        let slow: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}{{{{ \"\"|upper }}}}', '{{\"v\": {v}}}')"));
+        let fast: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}', '{{\"v\": {v}}}'::jsonb)"));
+        let slow: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}{{{{ \"\"|upper }}}}', '{{\"v\": {v}}}'::jsonb)"));
         assert_eq!((fast.as_str(), slow.as_str()), (printed, printed), "{v}");
     }
     // Many top-level keys (beyond the in-place index) are all found.
     let body: String = (0..40).map(|i| format!("{{{{ key{i} }}}},")).collect();
     let vars: Value = Value::Object((0..40).map(|i| (format!("key{i}"), json!(i))).collect());
-    let out: String = c.query_one("SELECT prompt_render_text($1, $2)", &[&body, &vars]).unwrap().get(0);
+    let out: String = c.query_one("SELECT prompt_render_text($1, $2::jsonb)", &[&body, &vars]).unwrap().get(0);
     assert_eq!(out, (0..40).map(|i| format!("{i},")).collect::<String>());
 }
 
@@ -330,4 +330,71 @@ fn nul_characters_cannot_reach_text() {
     let mut c = db.connect();
     let msg = expect_error(&mut c, r#"SELECT prompt_render_text('{{ "a\u0000b" }}')"#, "22021");
     assert!(msg.contains("NUL"), "{msg}");
+}
+
+#[test]
+fn vars_as_text_or_json_keep_the_callers_key_order() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    let body = "{% for k, v in t|items %}{{ k }}={{ v }};{% endfor %} {{ t|tojson }} {{ t.keys()|list }}";
+    let vars = r#"{"t": {"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [4]}}"#;
+    let ordered = r#"zeta=1;alpha={'y': 2, 'b': 3};mid=[4]; {"zeta": 1, "alpha": {"y": 2, "b": 3}, "mid": [4]} ['zeta', 'alpha', 'mid']"#;
+    let sorted = r#"alpha={'b': 3, 'y': 2};mid=[4];zeta=1; {"alpha": {"b": 3, "y": 2}, "mid": [4], "zeta": 1} ['alpha', 'mid', 'zeta']"#;
+    // An untyped literal is text; json keeps its text; jsonb has sorted keys.
+    for (cast, want) in [("", ordered), ("::text", ordered), ("::text::json", ordered), ("::text::jsonb", sorted)] {
+        let out: String = c.query_one(&format!("SELECT prompt_render_text($1, $2{cast})"), &[&body, &vars]).unwrap().get(0);
+        assert_eq!(out, want, "vars{cast}");
+    }
+    // Stored templates, every render function.
+    c.batch_execute(&format!(
+        "SELECT prompt_save('t', $b${body}$b$);
+         SELECT prompt_save('c', $b$[{{\"role\": \"user\", \"content\": \"{}\"}}]$b$, kind => 'chat');",
+        body.replace('"', "\\\"")
+    ))
+    .unwrap();
+    for (cast, want) in [("", ordered), ("::text::json", ordered), ("::text::jsonb", sorted)] {
+        let text: String = c.query_one(&format!("SELECT prompt_render('t', $1{cast})"), &[&vars]).unwrap().get(0);
+        let chat: String =
+            c.query_one(&format!("SELECT prompt_render_chat('c', $1{cast}, label => 'latest') #>> '{{0,content}}'"), &[&vars]).unwrap().get(0);
+        let (prompt, messages): (Option<String>, Option<String>) = {
+            let r = c.query_one(&format!("SELECT prompt, messages #>> '{{0,content}}' FROM prompt_render_for('t', 'u1', $1{cast})"), &[&vars]).unwrap();
+            (r.get(0), r.get(1))
+        };
+        assert_eq!((text.as_str(), chat.as_str(), prompt.as_deref(), messages), (want, want, Some(want), None), "vars{cast}");
+    }
+    // Numbers as Python's json.loads reads the text.
+    for (text, printed) in [("1e3", "1000.0"), ("1.50", "1.5"), ("-7", "-7"), ("0.000001", "1e-06"), ("18446744073709551615", "18446744073709551615")] {
+        let out: String = one(&mut c, &format!("SELECT prompt_render_text('{{{{ v }}}}', '{{\"v\": {text}}}')"));
+        assert_eq!(out, printed, "{text}");
+    }
+}
+
+#[test]
+fn vars_as_text_refuse_repeated_keys_and_bad_json() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute("SELECT prompt_save('t', '{{ a }}')").unwrap();
+    let before = snapshot(&mut c);
+    for f in ["prompt_render('t', ", "prompt_render_text('{{ a }}', ", "prompt_render_chat('t', ", "prompt_render_for('t', 'u', "] {
+        for cast in ["", "::json"] {
+            let msg = expect_error(&mut c, &format!(r#"SELECT {f}'{{"a": 1, "a": 2}}'{cast})"#), "22030");
+            assert!(msg.contains("vars repeat the key \"a\""), "{f}{cast}: {msg}");
+            let msg = expect_error(&mut c, &format!(r#"SELECT {f}'{{"b": [{{"k": 1, "k": 1}}]}}'{cast})"#), "22030");
+            assert!(msg.contains("\"k\""), "{f}{cast}: {msg}");
+            expect_error(&mut c, &format!("SELECT {f}NULL{cast})"), "22004");
+        }
+        let msg = expect_error(&mut c, &format!("SELECT {f}'{{\"a\": 1,}}')"), "22P02");
+        assert!(msg.contains("vars are not valid JSON"), "{f}: {msg}");
+        expect_error(&mut c, &format!("SELECT {f}'[1]')"), "22023");
+        expect_error(&mut c, &format!("SELECT {f}'[[[')"), "22P02");
+        expect_error(&mut c, &format!("SELECT {f}'{}{}')", "[".repeat(300), "]".repeat(300)), "54000");
+        // Over pgprompt.max_vars_bytes, before parsing.
+        c.batch_execute("SET pgprompt.max_vars_bytes = 1024").unwrap();
+        let big = format!(r#"{{"a": "{}"}}"#, "x".repeat(2000));
+        expect_error(&mut c, &format!("SELECT {f}'{big}')"), "54000");
+        c.batch_execute("RESET pgprompt.max_vars_bytes").unwrap();
+    }
+    // jsonb has already kept the last of a repeated key: no error there.
+    assert_eq!(one::<String>(&mut c, r#"SELECT prompt_render('t', '{"a": 1, "a": 2}'::jsonb)"#), "2");
+    assert_eq!(snapshot(&mut c), before, "rendering never writes");
 }

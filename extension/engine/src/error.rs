@@ -39,6 +39,10 @@ pub enum ErrorKind {
     /// template's own (chat templates refuse conversations they cannot
     /// format this way).
     Raised,
+    /// Vars given as JSON text do not parse.
+    InvalidJson,
+    /// Vars given as JSON text repeat a key within one object.
+    DuplicateKey,
 }
 
 impl ErrorKind {
@@ -57,7 +61,9 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "22021",
             ErrorKind::OutOfRange => "22003",
             ErrorKind::DatetimeOutOfRange => "22008",
-            ErrorKind::Raised => "PG003",
+            ErrorKind::Raised => "P0001",
+            ErrorKind::InvalidJson => "22P02",
+            ErrorKind::DuplicateKey => "22030",
         }
     }
 
@@ -76,12 +82,14 @@ impl ErrorKind {
             ErrorKind::InvalidOutput => "character_not_in_repertoire",
             ErrorKind::OutOfRange => "numeric_value_out_of_range",
             ErrorKind::DatetimeOutOfRange => "datetime_field_overflow",
-            ErrorKind::Raised => "(pgprompt) raise_exception",
+            ErrorKind::Raised => "raise_exception",
+            ErrorKind::InvalidJson => "invalid_text_representation",
+            ErrorKind::DuplicateKey => "duplicate_json_object_key_value",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownObject,
@@ -95,6 +103,8 @@ impl ErrorKind {
         ErrorKind::OutOfRange,
         ErrorKind::DatetimeOutOfRange,
         ErrorKind::Raised,
+        ErrorKind::InvalidJson,
+        ErrorKind::DuplicateKey,
     ];
 }
 

@@ -17,7 +17,7 @@ use super::cache::Selector;
 use super::invalidation::{self, Channel};
 use super::raise::{self, required, OrRaise};
 use super::templates;
-use super::vars::JsonbArg;
+use super::vars::{JsonArg, JsonbArg, TextArg};
 use crate::bucket;
 use crate::error::{Error, ErrorKind};
 use crate::significance;
@@ -144,12 +144,21 @@ fn prompt_assign(template: Option<&str>, user_id: Option<&str>) -> i32 {
     assign(template, user_id).version
 }
 
+/// What `prompt_render_for` returns: the render and the assignment (pgrx
+/// reads the columns from each signature, so they are spelt out there).
+type RenderFor = TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+    ),
+>;
+
 #[pg_extern(stable, parallel_safe)]
-fn prompt_render_for(
-    template: Option<&str>,
-    user_id: Option<&str>,
-    vars: default!(Option<JsonbArg>, "'{}'"),
-) -> TableIterator<
+fn prompt_render_for(template: Option<&str>, user_id: Option<&str>, vars: default!(Option<JsonbArg>, "'{}'")) -> TableIterator<
     'static,
     (
         name!(prompt, Option<String>),
@@ -159,8 +168,43 @@ fn prompt_render_for(
         name!(variant, Option<String>),
     ),
 > {
+    let vars = templates::vars_doc(&vars);
+    render_for(template, user_id, &vars)
+}
+
+/// `prompt_render_for` with vars as JSON text, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
+fn prompt_render_for_ordered(template: Option<&str>, user_id: Option<&str>, vars: Option<TextArg>) -> TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+    ),
+> {
+    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
+}
+
+/// `prompt_render_for` with `json` vars, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
+fn prompt_render_for_json(template: Option<&str>, user_id: Option<&str>, vars: Option<JsonArg>) -> TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+    ),
+> {
+    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
+}
+
+fn render_for(template: Option<&str>, user_id: Option<&str>, vars: &dyn crate::render::Vars) -> RenderFor {
     let a = assign(template, user_id);
-    let (prompt, messages) = templates::render_any(template, a.version, &vars);
+    let (prompt, messages) = templates::render_any(template, a.version, vars);
     let (experiment, variant) = match a.experiment {
         Some((e, v)) => (Some(e.name.clone()), Some(v)),
         None => (None, None),

@@ -46,13 +46,24 @@ struct Capped {
 }
 
 /// Whether `newval` may be set from `source`: configuration sets the
-/// ceiling; anyone may go up to it; above it takes a superuser.
+/// ceiling; anyone may go up to it; above it takes a superuser, in the
+/// session or for a database or role.
 ///
 /// # Safety
 /// Called by PostgreSQL's GUC machinery as a check hook.
 unsafe fn check_capped(cap: &Capped, newval: c_int, source: pg_sys::GucSource::Type) -> bool {
     if source <= pg_sys::GucSource::PGC_S_ARGV {
         cap.ceiling.store(newval, Relaxed);
+        return true;
+    }
+    // Values stored with ALTER DATABASE / ALTER ROLE ... SET were checked
+    // when they were stored, as whoever stored them (PostgreSQL keeps
+    // non-superusers from storing a value for a setting it does not know
+    // yet), so one above the ceiling is a superuser's: it applies at login.
+    if matches!(
+        source,
+        pg_sys::GucSource::PGC_S_DATABASE | pg_sys::GucSource::PGC_S_USER | pg_sys::GucSource::PGC_S_DATABASE_USER
+    ) {
         return true;
     }
     let ceiling = cap.ceiling.load(Relaxed);

@@ -20,13 +20,16 @@ fn code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::InvalidOutput => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
         ErrorKind::OutOfRange => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
         ErrorKind::DatetimeOutOfRange => ERRCODE_DATETIME_FIELD_OVERFLOW,
-        // pgprompt's own class PG, like PG001 and PG002 raised from SQL.
-        ErrorKind::Raised => sqlstate(kind.sqlstate()),
+        ErrorKind::InvalidJson => ERRCODE_INVALID_TEXT_REPRESENTATION,
+        ErrorKind::DuplicateKey => ERRCODE_DUPLICATE_JSON_OBJECT_KEY_VALUE,
+        // PL/pgSQL's RAISE EXCEPTION code: handlers catch it as raise_exception.
+        ErrorKind::Raised => ERRCODE_RAISE_EXCEPTION,
     }
 }
 
 /// The error code of a five-character SQLSTATE (MAKE_SQLSTATE: six bits per
-/// character, the first lowest).
+/// character, the first lowest). Only codes PostgreSQL defines map; others
+/// become XX000.
 fn sqlstate(code: &str) -> PgSqlErrorCode {
     let n = code.bytes().take(5).enumerate().fold(0i32, |n, (i, c)| n | ((i32::from(c.wrapping_sub(b'0')) & 0x3F) << (6 * i)));
     PgSqlErrorCode::from(n)

@@ -12,7 +12,7 @@ use super::gucs;
 use super::invalidation::{self, Channel};
 use super::raise::{required, OrRaise};
 use super::spi;
-use super::vars::JsonbArg;
+use super::vars::{JsonArg, JsonTextArg, JsonbArg, TextArg};
 use crate::alloc_guard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonb::Doc;
@@ -315,7 +315,7 @@ pub(super) fn try_render_output(name: &str, version: i32, vars: &serde_json::Val
     })
 }
 
-fn vars_doc(vars: &Option<JsonbArg>) -> Doc<'_> {
+pub(super) fn vars_doc(vars: &Option<JsonbArg>) -> Doc<'_> {
     required(vars.as_ref(), "vars").doc(gucs::MAX_VARS_BYTES.get() as usize).or_raise()
 }
 
@@ -327,11 +327,42 @@ fn prompt_render(
     version: default!(Option<i32>, "NULL"),
     label: default!(Option<&str>, "NULL"),
 ) -> Text {
-    let vars = vars_doc(&vars);
+    render_text(name, &vars_doc(&vars), version, label)
+}
+
+/// `prompt_render` with vars as JSON text, keys in the order written (what
+/// an untyped literal resolves to).
+#[pg_extern(stable, parallel_safe, name = "prompt_render")]
+fn prompt_render_ordered(
+    name: Option<&str>,
+    vars: Option<TextArg>,
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> Text {
+    render_text(name, &text_vars(vars.as_ref()), version, label)
+}
+
+/// `prompt_render` with `json` vars, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render")]
+fn prompt_render_json(
+    name: Option<&str>,
+    vars: Option<JsonArg>,
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> Text {
+    render_text(name, &text_vars(vars.as_ref()), version, label)
+}
+
+fn render_text(name: Option<&str>, vars: &dyn render::Vars, version: Option<i32>, label: Option<&str>) -> Text {
     let limits = gucs::limits();
     let mut text = Text::default();
-    with_version(name, version, label, |engine, compiled| engine.render_text_into(compiled, &vars, &limits, &mut text));
+    with_version(name, version, label, |engine, compiled| engine.render_text_into(compiled, vars, &limits, &mut text));
     text
+}
+
+/// Vars given as JSON text (`text` or `json`), parsed with their key order.
+pub(super) fn text_vars(vars: Option<&impl JsonTextArg>) -> serde_json::Value {
+    required(vars, "vars").vars(gucs::MAX_VARS_BYTES.get() as usize).or_raise()
 }
 
 /// A text result written straight into palloc'd memory: the renderer asks
@@ -371,16 +402,40 @@ fn prompt_render_chat(
     version: default!(Option<i32>, "NULL"),
     label: default!(Option<&str>, "NULL"),
 ) -> JsonB {
-    let vars = vars_doc(&vars);
+    render_chat(name, &vars_doc(&vars), version, label)
+}
+
+/// `prompt_render_chat` with vars as JSON text, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_chat")]
+fn prompt_render_chat_ordered(
+    name: Option<&str>,
+    vars: Option<TextArg>,
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> JsonB {
+    render_chat(name, &text_vars(vars.as_ref()), version, label)
+}
+
+/// `prompt_render_chat` with `json` vars, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_chat")]
+fn prompt_render_chat_json(
+    name: Option<&str>,
+    vars: Option<JsonArg>,
+    version: default!(Option<i32>, "NULL"),
+    label: default!(Option<&str>, "NULL"),
+) -> JsonB {
+    render_chat(name, &text_vars(vars.as_ref()), version, label)
+}
+
+fn render_chat(name: Option<&str>, vars: &dyn render::Vars, version: Option<i32>, label: Option<&str>) -> JsonB {
     let limits = gucs::limits();
-    JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, &vars, &limits)))
+    JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, vars, &limits)))
 }
 
 /// Renders a version of either kind, raising errors: (text, None) for a
 /// text template, (None, messages) for a chat template.
-pub(super) fn render_any(name: Option<&str>, version: i32, vars: &Option<JsonbArg>) -> (Option<String>, Option<JsonB>) {
-    let vars = vars_doc(vars);
-    match render_version(required(name, "name"), version, &vars).or_raise() {
+pub(super) fn render_any(name: Option<&str>, version: i32, vars: &dyn render::Vars) -> (Option<String>, Option<JsonB>) {
+    match render_version(required(name, "name"), version, vars).or_raise() {
         Output::Text(t) => (Some(t), None),
         Output::Chat(m) => (None, Some(JsonB(m))),
     }
@@ -395,23 +450,36 @@ fn prompt_render_text_with(
     options: default!(Option<JsonB>, "'{}'"),
 ) -> String {
     let options = render_options(options.as_ref());
-    render_text_adhoc(body, &vars, options)
+    render_text_adhoc(body, &vars_doc(&vars), options)
+}
+
+/// `prompt_render_text` with vars as JSON text, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_text")]
+fn prompt_render_text_ordered(body: Option<&str>, vars: Option<TextArg>, options: default!(Option<JsonB>, "'{}'")) -> String {
+    let options = render_options(options.as_ref());
+    render_text_adhoc(body, &text_vars(vars.as_ref()), options)
+}
+
+/// `prompt_render_text` with `json` vars, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_text")]
+fn prompt_render_text_json(body: Option<&str>, vars: Option<JsonArg>, options: default!(Option<JsonB>, "'{}'")) -> String {
+    let options = render_options(options.as_ref());
+    render_text_adhoc(body, &text_vars(vars.as_ref()), options)
 }
 
 /// 0.1.0's `prompt_render_text(body, vars)`, for databases whose schema is
 /// not updated yet (the library is shared by every version's SQL).
 #[pg_extern(stable, parallel_safe, sql = false)]
 fn prompt_render_text(body: Option<&str>, vars: default!(Option<JsonbArg>, "'{}'")) -> String {
-    render_text_adhoc(body, &vars, Options::default())
+    render_text_adhoc(body, &vars_doc(&vars), Options::default())
 }
 
-fn render_text_adhoc(body: Option<&str>, vars: &Option<JsonbArg>, options: Options) -> String {
+fn render_text_adhoc(body: Option<&str>, vars: &dyn render::Vars, options: Options) -> String {
     let body = required(body, "body");
     check_size(body).or_raise();
-    let vars = vars_doc(vars);
     let limits = gucs::limits();
     let out = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
-        cache::with(|c| c.engine().render_adhoc(Kind::Text, body, options, &vars, &limits))
+        cache::with(|c| c.engine().render_adhoc(Kind::Text, body, options, vars, &limits))
     })
     .or_raise();
     match out {

@@ -22,6 +22,7 @@
 //! Jinja2 templates take from Python and transformers (`tojson` as
 //! `json.dumps`, `raise_exception`, `strftime_now`, `indent`, `int`).
 
+pub mod json_text;
 mod options;
 pub mod python;
 

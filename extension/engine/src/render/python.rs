@@ -182,7 +182,7 @@ pub fn tojson(value: &Value, indent: Option<Value>, kwargs: Kwargs) -> Result<Va
     let mut out = String::new();
     let dumper = Dumper { indent: indent.as_deref(), item_sep: &item_sep, key_sep: &key_sep, ensure_ascii, sort_keys };
     dumper.write(&mut out, value, 0)?;
-    Ok(Value::from_safe_string(out))
+    Ok(Value::from(out))
 }
 
 struct Dumper<'a> {

@@ -2091,6 +2091,11 @@ mod builtins {
         } else {
             None
         };
+        // pgprompt: Jinja2's select/reject filters start with `if value:`,
+        // so none, 0 and "" select nothing (rather than failing to iterate).
+        if !value.is_undefined() && !value.is_true() {
+            return Ok(rv);
+        }
         for value in ok!(state.undefined_behavior().try_iter(value)) {
             // this cannot use `fuel_iter` as the test needs a mutable state.
             ok!(state.charge_items(1));
@@ -2239,6 +2244,10 @@ mod builtins {
     ) -> Result<Vec<Value>, Error> {
         let mut rv = Vec::with_capacity(untrusted_size_hint(value.len().unwrap_or(0)));
 
+        // pgprompt: Jinja2's map starts with `if value:` (none maps to nothing).
+        if !value.is_undefined() && !value.is_true() {
+            return Ok(rv);
+        }
         // attribute mapping
         let args = args.into_values();
         let (args, kwargs): (&[Value], Kwargs) = crate::value::from_args(&args)?;

@@ -381,12 +381,8 @@ pub struct HtmlEscape<'a>(pub &'a str);
 
 impl fmt::Display for HtmlEscape<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        #[cfg(feature = "v_htmlescape")]
-        {
-            fmt::Display::fmt(&v_htmlescape::escape(self.0), f)
-        }
-        // this is taken from askama-escape
-        #[cfg(not(feature = "v_htmlescape"))]
+        // pgprompt: always this escaper (v_htmlescape writes `&quot;`,
+        // markupsafe `&#34;`). This is taken from askama-escape.
         {
             let bytes = self.0.as_bytes();
             let mut start = 0;
@@ -406,12 +402,13 @@ impl fmt::Display for HtmlEscape<'_> {
                 }
                 if b.wrapping_sub(b'"') <= b'>' - b'"' {
                     match *b {
+                        // pgprompt: markupsafe's escapes (what Jinja2's
+                        // escape filter and Markup produce); `/` stays.
                         b'<' => escaping_body!("&lt;"),
                         b'>' => escaping_body!("&gt;"),
                         b'&' => escaping_body!("&amp;"),
-                        b'"' => escaping_body!("&quot;"),
-                        b'\'' => escaping_body!("&#x27;"),
-                        b'/' => escaping_body!("&#x2f;"),
+                        b'"' => escaping_body!("&#34;"),
+                        b'\'' => escaping_body!("&#39;"),
                         _ => (),
                     }
                 }
@@ -682,7 +679,7 @@ mod tests {
     fn test_html_escape() {
         let input = "<>&\"'/";
         let output = HtmlEscape(input).to_string();
-        assert_eq!(output, "&lt;&gt;&amp;&quot;&#x27;&#x2f;");
+        assert_eq!(output, "&lt;&gt;&amp;&#34;&#39;/");
     }
 
     #[test]

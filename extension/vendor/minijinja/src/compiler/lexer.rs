@@ -695,15 +695,10 @@ impl<'s> Tokenizer<'s> {
                 let end = ptr - self.block_start().len();
                 let full = &self.rest()[..end];
                 let mut result = full;
+                // pgprompt: Jinja2's trim_blocks does not apply to the
+                // newline after `{% raw %}` (its lexer only strips after
+                // `{% raw -%}`), only after `{% endraw %}`.
                 match ws_start {
-                    Whitespace::Default if self.ws_config.trim_blocks => {
-                        if result.starts_with('\r') {
-                            result = &result[1..];
-                        }
-                        if result.starts_with('\n') {
-                            result = &result[1..];
-                        }
-                    }
                     Whitespace::Remove => {
                         result = result.trim_start();
                     }

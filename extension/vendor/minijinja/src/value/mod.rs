@@ -1624,7 +1624,9 @@ impl Value {
     /// ```
     pub fn try_iter(&self) -> Result<ValueIter, Error> {
         match self.0 {
-            ValueRepr::None | ValueRepr::Undefined(..) => Some(ValueIterImpl::Empty),
+            // pgprompt: as in Python, None is not iterable (`for x in none`
+            // is an error in Jinja2); undefined iterates as empty.
+            ValueRepr::Undefined(..) => Some(ValueIterImpl::Empty),
             ValueRepr::String(ref s, _) => {
                 Some(ValueIterImpl::Chars(0, s.chars().count(), Arc::clone(s)))
             }

@@ -851,6 +851,22 @@ pub(crate) fn markup_concat(
     Ok(Value::from_safe_string(rv))
 }
 
+/// pgprompt: `Markup + str` as markupsafe computes it: the safe side as it
+/// is, the plain side HTML-escaped, the result safe.
+pub(crate) fn markup_add(left: &Value, right: &Value) -> Value {
+    use std::fmt::Write;
+    let mut rv = String::new();
+    for value in [left, right] {
+        let s = plain_str(value).unwrap_or_default();
+        if value.is_safe() {
+            rv.push_str(s);
+        } else {
+            let _ = write!(rv, "{}", crate::utils::HtmlEscape(s));
+        }
+    }
+    Value::from_safe_string(rv)
+}
+
 fn plain_str(v: &Value) -> Option<&str> {
     match v.0 {
         ValueRepr::String(ref s, _) => Some(s),

@@ -668,13 +668,14 @@ impl<'env> Executor<'env> {
                     b = stack.pop();
                     a = stack.pop();
                     ctx_ok!(ops::ensure_fuel_for_binop(state, "add", &a, &b));
-                    // like in Jinja2, adding a plain string to a safe string
-                    // escapes it when auto escaping is enabled.
+                    // pgprompt: as Python's Markup does, adding a plain
+                    // string to a safe one escapes the plain one, whether
+                    // or not auto escaping is on (`"<b>"|safe + x`).
                     let rv = if a.kind() == ValueKind::String
                         && b.kind() == ValueKind::String
-                        && ops::needs_markup_concat(state, &a, &b)
+                        && a.is_safe() != b.is_safe()
                     {
-                        ops::markup_concat(state, &a, &b)
+                        Ok(ops::markup_add(&a, &b))
                     } else {
                         ops::add(&a, &b)
                     };
