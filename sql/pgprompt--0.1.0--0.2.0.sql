@@ -748,7 +748,7 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'prompt_render_text_with_wrapper';
 
 COMMENT ON FUNCTION prompt_render_text(text, jsonb, jsonb) IS
-$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes and 22023 for a bad option.$$;
+$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes 22023 for a bad option and 22004 for NULL options.$$;
 
 COMMENT ON FUNCTION _render_options(jsonb) IS
     'Internal: checks render options (22023 naming an unknown option or a bad value) and returns every option, as stored with a version.';

@@ -419,7 +419,7 @@ $$Renders a template as an OpenAI-style messages array [{"role", "content"}]. Ch
 Errors as prompt_render.$$;
 
 COMMENT ON FUNCTION prompt_render_text(text, jsonb, jsonb) IS
-$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes and 22023 for a bad option.$$;
+$$Renders a template body that is not stored (a dry run before saving), with the render options it would be saved with (see prompt_save). Same rules and errors as prompt_render, plus 42601 for syntax errors, 54000 for bodies over pgprompt.max_template_bytes 22023 for a bad option and 22004 for NULL options.$$;
 
 COMMENT ON FUNCTION prompt_render(text, text, integer, text) IS
 $$prompt_render with vars as JSON text, which is what an untyped literal such as '{"a": 1}' resolves to: object keys keep the order they are written in, as Python's json.loads keeps them, so loops over mappings and tojson show the caller's order (jsonb vars render in alphabetical key order). Integers beyond 64 bits are read as doubles.

@@ -488,9 +488,9 @@ fn render_text_adhoc(body: Option<&str>, vars: &dyn render::Vars, options: Optio
     }
 }
 
-/// Render options from a jsonb argument (NULL: the defaults), or 22023.
+/// Render options from a jsonb argument: 22004 for NULL, 22023 for a bad one.
 fn render_options(options: Option<&JsonB>) -> Options {
-    options.map_or(Ok(Options::default()), |o| Options::from_json(&o.0)).or_raise()
+    Options::from_json(&required(options, "options").0).or_raise()
 }
 
 /// Checks render options and returns them in full, as stored with a

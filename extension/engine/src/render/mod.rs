@@ -255,7 +255,36 @@ fn environment(options: Options) -> Environment<'static> {
     // template can never reach another one that happens to be cached.
     env.set_path_join_callback(|_, _| std::borrow::Cow::Borrowed("\u{0}"));
     // Python's methods on strings, lists and dicts (`.strip()`, `.items()`, ...).
-    env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+    env.set_unknown_method_callback(|state, value, method, args| {
+        if let Some(s) = value.as_str() {
+            // Widths are bounded, in format strings as in arguments.
+            if method == "format" {
+                let (largest, nested) = largest_brace_width(s);
+                if let Some(n) = largest.filter(|n| *n > MAX_WIDTH) {
+                    return Err(width_error("format width", n));
+                }
+                if nested {
+                    for arg in args {
+                        check_widths("format", arg)?;
+                    }
+                }
+            }
+            if matches!(method, "center" | "ljust" | "rjust" | "zfill") {
+                if let Some(w) = args.first() {
+                    check_widths(method, w)?;
+                }
+            }
+            // Splitting builds a value per piece: pay for them first, as
+            // the split filter does, not after they fill memory.
+            if let Some(pieces) = python::pieces(s, method, args) {
+                minijinja::hooks::charge_items(state, pieces)?;
+            }
+            if let Some(result) = python::str_method(s, method, args) {
+                return result;
+            }
+        }
+        minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+    });
     add_python(&mut env);
     add_bounded_filters(&mut env);
     env
@@ -806,7 +835,15 @@ fn runtime_error(
             // other variables it does not need (guarded by `if` or `default`).
             let missing = missing_paths(&compiled.paths, vars);
             let snippet = e.range().and_then(|r| source.get(r)).unwrap_or("");
-            let culprit = missing.iter().find(|m| mentions(snippet, m.split('.').next().unwrap_or(m)));
+            let named_in = |text: &str| missing.iter().find(|m| mentions(text, m.split('.').next().unwrap_or(m)));
+            // The failing expression; for a filter or test (`missing|length`)
+            // minijinja points at the filter, so else the one missing variable
+            // its line reads.
+            let culprit = named_in(snippet).or_else(|| {
+                let line = e.line().and_then(|l| source.lines().nth(l.saturating_sub(1))).unwrap_or("");
+                let on_line: Vec<&String> = missing.iter().filter(|m| mentions(line, m.split('.').next().unwrap_or(m))).collect();
+                (on_line.len() == 1).then(|| on_line[0])
+            });
             let message = match culprit {
                 Some(m) => format!("{prefix}missing variable \"{m}\"{at}"),
                 None => format!("{prefix}undefined value used{at}"),
@@ -948,7 +985,7 @@ fn add_bounded_filters(env: &mut Environment<'static>) {
     });
     // format: widths live in the format string ("%100000000s").
     env.add_filter("format", |state: &mut State, format: &Value, args: Rest<ValueOrKwargs>| {
-        if let Some(n) = format.as_str().and_then(largest_number) {
+        if let Some(n) = format.as_str().and_then(largest_printf_width) {
             if n > MAX_WIDTH {
                 return Err(width_error("format width", n));
             }
@@ -986,11 +1023,57 @@ fn check_widths(filter: &str, v: &Value) -> std::result::Result<(), minijinja::E
     }
 }
 
-/// The largest run of digits in a format string (widths and precisions).
-fn largest_number(s: &str) -> Option<usize> {
+/// The largest width or precision in a printf-style format string
+/// (`"%-20s %.3f"`); digits in the literal text are not widths.
+fn largest_printf_width(s: &str) -> Option<usize> {
+    let mut widths = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('%') {
+            rest = r;
+            continue;
+        }
+        // An optional mapping key, then flags, width, precision.
+        if rest.starts_with('(') {
+            rest = rest.find(')').map_or("", |j| &rest[j + 1..]);
+        }
+        let spec_end = rest.find(|c: char| !(c.is_ascii_digit() || "-+ #0.*".contains(c))).unwrap_or(rest.len());
+        widths.extend(largest_digits(&rest[..spec_end]));
+        rest = &rest[spec_end..];
+    }
+    widths.into_iter().max()
+}
+
+/// The largest width or precision in a `str.format` string
+/// (`"{:>20}"`, `"{0:.3f}"`), and whether a width comes from an argument
+/// (`"{:{w}}"`), which the caller then bounds.
+fn largest_brace_width(s: &str) -> (Option<usize>, bool) {
+    let mut widths = Vec::new();
+    let mut nested = false;
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        rest = &rest[i + 1..];
+        if let Some(r) = rest.strip_prefix('{') {
+            rest = r;
+            continue;
+        }
+        let end = rest.find('}').unwrap_or(rest.len());
+        let field = &rest[..end];
+        if let Some((_, spec)) = field.split_once(':') {
+            nested |= spec.contains('{');
+            widths.extend(largest_digits(spec));
+        }
+        rest = &rest[end..];
+    }
+    (widths.into_iter().max(), nested)
+}
+
+/// The largest run of digits in `s` (`usize::MAX` beyond what it holds).
+fn largest_digits(s: &str) -> Option<usize> {
     s.split(|c: char| !c.is_ascii_digit())
         .filter(|run| !run.is_empty())
-        .map(|run| if run.len() > 9 { usize::MAX } else { run.parse().unwrap_or(usize::MAX) })
+        .map(|run| run.parse().unwrap_or(usize::MAX))
         .max()
 }
 
@@ -1291,6 +1374,49 @@ mod jinja2_tests {
         );
     }
 
+    /// Expected values are Python's Jinja2's (tests/oracle's environment).
+    #[test]
+    fn python_string_methods_render_as_in_python() {
+        for (body, want) in [
+            ("{{ 'a b  c '.rsplit() }}", "['a', 'b', 'c']"),
+            ("{{ 'a,b,c'.rsplit(',', 1) }}", "['a,b', 'c']"),
+            ("{{ 'a,b,c'.rsplit(',') }}", "['a', 'b', 'c']"),
+            ("{{ '  x y '.rsplit(None, 1) }}", "['  x', 'y']"),
+            ("{{ 'hello'.index('l') }}", "2"),
+            ("{{ 'hello'.rindex('l') }}", "3"),
+            ("{{ 'héllo'.index('l') }}", "2"),
+            ("{{ 'ab'.center(7) }}", "   ab  "),
+            ("{{ 'ab'.center(6, '*') }}", "**ab**"),
+            ("{{ 'abc'.center(6) }}", " abc  "),
+            ("{{ 'ab'.ljust(5, '.') }}", "ab..."),
+            ("{{ 'ab'.rjust(5) }}", "   ab"),
+            ("{{ '42'.zfill(5) }}", "00042"),
+            ("{{ '-42'.zfill(5) }}", "-0042"),
+            ("{{ '+7'.zfill(4) }}", "+007"),
+            ("{{ 'abc'.zfill(2) }}", "abc"),
+            ("{{ 'a=b=c'.partition('=') }}", "('a', '=', 'b=c')"),
+            ("{{ 'a=b=c'.rpartition('=') }}", "('a=b', '=', 'c')"),
+            ("{{ 'abc'.partition('x') }}", "('abc', '', '')"),
+            ("{{ 'abc'.rpartition('x') }}", "('', '', 'abc')"),
+            ("{{ 'prefix_name'.removeprefix('prefix_') }}", "name"),
+            ("{{ 'file.txt'.removesuffix('.txt') }}", "file"),
+            ("{{ 'Hello World'.swapcase() }}", "hELLO wORLD"),
+            ("{{ '{:>6}|{:<4}|{:^5}'.format('a', 'b', 'c') }}", "     a|b   |  c  "),
+            ("{{ 'Order 123456789012 for {}'.format('x') }}", "Order 123456789012 for x"),
+            ("{{ '%s ordered 20000 units'|format('Ada') }}", "Ada ordered 20000 units"),
+            ("{{ '{0:.3f}'.format(3.14159) }}", "3.142"),
+        ] {
+            assert_eq!(ok(body, json!({})), want, "{body}");
+        }
+        for body in ["{{ 'x'.center(100000) }}", "{{ '{:>100000}'.format(1) }}", "{{ '{:{w}}'.format(1, w=1000000) }}", "{{ '%100000s'|format(1) }}"] {
+            let e = render(body, json!({}), json!({})).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::LimitExceeded, "{body}: {}", e.message);
+        }
+        for body in ["{{ 'abc'.index('x') }}", "{{ 'ab'.center(5, 'xy') }}", "{{ 'ab'.partition('') }}"] {
+            assert!(render(body, json!({}), json!({})).is_err(), "{body}");
+        }
+    }
+
     #[test]
     fn tojson_is_json_dumps() {
         let x = json!({"b": 1, "a": [1, "é<", 2.5, null, true]});
@@ -1300,6 +1426,16 @@ mod jinja2_tests {
         assert_eq!(ok("{{ x|tojson(separators=(',', ':')) }}", json!({"x": {"a": [1, 2]}})), r#"{"a":[1,2]}"#);
         let e = render("{{ x|tojson }}", json!({}), json!({"undefined": "lenient"})).unwrap_err();
         assert!(e.message.contains("not JSON serializable"), "{}", e.message);
+        // Engine objects are not data, as json.dumps refuses them.
+        for (body, what) in [
+            ("{{ namespace(a=1)|tojson }}", "Namespace"),
+            ("{% macro m() %}{% endmacro %}{{ m|tojson }}", "Macro"),
+            ("{% for i in [1] %}{{ loop|tojson }}{% endfor %}", "LoopContext"),
+        ] {
+            let e = render(body, json!({}), json!({})).unwrap_err();
+            assert!(e.message.contains(&format!("Object of type {what} is not JSON serializable")), "{body}: {}", e.message);
+        }
+        assert_eq!(ok("{{ {'a': dict(b=[1])}|tojson }}", json!({})), r#"{"a": {"b": [1]}}"#);
     }
 
     #[test]
@@ -1326,6 +1462,9 @@ mod jinja2_tests {
     fn globals_and_tags_of_chat_templates() {
         let e = render("{{ raise_exception('Conversation roles must alternate') }}", json!({}), json!({})).unwrap_err();
         assert_eq!((e.kind, e.message.as_str()), (ErrorKind::Raised, "Conversation roles must alternate"));
+        let e = render("{{ raise_exception('é' * 5000) }}", json!({}), json!({})).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Raised);
+        assert_eq!(e.message, format!("{} [1808 more bytes]", "é".repeat(4096)));
         python::set_now(1_767_225_600_000_000); // 2026-01-01 00:00 UTC
         let mut e = Engine::new();
         let limits = Limits { now: 1_767_225_600_000_000, ..Limits::default() };

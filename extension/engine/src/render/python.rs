@@ -5,7 +5,7 @@
 
 use std::cell::Cell;
 
-use minijinja::value::{Kwargs, ObjectRepr, StringInput, ValueKind};
+use minijinja::value::{Kwargs, StringInput, ValueKind};
 use minijinja::{Error, ErrorKind, Value};
 
 /// A template's `raise_exception(message)`: carried through minijinja as an
@@ -14,10 +14,21 @@ use minijinja::{Error, ErrorKind, Value};
 pub const RAISED: &str = "\u{1}raise_exception\u{1}";
 
 /// `raise_exception(message)`: ends the render with the template's message.
+/// Messages longer than `MAX_RAISED_BYTES` are cut (they go to the client
+/// and the server log).
 pub fn raise_exception(message: Value) -> Result<Value, Error> {
-    let text = message.as_str().map(str::to_string).unwrap_or_else(|| message.to_string());
+    let mut text = message.as_str().map(str::to_string).unwrap_or_else(|| message.to_string());
+    if text.len() > MAX_RAISED_BYTES {
+        let cut = (0..=MAX_RAISED_BYTES).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        let more = text.len() - cut;
+        text.truncate(cut);
+        text.push_str(&format!(" [{more} more bytes]"));
+    }
     Err(Error::new(ErrorKind::InvalidOperation, format!("{RAISED}{text}")))
 }
+
+/// The longest message `raise_exception` reports whole.
+pub const MAX_RAISED_BYTES: usize = 8192;
 
 thread_local! {
     /// The render's "now" (microseconds since the Unix epoch, UTC): the
@@ -196,6 +207,7 @@ struct Dumper<'a> {
 fn not_serializable(v: &Value) -> Error {
     let what = match v.kind() {
         ValueKind::Undefined => "Undefined".to_string(),
+        ValueKind::Map | ValueKind::Plain => minijinja::hooks::python_type_name(v).to_string(),
         k => k.to_string(),
     };
     Error::new(ErrorKind::InvalidOperation, format!("tojson: Object of type {what} is not JSON serializable"))
@@ -234,7 +246,7 @@ impl Dumper<'_> {
                 self.newline(out, level);
                 out.push(']');
             }
-            ValueKind::Map if v.as_object().is_some_and(|o| matches!(o.repr(), ObjectRepr::Map)) => {
+            ValueKind::Map if minijinja::hooks::is_data_map(v) => {
                 let mut pairs: Vec<(String, Value)> = Vec::new();
                 for key in v.try_iter()? {
                     let item = v.get_item(&key)?;
@@ -350,4 +362,126 @@ mod tests {
         assert_eq!(splitlines("a\n\nb"), ["a", "", "b"]);
         assert!(splitlines("").is_empty());
     }
+}
+
+/// Python's string methods that minijinja-contrib's pycompat lacks:
+/// `rsplit`, `index`, `rindex`, `center`, `ljust`, `rjust`, `zfill`,
+/// `partition`, `rpartition`, `removeprefix`, `removesuffix` and `swapcase`.
+/// `None` for any other method. Widths are bounded by the caller.
+pub fn str_method(s: &str, method: &str, args: &[Value]) -> Option<Result<Value, Error>> {
+    use minijinja::value::from_args;
+    Some(match method {
+        // pycompat splits on "" into characters; Python refuses it.
+        "split" if matches!(args.first().and_then(Value::as_str), Some("")) => {
+            Err(Error::new(ErrorKind::InvalidOperation, "empty separator"))
+        }
+        "rsplit" => from_args::<(Option<Option<&str>>, Option<i64>)>(args).and_then(|(sep, max)| rsplit(s, sep.flatten(), max.unwrap_or(-1))),
+        "index" | "rindex" => from_args::<(&str,)>(args).and_then(|(sub,)| {
+            let found = if method == "index" { s.find(sub) } else { s.rfind(sub) };
+            found
+                .map(|byte| Value::from(s[..byte].chars().count()))
+                .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "substring not found"))
+        }),
+        "center" | "ljust" | "rjust" => from_args::<(usize, Option<&str>)>(args).and_then(|(width, fill)| {
+            let fill = fill.unwrap_or(" ");
+            let mut chars = fill.chars();
+            let (Some(fill), None) = (chars.next(), chars.next()) else {
+                return Err(Error::new(ErrorKind::InvalidOperation, "The fill character must be exactly one character long"));
+            };
+            Ok(Value::from(pad(s, width, fill, method)))
+        }),
+        "zfill" => from_args::<(usize,)>(args).map(|(width,)| {
+            let len = s.chars().count();
+            if width <= len {
+                return Value::from(s);
+            }
+            let (sign, digits) = match s.chars().next() {
+                Some(c @ ('+' | '-')) => (c.to_string(), &s[1..]),
+                _ => (String::new(), s),
+            };
+            Value::from(format!("{sign}{}{digits}", "0".repeat(width - len)))
+        }),
+        "partition" | "rpartition" => from_args::<(&str,)>(args).and_then(|(sep,)| {
+            if sep.is_empty() {
+                return Err(Error::new(ErrorKind::InvalidOperation, "empty separator"));
+            }
+            let found = if method == "partition" { s.find(sep) } else { s.rfind(sep) };
+            let parts = match found {
+                Some(i) => [&s[..i], sep, &s[i + sep.len()..]],
+                None if method == "partition" => [s, "", ""],
+                None => ["", "", s],
+            };
+            Ok(Value::from(minijinja::value::Tuple::from(parts.iter().map(|p| Value::from(*p)).collect::<Vec<_>>())))
+        }),
+        "removeprefix" => from_args::<(&str,)>(args).map(|(p,)| Value::from(s.strip_prefix(p).unwrap_or(s))),
+        "removesuffix" => from_args::<(&str,)>(args).map(|(p,)| Value::from(s.strip_suffix(p).unwrap_or(s))),
+        "swapcase" => from_args::<()>(args).map(|()| {
+            Value::from(
+                s.chars()
+                    .flat_map(|c| if c.is_uppercase() { c.to_lowercase().collect::<Vec<_>>() } else { c.to_uppercase().collect() })
+                    .collect::<String>(),
+            )
+        }),
+        _ => return None,
+    })
+}
+
+/// How many values `s.split(...)`, `s.rsplit(...)` or `s.splitlines()`
+/// makes, counted without making them; `None` for other methods.
+pub fn pieces(s: &str, method: &str, args: &[Value]) -> Option<usize> {
+    let sep = args.first().and_then(Value::as_str);
+    let max = args.get(1).and_then(|m| i64::try_from(m.clone()).ok()).filter(|m| *m >= 0);
+    let n = match method {
+        "split" | "rsplit" => match sep {
+            Some("") => 0,
+            Some(sep) => s.matches(sep).count() + 1,
+            None => s.split_whitespace().count(),
+        },
+        "splitlines" => s.lines().count(),
+        _ => return None,
+    };
+    Some(max.map_or(n, |m| n.min(m as usize + 1)))
+}
+
+/// `str.rsplit(sep, maxsplit)`: splits from the right; with no separator,
+/// on runs of whitespace.
+fn rsplit(s: &str, sep: Option<&str>, max: i64) -> Result<Value, Error> {
+    let max = if max < 0 { usize::MAX } else { max as usize };
+    let mut parts: Vec<Value> = match sep {
+        Some("") => return Err(Error::new(ErrorKind::InvalidOperation, "empty separator")),
+        Some(sep) => s.rsplitn(max.saturating_add(1), sep).map(Value::from).collect(),
+        None => {
+            let mut out = Vec::new();
+            let mut rest = s.trim_end();
+            while !rest.is_empty() {
+                if out.len() == max {
+                    out.push(Value::from(rest));
+                    break;
+                }
+                let start = rest.rfind(char::is_whitespace).map_or(0, |i| i + rest[i..].chars().next().map_or(1, char::len_utf8));
+                out.push(Value::from(&rest[start..]));
+                rest = rest[..start].trim_end();
+            }
+            out
+        }
+    };
+    parts.reverse();
+    Ok(Value::from(parts))
+}
+
+/// `center`, `ljust` and `rjust`, with Python's rule for where the odd
+/// fill character of `center` goes.
+fn pad(s: &str, width: usize, fill: char, how: &str) -> String {
+    let len = s.chars().count();
+    if width <= len {
+        return s.to_string();
+    }
+    let marg = width - len;
+    let left = match how {
+        "ljust" => 0,
+        "rjust" => marg,
+        _ => marg / 2 + (marg & width & 1),
+    };
+    let fill = |n: usize| std::iter::repeat(fill).take(n).collect::<String>();
+    format!("{}{s}{}", fill(left), fill(marg - left))
 }

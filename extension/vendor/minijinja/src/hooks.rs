@@ -142,3 +142,31 @@ pub fn float_repr(f: f64) -> String {
         format!("{sign}{m}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
     }
 }
+
+/// pgprompt: whether a map is data — a dict from the vars, a literal or a
+/// filter — rather than an engine object (a namespace, a macro, a loop) that
+/// Python's `json.dumps` refuses.
+pub fn is_data_map(v: &Value) -> bool {
+    v.downcast_object_ref::<ValueMap>().is_some()
+        || v.downcast_object_ref::<crate::value::merge_object::MergeDict>().is_some()
+}
+
+/// pgprompt: the Python class name of an engine object, for error messages
+/// that read as Jinja2's.
+pub fn python_type_name(v: &Value) -> &'static str {
+    if v.downcast_object_ref::<Namespace>().is_some() {
+        "Namespace"
+    } else if v.downcast_object_ref::<crate::vm::macro_object::Macro>().is_some() {
+        "Macro"
+    } else if v.downcast_object_ref::<crate::vm::loop_object::Loop>().is_some() {
+        "LoopContext"
+    } else {
+        "object"
+    }
+}
+
+/// pgprompt: charges the fuel of visiting `n` items, for host code that
+/// builds values outside the engine's filters (Python's `str.split`).
+pub fn charge_items(state: &crate::State, n: usize) -> Result<(), Error> {
+    state.charge_items(n)
+}

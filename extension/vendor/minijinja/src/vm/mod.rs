@@ -33,9 +33,9 @@ type Closure<'env> = BTreeMap<&'env str, Value>;
 mod context;
 #[cfg(feature = "fuel")]
 pub(crate) mod fuel;
-mod loop_object;
+pub(crate) mod loop_object; // pgprompt: hooks::python_type_name
 #[cfg(feature = "macros")]
-mod macro_object;
+pub(crate) mod macro_object; // pgprompt: hooks::python_type_name
 #[cfg(feature = "multi_template")]
 mod module_object;
 mod state;
