@@ -8,12 +8,14 @@
 //! kind: text
 //! config: {"model": "gemini-2.5-flash", "temperature": 0.2}
 //! labels: ["production"]
+//! options: {"trim_blocks": true, "lstrip_blocks": true}
 //! ---
 //! Explain {{ topic }} to a grade {{ grade }} student.
 //! ```
 //!
-//! Every front matter line is `key: value`. `config` is a JSON object and
-//! `labels` a JSON array of strings; `name`, `description` and `category`
+//! Every front matter line is `key: value`. `config` and `options` (the
+//! render options; absent: the defaults) are JSON objects and `labels` a
+//! JSON array of strings; `name`, `description` and `category`
 //! are the rest of the line, or a JSON string when they start with `"`
 //! (for newlines or leading spaces). The body is everything after the
 //! closing `---` line, byte for byte.
@@ -29,6 +31,8 @@ pub struct TemplateFile {
     pub kind: String,
     pub config: Map<String, Value>,
     pub labels: Vec<String>,
+    /// Render options as written (empty: the defaults).
+    pub options: Map<String, Value>,
     pub body: String,
 }
 
@@ -58,6 +62,9 @@ pub fn write(t: &TemplateFile) -> String {
     s.push_str(&format!("kind: {}\n", t.kind));
     s.push_str(&format!("config: {}\n", Value::Object(t.config.clone())));
     s.push_str(&format!("labels: {}\n", Value::from(t.labels.clone())));
+    if !t.options.is_empty() {
+        s.push_str(&format!("options: {}\n", Value::Object(t.options.clone())));
+    }
     s.push_str("---\n");
     s.push_str(&t.body);
     s
@@ -80,6 +87,7 @@ pub fn parse(default_name: &str, text: &str) -> Result<TemplateFile, String> {
         kind: "text".into(),
         config: Map::new(),
         labels: Vec::new(),
+        options: Map::new(),
         body: body.to_string(),
     };
     for (i, line) in matter.lines().enumerate() {
@@ -113,7 +121,12 @@ pub fn parse(default_name: &str, text: &str) -> Result<TemplateFile, String> {
                 Ok(l) => t.labels = l,
                 Err(_) => return Err(format!("line {n}: labels must be a JSON array of strings, e.g. [\"production\"]")),
             },
-            other => return Err(format!("line {n}: unknown key {other:?} (name, description, category, kind, config, labels)")),
+            "options" => {
+                let json: Value = serde_json::from_str(value).map_err(|e| format!("line {n}: options is not valid JSON: {e}"))?;
+                pgprompt_engine::render::Options::from_json(&json).map_err(|e| format!("line {n}: {}", e.message))?;
+                t.options = json.as_object().cloned().unwrap_or_default();
+            }
+            other => return Err(format!("line {n}: unknown key {other:?} (name, description, category, kind, config, labels, options)")),
         }
     }
     if t.name.is_empty() {
@@ -135,6 +148,7 @@ mod tests {
             kind: "chat".into(),
             config: json!({"model": "gpt-4o", "temperature": 0.2}).as_object().unwrap().clone(),
             labels: vec!["production".into()],
+            options: json!({"trim_blocks": true, "undefined": "lenient"}).as_object().unwrap().clone(),
             body: "---\n{{ x }}\n---\n".into(),
         }
     }
@@ -161,6 +175,9 @@ mod tests {
             ("---\nkind: html\n---\nbody", "kind must be text or chat"),
             ("---\nlabels: production\n---\nbody", "labels must be a JSON array"),
             ("---\ncolour: red\n---\nbody", "unknown key \"colour\""),
+            ("---\noptions: {\"trim\": true}\n---\nbody", "line 2: unknown render option \"trim\""),
+            ("---\noptions: {\"undefined\": 1}\n---\nbody", "line 2: render option \"undefined\" must be"),
+            ("---\noptions: [1]\n---\nbody", "line 2: render options must be a JSON object"),
             ("---\ndescription: \"unterminated\n---\nbody", "not a JSON string"),
         ] {
             let e = parse("t", text).unwrap_err();

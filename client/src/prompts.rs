@@ -8,13 +8,15 @@
 //! the database cannot be reached, rendering falls back, in order, to that
 //! copy, to the overrides (a directory of template files or a JSON object),
 //! then to the defaults compiled into the application, rendering locally
-//! with the same engine (minijinja). Errors of the template itself (a
-//! missing variable, an unknown template) are not connection failures and
-//! are returned, not papered over.
+//! with the extension's own engine (`pgprompt-engine`) and the version's
+//! render options, so a copy renders byte for byte as the server does.
+//! Errors of the template itself (a missing variable, an unknown template)
+//! are not connection failures and are returned, not papered over.
 
 use std::collections::HashMap;
 use std::path::Path;
 
+use pgprompt_engine::render::{Engine, Kind, Limits, Options};
 use postgres::{Client, Config, NoTls};
 use serde_json::Value;
 
@@ -85,25 +87,41 @@ pub struct Finding {
 struct Cached {
     version: i32,
     body: String,
+    options: Options,
+}
+
+/// A template to render locally: its body and render options.
+struct Local {
+    body: String,
+    options: Options,
 }
 
 pub struct Prompts {
     config: Config,
     client: Option<Client>,
     cache: HashMap<String, Cached>,
-    overrides: HashMap<String, String>,
-    defaults: HashMap<String, String>,
+    overrides: HashMap<String, Local>,
+    defaults: HashMap<String, Local>,
+    engine: Engine,
 }
 
 impl Prompts {
     /// A client for the database `config` names; it connects on first use.
     pub fn new(config: Config) -> Prompts {
-        Prompts { config, client: None, cache: HashMap::new(), overrides: HashMap::new(), defaults: HashMap::new() }
+        Prompts {
+            config,
+            client: None,
+            cache: HashMap::new(),
+            overrides: HashMap::new(),
+            defaults: HashMap::new(),
+            engine: Engine::new(),
+        }
     }
 
-    /// Templates compiled into the application: the last resort.
+    /// Templates compiled into the application: the last resort (rendered
+    /// with the default render options).
     pub fn with_defaults(mut self, defaults: &[(&str, &str)]) -> Prompts {
-        self.defaults.extend(defaults.iter().map(|(n, b)| (n.to_string(), b.to_string())));
+        self.defaults.extend(defaults.iter().map(|(n, b)| (n.to_string(), Local { body: b.to_string(), options: Options::default() })));
         self
     }
 
@@ -117,7 +135,8 @@ impl Prompts {
             let text = std::fs::read_to_string(&path).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().replace("__", "/");
             let t = files::parse(&stem, &text).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
-            self.overrides.insert(t.name, t.body);
+            let options = Options::from_json(&Value::Object(t.options)).map_err(|e| Error::local(e.message))?;
+            self.overrides.insert(t.name, Local { body: t.body, options });
         }
         Ok(self)
     }
@@ -126,7 +145,7 @@ impl Prompts {
     pub fn with_override_json(mut self, json: &str) -> Result<Prompts> {
         let map: HashMap<String, String> =
             serde_json::from_str(json).map_err(|e| Error::local(format!("overrides must be a JSON object of template bodies: {e}")))?;
-        self.overrides.extend(map);
+        self.overrides.extend(map.into_iter().map(|(n, body)| (n, Local { body, options: Options::default() })));
         Ok(self)
     }
 
@@ -189,7 +208,8 @@ impl Prompts {
         self.on_database(f)?.ok_or_else(|| Error::local("the database is unreachable".to_string()))
     }
 
-    /// Renders a text template's active version with `vars` (a JSON object).
+    /// Renders a text template's active version with `vars` (a JSON object;
+    /// its keys keep their order).
     pub fn render(&mut self, name: &str, vars: &Value) -> Result<Rendered> {
         self.drain_notifications();
         let vars_text = vars.to_string();
@@ -198,37 +218,38 @@ impl Prompts {
             // The active version comes along, so a copy is refreshed even
             // when a change notification has not arrived yet.
             let r = c.query_one(
-                "SELECT pgprompt.prompt_render($1, $2::text::jsonb), (SELECT active_version FROM pgprompt.prompt_templates WHERE name = $1)",
+                "SELECT pgprompt.prompt_render($1, $2::text), (SELECT active_version FROM pgprompt.prompt_templates WHERE name = $1)",
                 &[&name, &vars_text],
             )?;
             let (text, active): (String, Option<i32>) = (r.get(0), r.get(1));
-            let body = if known.is_some() && known == active {
+            let copy = if known.is_some() && known == active {
                 None
             } else {
-                let r = c.query_one("SELECT version, body FROM pgprompt.prompt_get($1)", &[&name])?;
-                Some(Cached { version: r.get(0), body: r.get(1) })
+                let r = c.query_one("SELECT version, body, options::text FROM pgprompt.prompt_get($1)", &[&name])?;
+                Some((r.get::<_, i32>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
             };
-            Ok((text, body))
+            Ok((text, copy))
         })?;
-        if let Some((text, body)) = found {
-            if let Some(b) = body {
-                self.cache.insert(name.to_string(), b);
+        if let Some((text, copy)) = found {
+            if let Some((version, body, options)) = copy {
+                let options = serde_json::from_str(&options).ok().and_then(|o| Options::from_json(&o).ok()).unwrap_or_default();
+                self.cache.insert(name.to_string(), Cached { version, body, options });
             }
             let version = self.cache.get(name).map(|c| c.version);
             return Ok(Rendered { text, version, source: Source::Database });
         }
-        let (body, version, source) = if let Some(c) = self.cache.get(name) {
-            (c.body.as_str(), Some(c.version), Source::Cache)
-        } else if let Some(b) = self.overrides.get(name) {
-            (b.as_str(), None, Source::Override)
-        } else if let Some(b) = self.defaults.get(name) {
-            (b.as_str(), None, Source::Default)
+        let (local, version, source) = if let Some(c) = self.cache.get(name) {
+            (Local { body: c.body.clone(), options: c.options }, Some(c.version), Source::Cache)
+        } else if let Some(l) = self.overrides.get(name) {
+            (Local { body: l.body.clone(), options: l.options }, None, Source::Override)
+        } else if let Some(l) = self.defaults.get(name) {
+            (Local { body: l.body.clone(), options: l.options }, None, Source::Default)
         } else {
             return Err(Error::local(format!(
                 "the database is unreachable and template \"{name}\" has no cached copy, override or default"
             )));
         };
-        Ok(Rendered { text: render_locally(body, vars)?, version, source })
+        Ok(Rendered { text: render_locally(&mut self.engine, &local.body, local.options, vars)?, version, source })
     }
 
     /// Renders the version `prompt_assign` picks for the user (database only).
@@ -236,7 +257,7 @@ impl Prompts {
         let vars_text = vars.to_string();
         let row = self.database(|c| {
             c.query_one(
-                "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text::jsonb)",
+                "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text)",
                 &[&name, &user_id, &vars_text],
             )
         })?;
@@ -297,11 +318,20 @@ impl Prompts {
     }
 }
 
-/// Renders a body in-process, with missing variables an error as in the database.
-pub fn render_locally(body: &str, vars: &Value) -> Result<String> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(body, vars).map_err(|e| Error::local(format!("rendering locally: {e}")))
+/// Renders a text body in-process as the server renders it: the same engine
+/// and limits (at the settings' defaults), `strftime_now` from the clock.
+/// Errors carry the SQLSTATE the server would give.
+fn render_locally(engine: &mut Engine, body: &str, options: Options, vars: &Value) -> Result<String> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let limits = Limits { now, ..Limits::default() };
+    match engine.render_adhoc(Kind::Text, body, options, vars, &limits) {
+        Ok(Value::String(text)) => Ok(text),
+        Ok(other) => Ok(other.to_string()),
+        Err(e) => Err(Error {
+            sqlstate: Some(e.kind.sqlstate().to_string()),
+            ..Error::local(format!("rendering locally: {}", e.message))
+        }),
+    }
 }
 
 /// One variant of an experiment's results (see `v_ab_test_results`).

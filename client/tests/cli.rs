@@ -138,7 +138,22 @@ fn templates_from_the_command_line() {
     assert_eq!(ok(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap(), "--var", "grade=6", "--version", "2"]),
                "Explain tides simply, for grade 6.\nUse one example.\n");
     std::fs::write(&vars, "not json").unwrap();
-    assert!(fails(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap()], 1).contains("not JSON"));
+    assert!(fails(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap()], 1).contains("not valid JSON"));
+    std::fs::write(&vars, r#"{"topic": "a", "grade": 1, "topic": "b"}"#).unwrap();
+    let err = fails(&db, &["template", "render", "tutor", "--vars-file", vars.to_str().unwrap()], 1);
+    assert!(err.contains("vars repeat the key \"topic\""), "{err}");
+    // Render options, and a vars file's key order kept.
+    let out = with_stdin(
+        &["--url", &db.url(), "template", "new", "walk", "--options", r#"{"trim_blocks": true, "undefined": "lenient"}"#],
+        "{% for k, v in p|items %}\n{{ k }}={{ v }}{{ missing }};\n{% endfor %}",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&vars, r#"{"p": {"zeta": 1, "alpha": 2}}"#).unwrap();
+    assert_eq!(ok(&db, &["template", "render", "walk", "--vars-file", vars.to_str().unwrap()]), "zeta=1;\nalpha=2;\n\n");
+    let show = ok(&db, &["template", "show", "walk"]);
+    assert!(show.contains(r#"options         {"undefined": "lenient", "trim_blocks": true, "lstrip_blocks": false, "keep_trailing_newline": false}"#), "{show}");
+    let err = fails(&db, &["template", "new", "walk", "--file", "/dev/null", "--options", r#"{"trim": true}"#], 1);
+    assert!(err.contains("unknown render option \"trim\"") && err.contains("SQLSTATE 22023"), "{err}");
     std::fs::remove_file(&vars).ok();
     let err = fails(&db, &["template", "render", "tutor", "--var", "topic=x"], 1);
     assert!(err.contains("SQLSTATE 42P02"), "{err}");
@@ -263,7 +278,9 @@ line two', category => 'demo');
            SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}');
            SELECT prompt_activate('nlu_topic_extraction', 2);
            SELECT prompt_label('nlu_topic_extraction', 2, 'production');
-           SELECT prompt_save('chat_demo', '[{"role": "system", "content": "Be {{ tone }}"}]', kind => 'chat');"#,
+           SELECT prompt_save('chat_demo', '[{"role": "system", "content": "Be {{ tone }}"}]', kind => 'chat');
+           SELECT prompt_save('hf_chat', E'{% for m in messages %}\n{{ m.content }}\n{% endfor %}',
+                              options => '{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}');"#,
     )
     .unwrap();
     let dir = std::env::temp_dir().join(format!("{}-export", source.name));
@@ -271,12 +288,16 @@ line two', category => 'demo');
     let out = ok(&source, &["export", dir_s]);
     assert!(out.ends_with(&format!("templates written to {dir_s}\n")), "{out}");
     assert!(dir.join("nested__name:x.prompt").exists());
+    let hf = std::fs::read_to_string(dir.join("hf_chat.prompt")).unwrap();
+    assert!(hf.contains("\noptions: {\"undefined\":\"lenient\",\"trim_blocks\":true,\"lstrip_blocks\":true,\"keep_trailing_newline\":false}\n"), "{hf}");
+    let plain = std::fs::read_to_string(dir.join("nested__name:x.prompt")).unwrap();
+    assert!(!plain.contains("options:"), "default options are not written: {plain}");
 
     let target = TestDb::new();
     let out = ok(&target, &["import", dir_s]);
     let n: i64 = one(&mut c, "SELECT count(*) FROM prompt_templates");
     assert_eq!(out, format!("{n} templates: {n} new versions, 0 unchanged\n"));
-    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels), E'\n' ORDER BY t.name)
+    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels, g.options), E'\n' ORDER BY t.name)
                     FROM prompt_templates t, prompt_get(t.name) g";
     let mut r = target.connect();
     assert_eq!(one::<String>(&mut r, active), one::<String>(&mut c, active));
@@ -292,6 +313,13 @@ line two', category => 'demo');
     std::fs::write(&file, edited).unwrap();
     assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 1 new versions, {} unchanged\n", n - 1));
     assert_eq!(one::<String>(&mut r, r#"SELECT prompt_render('nested/name:x', '{"who": "Ada"}')"#), "Hello Ada");
+
+    // Changed render options make a new version too.
+    let file = dir.join("hf_chat.prompt");
+    let edited = std::fs::read_to_string(&file).unwrap().replace("\"lstrip_blocks\":true", "\"lstrip_blocks\":false");
+    std::fs::write(&file, edited).unwrap();
+    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 1 new versions, {} unchanged\n", n - 1));
+    assert_eq!(one::<bool>(&mut r, "SELECT (prompt_get('hf_chat')).options->>'lstrip_blocks' = 'false'"), true);
 
     // A malformed file stops the import before anything is written.
     std::fs::write(dir.join("zzz.prompt"), "---\nconfig: {oops}\n---\nbody").unwrap();

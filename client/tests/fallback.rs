@@ -147,7 +147,7 @@ fn rendering_survives_the_database_going_away() {
 fn overrides_come_from_an_exported_directory() {
     let dir = std::env::temp_dir().join(format!("pgprompt-overrides-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("nlu__topics.prompt"), "---\nkind: text\n---\nTopics of {{ q }}").unwrap();
+    std::fs::write(dir.join("nlu__topics.prompt"), "---\nkind: text\noptions: {\"trim_blocks\": true}\n---\n{% if q %}\nTopics of {{ q }}{% endif %}").unwrap();
     std::fs::write(dir.join("README.md"), "not a template").unwrap();
     let mut cfg = pgprompt_client::postgres::Config::new();
     cfg.host("127.0.0.1").port(1).user("nobody").dbname("none").connect_timeout(Duration::from_secs(2));
@@ -158,4 +158,82 @@ fn overrides_come_from_an_exported_directory() {
     let e = Prompts::new(pgprompt_client::postgres::Config::new()).with_override_dir(&dir).err().unwrap();
     assert!(e.message.contains("bad.prompt: line 1"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Starts a proxy to the test database and a client through it.
+fn through_proxy(db: &TestDb) -> (Proxy, Prompts) {
+    let upstream = pgprompt_tests::config(&db.name).get_ports().first().copied().unwrap_or(5432);
+    let proxy = Proxy::start(upstream);
+    let base = pgprompt_tests::config(&db.name);
+    let mut cfg = pgprompt_client::postgres::Config::new();
+    cfg.host("127.0.0.1").port(proxy.port).dbname(&db.name).user(base.get_user().unwrap_or("postgres"));
+    if let Some(pw) = base.get_password() {
+        cfg.password(pw);
+    }
+    (proxy, Prompts::new(cfg))
+}
+
+#[test]
+fn offline_copies_render_byte_for_byte_as_the_server() {
+    let db = TestDb::new();
+    let mut admin = db.connect();
+    // What differs between template engines: whitespace options, key order,
+    // Python's printing and methods, json.dumps, Markup, raw blocks, loop
+    // controls, namespaces, lenient and strict undefined.
+    let templates = [
+        ("chat", r#"{% for m in messages %}
+  {% if m.role == 'system' %}{% continue %}{% endif %}
+<|{{ m.role }}|>
+{{ m.content.strip() }}
+{% endfor %}
+{% if add_generation_prompt %}<|assistant|>{% endif %}"#, r#"{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}"#),
+        ("tools", r#"{% for t in tools %}{{ t.function|tojson }}
+{% for k, v in t.function.parameters.properties|items %}{{ k }}={{ v }};{% endfor %}
+{% endfor %}{{ tools[0].function.name.upper() }} {{ 'a,b,c'.rsplit(',', 1) }} {{ '7'.zfill(3) }}"#, "{}"),
+        ("python", r#"{{ 1e-6 }} {{ 0.1 + 0.2 }} {{ 2.0 }} {{ [1, 'a', none, true] }} {{ {'k': [1.5]} }} {{ "<b>"|safe + x }} {{ x|e }} {% raw %}
+{{ not rendered }}{% endraw %}
+{% set ns = namespace(n=0) %}{% for i in range(5) %}{% if i == 3 %}{% break %}{% endif %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }} {{ missing }}|"#, r#"{"trim_blocks": true, "keep_trailing_newline": true, "undefined": "lenient"}"#),
+        ("strict", "Hello {{ name }}{% if title is defined %}, {{ title }}{% endif %}{{ suffix|default('!') }}", "{}"),
+    ];
+    for (name, body, options) in templates {
+        admin
+            .query_one("SELECT pgprompt.prompt_save($1, $2, options => $3::text::jsonb)", &[&name, &body, &options])
+            .unwrap();
+    }
+    let vars = json!({
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "  Why is the sky blue?  "},
+            {"role": "assistant", "content": "Rayleigh scattering."},
+        ],
+        "add_generation_prompt": true,
+        "tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather \"now\"",
+                   "parameters": {"type": "object", "properties": {"zeta": {"type": "string"}, "alpha": {"type": "integer"}}}}}],
+        "x": "<i>'quoted' & \"double\"</i>",
+        "name": "Ada",
+    });
+    let (proxy, mut prompts) = through_proxy(&db);
+    let mut online = Vec::new();
+    for (name, _, _) in templates {
+        let r = prompts.render(name, &vars).unwrap();
+        assert_eq!(r.source, Source::Database);
+        online.push(r.text);
+    }
+    // The server's renders are what Jinja2 gives (spot checks of the hard parts).
+    assert_eq!(online[0], "<|user|>\nWhy is the sky blue?\n<|assistant|>\nRayleigh scattering.\n<|assistant|>");
+    assert!(online[1].starts_with(r#"{"name": "get_weather", "description": "Weather \"now\"", "parameters""#), "{}", online[1]);
+    assert!(online[1].contains("zeta={'type': 'string'};alpha={'type': 'integer'};"), "{}", online[1]);
+    assert!(online[2].starts_with("1e-06 0.30000000000000004 2.0 [1, 'a', None, True] {'k': [1.5]} <b>&lt;i&gt;&#39;quoted&#39; &amp; &#34;double&#34;&lt;/i&gt; "), "{}", online[2]);
+    assert_eq!(online[3], "Hello Ada!");
+    let strict_error = prompts.render("strict", &json!({})).unwrap_err();
+    assert_eq!(strict_error.sqlstate.as_deref(), Some("42P02"));
+
+    proxy.cut();
+    for ((name, _, _), want) in templates.iter().zip(&online) {
+        let r = prompts.render(name, &vars).unwrap();
+        assert_eq!(r.source, Source::Cache, "{name}");
+        assert_eq!(&r.text, want, "{name}: the offline copy renders as the server did");
+    }
+    let e = prompts.render("strict", &json!({})).unwrap_err();
+    assert_eq!(e.sqlstate.as_deref(), Some("42P02"), "{e}");
 }

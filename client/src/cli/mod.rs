@@ -101,10 +101,11 @@ pub fn vars(file: Option<&str>, pairs: &[(String, Value)]) -> Result<Value> {
     let mut map = match file {
         Some(f) => {
             let text = read_input(Some(f))?;
-            match serde_json::from_str::<Value>(&text) {
+            // Keys keep the file's order; a repeated key is an error.
+            match pgprompt_engine::render::json_text::parse(&text) {
                 Ok(Value::Object(m)) => m,
                 Ok(_) => return Err(Error::local(format!("{f}: the vars file must hold a JSON object"))),
-                Err(e) => return Err(Error::local(format!("{f}: the vars file is not JSON: {e}"))),
+                Err(e) => return Err(Error::local(format!("{f}: {}", e.message))),
             }
         }
         None => Map::new(),

@@ -33,6 +33,10 @@ pub enum TemplateCmd {
         description: Option<String>,
         #[arg(long)]
         category: Option<String>,
+        /// Render options, a JSON object: trim_blocks, lstrip_blocks,
+        /// keep_trailing_newline, undefined ("strict" or "lenient").
+        #[arg(long, default_value = "{}")]
+        options: String,
     },
     /// Make a version the active one (refused if it fails its test cases, unless --force).
     Activate {
@@ -97,7 +101,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let info = Table::query(
                 &mut c,
                 "SELECT t.name, t.description, t.category, g.version AS active_version, g.kind, g.config::text AS config,
-                        g.variables, g.body
+                        g.options::text AS options, g.variables, g.body
                    FROM pgprompt.prompt_get($1) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
                 &[&name],
             )?;
@@ -121,13 +125,14 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
                 print!("{}", history.to_text());
             }
         }
-        TemplateCmd::New { name, file, config, message, kind, description, category } => {
+        TemplateCmd::New { name, file, config, message, kind, description, category, options } => {
             let body = read_input(file.as_deref())?;
             let config = super::json_object("--config", &config)?.to_string();
+            let options = super::json_object("--options", &options)?.to_string();
             let v: i32 = c
                 .query_one(
-                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, $4, $5, $6, $7)",
-                    &[&name, &body, &config, &message, &kind, &description, &category],
+                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, $4, $5, $6, $7, options => $8::text::jsonb)",
+                    &[&name, &body, &config, &message, &kind, &description, &category, &options],
                 )?
                 .get(0);
             println!("saved version {v} of {name}");
@@ -157,13 +162,13 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let kind: String = c.query_one("SELECT kind FROM pgprompt.prompt_get($1, $2, $3)", &[&name, &version, &label])?.get(0);
             if kind == "chat" {
                 let messages: String = c
-                    .query_one("SELECT pgprompt.prompt_render_chat($1, $2::text::jsonb, $3, $4)::text", &[&name, &vars, &version, &label])?
+                    .query_one("SELECT pgprompt.prompt_render_chat($1, $2::text, $3, $4)::text", &[&name, &vars, &version, &label])?
                     .get(0);
                 let pretty: Value = serde_json::from_str(&messages).map_err(|e| Error::local(e.to_string()))?;
                 println!("{}", serde_json::to_string_pretty(&pretty).unwrap_or(messages));
             } else {
                 let text: String =
-                    c.query_one("SELECT pgprompt.prompt_render($1, $2::text::jsonb, $3, $4)", &[&name, &vars, &version, &label])?.get(0);
+                    c.query_one("SELECT pgprompt.prompt_render($1, $2::text, $3, $4)", &[&name, &vars, &version, &label])?.get(0);
                 if out.json {
                     println!("{}", Value::String(text));
                 } else {

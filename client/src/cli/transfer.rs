@@ -88,22 +88,24 @@ pub fn import(url: Option<&str>, args: ImportArgs) -> Result<Done> {
 }
 
 /// Makes the file's body the active version (a new version only when body,
-/// kind or config differ) and applies description, category and labels.
+/// kind, config or render options differ) and applies description, category and labels.
 /// True when a version was saved.
 fn import_one(tx: &mut postgres::Transaction, t: &TemplateFile) -> Result<bool> {
     let config = Value::Object(t.config.clone()).to_string();
+    let options = Value::Object(t.options.clone()).to_string();
     let current = tx.query_opt(
         "SELECT g.version, g.body = $2 AND g.kind = $3 AND g.config = $4::text::jsonb
+                AND g.options = pgprompt._render_options($5::text::jsonb)
            FROM pgprompt.prompt_templates p, pgprompt.prompt_get(p.name) g WHERE p.name = $1",
-        &[&t.name, &t.body, &t.kind, &config],
+        &[&t.name, &t.body, &t.kind, &config, &options],
     )?;
     let saved = match current {
         Some(row) if row.get::<_, bool>(1) => false,
         _ => {
             let v: i32 = tx
                 .query_one(
-                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, 'imported', $4, $5, $6)",
-                    &[&t.name, &t.body, &config, &t.kind, &t.description, &t.category],
+                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, 'imported', $4, $5, $6, options => $7::text::jsonb)",
+                    &[&t.name, &t.body, &config, &t.kind, &t.description, &t.category, &options],
                 )?
                 .get(0);
             let active: i32 = tx.query_one("SELECT active_version FROM pgprompt.prompt_templates WHERE name = $1", &[&t.name])?.get(0);
@@ -132,7 +134,9 @@ fn import_one(tx: &mut postgres::Transaction, t: &TemplateFile) -> Result<bool> 
 pub fn export(url: Option<&str>, args: ExportArgs) -> Result<Done> {
     let mut c = connect(url)?;
     let rows = c.query(
-        "SELECT t.name, t.description, t.category, g.kind, g.config::text, g.labels, g.body
+        "SELECT t.name, t.description, t.category, g.kind, g.config::text, g.labels, g.body,
+                -- render options only when they are not the defaults
+                nullif(g.options, pgprompt._render_options('{}'))::text
            FROM pgprompt.prompt_templates t, pgprompt.prompt_get(t.name) g ORDER BY t.name",
         &[],
     )?;
@@ -148,6 +152,11 @@ pub fn export(url: Option<&str>, args: ExportArgs) -> Result<Done> {
             config: config.as_object().cloned().unwrap_or_default(),
             labels: r.get(5),
             body: r.get(6),
+            options: r
+                .get::<_, Option<&str>>(7)
+                .and_then(|o| serde_json::from_str::<Value>(o).ok())
+                .and_then(|o| o.as_object().cloned())
+                .unwrap_or_default(),
         };
         progress.step(i, &t.name);
         let path = args.dir.join(files::file_name(&t.name));
