@@ -25,7 +25,11 @@ Two flavours of environment, as their projects configure Jinja2:
 strftime_now formats the instant given with --now (Unix seconds, UTC), so
 the oracle and the database render the same time.
 
-Usage: jinja2_oracle.py --cache DIR --now SECONDS [--only FAMILY] > cases.jsonl
+Usage: jinja2_oracle.py --cache DIR --now SECONDS > cases.jsonl
+       jinja2_oracle.py --cache DIR --bench FILE_NAME [--seconds S]
+The second form is the benchmark's reference: the named template with the
+10-message, 2-tool conversation, its options and vars, and how long Jinja2
+takes per render in-process (template compiled once), as one JSON object.
 """
 
 import argparse
@@ -36,6 +40,7 @@ import json
 import os
 import sys
 import tarfile
+import time
 import urllib.request
 
 import jinja2
@@ -308,11 +313,44 @@ def render(env, body, variables):
         return {"error": f"{type(e).__name__}: {e}", "raised": False}
 
 
+def bench(cache, file_name, seconds):
+    for _, flavour, source, body in templates(cache):
+        if flavour == "transformers" and source.endswith("/" + file_name):
+            break
+    else:
+        sys.exit(f"no template {file_name} in the corpus")
+    env = transformers_env(datetime.datetime.now(datetime.timezone.utc))
+    variables = chat_scenarios()["tools"]
+    template = env.from_string(body)
+    output = template.render(**variables)
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(100):
+            template.render(**variables)
+        n += 100
+    elapsed = time.perf_counter() - start
+    print(json.dumps({
+        "source": source,
+        "body": body,
+        "options": OPTIONS[flavour],
+        "vars": json.dumps(variables, ensure_ascii=False),
+        "output": output,
+        "python_us_per_render": elapsed / n * 1e6,
+        "jinja2": jinja2.__version__,
+    }, ensure_ascii=False))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
-    ap.add_argument("--now", type=float, required=True)
+    ap.add_argument("--now", type=float)
+    ap.add_argument("--bench")
+    ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
+    if args.bench:
+        return bench(args.cache, args.bench, args.seconds)
+    if args.now is None:
+        ap.error("--now is required")
     now = datetime.datetime.fromtimestamp(args.now, datetime.timezone.utc)
     env = transformers_env(now)
     out = sys.stdout

@@ -16,6 +16,7 @@ use super::vars::{JsonArg, JsonTextArg, JsonbArg, TextArg};
 use crate::alloc_guard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonb::Doc;
+use crate::render::json_text::TextVars;
 use crate::render::{self, Kind, Options};
 
 fn selector(version: Option<i32>, label: Option<&str>) -> Result<Selector> {
@@ -360,8 +361,8 @@ fn render_text(name: Option<&str>, vars: &dyn render::Vars, version: Option<i32>
     text
 }
 
-/// Vars given as JSON text (`text` or `json`), parsed with their key order.
-pub(super) fn text_vars(vars: Option<&impl JsonTextArg>) -> serde_json::Value {
+/// Vars given as JSON text (`text` or `json`), read with their key order.
+pub(super) fn text_vars(vars: Option<&impl JsonTextArg>) -> TextVars<'_> {
     required(vars, "vars").vars(gucs::MAX_VARS_BYTES.get() as usize).or_raise()
 }
 

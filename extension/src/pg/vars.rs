@@ -13,7 +13,7 @@ use pgrx::{pg_sys, FromDatum};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonb::{Doc, Jsonb};
-use crate::render::json_text;
+use crate::render::json_text::TextVars;
 
 /// Declares a varlena argument type kept as its datum.
 macro_rules! varlena_arg {
@@ -86,10 +86,11 @@ impl JsonbArg {
 pub trait JsonTextArg {
     fn datum(&self) -> pg_sys::Datum;
 
-    fn vars(&self, max_bytes: usize) -> Result<serde_json::Value> {
+    /// The vars, checked and indexed where they are (see `TextVars`).
+    fn vars(&self, max_bytes: usize) -> Result<TextVars<'_>> {
         let text = std::str::from_utf8(bytes(self.datum(), max_bytes, "vars", "pgprompt.max_vars_bytes")?)
             .map_err(|_| Error::new(ErrorKind::InvalidOutput, "vars are not valid UTF-8"))?;
-        json_text::parse(text)
+        TextVars::new(text)
     }
 }
 

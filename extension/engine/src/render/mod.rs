@@ -619,7 +619,7 @@ impl Fast {
     }
 }
 
-fn nul_in_output() -> Error {
+pub(crate) fn nul_in_output() -> Error {
     Error::new(ErrorKind::InvalidOutput, "rendered output contains a NUL character, which PostgreSQL text cannot hold")
 }
 
