@@ -10,7 +10,7 @@ use std::fmt;
 
 use minijinja::value::Serde;
 use minijinja::Value;
-use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
@@ -91,7 +91,15 @@ impl Vars for TextVars<'_> {
     }
 
     fn to_value(&self) -> Result<Value> {
-        Ok(Value::from(Serde(&parse(self.text)?)))
+        // Checked already: build the engine's values straight from the text,
+        // keys in written order.
+        let read = |raw: &RawValue| serde_json::from_str::<Value>(raw.get()).map_err(map_error);
+        match &self.top {
+            Ok(pairs) => Ok(Value::from_pairs(
+                pairs.iter().map(|(k, v)| Ok((Value::from(k.as_ref()), read(v)?))).collect::<Result<Vec<_>>>()?,
+            )),
+            Err(_) => Ok(Value::from(Serde(&parse(self.text)?))),
+        }
     }
 
     fn to_json(&self) -> Result<Json> {
@@ -126,7 +134,8 @@ impl<'de> Visitor<'de> for Top {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        // Checked like any value (a nesting beyond 128 is 54000 here too).
+        while seq.next_element_seed(Check)?.is_some() {}
         Ok(Err(json_type(&Json::Array(Vec::new()))))
     }
 
@@ -420,6 +429,9 @@ mod tests {
         assert_eq!(p("m").as_deref(), Some("{'y': 1, 'x': 2}"));
         assert_eq!(p("missing"), None);
         assert_eq!(v.to_json().unwrap(), parse(v.text).unwrap());
+        // The engine's values are those of the parsed JSON, in written order.
+        assert_eq!(v.to_value().unwrap().to_string(), Value::from(Serde(&parse(v.text).unwrap())).to_string());
+        assert_eq!(v.to_value().unwrap().to_string(), r#"{'s': 'plain', 'e': 'tab\there', 'n': 1000.0, 'i': -7, 'b': True, 'z': None, 'l': [1, 'a'], 'm': {'y': 1, 'x': 2}}"#);
         assert!(matches!(TextVars::new(r#"{"x": "a\u0000b"}"#).unwrap().printed("x"), Err(e) if e.kind == ErrorKind::InvalidOutput));
     }
 
