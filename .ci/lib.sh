@@ -63,10 +63,10 @@ psql_db() {
     "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$PGPORT" -U postgres "$@"
 }
 
-# Debian packages the build and the cluster need.
-ensure_packages() {
+# Installs the Debian packages named that are not installed yet.
+apt_ensure() {
     local missing=() p
-    for p in "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make; do
+    for p in "$@"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -74,6 +74,11 @@ ensure_packages() {
         as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
         as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
+}
+
+# Debian packages the build and the cluster need.
+ensure_packages() {
+    apt_ensure "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make
     [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing postgresql-server-dev-$PG_MAJOR"
 }
 
@@ -245,15 +250,7 @@ replica_stop() {
 # the pinned packages of tests/oracle/requirements.txt.
 ORACLE_VENV="$ROOT/target/oracle-venv"
 ensure_oracle() {
-    local missing=() p
-    for p in python3 python3-venv; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ ${#missing[@]} -gt 0 ]; then
-        log "installing Debian packages: ${missing[*]}"
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-    fi
+    apt_ensure python3 python3-venv
     local req="$ROOT/tests/oracle/requirements.txt"
     if ! cmp -s "$req" "$ORACLE_VENV/requirements.txt"; then
         log "creating the Jinja2 oracle environment in $ORACLE_VENV"

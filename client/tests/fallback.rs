@@ -70,15 +70,8 @@ fn rendering_survives_the_database_going_away() {
     let db = TestDb::new();
     let mut admin = db.connect();
     admin.batch_execute(r#"SELECT prompt_save('tutor', 'Hi {{ name }}', '{"model": "gpt-4o"}')"#).unwrap();
-    let upstream = pgprompt_tests::config(&db.name).get_ports().first().copied().unwrap_or(5432);
-    let proxy = Proxy::start(upstream);
-    let base = pgprompt_tests::config(&db.name);
-    let mut cfg = pgprompt_client::postgres::Config::new();
-    cfg.host("127.0.0.1").port(proxy.port).dbname(&db.name).user(base.get_user().unwrap_or("postgres"));
-    if let Some(pw) = base.get_password() {
-        cfg.password(pw);
-    }
-    let mut prompts = Prompts::new(cfg)
+    let (proxy, prompts) = through_proxy(&db);
+    let mut prompts = prompts
         .with_override_json(r#"{"greeting": "Hello {{ name }} from the override"}"#)
         .unwrap()
         .with_defaults(&[("farewell", "Bye {{ name }}"), ("greeting", "never used: the override wins")]);
