@@ -410,6 +410,7 @@ DECLARE
     v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_promote.name);
     v_wanted text;
     v_chosen jsonb;
+    v_short text;
 BEGIN
     IF v_experiment.status NOT IN ('running', 'stopped') THEN
         RAISE EXCEPTION 'experiment "%" is %; only a running or stopped experiment can be promoted', v_experiment.name, v_experiment.status
@@ -445,6 +446,18 @@ BEGIN
                   DETAIL = 'Variant versions: ' || (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
     END IF;
 
+    -- A winner read off too few calls is noise: every variant needs the
+    -- experiment's minimum sample, unless the caller forces it.
+    SELECT string_agg(format('%s (%s calls)', r.variant, r.executions), ', ' ORDER BY r.variant) INTO v_short
+      FROM v_ab_test_results r
+     WHERE r.experiment = v_experiment.name AND r.executions < v_experiment.min_sample_size;
+    IF v_short IS NOT NULL AND NOT prompt_experiment_promote.force THEN
+        RAISE EXCEPTION 'experiment "%" has fewer than its minimum sample of % calls per variant: %',
+                        v_experiment.name, v_experiment.min_sample_size, v_short
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for more calls, or pass force => true to promote anyway.';
+    END IF;
+
     IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN
         PERFORM prompt_activate((SELECT t.name FROM prompt_templates t WHERE t.id = v_experiment.template_id),
                                 (v_chosen ->> 'version')::integer, prompt_experiment_promote.force);
@@ -457,8 +470,8 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer, boolean) IS
-$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control.
-Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, or no significant winner when none was named, PG002 failing test cases.$$;
+$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control. Every variant needs min_sample_size calls first; force => true promotes anyway (and passes through to the activation's gate).
+Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, or no significant winner when none was named, PG002 failing test cases.$$;
 
 ------------------------------------------------------------------------------
 -- Assignment (Rust)

@@ -540,8 +540,8 @@ Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.ma
 
 COMMENT ON COLUMN prompt_executions.error_message IS 'Why it failed, redacted like rendered_prompt.';
 COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz) IS
-$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
-Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment; 42704 unknown template or version.$$;
+$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
+Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template; 42704 unknown template, version or experiment.$$;
 
 COMMENT ON FUNCTION _record_violations_detached(jsonb, text, text) IS
     'Internal: queues blocked findings for pgprompt''s background worker (one for all sessions), which records them in a transaction of their own, so the ERROR that blocks the text does not erase them.';
@@ -1035,3 +1035,83 @@ $$prompt_render_for with json vars: keys keep the order they are written in (see
 
 REVOKE ALL ON FUNCTION prompt_render(text, text, integer, text), prompt_render(text, json, integer, text), prompt_render_chat(text, text, integer, text), prompt_render_chat(text, json, integer, text), prompt_render_text(text, text, jsonb), prompt_render_text(text, json, jsonb), prompt_render_for(text, text, text), prompt_render_for(text, text, json) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION prompt_render(text, text, integer, text), prompt_render(text, json, integer, text), prompt_render_chat(text, text, integer, text), prompt_render_chat(text, json, integer, text), prompt_render_text(text, text, jsonb), prompt_render_text(text, json, jsonb), prompt_render_for(text, text, text), prompt_render_for(text, text, json) TO pgprompt_app, pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Experiments: promotion waits for the minimum sample (or force); calls
+-- with a user id count for the user's variant (checked in the library).
+------------------------------------------------------------------------------
+
+CREATE OR REPLACE FUNCTION prompt_experiment_promote(name text, variant text DEFAULT NULL, version integer DEFAULT NULL,
+                                          force boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_promote.name);
+    v_wanted text;
+    v_chosen jsonb;
+    v_short text;
+BEGIN
+    IF v_experiment.status NOT IN ('running', 'stopped') THEN
+        RAISE EXCEPTION 'experiment "%" is %; only a running or stopped experiment can be promoted', v_experiment.name, v_experiment.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF prompt_experiment_promote.variant IS NOT NULL AND prompt_experiment_promote.version IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a variant or a version, not both' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_wanted := prompt_experiment_promote.variant;
+    IF v_wanted IS NULL AND prompt_experiment_promote.version IS NULL THEN
+        -- No choice given: the significant winner, if there is one.
+        SELECT r.variant INTO v_wanted FROM v_ab_test_results r
+         WHERE r.experiment = v_experiment.name AND r.significant AND r.lift_abs > 0
+         ORDER BY r.success_rate DESC LIMIT 1;
+        IF v_wanted IS NULL THEN
+            RAISE EXCEPTION 'experiment "%" has no variant significantly better than the control "%"', v_experiment.name, v_experiment.control_variant
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Look at v_ab_test_results, then name the variant to promote: prompt_experiment_promote(name, variant => ...).';
+        END IF;
+    END IF;
+    -- By name, or the first variant of the version given.
+    SELECT a.e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) WITH ORDINALITY a(e, position)
+     WHERE CASE WHEN v_wanted IS NOT NULL THEN a.e ->> 'name' = v_wanted
+                ELSE (a.e ->> 'version')::integer = prompt_experiment_promote.version END
+     ORDER BY a.position LIMIT 1;
+    IF v_chosen IS NULL AND v_wanted IS NOT NULL THEN
+        RAISE EXCEPTION 'experiment "%" has no variant "%"', v_experiment.name, v_wanted
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variants: ' || (SELECT string_agg(e ->> 'name', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
+    ELSIF v_chosen IS NULL THEN
+        RAISE EXCEPTION 'version % is not a variant of experiment "%"', prompt_experiment_promote.version, v_experiment.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variant versions: ' || (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
+    END IF;
+
+    -- A winner read off too few calls is noise: every variant needs the
+    -- experiment's minimum sample, unless the caller forces it.
+    SELECT string_agg(format('%s (%s calls)', r.variant, r.executions), ', ' ORDER BY r.variant) INTO v_short
+      FROM v_ab_test_results r
+     WHERE r.experiment = v_experiment.name AND r.executions < v_experiment.min_sample_size;
+    IF v_short IS NOT NULL AND NOT prompt_experiment_promote.force THEN
+        RAISE EXCEPTION 'experiment "%" has fewer than its minimum sample of % calls per variant: %',
+                        v_experiment.name, v_experiment.min_sample_size, v_short
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for more calls, or pass force => true to promote anyway.';
+    END IF;
+
+    IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN
+        PERFORM prompt_activate((SELECT t.name FROM prompt_templates t WHERE t.id = v_experiment.template_id),
+                                (v_chosen ->> 'version')::integer, prompt_experiment_promote.force);
+    END IF;
+    UPDATE ab_test_experiments e
+       SET status = 'concluded', winner = v_chosen ->> 'name', stopped_at = coalesce(e.stopped_at, now()), concluded_at = now()
+     WHERE e.id = v_experiment.id;
+    RETURN (v_chosen ->> 'version')::integer;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer, boolean) IS
+$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control. Every variant needs min_sample_size calls first; force => true promotes anyway (and passes through to the activation's gate).
+Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, or no significant winner when none was named, PG002 failing test cases.$$;
+ALTER FUNCTION prompt_experiment_promote(text, text, integer, boolean) SECURITY DEFINER;
+

@@ -170,14 +170,18 @@ fn lifecycle_is_audited_and_promote_is_one_transaction() {
         .unwrap();
     assert!(one::<bool>(&mut c, "SELECT started_at IS NOT NULL AND stopped_at IS NULL FROM ab_test_experiments"));
 
+    // Too few calls to promote, unless forced.
+    log(&mut c, "tone", "friendly", 3, 3);
+    let msg = expect_error(&mut c, "SELECT prompt_experiment_promote('tone', 'friendly')", "55000");
+    assert_eq!(msg, "experiment \"tone\" has fewer than its minimum sample of 1000 calls per variant: control (0 calls), friendly (3 calls)");
     // Promote rolled back: nothing happened.
     let before = snapshot(&mut c);
     let mut tx = c.transaction().unwrap();
-    assert_eq!(tx.query_one("SELECT prompt_experiment_promote('tone', 'friendly')", &[]).unwrap().get::<_, i32>(0), 2);
+    assert_eq!(tx.query_one("SELECT prompt_experiment_promote('tone', 'friendly', force => true)", &[]).unwrap().get::<_, i32>(0), 2);
     tx.rollback().unwrap();
     assert_eq!(snapshot(&mut c), before);
 
-    assert_eq!(one::<i32>(&mut c, "SELECT prompt_experiment_promote('tone', 'friendly')"), 2);
+    assert_eq!(one::<i32>(&mut c, "SELECT prompt_experiment_promote('tone', 'friendly', force => true)"), 2);
     let row = c.query_one("SELECT status, winner, concluded_at IS NOT NULL FROM ab_test_experiments", &[]).unwrap();
     assert_eq!((row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)), ("concluded".into(), "friendly".into(), true));
     assert_eq!(one::<i32>(&mut c, "SELECT active_version FROM prompt_templates WHERE name = 'tutor'"), 2);
@@ -203,11 +207,12 @@ fn lifecycle_is_audited_and_promote_is_one_transaction() {
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM ab_test_experiments"), 0);
 }
 
-/// Logs `n` calls for a variant, `successes` of them successful.
+/// Logs `n` calls for a variant, `successes` of them successful (without
+/// user ids: a user's calls count for the user's own bucket).
 fn log(c: &mut Client, experiment: &str, variant: &str, n: i32, successes: i32) {
     c.execute(
         "SELECT prompt_log_execution('tutor', input_tokens => 1000, output_tokens => 100, latency_ms => 200 + i % 100,
-                                     success => i <= $4, user_id => 'u' || i, experiment => $1, variant => $2)
+                                     success => i <= $4, experiment => $1, variant => $2)
            FROM generate_series(1, $3) i",
         &[&experiment, &variant, &n, &successes],
     )
@@ -377,10 +382,30 @@ fn bad_input() {
     ] {
         expect_error(&mut c, sql, code);
     }
+    // A user's calls are the user's bucket's: a contradicting variant is
+    // refused, naming the right one; no variant and no user is refused.
+    let (owned, other): (String, String) = {
+        let r = c.query_one("SELECT variant, CASE variant WHEN 'friendly' THEN 'control' ELSE 'friendly' END FROM prompt_render_for('tutor', 'u-42', '{\"name\": \"Ada\"}')", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    let msg = expect_error(&mut c, &format!("SELECT prompt_log_execution('tutor', user_id => 'u-42', experiment => 'tone', variant => '{other}')"), "22023");
+    assert_eq!(msg, format!("user \"u-42\" is in variant \"{owned}\" of experiment \"tone\", not \"{other}\""));
+    expect_error(&mut c, "SELECT prompt_log_execution('tutor', experiment => 'tone')", "22023");
+    expect_error(&mut c, "SELECT prompt_log_execution('tutor', variant => 'friendly')", "22023");
     assert_eq!(snapshot(&mut c) + &log_fingerprint(&mut c), before, "refused changes and calls wrote nothing");
     // Without a version, the variant's is logged.
     let id: i64 = one(&mut c, "SELECT prompt_log_execution('tutor', experiment => 'tone', variant => 'friendly')");
     assert_eq!(one::<i32>(&mut c, &format!("SELECT version FROM prompt_executions WHERE id = {id}")), 2);
+    // Without a variant, the user's is logged, with its version.
+    let id: i64 = one(&mut c, "SELECT prompt_log_execution('tutor', user_id => 'u-42', experiment => 'tone')");
+    let (variant, version): (String, i32) = {
+        let r = c.query_one(&format!("SELECT variant, version FROM prompt_executions WHERE id = {id}"), &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(variant, owned);
+    assert_eq!(version, if owned == "friendly" { 2 } else { 1 });
+    // ... and the variant it would have been given is accepted.
+    one::<i64>(&mut c, &format!("SELECT prompt_log_execution('tutor', user_id => 'u-42', experiment => 'tone', variant => '{owned}')"));
 }
 
 #[test]

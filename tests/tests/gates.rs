@@ -132,8 +132,9 @@ fn promote_is_gated_too() {
     let mut c = db.connect();
     setup(&mut c);
     c.batch_execute(
-        r#"SELECT prompt_experiment_create('tone', 'tutor', '[{"version": 1, "weight": 50}, {"version": 3, "weight": 50}]');
+        r#"SELECT prompt_experiment_create('tone', 'tutor', '[{"version": 1, "weight": 50}, {"version": 3, "weight": 50}]', min_sample_size => 1);
            SELECT prompt_experiment_start('tone');
+           SELECT prompt_log_execution('tutor', model => 'gpt-4o', experiment => 'tone', variant => v) FROM unnest(ARRAY['v1', 'v3']) v;
            SELECT prompt_test_case_save('tutor', 'plain words', '[{"not_contains": "simply"}]', '{"topic": "x", "grade": 1}');"#,
     )
     .unwrap();

@@ -40,7 +40,8 @@ impl Experiment {
         self.variants.iter().find(|v| v.0 == variant).map(|v| v.1)
     }
 
-    fn assign(&self, user_id: &str) -> &(String, i32) {
+    /// The variant (and its version) owning the user's bucket.
+    pub fn assign(&self, user_id: &str) -> &(String, i32) {
         let i = bucket::pick(&self.weights, bucket::bucket(&self.salt, user_id)).expect("weights sum to 100 (checked by the table)");
         &self.variants[i]
     }

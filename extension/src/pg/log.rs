@@ -330,8 +330,14 @@ fn prompt_log_execution(
         raise::raise(Error::new(ErrorKind::DatetimeOutOfRange, "executed_at must be a time between 1970 and 9000"));
     }
     check_window(executed_at);
-    if experiment.is_some() != variant.is_some() {
-        raise::raise(Error::invalid("experiment and variant go together: pass both or neither"));
+    if variant.is_some() && experiment.is_none() {
+        raise::raise(Error::invalid("a variant needs its experiment: pass experiment too"));
+    }
+    if experiment.is_some() && variant.is_none() && user_id.is_none() {
+        raise::raise(
+            Error::invalid("a call in an experiment needs its variant or its user")
+                .with_hint("Pass user_id (the variant is the user's) or variant, as prompt_render_for returned them."),
+        );
     }
     let metadata = metadata.unwrap_or_else(|| raise::raise(Error::null_argument("metadata")));
     match metadata.type_name().or_raise() {
@@ -343,8 +349,24 @@ fn prompt_log_execution(
     // belong to the template, or the results would count it wrongly.
     let mut version = version;
     let mut tested = None;
-    if let (Some(e), Some(v)) = (experiment, variant) {
+    let mut variant = variant.map(str::to_owned);
+    if let Some(e) = experiment {
         let exp = experiments::experiments().named(e);
+        // A user's calls count for the variant their bucket owns: derived
+        // when not given, and a contradiction is refused rather than
+        // counted for the wrong variant.
+        if let Some(user) = user_id {
+            let (owned, _) = exp.assign(user);
+            match &variant {
+                None => variant = Some(owned.clone()),
+                Some(v) if v != owned => raise::raise(
+                    Error::invalid(format!("user \"{user}\" is in variant \"{owned}\" of experiment \"{e}\", not \"{v}\""))
+                        .with_hint("Log the variant prompt_render_for or prompt_assign gave this user, or leave it out."),
+                ),
+                Some(_) => {}
+            }
+        }
+        let v = variant.as_deref().expect("given or derived above");
         let Some(of_variant) = exp.version_of(v) else {
             let names: Vec<&str> = exp.variants.iter().map(|v| v.0.as_str()).collect();
             raise::raise(
@@ -397,7 +419,7 @@ fn prompt_log_execution(
         target: &target,
         name,
         experiment,
-        variant,
+        variant: variant.as_deref(),
         user_id,
         model: &model,
         usage,
