@@ -486,7 +486,7 @@ $$The version of the template this user gets: while an experiment on it runs, th
 Errors: 22004 NULL argument, 22023 empty user id, 42704 unknown template.$$;
 
 COMMENT ON FUNCTION prompt_render_for(text, text, jsonb) IS
-$$Renders the version prompt_assign picks for the user and says which it was: prompt (text templates) or messages (chat templates), version, and the experiment and variant (NULL outside an experiment), ready for prompt_log_execution.
+$$Renders the version prompt_assign picks for the user and says which it was: prompt (text templates) or messages (chat templates), version, the experiment and variant (NULL outside an experiment), ready for prompt_log_execution, and config, the version's model configuration (model, temperature, ...): one call gives everything the request needs.
 Errors: those of prompt_assign and prompt_render.$$;
 
 COMMENT ON FUNCTION prompt_render_for(text, text, text) IS

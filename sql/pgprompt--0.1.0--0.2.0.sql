@@ -984,7 +984,8 @@ CREATE FUNCTION "prompt_render_for"(
 	"messages" jsonb,  /* Option < JsonB > */
 	"version" INT,  /* i32 */
 	"experiment" TEXT,  /* Option < String > */
-	"variant" TEXT  /* Option < String > */
+	"variant" TEXT,  /* Option < String > */
+	"config" jsonb  /* JsonB */
 )
 STABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
@@ -999,7 +1000,8 @@ CREATE FUNCTION "prompt_render_for"(
 	"messages" jsonb,  /* Option < JsonB > */
 	"version" INT,  /* i32 */
 	"experiment" TEXT,  /* Option < String > */
-	"variant" TEXT  /* Option < String > */
+	"variant" TEXT,  /* Option < String > */
+	"config" jsonb  /* JsonB */
 )
 STABLE PARALLEL SAFE 
 LANGUAGE c /* Rust */
@@ -1115,3 +1117,30 @@ $$Concludes an experiment in one transaction: activates the winning variant's ve
 Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, or no significant winner when none was named, PG002 failing test cases.$$;
 ALTER FUNCTION prompt_experiment_promote(text, text, integer, boolean) SECURITY DEFINER;
 
+------------------------------------------------------------------------------
+-- prompt_render_for also returns the version's model configuration.
+------------------------------------------------------------------------------
+
+DROP FUNCTION prompt_render_for(text, text, jsonb);
+CREATE FUNCTION "prompt_render_for"(
+	"template" TEXT, /* Option < & str > */
+	"user_id" TEXT, /* Option < & str > */
+	"vars" jsonb DEFAULT '{}' /* Option < JsonbArg > */
+) RETURNS TABLE (
+	"prompt" TEXT,  /* Option < String > */
+	"messages" jsonb,  /* Option < JsonB > */
+	"version" INT,  /* i32 */
+	"experiment" TEXT,  /* Option < String > */
+	"variant" TEXT,  /* Option < String > */
+	"config" jsonb  /* JsonB */
+)
+STABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_render_for_config_wrapper';
+
+COMMENT ON FUNCTION prompt_render_for(text, text, jsonb) IS
+$$Renders the version prompt_assign picks for the user and says which it was: prompt (text templates) or messages (chat templates), version, the experiment and variant (NULL outside an experiment), ready for prompt_log_execution, and config, the version's model configuration (model, temperature, ...): one call gives everything the request needs.
+Errors: those of prompt_assign and prompt_render.$$;
+
+REVOKE ALL ON FUNCTION prompt_render_for(text, text, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_render_for(text, text, jsonb) TO pgprompt_app, pgprompt_admin;

@@ -50,6 +50,8 @@ pub struct RenderedFor {
     pub version: i32,
     pub experiment: Option<String>,
     pub variant: Option<String>,
+    /// The version's model configuration (model, temperature, ...).
+    pub config: Value,
 }
 
 /// One LLM call to log (see `prompt_log_execution`).
@@ -257,11 +259,13 @@ impl Prompts {
         let vars_text = vars.to_string();
         let row = self.database(|c| {
             c.query_one(
-                "SELECT coalesce(prompt, messages::text), version, experiment, variant FROM pgprompt.prompt_render_for($1, $2, $3::text)",
+                "SELECT coalesce(prompt, messages::text), version, experiment, variant, config::text
+                   FROM pgprompt.prompt_render_for($1, $2, $3::text)",
                 &[&name, &user_id, &vars_text],
             )
         })?;
-        Ok(RenderedFor { text: row.get(0), version: row.get(1), experiment: row.get(2), variant: row.get(3) })
+        let config = serde_json::from_str(row.get::<_, &str>(4)).map_err(|e| Error::local(e.to_string()))?;
+        Ok(RenderedFor { text: row.get(0), version: row.get(1), experiment: row.get(2), variant: row.get(3), config })
     }
 
     /// Logs a call; its id, or None when logging is switched off.
@@ -372,9 +376,13 @@ impl Prompts {
         self.database(|c| c.execute("SELECT pgprompt.prompt_experiment_stop($1)", &[&name]).map(|_| ()))
     }
 
-    /// Concludes an experiment with `variant` (None: the significant winner); the version activated.
-    pub fn experiment_promote(&mut self, name: &str, variant: Option<&str>) -> Result<i32> {
-        self.database(|c| Ok(c.query_one("SELECT pgprompt.prompt_experiment_promote($1, $2)", &[&name, &variant])?.get(0)))
+    /// Concludes an experiment with `variant` (None: the significant winner);
+    /// the version activated. `force` promotes before every variant has the
+    /// minimum sample (and passes the release gate).
+    pub fn experiment_promote(&mut self, name: &str, variant: Option<&str>, force: bool) -> Result<i32> {
+        self.database(|c| {
+            Ok(c.query_one("SELECT pgprompt.prompt_experiment_promote($1, $2, force => $3)", &[&name, &variant, &force])?.get(0))
+        })
     }
 
     /// An experiment's results, control first.

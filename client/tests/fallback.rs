@@ -100,6 +100,7 @@ fn rendering_survives_the_database_going_away() {
     // The rest of the API while the database is up.
     let f = prompts.render_for("tutor", "user-1", &vars).unwrap();
     assert_eq!((f.text.as_str(), f.version, f.experiment), ("Hey Ada!", 2, None));
+    assert_eq!(f.config, json!({"model": "gpt-4o"}));
     let id = prompts
         .log_execution(&Execution { template: "tutor", input_tokens: 10, output_tokens: 5, success: true, user_id: Some("user-1"), ..Default::default() })
         .unwrap();
@@ -118,7 +119,8 @@ fn rendering_survives_the_database_going_away() {
     assert_eq!(results.iter().map(|r| r.executions).sum::<i64>(), 1);
     assert_eq!(prompts.experiment_start("tone").unwrap_err().sqlstate.as_deref(), Some("55000"));
     prompts.experiment_stop("tone").unwrap();
-    assert_eq!(prompts.experiment_promote("tone", Some("b")).unwrap(), 2);
+    assert_eq!(prompts.experiment_promote("tone", Some("b"), false).unwrap_err().sqlstate.as_deref(), Some("55000"));
+    assert_eq!(prompts.experiment_promote("tone", Some("b"), true).unwrap(), 2);
     let perf = prompts.performance().unwrap();
     assert_eq!(perf.iter().map(|p| p.executions).sum::<i64>(), 2);
 

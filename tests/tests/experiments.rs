@@ -139,6 +139,24 @@ fn render_for_reports_version_experiment_and_variant() {
     )
     .unwrap();
     assert_eq!(one::<i64>(&mut c, "SELECT executions FROM v_ab_test_results WHERE variant = 'friendly'"), 1);
+    // And the version's model configuration comes along: each variant's own.
+    c.batch_execute(r#"SELECT prompt_save('tutor', 'Yo {{ name }}', '{"model": "gpt-4o", "temperature": 0.9}')"#).unwrap();
+    c.batch_execute(
+        r#"SELECT prompt_experiment_stop('tone');
+           SELECT prompt_experiment_create('tone2', 'tutor', '[{"name": "a", "version": 1, "weight": 50}, {"name": "b", "version": 4, "weight": 50}]');
+           SELECT prompt_experiment_start('tone2');"#,
+    )
+    .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for user in ["user-1", "alice", "bob", "carol"] {
+        let r = c.query_one("SELECT version, config::text FROM prompt_render_for('tutor', $1, '{\"name\": \"Ada\"}')", &[&user]).unwrap();
+        let (version, config): (i32, String) = (r.get(0), r.get(1));
+        seen.insert(version);
+        let stored: String = one(&mut c, &format!("SELECT model_config::text FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE t.name = 'tutor' AND v.version = {version}"));
+        assert_eq!(config, stored, "{user}");
+    }
+    assert_eq!(seen.into_iter().collect::<Vec<_>>(), [1, 4], "both variants were rendered");
+    c.batch_execute("SELECT prompt_experiment_stop('tone2'); SELECT prompt_experiment_start('tone');").unwrap();
     // Missing variables fail as prompt_render does.
     expect_error(&mut c, "SELECT * FROM prompt_render_for('tutor', 'alice', '{}')", "42P02");
 

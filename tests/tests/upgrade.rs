@@ -62,6 +62,13 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     let mut c = old.connect();
     c.batch_execute("CREATE EXTENSION pgprompt VERSION '0.1.0'").unwrap();
     populate(&mut c);
+    // Before ALTER EXTENSION UPDATE, 0.1.0's SQL runs on this library: the
+    // functions whose signature 0.2.0 changed keep their 0.1.0 form.
+    let r = c
+        .query_one("SELECT * FROM prompt_render_for('nlu_topic_extraction', 'u1', '{\"student_query\": \"q\", \"grade_level\": 3}')", &[])
+        .unwrap();
+    assert_eq!(r.len(), 5);
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render_text('{{ x }} {{ y }}', '{\"y\": 2, \"x\": 1}')"), "1 2");
     let empty: Vec<String> = table_sizes(&mut c).into_iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
     assert!(empty.is_empty(), "tables the test leaves empty: {empty:?}");
     let rows = fingerprint(&mut c, true);
@@ -95,6 +102,13 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     assert!(want.len() > 500, "the catalog lists the schema ({} lines)", want.len());
 
     // And it works: rendering, saving, releasing, logging, experiments, alerts.
+    let r = c
+        .query_one("SELECT * FROM prompt_render_for('nlu_topic_extraction', 'u1', '{\"student_query\": \"q\", \"grade_level\": 3}')", &[])
+        .unwrap();
+    assert_eq!(r.len(), 6);
+    let version: i32 = r.get(2);
+    let config: serde_json::Value = one(&mut c, &format!("SELECT (prompt_get('nlu_topic_extraction', {version})).config"));
+    assert_eq!(r.get::<_, serde_json::Value>(5), config, "the assigned version's model configuration");
     let out: String = one(&mut c, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q", "grade_level": 3}')"#);
     assert!(out.contains("Student question: \"q\""), "{out}");
     assert_eq!(one::<String>(&mut c, r#"SELECT prompt_render('nlu_topic_extraction', '{"student_query": "q"}', label => 'staging')"#), "v2 q");

@@ -55,7 +55,17 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct Entry {
     stamp: u64,
     compiled: Compiled,
+    /// The version's model configuration (prompt_render_for returns it).
+    config: serde_json::Value,
     last_used: u64,
+}
+
+/// What a version is compiled from, as the resolving queries read it.
+pub struct Source {
+    pub kind: Kind,
+    pub body: String,
+    pub options: Options,
+    pub config: serde_json::Value,
 }
 
 /// Hits, misses and size, for `prompt_cache_stats()`.
@@ -89,7 +99,7 @@ impl Cache {
         id: i64,
         stamp: u64,
         capacity: usize,
-        load: impl FnOnce() -> Result<(Kind, String, Options)>,
+        load: impl FnOnce() -> Result<Source>,
         f: impl FnOnce(&mut Engine, &Compiled) -> Result<R>,
     ) -> Result<R> {
         self.clock += 1;
@@ -105,9 +115,9 @@ impl Cache {
         while self.entries.len() >= capacity.max(1) {
             self.evict_oldest();
         }
-        let (kind, body, options) = load()?;
+        let Source { kind, body, options, config } = load()?;
         let compiled = self.engine.compile(&id.to_string(), kind, &body, options)?;
-        let entry = self.entries.entry(id).or_insert(Entry { stamp, compiled, last_used: self.clock });
+        let entry = self.entries.entry(id).or_insert(Entry { stamp, compiled, config, last_used: self.clock });
         f(&mut self.engine, &entry.compiled)
     }
 
@@ -119,6 +129,11 @@ impl Cache {
             self.engine.remove(&old.compiled);
             self.stats.evictions += 1;
         }
+    }
+
+    /// The model configuration of version `id`, when it is compiled.
+    pub fn config(&self, id: i64) -> Option<serde_json::Value> {
+        self.entries.get(&id).map(|e| e.config.clone())
     }
 
     /// Whether version `id` with `stamp` is compiled already.

@@ -145,8 +145,9 @@ fn prompt_assign(template: Option<&str>, user_id: Option<&str>) -> i32 {
     assign(template, user_id).version
 }
 
-/// What `prompt_render_for` returns: the render and the assignment (pgrx
-/// reads the columns from each signature, so they are spelt out there).
+/// What `prompt_render_for` returns: the render, the assignment and the
+/// version's model configuration (pgrx reads the columns from each
+/// signature, so they are spelt out there).
 type RenderFor = TableIterator<
     'static,
     (
@@ -155,11 +156,90 @@ type RenderFor = TableIterator<
         name!(version, i32),
         name!(experiment, Option<String>),
         name!(variant, Option<String>),
+        name!(config, JsonB),
     ),
 >;
 
-#[pg_extern(stable, parallel_safe)]
-fn prompt_render_for(template: Option<&str>, user_id: Option<&str>, vars: default!(Option<JsonbArg>, "'{}'")) -> TableIterator<
+#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
+fn prompt_render_for_config(
+    template: Option<&str>,
+    user_id: Option<&str>,
+    vars: default!(Option<JsonbArg>, "'{}'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+        name!(config, JsonB),
+    ),
+> {
+    let vars = templates::vars_doc(&vars);
+    render_for(template, user_id, &vars)
+}
+
+/// `prompt_render_for` with vars as JSON text, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
+fn prompt_render_for_ordered(
+    template: Option<&str>,
+    user_id: Option<&str>,
+    vars: Option<TextArg>,
+) -> TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+        name!(config, JsonB),
+    ),
+> {
+    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
+}
+
+/// `prompt_render_for` with `json` vars, keys in the order written.
+#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
+fn prompt_render_for_json(
+    template: Option<&str>,
+    user_id: Option<&str>,
+    vars: Option<JsonArg>,
+) -> TableIterator<
+    'static,
+    (
+        name!(prompt, Option<String>),
+        name!(messages, Option<JsonB>),
+        name!(version, i32),
+        name!(experiment, Option<String>),
+        name!(variant, Option<String>),
+        name!(config, JsonB),
+    ),
+> {
+    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
+}
+
+fn render_for(template: Option<&str>, user_id: Option<&str>, vars: &dyn crate::render::Vars) -> RenderFor {
+    let a = assign(template, user_id);
+    let (prompt, messages) = templates::render_any(template, a.version, vars);
+    let config = templates::config_of(required(template, "template"), a.version);
+    let (experiment, variant) = match a.experiment {
+        Some((e, v)) => (Some(e.name.clone()), Some(v)),
+        None => (None, None),
+    };
+    TableIterator::once((prompt, messages, a.version, experiment, variant, config))
+}
+
+/// 0.1.0's `prompt_render_for` (without the configuration), for databases
+/// whose schema is not updated yet (the library is shared by every
+/// version's SQL).
+#[pg_extern(stable, parallel_safe, sql = false)]
+fn prompt_render_for(
+    template: Option<&str>,
+    user_id: Option<&str>,
+    vars: default!(Option<JsonbArg>, "'{}'"),
+) -> TableIterator<
     'static,
     (
         name!(prompt, Option<String>),
@@ -170,42 +250,8 @@ fn prompt_render_for(template: Option<&str>, user_id: Option<&str>, vars: defaul
     ),
 > {
     let vars = templates::vars_doc(&vars);
-    render_for(template, user_id, &vars)
-}
-
-/// `prompt_render_for` with vars as JSON text, keys in the order written.
-#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
-fn prompt_render_for_ordered(template: Option<&str>, user_id: Option<&str>, vars: Option<TextArg>) -> TableIterator<
-    'static,
-    (
-        name!(prompt, Option<String>),
-        name!(messages, Option<JsonB>),
-        name!(version, i32),
-        name!(experiment, Option<String>),
-        name!(variant, Option<String>),
-    ),
-> {
-    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
-}
-
-/// `prompt_render_for` with `json` vars, keys in the order written.
-#[pg_extern(stable, parallel_safe, name = "prompt_render_for")]
-fn prompt_render_for_json(template: Option<&str>, user_id: Option<&str>, vars: Option<JsonArg>) -> TableIterator<
-    'static,
-    (
-        name!(prompt, Option<String>),
-        name!(messages, Option<JsonB>),
-        name!(version, i32),
-        name!(experiment, Option<String>),
-        name!(variant, Option<String>),
-    ),
-> {
-    render_for(template, user_id, &templates::text_vars(vars.as_ref()))
-}
-
-fn render_for(template: Option<&str>, user_id: Option<&str>, vars: &dyn crate::render::Vars) -> RenderFor {
     let a = assign(template, user_id);
-    let (prompt, messages) = templates::render_any(template, a.version, vars);
+    let (prompt, messages) = templates::render_any(template, a.version, &vars);
     let (experiment, variant) = match a.experiment {
         Some((e, v)) => (Some(e.name.clone()), Some(v)),
         None => (None, None),

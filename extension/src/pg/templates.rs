@@ -53,7 +53,7 @@ fn describe(sel: &Selector, name: &str) -> String {
 
 /// The resolving query's columns and tables; `{options}` is the version's
 /// render options (see `options_column`).
-const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body, {options} \
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body, {options}, v.model_config \
                       FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
 /// `v.options`, or NULL while the schema is 0.1.0's (the library updated,
@@ -86,8 +86,8 @@ thread_local! {
     static PLANS: [spi::Kept; 5] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
 }
 
-/// A version's kind, body and render options.
-type Body = (Kind, String, Options);
+/// A version's kind, body, render options and model configuration.
+type Body = cache::Source;
 
 /// Finds the version `sel` names, or an error naming what does not exist.
 pub fn resolve(name: &str, sel: &Selector) -> Result<Resolved> {
@@ -185,8 +185,8 @@ unsafe fn column(n: i32) -> pg_sys::Datum {
     }
 }
 
-/// Kind, body and options from columns `n` to `n + 2` of the first row
-/// (options NULL: the defaults).
+/// Kind, body, options and model configuration from columns `n` to `n + 3`
+/// of the first row (options NULL: the defaults).
 ///
 /// # Safety
 /// As `column`.
@@ -203,7 +203,8 @@ unsafe fn body_at(n: i32) -> Body {
             let json = JsonB::from_datum(options, false).expect("options are jsonb").0;
             Options::from_json(&json).expect("options are checked when saved")
         };
-        (Kind::parse(&kind).expect("kind is checked by the table"), body, options)
+        let config = JsonB::from_datum(column(n + 3), false).expect("model_config is NOT NULL jsonb").0;
+        cache::Source { kind: Kind::parse(&kind).expect("kind is checked by the table"), body, options, config }
     }
 }
 
@@ -233,7 +234,7 @@ fn load(name: &str, id: i64) -> Result<Body> {
     let latest = invalidation::may_cache();
     Spi::connect(|_| {
         let sql = format!(
-            "SELECT v.kind, v.body, {} FROM pgprompt.prompt_versions v WHERE v.id = $1",
+            "SELECT v.kind, v.body, {}, v.model_config FROM pgprompt.prompt_versions v WHERE v.id = $1",
             OPTIONS.with(|o| *o.get_or_init(options_column))
         );
         let plan = PLANS.with(|plans| plans[4].plan(&sql, &[pg_sys::INT8OID]));
@@ -431,6 +432,13 @@ fn prompt_render_chat_json(
 fn render_chat(name: Option<&str>, vars: &dyn render::Vars, version: Option<i32>, label: Option<&str>) -> JsonB {
     let limits = gucs::limits();
     JsonB(with_version(name, version, label, |engine, compiled| engine.render_chat(compiled, vars, &limits)))
+}
+
+/// The model configuration of a version (from the compiled cache, where a
+/// render just put it).
+pub(super) fn config_of(name: &str, version: i32) -> JsonB {
+    let r = resolve(name, &Selector::Version(version)).or_raise();
+    JsonB(cache::with(|c| c.config(r.id)).unwrap_or_else(|| load(name, r.id).or_raise().config))
 }
 
 /// Renders a version of either kind, raising errors: (text, None) for a
