@@ -55,8 +55,9 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 struct Entry {
     stamp: u64,
     compiled: Compiled,
-    /// The version's model configuration (prompt_render_for returns it).
-    config: serde_json::Value,
+    /// The version's model configuration as stored (jsonb's binary form,
+    /// without the header), which prompt_render_for returns as it is.
+    config: Vec<u8>,
     last_used: u64,
 }
 
@@ -65,7 +66,8 @@ pub struct Source {
     pub kind: Kind,
     pub body: String,
     pub options: Options,
-    pub config: serde_json::Value,
+    /// model_config's jsonb bytes (see `Entry::config`).
+    pub config: Vec<u8>,
 }
 
 /// Hits, misses and size, for `prompt_cache_stats()`.
@@ -132,7 +134,7 @@ impl Cache {
     }
 
     /// The model configuration of version `id`, when it is compiled.
-    pub fn config(&self, id: i64) -> Option<serde_json::Value> {
+    pub fn config(&self, id: i64) -> Option<Vec<u8>> {
         self.entries.get(&id).map(|e| e.config.clone())
     }
 
@@ -248,9 +250,13 @@ mod tests {
     use crate::render::Limits;
     use serde_json::json;
 
+    fn text_source(body: &str) -> Source {
+        Source { kind: Kind::Text, body: body.to_string(), options: Options::default(), config: Vec::new() }
+    }
+
     fn render(cache: &mut Cache, id: i64, stamp: u64, body: &str, cap: usize) -> String {
         cache
-            .with_compiled(id, stamp, cap, || Ok((Kind::Text, body.to_string(), Options::default())), |e, c| {
+            .with_compiled(id, stamp, cap, || Ok(text_source(body)), |e, c| {
                 e.render_text(c, &json!({}), &Limits::default())
             })
             .unwrap()
@@ -316,7 +322,7 @@ mod tests {
     #[test]
     fn failed_compiles_are_not_cached() {
         let mut c = Cache::default();
-        let err = c.with_compiled(1, 1, 10, || Ok((Kind::Text, "{{".into(), Options::default())), |_, _| Ok(()));
+        let err = c.with_compiled(1, 1, 10, || Ok(text_source("{{")), |_, _| Ok(()));
         assert!(err.is_err());
         assert_eq!(c.stats().entries, 0);
     }

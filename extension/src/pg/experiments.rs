@@ -156,7 +156,7 @@ type RenderFor = TableIterator<
         name!(version, i32),
         name!(experiment, Option<String>),
         name!(variant, Option<String>),
-        name!(config, JsonB),
+        name!(config, templates::StoredJsonb),
     ),
 >;
 
@@ -173,7 +173,7 @@ fn prompt_render_for_config(
         name!(version, i32),
         name!(experiment, Option<String>),
         name!(variant, Option<String>),
-        name!(config, JsonB),
+        name!(config, templates::StoredJsonb),
     ),
 > {
     let vars = templates::vars_doc(&vars);
@@ -194,7 +194,7 @@ fn prompt_render_for_ordered(
         name!(version, i32),
         name!(experiment, Option<String>),
         name!(variant, Option<String>),
-        name!(config, JsonB),
+        name!(config, templates::StoredJsonb),
     ),
 > {
     render_for(template, user_id, &templates::text_vars(vars.as_ref()))
@@ -214,7 +214,7 @@ fn prompt_render_for_json(
         name!(version, i32),
         name!(experiment, Option<String>),
         name!(variant, Option<String>),
-        name!(config, JsonB),
+        name!(config, templates::StoredJsonb),
     ),
 > {
     render_for(template, user_id, &templates::text_vars(vars.as_ref()))

@@ -203,7 +203,10 @@ unsafe fn body_at(n: i32) -> Body {
             let json = JsonB::from_datum(options, false).expect("options are jsonb").0;
             Options::from_json(&json).expect("options are checked when saved")
         };
-        let config = JsonB::from_datum(column(n + 3), false).expect("model_config is NOT NULL jsonb").0;
+        // model_config's bytes, kept as stored: returning them costs a copy,
+        // not a conversion through text.
+        let raw = pg_sys::pg_detoast_datum_packed(column(n + 3).cast_mut_ptr());
+        let config = std::slice::from_raw_parts(pgrx::varlena::vardata_any(raw).cast::<u8>(), pgrx::varlena::varsize_any_exhdr(raw)).to_vec();
         cache::Source { kind: Kind::parse(&kind).expect("kind is checked by the table"), body, options, config }
     }
 }
@@ -436,10 +439,43 @@ fn render_chat(name: Option<&str>, vars: &dyn render::Vars, version: Option<i32>
 
 /// The model configuration of a version (from the compiled cache, where a
 /// render just put it).
-pub(super) fn config_of(name: &str, version: i32) -> JsonB {
+pub(super) fn config_of(name: &str, version: i32) -> StoredJsonb {
     let r = resolve(name, &Selector::Version(version)).or_raise();
-    JsonB(cache::with(|c| c.config(r.id)).unwrap_or_else(|| load(name, r.id).or_raise().config))
+    StoredJsonb(cache::with(|c| c.config(r.id)).unwrap_or_else(|| load(name, r.id).or_raise().config))
 }
+
+/// A jsonb value as stored (its binary form without the varlena header),
+/// returned by copying.
+pub struct StoredJsonb(pub Vec<u8>);
+
+impl IntoDatum for StoredJsonb {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        const VARHDRSZ: usize = 4;
+        let len = self.0.len() + VARHDRSZ;
+        // SAFETY: a varlena of len bytes with its 4-byte header set, holding
+        // the bytes of a jsonb datum PostgreSQL wrote.
+        unsafe {
+            let ptr = pg_sys::palloc(len).cast::<u8>();
+            ptr.cast::<u32>().write_unaligned((len as u32) << 2);
+            std::ptr::copy_nonoverlapping(self.0.as_ptr(), ptr.add(VARHDRSZ), self.0.len());
+            Some(pg_sys::Datum::from(ptr))
+        }
+    }
+
+    fn type_oid() -> pg_sys::Oid {
+        pg_sys::JSONBOID
+    }
+}
+
+// SAFETY: the datum is a palloc'd jsonb varlena in the function's memory context.
+unsafe impl pgrx::callconv::BoxRet for StoredJsonb {
+    unsafe fn box_into<'fcx>(self, fcinfo: &mut pgrx::callconv::FcInfo<'fcx>) -> pgrx::datum::Datum<'fcx> {
+        let datum = self.into_datum().expect("a jsonb value");
+        unsafe { fcinfo.return_raw_datum(datum) }
+    }
+}
+
+pgrx::impl_sql_translatable!(StoredJsonb, "jsonb");
 
 /// Renders a version of either kind, raising errors: (text, None) for a
 /// text template, (None, messages) for a chat template.
