@@ -50,7 +50,10 @@ CREATE TABLE prompt_executions (
     rendered_prompt     text,
     response            text,
     metadata            jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(metadata) = 'object'),
-    CONSTRAINT prompt_executions_variant_with_experiment CHECK ((experiment IS NULL) = (variant IS NULL))
+    CONSTRAINT prompt_executions_variant_with_experiment CHECK ((experiment IS NULL) = (variant IS NULL)),
+    trace_id            text CONSTRAINT prompt_executions_trace_id_check CHECK (btrim(trace_id) <> '' AND length(trace_id) <= 200),
+    parent_id           bigint,
+    session_id          text CONSTRAINT prompt_executions_session_id_check CHECK (btrim(session_id) <> '' AND length(session_id) <= 200)
 ) PARTITION BY RANGE (executed_at);
 
 ALTER SEQUENCE prompt_executions_id_seq OWNED BY prompt_executions.id;
@@ -61,7 +64,7 @@ ALTER SEQUENCE prompt_executions_id_seq OWNED BY prompt_executions.id;
 -- declared on both would be created twice on restore.
 
 COMMENT ON TABLE prompt_executions IS
-    'One row per LLM call (prompt_log_execution), partitioned by month (UTC); partitions are created as calls arrive (each with a primary key on id, indexes on (template_id, executed_at) and on failed calls'' executed_at, and a BRIN index on executed_at) and dropped by prompt_purge_executions. Statistics: prompt_template_stats, ab_test_stats.';
+    'One row per LLM call (prompt_log_execution), partitioned by month (UTC); partitions are created as calls arrive (each with a primary key on id, indexes on (template_id, executed_at), on failed calls'' executed_at, on trace_id and on session_id, and a BRIN index on executed_at) and dropped by prompt_purge_executions. Statistics: prompt_template_stats, ab_test_stats.';
 COMMENT ON COLUMN prompt_executions.id IS 'Order of logging.';
 COMMENT ON COLUMN prompt_executions.executed_at IS 'When the call was made (the partition key).';
 COMMENT ON COLUMN prompt_executions.template_id IS 'prompt_templates.id of the template (kept when the template is deleted).';
@@ -82,6 +85,9 @@ COMMENT ON COLUMN prompt_executions.rendered_prompt IS
     'The prompt sent, with PII and what redact guardrails find replaced by <ENTITY> unless pgprompt.store_raw_text is on.';
 COMMENT ON COLUMN prompt_executions.response IS 'The model''s answer, redacted like rendered_prompt.';
 COMMENT ON COLUMN prompt_executions.metadata IS 'Anything else the application wants to keep (a JSON object).';
+COMMENT ON COLUMN prompt_executions.trace_id IS 'The application''s unit of work the call was part of (a request, a turn): the calls of one trace are one answer.';
+COMMENT ON COLUMN prompt_executions.parent_id IS 'The call that caused this one (its id), in the same trace.';
+COMMENT ON COLUMN prompt_executions.session_id IS 'The user''s session (a conversation) the trace belongs to.';
 
 -- Keeps the statistics exact: what they count cannot change afterwards.
 -- Texts, metadata, user_id and error_message may (scrubbing, late answers);
@@ -93,11 +99,14 @@ LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 BEGIN
+    -- The trace too: scores of a trace count for the calls it had.
     IF (NEW.id, NEW.executed_at, NEW.template_id, NEW.template_name, NEW.version, NEW.experiment, NEW.variant,
-        NEW.model, NEW.input_tokens, NEW.output_tokens, NEW.cached_input_tokens, NEW.cost_usd, NEW.latency_ms, NEW.success)
+        NEW.model, NEW.input_tokens, NEW.output_tokens, NEW.cached_input_tokens, NEW.cost_usd, NEW.latency_ms, NEW.success,
+        NEW.trace_id, NEW.parent_id, NEW.session_id)
        IS DISTINCT FROM
        (OLD.id, OLD.executed_at, OLD.template_id, OLD.template_name, OLD.version, OLD.experiment, OLD.variant,
-        OLD.model, OLD.input_tokens, OLD.output_tokens, OLD.cached_input_tokens, OLD.cost_usd, OLD.latency_ms, OLD.success) THEN
+        OLD.model, OLD.input_tokens, OLD.output_tokens, OLD.cached_input_tokens, OLD.cost_usd, OLD.latency_ms, OLD.success,
+        OLD.trace_id, OLD.parent_id, OLD.session_id) THEN
         RAISE EXCEPTION 'the measures of execution % cannot change', OLD.id
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   DETAIL = 'Statistics count what was logged. Only rendered_prompt, response, error_message, user_id and metadata can be updated.';
@@ -209,6 +218,9 @@ BEGIN
         EXECUTE format('ALTER TABLE pgprompt.%I ADD PRIMARY KEY (id)', v_name);
         EXECUTE format('CREATE INDEX ON pgprompt.%I (template_id, executed_at)', v_name);
         EXECUTE format('CREATE INDEX ON pgprompt.%I (executed_at) WHERE NOT success', v_name);
+        -- A trace's and a session's calls (the trace views, scores by trace).
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (trace_id) WHERE trace_id IS NOT NULL', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (session_id) WHERE session_id IS NOT NULL', v_name);
         -- Recent calls of all templates (the alert windows): calls arrive in
         -- time order, so a BRIN index finds them at almost no cost per insert.
         EXECUTE format('CREATE INDEX ON pgprompt.%I USING brin (executed_at) WITH (pages_per_range = 16)', v_name);
@@ -269,6 +281,28 @@ $$;
 COMMENT ON FUNCTION _executions_partition(timestamptz) IS
     'Internal: makes sure prompt_executions has a partition for the month of a time (and tries the next month).';
 
+-- What prompt_purge_executions dropped: so that a late score of a call of
+-- a purged month is told so (its id lies in the month's range), rather
+-- than that the call never was.
+CREATE TABLE prompt_executions_purged (
+    partition   text NOT NULL,
+    range_start timestamptz NOT NULL,
+    range_end   timestamptz NOT NULL,
+    min_id      bigint,
+    max_id      bigint,
+    purged_at   timestamptz NOT NULL DEFAULT now(),
+    purged_by   text NOT NULL DEFAULT session_user
+);
+
+COMMENT ON TABLE prompt_executions_purged IS 'Month partitions of prompt_executions dropped by prompt_purge_executions.';
+COMMENT ON COLUMN prompt_executions_purged.partition IS 'The partition dropped.';
+COMMENT ON COLUMN prompt_executions_purged.range_start IS 'Start of the range it held.';
+COMMENT ON COLUMN prompt_executions_purged.range_end IS 'End of the range it held (exclusive).';
+COMMENT ON COLUMN prompt_executions_purged.min_id IS 'The least id of its calls (NULL: it held none).';
+COMMENT ON COLUMN prompt_executions_purged.max_id IS 'The greatest id of its calls.';
+COMMENT ON COLUMN prompt_executions_purged.purged_at IS 'When it was dropped.';
+COMMENT ON COLUMN prompt_executions_purged.purged_by IS 'Session user who dropped it.';
+
 CREATE FUNCTION prompt_purge_executions(older_than interval)
 RETURNS TABLE (partition text, range_start timestamptz, range_end timestamptz)
 LANGUAGE plpgsql
@@ -293,6 +327,9 @@ BEGIN
          ORDER BY 2
     LOOP
         CONTINUE WHEN p.hi > now() - older_than;
+        -- (min and max come from the partition's key: no scan.)
+        EXECUTE format('INSERT INTO pgprompt.prompt_executions_purged (partition, range_start, range_end, min_id, max_id)
+                        SELECT %L, %L, %L, min(id), max(id) FROM pgprompt.%I', p.relname, p.lo, p.hi, p.relname);
         EXECUTE format('DROP TABLE pgprompt.%I', p.relname);
         partition := p.relname;
         range_start := p.lo;
@@ -303,7 +340,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_purge_executions(interval) IS
-$$Drops the month partitions of prompt_executions whose every call is older than older_than (whole partitions only: a month goes once its last day is that old) and returns them. Statistics are kept.
+$$Drops the month partitions of prompt_executions whose every call is older than older_than (whole partitions only: a month goes once its last day is that old), records them in prompt_executions_purged and returns them. Statistics are kept.
 Errors: 22004 NULL, 22023 negative interval.$$;
 
 ------------------------------------------------------------------------------
@@ -573,9 +610,9 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz) IS
-$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
-Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template; 42704 unknown template, version or experiment.$$;
+COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) IS
+$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. trace_id, parent_id (the id of the call that caused this one) and session_id place the call in the application's work (v_trace_calls, v_traces, v_sessions); a call with a parent belongs to the parent's trace and session, taken from it when left out. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
+Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template, an empty or overlong (200 characters) trace or session id, a parent that is not a logged call or whose trace or session contradicts the given one; 42704 unknown template, version or experiment.$$;
 
 COMMENT ON FUNCTION prompt_latency_quantile(bigint[], double precision) IS
     'The q quantile (0..1) of a latency histogram in milliseconds, within ±12% (the middle of its bucket); NULL for an empty histogram.';
@@ -587,4 +624,5 @@ COMMENT ON FUNCTION _hist_of(smallint, bigint) IS 'Internal: the histogram of ca
 
 SELECT pg_catalog.pg_extension_config_dump('prompt_executions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('prompt_stats_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('prompt_executions_purged', '');
 SELECT pg_catalog.pg_extension_config_dump('prompt_stats_hourly', '');

@@ -1144,3 +1144,1032 @@ Errors: those of prompt_assign and prompt_render.$$;
 
 REVOKE ALL ON FUNCTION prompt_render_for(text, text, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION prompt_render_for(text, text, jsonb) TO pgprompt_app, pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Traces: every call may name its trace, its parent call and its session.
+------------------------------------------------------------------------------
+
+ALTER TABLE prompt_executions
+    ADD COLUMN trace_id text CONSTRAINT prompt_executions_trace_id_check CHECK (btrim(trace_id) <> '' AND length(trace_id) <= 200),
+    ADD COLUMN parent_id bigint,
+    ADD COLUMN session_id text CONSTRAINT prompt_executions_session_id_check CHECK (btrim(session_id) <> '' AND length(session_id) <= 200);
+COMMENT ON COLUMN prompt_executions.trace_id IS 'The application''s unit of work the call was part of (a request, a turn): the calls of one trace are one answer.';
+COMMENT ON COLUMN prompt_executions.parent_id IS 'The call that caused this one (its id), in the same trace.';
+COMMENT ON COLUMN prompt_executions.session_id IS 'The user''s session (a conversation) the trace belongs to.';
+COMMENT ON TABLE prompt_executions IS
+    'One row per LLM call (prompt_log_execution), partitioned by month (UTC); partitions are created as calls arrive (each with a primary key on id, indexes on (template_id, executed_at), on failed calls'' executed_at, on trace_id and on session_id, and a BRIN index on executed_at) and dropped by prompt_purge_executions. Statistics: prompt_template_stats, ab_test_stats.';
+
+
+-- Months logged already get the indexes new months are made with.
+DO $$
+DECLARE
+    p regclass;
+BEGIN
+    FOR p IN SELECT i.inhrelid::regclass FROM pg_inherits i WHERE i.inhparent = 'pgprompt.prompt_executions'::regclass LOOP
+        EXECUTE format('CREATE INDEX ON %s (trace_id) WHERE trace_id IS NOT NULL', p);
+        EXECUTE format('CREATE INDEX ON %s (session_id) WHERE session_id IS NOT NULL', p);
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _executions_keep_measures()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- The trace too: scores of a trace count for the calls it had.
+    IF (NEW.id, NEW.executed_at, NEW.template_id, NEW.template_name, NEW.version, NEW.experiment, NEW.variant,
+        NEW.model, NEW.input_tokens, NEW.output_tokens, NEW.cached_input_tokens, NEW.cost_usd, NEW.latency_ms, NEW.success,
+        NEW.trace_id, NEW.parent_id, NEW.session_id)
+       IS DISTINCT FROM
+       (OLD.id, OLD.executed_at, OLD.template_id, OLD.template_name, OLD.version, OLD.experiment, OLD.variant,
+        OLD.model, OLD.input_tokens, OLD.output_tokens, OLD.cached_input_tokens, OLD.cost_usd, OLD.latency_ms, OLD.success,
+        OLD.trace_id, OLD.parent_id, OLD.session_id) THEN
+        RAISE EXCEPTION 'the measures of execution % cannot change', OLD.id
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'Statistics count what was logged. Only rendered_prompt, response, error_message, user_id and metadata can be updated.';
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION _executions_create_partition(p_at timestamptz, p_wait boolean)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    v_month timestamp := date_trunc('month', p_at AT TIME ZONE 'UTC');
+    v_from text := to_char(v_month, 'YYYY-MM-DD') || ' 00:00:00+00';
+    v_to text := to_char(v_month + interval '1 month', 'YYYY-MM-DD') || ' 00:00:00+00';
+    v_name text := 'prompt_executions_' || to_char(v_month, 'YYYY_MM');
+    v_timeout text := current_setting('lock_timeout');
+BEGIN
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF p_wait THEN
+        PERFORM pg_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0);
+    ELSIF NOT pg_try_advisory_xact_lock('pgprompt.prompt_executions'::regclass::oid::integer, 0) THEN
+        RETURN;
+    END IF;
+    -- Another creator may have made it while this one waited.
+    IF _executions_partition_of(p_at) IS NOT NULL THEN
+        RETURN;
+    END IF;
+    IF to_regclass(format('pgprompt.%I', v_name)) IS NOT NULL THEN
+        IF NOT p_wait THEN
+            RETURN;
+        END IF;
+        RAISE EXCEPTION 'pgprompt.% exists but is not the partition of prompt_executions for % (UTC)', v_name, to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'It may be a month detached from prompt_executions; calls of that month cannot be logged until it is back.',
+                  HINT = format('Attach it: ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.%I FOR VALUES FROM (%L) TO (%L); or rename it.',
+                                v_name, v_from, v_to);
+    END IF;
+    BEGIN
+        IF NOT p_wait THEN
+            PERFORM set_config('lock_timeout', '50ms', true);
+        END IF;
+        EXECUTE format('CREATE TABLE pgprompt.%I (LIKE pgprompt.prompt_executions INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING COMMENTS)', v_name);
+        -- Ids are unique across partitions (one sequence); the key is per partition.
+        EXECUTE format('ALTER TABLE pgprompt.%I ADD PRIMARY KEY (id)', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (template_id, executed_at)', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (executed_at) WHERE NOT success', v_name);
+        -- A trace's and a session's calls (the trace views, scores by trace).
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (trace_id) WHERE trace_id IS NOT NULL', v_name);
+        EXECUTE format('CREATE INDEX ON pgprompt.%I (session_id) WHERE session_id IS NOT NULL', v_name);
+        -- Recent calls of all templates (the alert windows): calls arrive in
+        -- time order, so a BRIN index finds them at almost no cost per insert.
+        EXECUTE format('CREATE INDEX ON pgprompt.%I USING brin (executed_at) WITH (pages_per_range = 16)', v_name);
+        -- The bound as a constraint lets ATTACH skip its validation scan.
+        EXECUTE format('ALTER TABLE pgprompt.%I ADD CONSTRAINT %I CHECK (executed_at >= %L AND executed_at < %L)',
+                       v_name, v_name || '_bound', v_from, v_to);
+        EXECUTE format('ALTER TABLE pgprompt.prompt_executions ATTACH PARTITION pgprompt.%I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_from, v_to);
+        EXECUTE format('ALTER TABLE pgprompt.%I DROP CONSTRAINT %I', v_name, v_name || '_bound');
+        EXECUTE format('COMMENT ON TABLE pgprompt.%I IS %L', v_name,
+                       format('Calls of %s (UTC), a partition of prompt_executions.', to_char(v_month, 'YYYY-MM')));
+        PERFORM set_config('lock_timeout', v_timeout, true);
+    EXCEPTION
+        -- Ahead of time, a lock that is not free is no reason to wait or fail.
+        WHEN lock_not_available THEN
+            IF p_wait THEN
+                RAISE;
+            END IF;
+            RETURN;
+    END;
+    -- What was made holds exactly the month.
+    IF (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass)
+           IS DISTINCT FROM format('FOR VALUES FROM (%L) TO (%L)', v_from, v_to)
+       OR _executions_partition_of(p_at) IS DISTINCT FROM format('pgprompt.%I', v_name)::regclass THEN
+        RAISE EXCEPTION 'the partition made for % (UTC) does not hold exactly that month', to_char(v_month, 'YYYY-MM')
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = (SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class c WHERE c.oid = format('pgprompt.%I', v_name)::regclass);
+    END IF;
+END
+$$;
+
+DROP FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz);
+CREATE  FUNCTION "prompt_log_execution"(
+	"template" TEXT, /* Option < & str > */
+	"version" INT DEFAULT NULL, /* Option < i32 > */
+	"model" TEXT DEFAULT NULL, /* Option < & str > */
+	"input_tokens" bigint DEFAULT 0, /* Option < i64 > */
+	"output_tokens" bigint DEFAULT 0, /* Option < i64 > */
+	"latency_ms" INT DEFAULT NULL, /* Option < i32 > */
+	"success" bool DEFAULT true, /* Option < bool > */
+	"user_id" TEXT DEFAULT NULL, /* Option < & str > */
+	"rendered_prompt" TEXT DEFAULT NULL, /* Option < & str > */
+	"response" TEXT DEFAULT NULL, /* Option < & str > */
+	"error_message" TEXT DEFAULT NULL, /* Option < & str > */
+	"cached_input_tokens" bigint DEFAULT 0, /* Option < i64 > */
+	"experiment" TEXT DEFAULT NULL, /* Option < & str > */
+	"variant" TEXT DEFAULT NULL, /* Option < & str > */
+	"metadata" jsonb DEFAULT '{}', /* Option < JsonbArg > */
+	"executed_at" timestamp with time zone DEFAULT now(), /* Option < TimestampWithTimeZone > */
+	"trace_id" TEXT DEFAULT NULL, /* Option < & str > */
+	"parent_id" bigint DEFAULT NULL, /* Option < i64 > */
+	"session_id" TEXT DEFAULT NULL /* Option < & str > */
+) RETURNS bigint /* Option < i64 > */
+VOLATILE PARALLEL UNSAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_log_execution_traced_wrapper';
+
+COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) IS
+$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model. In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. trace_id, parent_id (the id of the call that caused this one) and session_id place the call in the application's work (v_trace_calls, v_traces, v_sessions); a call with a parent belongs to the parent's trace and session, taken from it when left out. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
+Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template, an empty or overlong (200 characters) trace or session id, a parent that is not a logged call or whose trace or session contradicts the given one; 42704 unknown template, version or experiment.$$;
+
+ALTER FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) TO pgprompt_app, pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Purged months are remembered (a late score of their calls says so).
+------------------------------------------------------------------------------
+
+-- What prompt_purge_executions dropped: so that a late score of a call of
+-- a purged month is told so (its id lies in the month's range), rather
+-- than that the call never was.
+CREATE TABLE prompt_executions_purged (
+    partition   text NOT NULL,
+    range_start timestamptz NOT NULL,
+    range_end   timestamptz NOT NULL,
+    min_id      bigint,
+    max_id      bigint,
+    purged_at   timestamptz NOT NULL DEFAULT now(),
+    purged_by   text NOT NULL DEFAULT session_user
+);
+
+COMMENT ON TABLE prompt_executions_purged IS 'Month partitions of prompt_executions dropped by prompt_purge_executions.';
+COMMENT ON COLUMN prompt_executions_purged.partition IS 'The partition dropped.';
+COMMENT ON COLUMN prompt_executions_purged.range_start IS 'Start of the range it held.';
+COMMENT ON COLUMN prompt_executions_purged.range_end IS 'End of the range it held (exclusive).';
+COMMENT ON COLUMN prompt_executions_purged.min_id IS 'The least id of its calls (NULL: it held none).';
+COMMENT ON COLUMN prompt_executions_purged.max_id IS 'The greatest id of its calls.';
+COMMENT ON COLUMN prompt_executions_purged.purged_at IS 'When it was dropped.';
+COMMENT ON COLUMN prompt_executions_purged.purged_by IS 'Session user who dropped it.';
+
+CREATE OR REPLACE FUNCTION prompt_purge_executions(older_than interval)
+RETURNS TABLE (partition text, range_start timestamptz, range_end timestamptz)
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+SET TimeZone = 'UTC'
+SET DateStyle = 'ISO, YMD'
+AS $$
+DECLARE
+    p record;
+BEGIN
+    PERFORM _require(older_than, 'older_than');
+    IF older_than < interval '0' THEN
+        RAISE EXCEPTION 'older_than must not be negative (got %)', older_than
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR p IN
+        SELECT c.relname, b[1]::timestamptz AS lo, b[2]::timestamptz AS hi
+          FROM pg_inherits i
+          JOIN pg_class c ON c.oid = i.inhrelid
+          CROSS JOIN LATERAL regexp_match(pg_get_expr(c.relpartbound, c.oid), $re$FROM \('([^']+)'\) TO \('([^']+)'\)$re$) b
+         WHERE i.inhparent = 'pgprompt.prompt_executions'::regclass
+         ORDER BY 2
+    LOOP
+        CONTINUE WHEN p.hi > now() - older_than;
+        -- (min and max come from the partition's key: no scan.)
+        EXECUTE format('INSERT INTO pgprompt.prompt_executions_purged (partition, range_start, range_end, min_id, max_id)
+                        SELECT %L, %L, %L, min(id), max(id) FROM pgprompt.%I', p.relname, p.lo, p.hi, p.relname);
+        EXECUTE format('DROP TABLE pgprompt.%I', p.relname);
+        partition := p.relname;
+        range_start := p.lo;
+        range_end := p.hi;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_purge_executions(interval) IS
+$$Drops the month partitions of prompt_executions whose every call is older than older_than (whole partitions only: a month goes once its last day is that old), records them in prompt_executions_purged and returns them. Statistics are kept.
+Errors: 22004 NULL, 22023 negative interval.$$;
+
+ALTER FUNCTION prompt_purge_executions(interval) SECURITY DEFINER;
+SELECT pg_catalog.pg_extension_config_dump('prompt_executions_purged', '');
+GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_executions_purged TO pgprompt_admin;
+
+-- Traces and sessions.
+--
+-- A trace is the application's unit of work: one request or one turn of a
+-- conversation, often several calls (classify, retrieve, answer). Calls
+-- name it with prompt_log_execution(trace_id =>, parent_id =>, session_id =>);
+-- a session (a conversation) groups traces. These views read the calls
+-- through the per-partition indexes on trace_id and session_id, so asking
+-- for one trace or session touches only its rows.
+
+CREATE VIEW v_trace_calls AS
+SELECT e.trace_id,
+       row_number() OVER (PARTITION BY e.trace_id ORDER BY e.executed_at, e.id) AS step,
+       e.id,
+       e.parent_id,
+       e.session_id,
+       e.executed_at,
+       e.template_name AS template,
+       e.version,
+       e.experiment,
+       e.variant,
+       e.model,
+       e.input_tokens,
+       e.output_tokens,
+       e.cost_usd,
+       e.latency_ms,
+       e.success,
+       e.error_message
+  FROM prompt_executions e
+ WHERE e.trace_id IS NOT NULL;
+
+COMMENT ON VIEW v_trace_calls IS
+    'The calls of each trace in the order they were made (filter on trace_id: SELECT * FROM v_trace_calls WHERE trace_id = ... ORDER BY step).';
+COMMENT ON COLUMN v_trace_calls.trace_id IS 'The trace.';
+COMMENT ON COLUMN v_trace_calls.step IS 'Position of the call in its trace (1 = first), by executed_at then id.';
+COMMENT ON COLUMN v_trace_calls.id IS 'The call (prompt_executions.id).';
+COMMENT ON COLUMN v_trace_calls.parent_id IS 'The call that caused it, if given.';
+COMMENT ON COLUMN v_trace_calls.session_id IS 'Its session, if given.';
+COMMENT ON COLUMN v_trace_calls.executed_at IS 'When the call was made.';
+COMMENT ON COLUMN v_trace_calls.template IS 'Template name at the time.';
+COMMENT ON COLUMN v_trace_calls.version IS 'Template version.';
+COMMENT ON COLUMN v_trace_calls.experiment IS 'Experiment, if any.';
+COMMENT ON COLUMN v_trace_calls.variant IS 'Experiment variant.';
+COMMENT ON COLUMN v_trace_calls.model IS 'Model.';
+COMMENT ON COLUMN v_trace_calls.input_tokens IS 'Input tokens.';
+COMMENT ON COLUMN v_trace_calls.output_tokens IS 'Output tokens.';
+COMMENT ON COLUMN v_trace_calls.cost_usd IS 'Cost in USD (NULL: the model has no price).';
+COMMENT ON COLUMN v_trace_calls.latency_ms IS 'Latency in milliseconds.';
+COMMENT ON COLUMN v_trace_calls.success IS 'Whether the call succeeded.';
+COMMENT ON COLUMN v_trace_calls.error_message IS 'Why it failed (redacted as stored).';
+
+CREATE VIEW v_traces AS
+SELECT e.trace_id,
+       (array_agg(e.session_id ORDER BY e.executed_at, e.id) FILTER (WHERE e.session_id IS NOT NULL))[1] AS session_id,
+       min(e.executed_at) AS started_at,
+       max(e.executed_at + coalesce(e.latency_ms, 0) * interval '1 millisecond') AS ended_at,
+       count(*) AS calls,
+       count(*) FILTER (WHERE NOT e.success) AS failed_calls,
+       sum(e.input_tokens)::bigint AS input_tokens,
+       sum(e.output_tokens)::bigint AS output_tokens,
+       sum(e.cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE e.cost_usd IS NULL) AS unpriced_calls,
+       sum(e.latency_ms)::bigint AS latency_ms,
+       (extract(epoch FROM max(e.executed_at + coalesce(e.latency_ms, 0) * interval '1 millisecond') - min(e.executed_at))
+            * 1000)::bigint AS duration_ms,
+       array_agg(DISTINCT e.template_name ORDER BY e.template_name) AS templates
+  FROM prompt_executions e
+ WHERE e.trace_id IS NOT NULL
+ GROUP BY e.trace_id;
+
+COMMENT ON VIEW v_traces IS
+    'One row per trace: its calls, tokens, cost and latency in total (filter on trace_id or session_id).';
+COMMENT ON COLUMN v_traces.trace_id IS 'The trace.';
+COMMENT ON COLUMN v_traces.session_id IS 'The session of its first call that names one.';
+COMMENT ON COLUMN v_traces.started_at IS 'When its first call was made.';
+COMMENT ON COLUMN v_traces.ended_at IS 'When its last call ended (executed_at plus latency).';
+COMMENT ON COLUMN v_traces.calls IS 'Calls in the trace.';
+COMMENT ON COLUMN v_traces.failed_calls IS 'Of which failed.';
+COMMENT ON COLUMN v_traces.input_tokens IS 'Input tokens of all its calls.';
+COMMENT ON COLUMN v_traces.output_tokens IS 'Output tokens of all its calls.';
+COMMENT ON COLUMN v_traces.cost_usd IS 'Cost of its priced calls in USD, exact (see unpriced_calls).';
+COMMENT ON COLUMN v_traces.unpriced_calls IS 'Calls of models without a price, not in cost_usd.';
+COMMENT ON COLUMN v_traces.latency_ms IS 'Sum of its calls'' latencies in milliseconds (the time spent waiting on models).';
+COMMENT ON COLUMN v_traces.duration_ms IS 'Wall time from its first call to the end of its last, in milliseconds (less than latency_ms when calls overlapped).';
+COMMENT ON COLUMN v_traces.templates IS 'Templates its calls used.';
+
+CREATE VIEW v_sessions AS
+SELECT e.session_id,
+       count(DISTINCT e.trace_id) AS traces,
+       count(*) AS calls,
+       count(*) FILTER (WHERE NOT e.success) AS failed_calls,
+       min(e.executed_at) AS started_at,
+       max(e.executed_at + coalesce(e.latency_ms, 0) * interval '1 millisecond') AS ended_at,
+       sum(e.input_tokens)::bigint AS input_tokens,
+       sum(e.output_tokens)::bigint AS output_tokens,
+       sum(e.cost_usd) AS cost_usd,
+       count(*) FILTER (WHERE e.cost_usd IS NULL) AS unpriced_calls,
+       array_agg(DISTINCT e.trace_id ORDER BY e.trace_id) FILTER (WHERE e.trace_id IS NOT NULL) AS trace_ids
+  FROM prompt_executions e
+ WHERE e.session_id IS NOT NULL
+ GROUP BY e.session_id;
+
+COMMENT ON VIEW v_sessions IS
+    'One row per session: its traces and calls, tokens and cost (filter on session_id).';
+COMMENT ON COLUMN v_sessions.session_id IS 'The session.';
+COMMENT ON COLUMN v_sessions.traces IS 'Traces of the session.';
+COMMENT ON COLUMN v_sessions.calls IS 'Calls of the session.';
+COMMENT ON COLUMN v_sessions.failed_calls IS 'Of which failed.';
+COMMENT ON COLUMN v_sessions.started_at IS 'Its first call.';
+COMMENT ON COLUMN v_sessions.ended_at IS 'When its last call ended.';
+COMMENT ON COLUMN v_sessions.input_tokens IS 'Input tokens of all its calls.';
+COMMENT ON COLUMN v_sessions.output_tokens IS 'Output tokens of all its calls.';
+COMMENT ON COLUMN v_sessions.cost_usd IS 'Cost of its priced calls in USD, exact.';
+COMMENT ON COLUMN v_sessions.unpriced_calls IS 'Calls of models without a price.';
+COMMENT ON COLUMN v_sessions.trace_ids IS 'Its traces, by id.';
+
+GRANT SELECT ON v_trace_calls, v_traces, v_sessions TO pgprompt_reader;
+-- As roles.sql grants every relation to administrators.
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_trace_calls, v_traces, v_sessions TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Feedback scores: what a call or a trace was worth, known later.
+--
+-- The signal of a prompt arrives after the call: a thumbs-up, a resolved
+-- ticket, an evaluator's grade. prompt_score attaches one to a logged call
+-- (or prompt_score_trace to a trace) at any time. Score names are declared
+-- first (prompt_score_define), so a typo or a value out of range is an
+-- error rather than a new series.
+--
+-- Scores are immutable: a correction is a new score that supersedes the
+-- current one (same call or trace, same name), and history keeps both.
+-- Each score records what it counts for (counted_for: the call's template
+-- version and experiment variant; for a trace, every version and variant
+-- its calls used), so a correction takes back exactly what the score it
+-- supersedes added.
+--
+-- Statistics are kept as the call statistics are (see executions.sql): a
+-- score appends deltas to an unindexed table, folded now and then into an
+-- hourly rollup, and the views read both, so they are exact and no two
+-- scorers wait on one row.
+
+------------------------------------------------------------------------------
+-- Definitions
+------------------------------------------------------------------------------
+
+CREATE TABLE prompt_score_definitions (
+    name        text PRIMARY KEY
+                CONSTRAINT prompt_score_definitions_name_check CHECK (name ~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$'),
+    kind        text NOT NULL CHECK (kind IN ('numeric', 'boolean', 'categorical')),
+    min_value   numeric,
+    max_value   numeric,
+    categories  text[],
+    description text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text NOT NULL DEFAULT session_user,
+    CONSTRAINT prompt_score_definitions_range CHECK (kind = 'numeric' OR (min_value IS NULL AND max_value IS NULL)),
+    CONSTRAINT prompt_score_definitions_bounds CHECK (min_value <= max_value),
+    CONSTRAINT prompt_score_definitions_categories CHECK ((kind = 'categorical') = (categories IS NOT NULL))
+);
+
+COMMENT ON TABLE prompt_score_definitions IS
+    'Declared score names (prompt_score_define): what kind of value each takes and which values are allowed.';
+COMMENT ON COLUMN prompt_score_definitions.name IS 'Score name (a letter, then letters, digits, _ . -; at most 63).';
+COMMENT ON COLUMN prompt_score_definitions.kind IS 'numeric (a rating, an eval score), boolean (thumbs, resolved) or categorical.';
+COMMENT ON COLUMN prompt_score_definitions.min_value IS 'Numeric scores: the least value allowed (NULL: no bound).';
+COMMENT ON COLUMN prompt_score_definitions.max_value IS 'Numeric scores: the greatest value allowed (NULL: no bound).';
+COMMENT ON COLUMN prompt_score_definitions.categories IS 'Categorical scores: the values allowed.';
+COMMENT ON COLUMN prompt_score_definitions.description IS 'What the score means, for people reading the results.';
+COMMENT ON COLUMN prompt_score_definitions.created_at IS 'When it was first defined.';
+COMMENT ON COLUMN prompt_score_definitions.created_by IS 'Session user who defined it.';
+
+------------------------------------------------------------------------------
+-- Scores
+------------------------------------------------------------------------------
+
+CREATE SEQUENCE prompt_scores_id_seq;
+COMMENT ON SEQUENCE prompt_scores_id_seq IS 'Ids of prompt_scores.';
+
+-- No foreign keys: a key check locks the referenced row (every scorer of a
+-- name would share one definition row), and calls live in partitions that
+-- are dropped whole. prompt_score checks both; definitions with scores
+-- cannot be dropped (_score_definitions_keep).
+CREATE TABLE prompt_scores (
+    id            bigint PRIMARY KEY DEFAULT nextval('prompt_scores_id_seq'),
+    name          text NOT NULL,
+    execution_id  bigint,
+    trace_id      text,
+    numeric_value numeric,
+    boolean_value boolean,
+    category      text,
+    comment       text,
+    source        text NOT NULL CHECK (btrim(source) <> '' AND length(source) <= 100),
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_by    text NOT NULL DEFAULT session_user,
+    supersedes    bigint CONSTRAINT prompt_scores_supersedes_key UNIQUE,
+    counted_for   jsonb NOT NULL CHECK (jsonb_typeof(counted_for) = 'array'),
+    CONSTRAINT prompt_scores_target CHECK ((execution_id IS NULL) <> (trace_id IS NULL)),
+    CONSTRAINT prompt_scores_one_value CHECK (num_nonnulls(numeric_value, boolean_value, category) = 1)
+);
+
+ALTER SEQUENCE prompt_scores_id_seq OWNED BY prompt_scores.id;
+
+CREATE INDEX prompt_scores_execution ON prompt_scores (execution_id, name) WHERE execution_id IS NOT NULL;
+CREATE INDEX prompt_scores_trace ON prompt_scores (trace_id, name) WHERE trace_id IS NOT NULL;
+
+COMMENT ON TABLE prompt_scores IS
+    'Feedback on logged calls and traces (prompt_score, prompt_score_trace), immutable: a correction is a new row that supersedes the current one. prompt_scores_current shows the scores in force.';
+COMMENT ON COLUMN prompt_scores.id IS 'Order of scoring.';
+COMMENT ON COLUMN prompt_scores.name IS 'The score (prompt_score_definitions.name).';
+COMMENT ON COLUMN prompt_scores.execution_id IS 'The scored call (prompt_executions.id), or NULL for a trace''s score.';
+COMMENT ON COLUMN prompt_scores.trace_id IS 'The scored trace, or NULL for a call''s score.';
+COMMENT ON COLUMN prompt_scores.numeric_value IS 'Value of a numeric score.';
+COMMENT ON COLUMN prompt_scores.boolean_value IS 'Value of a boolean score.';
+COMMENT ON COLUMN prompt_scores.category IS 'Value of a categorical score.';
+COMMENT ON COLUMN prompt_scores.comment IS 'Why, in words (a reviewer''s note, an evaluator''s reasoning).';
+COMMENT ON COLUMN prompt_scores.source IS 'Where the score came from: api (default), a user, an annotator, an evaluator...';
+COMMENT ON COLUMN prompt_scores.created_at IS 'When it was given.';
+COMMENT ON COLUMN prompt_scores.created_by IS 'Session user who gave it.';
+COMMENT ON COLUMN prompt_scores.supersedes IS 'The score this one corrects (same call or trace and name), if any.';
+COMMENT ON COLUMN prompt_scores.counted_for IS
+    'What the score counts for in the statistics: objects of hour, template_id, template_name, version, experiment and variant (the scored call''s; for a trace, each version and variant its calls used).';
+
+-- Scores are history: nothing changes or goes, or the statistics would lie.
+CREATE FUNCTION _scores_immutable()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'scores cannot be changed or removed'
+        USING ERRCODE = 'object_not_in_prerequisite_state',
+              HINT = 'To correct a score, score again: the new score supersedes it (prompt_score).';
+END
+$$;
+
+COMMENT ON FUNCTION _scores_immutable() IS 'Trigger: refuses UPDATE, DELETE and TRUNCATE of prompt_scores (55000).';
+
+CREATE TRIGGER trigger_scores_immutable
+    BEFORE UPDATE OR DELETE ON prompt_scores
+    FOR EACH ROW EXECUTE FUNCTION _scores_immutable();
+COMMENT ON TRIGGER trigger_scores_immutable ON prompt_scores IS 'Scores are immutable.';
+
+CREATE TRIGGER trigger_scores_no_truncate
+    BEFORE TRUNCATE ON prompt_scores
+    FOR EACH STATEMENT EXECUTE FUNCTION _scores_immutable();
+COMMENT ON TRIGGER trigger_scores_no_truncate ON prompt_scores IS 'Scores are immutable.';
+
+CREATE VIEW prompt_scores_current AS
+SELECT s.id, s.name, s.execution_id, s.trace_id, s.numeric_value, s.boolean_value, s.category,
+       s.comment, s.source, s.created_at, s.created_by, s.supersedes
+  FROM prompt_scores s
+ WHERE NOT EXISTS (SELECT 1 FROM prompt_scores n WHERE n.supersedes = s.id);
+
+COMMENT ON VIEW prompt_scores_current IS 'The scores in force: those no later score supersedes.';
+COMMENT ON COLUMN prompt_scores_current.id IS 'The score.';
+COMMENT ON COLUMN prompt_scores_current.name IS 'Its name.';
+COMMENT ON COLUMN prompt_scores_current.execution_id IS 'The scored call, or NULL.';
+COMMENT ON COLUMN prompt_scores_current.trace_id IS 'The scored trace, or NULL.';
+COMMENT ON COLUMN prompt_scores_current.numeric_value IS 'Value of a numeric score.';
+COMMENT ON COLUMN prompt_scores_current.boolean_value IS 'Value of a boolean score.';
+COMMENT ON COLUMN prompt_scores_current.category IS 'Value of a categorical score.';
+COMMENT ON COLUMN prompt_scores_current.comment IS 'Why.';
+COMMENT ON COLUMN prompt_scores_current.source IS 'Where it came from.';
+COMMENT ON COLUMN prompt_scores_current.created_at IS 'When it was given.';
+COMMENT ON COLUMN prompt_scores_current.created_by IS 'Who gave it.';
+COMMENT ON COLUMN prompt_scores_current.supersedes IS 'The score it corrected, if any.';
+
+------------------------------------------------------------------------------
+-- Statistics
+------------------------------------------------------------------------------
+
+-- Deltas, appended by prompt_score and folded by prompt_score_stats_compact.
+CREATE TABLE prompt_score_stats_pending (
+    hour              timestamptz NOT NULL,
+    template_id       bigint NOT NULL,
+    template_name     text NOT NULL,
+    version           integer NOT NULL,
+    experiment        text,
+    variant           text,
+    score             text NOT NULL,
+    category          text,
+    scores            bigint NOT NULL,
+    value_sum         numeric NOT NULL,
+    value_sum_squares numeric NOT NULL
+);
+
+ALTER TABLE prompt_score_stats_pending SET (autovacuum_vacuum_threshold = 2000, autovacuum_vacuum_scale_factor = 0,
+                                            autovacuum_vacuum_cost_delay = 0);
+
+CREATE TABLE prompt_score_stats_hourly (
+    hour              timestamptz NOT NULL,
+    template_id       bigint NOT NULL,
+    template_name     text NOT NULL,
+    version           integer NOT NULL,
+    experiment        text,
+    variant           text,
+    score             text NOT NULL,
+    category          text,
+    scores            bigint NOT NULL,
+    value_sum         numeric NOT NULL,
+    value_sum_squares numeric NOT NULL,
+    CONSTRAINT prompt_score_stats_hourly_key UNIQUE NULLS NOT DISTINCT (hour, template_id, version, experiment, variant, score, category)
+);
+
+COMMENT ON TABLE prompt_score_stats_pending IS
+    'Score statistics not yet folded into prompt_score_stats_hourly: one row per score and group it counts for (negative when a correction takes one back). Read prompt_score_stats.';
+COMMENT ON TABLE prompt_score_stats_hourly IS
+    'Folded score statistics per hour (UTC, of the scored calls) and score: per template version (experiment NULL) and per experiment variant. Read prompt_score_stats, which adds the pending deltas.';
+
+CREATE VIEW prompt_score_stats AS
+SELECT hour, template_id, max(template_name) AS template_name, version, experiment, variant, score, category,
+       sum(scores)::bigint AS scores, sum(value_sum) AS value_sum, sum(value_sum_squares) AS value_sum_squares
+  FROM (SELECT hour, template_id, template_name, version, experiment, variant, score, category,
+               scores, value_sum, value_sum_squares
+          FROM prompt_score_stats_hourly
+        UNION ALL
+        SELECT hour, template_id, template_name, version, experiment, variant, score, category,
+               scores, value_sum, value_sum_squares
+          FROM prompt_score_stats_pending) s
+ GROUP BY hour, template_id, version, experiment, variant, score, category;
+
+COMMENT ON VIEW prompt_score_stats IS
+    'Exact score statistics per hour (UTC, of the scored calls), the rollup plus pending deltas: rows without an experiment are per template version, rows with one per experiment variant. Only scores in force count.';
+
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['prompt_score_stats_pending', 'prompt_score_stats_hourly', 'prompt_score_stats'] LOOP
+        EXECUTE format($c$
+            COMMENT ON COLUMN %1$I.hour IS 'Hour (UTC) of the scored calls.';
+            COMMENT ON COLUMN %1$I.template_id IS 'Template of the scored calls (prompt_templates.id).';
+            COMMENT ON COLUMN %1$I.template_name IS 'Its name when the call was logged.';
+            COMMENT ON COLUMN %1$I.version IS 'Template version.';
+            COMMENT ON COLUMN %1$I.experiment IS 'Experiment (NULL in per-version rows).';
+            COMMENT ON COLUMN %1$I.variant IS 'Experiment variant.';
+            COMMENT ON COLUMN %1$I.score IS 'Score name.';
+            COMMENT ON COLUMN %1$I.category IS 'Categorical scores: the category counted (NULL for other kinds).';
+            COMMENT ON COLUMN %1$I.scores IS 'Scores in force.';
+            COMMENT ON COLUMN %1$I.value_sum IS 'Sum of their values (boolean: true counts 1, so this is the trues; categorical: 0).';
+            COMMENT ON COLUMN %1$I.value_sum_squares IS 'Sum of their squares (for variances).';
+        $c$, r);
+    END LOOP;
+END
+$$;
+
+-- Folds pending deltas into the rollup; never waits (another folder: 0).
+CREATE FUNCTION prompt_score_stats_compact()
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_folded bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock('pgprompt.prompt_score_stats_pending'::regclass::oid::integer, 0) THEN
+        RETURN 0;
+    END IF;
+    WITH moved AS (
+        DELETE FROM prompt_score_stats_pending RETURNING *
+    ), folded AS (
+        INSERT INTO prompt_score_stats_hourly AS s
+        SELECT hour, template_id, max(template_name), version, experiment, variant, score, category,
+               sum(scores), sum(value_sum), sum(value_sum_squares)
+          FROM moved
+         GROUP BY hour, template_id, version, experiment, variant, score, category
+         -- One order for every folder: no two can deadlock on rollup rows.
+         ORDER BY hour, template_id, version, experiment, variant, score, category
+        ON CONFLICT ON CONSTRAINT prompt_score_stats_hourly_key DO UPDATE SET
+               template_name = excluded.template_name,
+               scores = s.scores + excluded.scores,
+               value_sum = s.value_sum + excluded.value_sum,
+               value_sum_squares = s.value_sum_squares + excluded.value_sum_squares
+    )
+    SELECT count(*) INTO v_folded FROM moved;
+    RETURN v_folded;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_score_stats_compact() IS
+    'Folds pending score deltas into prompt_score_stats_hourly and returns how many it folded (0 when another session is folding). prompt_score calls it now and then; cron may too. prompt_score_stats reads the same before and after.';
+
+------------------------------------------------------------------------------
+-- Defining and scoring
+------------------------------------------------------------------------------
+
+-- Whether any score of this name was ever counted (from the rollups: cheap).
+CREATE FUNCTION _score_used(p_name text)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    SELECT EXISTS (SELECT 1 FROM prompt_score_stats_hourly WHERE score = p_name)
+        OR EXISTS (SELECT 1 FROM prompt_score_stats_pending WHERE score = p_name)
+$$;
+
+COMMENT ON FUNCTION _score_used(text) IS 'Internal: whether scores of this name exist.';
+
+CREATE FUNCTION prompt_score_define(name text, kind text, min_value numeric DEFAULT NULL, max_value numeric DEFAULT NULL,
+                                    categories text[] DEFAULT NULL, description text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_old prompt_score_definitions;
+BEGIN
+    PERFORM _require(name, 'name');
+    PERFORM _require(kind, 'kind');
+    IF name !~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid score name "%"', name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'A letter, then letters, digits, _ . or -; at most 63 characters.';
+    END IF;
+    IF kind NOT IN ('numeric', 'boolean', 'categorical') THEN
+        RAISE EXCEPTION 'unknown score kind "%"', kind
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'numeric, boolean or categorical.';
+    END IF;
+    IF kind <> 'numeric' AND num_nonnulls(min_value, max_value) > 0 THEN
+        RAISE EXCEPTION 'only numeric scores take min_value and max_value (score "%" is %)', name, kind
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF min_value IN ('NaN', 'Infinity', '-Infinity') OR max_value IN ('NaN', 'Infinity', '-Infinity') THEN
+        RAISE EXCEPTION 'min_value and max_value must be finite numbers'
+            USING ERRCODE = 'invalid_parameter_value', HINT = 'Leave a bound NULL for none.';
+    END IF;
+    IF min_value > max_value THEN
+        RAISE EXCEPTION 'min_value % is above max_value %', min_value, max_value
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF (kind = 'categorical') <> (categories IS NOT NULL) THEN
+        RAISE EXCEPTION '%', CASE WHEN kind = 'categorical' THEN format('categorical score "%s" needs its categories', name)
+                                  ELSE format('only categorical scores take categories (score "%s" is %s)', name, kind) END
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF kind = 'categorical' AND (cardinality(categories) = 0 OR cardinality(categories) > 100
+                                 OR EXISTS (SELECT 1 FROM unnest(categories) c WHERE c IS NULL OR btrim(c) = '')
+                                 OR (SELECT count(DISTINCT c) FROM unnest(categories) c) <> cardinality(categories)) THEN
+        RAISE EXCEPTION 'categories must be 1 to 100 distinct, non-empty texts'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    SELECT * INTO v_old FROM prompt_score_definitions d WHERE d.name = prompt_score_define.name FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO prompt_score_definitions (name, kind, min_value, max_value, categories, description)
+        VALUES (name, kind, min_value, max_value, categories, description);
+        RETURN;
+    END IF;
+    -- A definition in use may change only so that every score given stays valid.
+    IF _score_used(name) AND (
+           kind <> v_old.kind
+           OR min_value IS DISTINCT FROM v_old.min_value AND (min_value > v_old.min_value OR min_value IS NOT NULL AND v_old.min_value IS NULL)
+           OR max_value IS DISTINCT FROM v_old.max_value AND (max_value < v_old.max_value OR max_value IS NOT NULL AND v_old.max_value IS NULL)
+           OR NOT (categories @> v_old.categories)) THEN
+        RAISE EXCEPTION 'score "%" has scores: its kind cannot change, its range only widen, its categories only grow', name
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = format('Defined as %s%s.', v_old.kind,
+                                  CASE v_old.kind WHEN 'numeric' THEN format(' from %s to %s', coalesce(v_old.min_value::text, '-∞'), coalesce(v_old.max_value::text, '∞'))
+                                                  WHEN 'categorical' THEN ' of ' || array_to_string(v_old.categories, ', ') ELSE '' END),
+                  HINT = 'Define a score of another name.';
+    END IF;
+    UPDATE prompt_score_definitions d
+       SET kind = prompt_score_define.kind, min_value = prompt_score_define.min_value, max_value = prompt_score_define.max_value,
+           categories = prompt_score_define.categories, description = prompt_score_define.description
+     WHERE d.name = prompt_score_define.name;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text) IS
+$$Declares a score name, or changes its declaration: kind numeric (optionally bounded by min_value and max_value, inclusive), boolean, or categorical (with its categories), and a description. Once scores of the name exist, its kind cannot change, its range can only widen and its categories only grow.
+Errors: 22004 NULL name or kind, 22023 a name that is not an identifier, an unknown kind, bounds or categories that do not fit the kind, bounds not finite or crossed, categories empty, repeated or more than 100; 55000 a change that would make given scores invalid.$$;
+
+-- Definitions with scores stay, or the scores would have no meaning.
+CREATE FUNCTION _score_definitions_keep()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.name = OLD.name THEN
+        RETURN NEW;
+    END IF;
+    IF _score_used(OLD.name) THEN
+        RAISE EXCEPTION 'score "%" has scores and cannot be %', OLD.name, CASE TG_OP WHEN 'DELETE' THEN 'dropped' ELSE 'renamed' END
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    RETURN CASE TG_OP WHEN 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+COMMENT ON FUNCTION _score_definitions_keep() IS 'Trigger: refuses to drop or rename a score definition that has scores (55000).';
+
+CREATE TRIGGER trigger_score_definitions_keep
+    BEFORE UPDATE OR DELETE ON prompt_score_definitions
+    FOR EACH ROW EXECUTE FUNCTION _score_definitions_keep();
+COMMENT ON TRIGGER trigger_score_definitions_keep ON prompt_score_definitions IS 'Definitions with scores stay.';
+
+-- The scoring itself, behind prompt_score and prompt_score_trace. The value
+-- comes in one of three arguments, whichever overload was called.
+CREATE FUNCTION _score(p_execution bigint, p_trace text, p_name text, p_numeric numeric, p_boolean boolean, p_text text,
+                       p_comment text, p_source text, p_by text)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    d prompt_score_definitions;
+    v_numeric numeric;
+    v_boolean boolean;
+    v_category text;
+    v_value numeric;
+    v_given text := coalesce(p_numeric::text, p_boolean::text, quote_literal(p_text));
+    v_counted jsonb;
+    v_purged prompt_executions_purged;
+    v_old prompt_scores;
+    v_old_value numeric;
+    v_id bigint;
+BEGIN
+    IF p_execution IS NULL AND p_trace IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be NULL', p_by USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    PERFORM _require(p_name, 'name');
+    PERFORM _require(p_source, 'source');
+    IF num_nonnulls(p_numeric, p_boolean, p_text) = 0 THEN
+        RAISE EXCEPTION 'argument "value" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF btrim(p_source) = '' OR length(p_source) > 100 THEN
+        RAISE EXCEPTION 'source must be a non-empty text of at most 100 characters' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO d FROM prompt_score_definitions WHERE name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'score "%" is not defined', p_name
+            USING ERRCODE = 'undefined_object',
+                  DETAIL = coalesce('Defined: ' || (SELECT string_agg(name, ', ' ORDER BY name) FROM prompt_score_definitions) || '.',
+                                    'No score is defined yet.'),
+                  HINT = 'An administrator defines scores with prompt_score_define(name, kind, ...).';
+    END IF;
+
+    -- The value, as its kind wants it.
+    CASE d.kind
+    WHEN 'numeric' THEN
+        IF p_boolean IS NOT NULL THEN
+            RAISE EXCEPTION 'score "%" is numeric: give a number, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        BEGIN
+            v_numeric := coalesce(p_numeric, p_text::numeric);
+        EXCEPTION WHEN invalid_text_representation THEN
+            RAISE EXCEPTION 'score "%" is numeric: % is not a number', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
+        END;
+        IF v_numeric IN ('NaN', 'Infinity', '-Infinity') THEN
+            RAISE EXCEPTION 'score "%" must be a finite number, not %', p_name, v_numeric USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF v_numeric < d.min_value OR v_numeric > d.max_value THEN
+            RAISE EXCEPTION 'score "%" must be between % and %, not %', p_name, coalesce(d.min_value::text, '-∞'),
+                            coalesce(d.max_value::text, '∞'), v_numeric
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_value := v_numeric;
+    WHEN 'boolean' THEN
+        IF p_numeric IS NOT NULL THEN
+            RAISE EXCEPTION 'score "%" is boolean: give true or false, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        BEGIN
+            v_boolean := coalesce(p_boolean, p_text::boolean);
+        EXCEPTION WHEN invalid_text_representation THEN
+            RAISE EXCEPTION 'score "%" is boolean: give true or false, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
+        END;
+        v_value := CASE WHEN v_boolean THEN 1 ELSE 0 END;
+    ELSE
+        IF p_text IS NULL OR NOT p_text = ANY (d.categories) THEN
+            RAISE EXCEPTION 'score "%" is one of %, not %', p_name, array_to_string(d.categories, ', '), v_given
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_category := p_text;
+        v_value := 0;
+    END CASE;
+
+    -- What it counts for: the call's version and variant, or those of every
+    -- call of the trace.
+    IF p_execution IS NOT NULL THEN
+        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+                                                    'template_name', e.template_name, 'version', e.version))
+               || CASE WHEN e.experiment IS NULL THEN '[]'::jsonb
+                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+                                                                 'template_name', e.template_name, 'version', e.version,
+                                                                 'experiment', e.experiment, 'variant', e.variant)) END
+          INTO v_counted
+          FROM prompt_executions e
+         WHERE e.id = p_execution;
+        IF v_counted IS NULL THEN
+            SELECT * INTO v_purged FROM prompt_executions_purged p
+             WHERE p_execution BETWEEN p.min_id AND p.max_id ORDER BY p.purged_at DESC LIMIT 1;
+            IF FOUND THEN
+                RAISE EXCEPTION 'execution % is no longer logged: its month (%) was purged', p_execution,
+                                to_char(v_purged.range_start AT TIME ZONE 'UTC', 'YYYY-MM')
+                    USING ERRCODE = 'undefined_object',
+                          DETAIL = format('prompt_purge_executions dropped %s on %s.', v_purged.partition, v_purged.purged_at);
+            END IF;
+            RAISE EXCEPTION 'no logged call has id %', p_execution
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Score the id prompt_log_execution returned.';
+        END IF;
+    ELSE
+        SELECT jsonb_agg(g ORDER BY g ->> 'template_id', g ->> 'version', g ->> 'experiment', g ->> 'variant')
+          INTO v_counted
+          FROM (SELECT jsonb_strip_nulls(jsonb_build_object(
+                           'hour', date_trunc('hour', min(e.executed_at)), 'template_id', e.template_id,
+                           'template_name', max(e.template_name), 'version', e.version,
+                           'experiment', x.experiment, 'variant', x.variant)) AS g
+                  FROM prompt_executions e
+                  CROSS JOIN LATERAL (VALUES (NULL::text, NULL::text), (e.experiment, e.variant)) AS x (experiment, variant)
+                 WHERE e.trace_id = p_trace
+                 GROUP BY e.template_id, e.version, x.experiment, x.variant) t;
+        IF v_counted IS NULL THEN
+            RAISE EXCEPTION 'no logged call has trace_id %', quote_literal(p_trace)
+                USING ERRCODE = 'undefined_object',
+                      HINT = 'Log the trace''s calls with prompt_log_execution(trace_id => ...) first.';
+        END IF;
+    END IF;
+
+    -- One scorer at a time per call (or trace) and name, so that a
+    -- correction supersedes exactly the score in force.
+    PERFORM pg_advisory_xact_lock('pgprompt.prompt_scores'::regclass::oid::integer,
+                                  hashtext(p_name || coalesce('#' || p_execution, '@' || p_trace)));
+    IF p_execution IS NOT NULL THEN
+        SELECT * INTO v_old FROM prompt_scores s WHERE s.execution_id = p_execution AND s.name = p_name ORDER BY s.id DESC LIMIT 1;
+    ELSE
+        SELECT * INTO v_old FROM prompt_scores s WHERE s.trace_id = p_trace AND s.name = p_name ORDER BY s.id DESC LIMIT 1;
+    END IF;
+
+    INSERT INTO prompt_scores (name, execution_id, trace_id, numeric_value, boolean_value, category, comment, source,
+                               supersedes, counted_for)
+    VALUES (p_name, p_execution, p_trace, v_numeric, v_boolean, v_category, p_comment, p_source, v_old.id, v_counted)
+    RETURNING id INTO v_id;
+
+    -- The new score counts; the one it supersedes no longer does.
+    v_old_value := coalesce(v_old.numeric_value, CASE WHEN v_old.boolean_value THEN 1 WHEN NOT v_old.boolean_value THEN 0 END, 0);
+    INSERT INTO prompt_score_stats_pending
+    SELECT (g ->> 'hour')::timestamptz, (g ->> 'template_id')::bigint, g ->> 'template_name', (g ->> 'version')::integer,
+           g ->> 'experiment', g ->> 'variant', p_name, x.category, x.n, x.n * x.value, x.n * x.value * x.value
+      FROM (VALUES (v_counted, v_category, 1, v_value),
+                   (v_old.counted_for, v_old.category, -1, v_old_value)) AS x (counted, category, n, value)
+     CROSS JOIN LATERAL jsonb_array_elements(x.counted) g
+     WHERE x.counted IS NOT NULL;
+
+    IF v_id % 256 = 0 THEN
+        -- Now and then, fold; never fail the caller for it.
+        BEGIN
+            IF current_setting('transaction_isolation') = 'read committed' THEN
+                PERFORM prompt_score_stats_compact();
+            END IF;
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END IF;
+    RETURN v_id;
+END
+$$;
+
+COMMENT ON FUNCTION _score(bigint, text, text, numeric, boolean, text, text, text, text) IS
+    'Internal: checks and records a score of a call or a trace (prompt_score, prompt_score_trace).';
+
+CREATE FUNCTION prompt_score(execution bigint, name text, value numeric, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(execution, NULL, name, value, NULL, NULL, comment, source, 'execution') $$;
+
+CREATE FUNCTION prompt_score(execution bigint, name text, value boolean, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(execution, NULL, name, NULL, value, NULL, comment, source, 'execution') $$;
+
+CREATE FUNCTION prompt_score(execution bigint, name text, value text, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(execution, NULL, name, NULL, NULL, value, comment, source, 'execution') $$;
+
+CREATE FUNCTION prompt_score_trace(trace_id text, name text, value numeric, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(NULL, trace_id, name, value, NULL, NULL, comment, source, 'trace_id') $$;
+
+CREATE FUNCTION prompt_score_trace(trace_id text, name text, value boolean, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(NULL, trace_id, name, NULL, value, NULL, comment, source, 'trace_id') $$;
+
+CREATE FUNCTION prompt_score_trace(trace_id text, name text, value text, comment text DEFAULT NULL, source text DEFAULT 'api')
+RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$ SELECT _score(NULL, trace_id, name, NULL, NULL, value, comment, source, 'trace_id') $$;
+
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['numeric', 'boolean', 'text'] LOOP
+        EXECUTE format($c$COMMENT ON FUNCTION prompt_score(bigint, text, %1$s, text, text) IS %2$L$c$, t,
+$t$Scores a logged call (execution: the id prompt_log_execution returned) and returns the score's id. value is a number, true or false, or a text (a category, or a number or boolean written out), as the declared score name wants; comment says why, source who or what gave it. Scoring the same call and name again records a correction that supersedes the score in force (history keeps both; statistics count the new one only). Any role in pgprompt_app may score.
+Errors: 22004 NULL execution, name, value or source; 22023 a value of the wrong kind, out of the declared range or not one of the categories, an empty or overlong source; 42704 an undeclared score name, a call that is not logged (or whose month was purged).$t$);
+        EXECUTE format($c$COMMENT ON FUNCTION prompt_score_trace(text, text, %1$s, text, text) IS %2$L$c$, t,
+$t$Scores a trace (every call logged with that trace_id) and returns the score's id: it counts once for each template version and experiment variant the trace's calls used. Otherwise as prompt_score.
+Errors: 22004 NULL trace_id, name, value or source; 22023 a value of the wrong kind, out of range or not a category; 42704 an undeclared score name, a trace without logged calls.$t$);
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Views
+------------------------------------------------------------------------------
+
+-- Per group and score: count, sum and sum of squares, categories folded
+-- into one object. The mean of a boolean score is its rate of true.
+CREATE VIEW v_template_scores AS
+WITH g AS (
+    SELECT template_id, max(template_name) AS template_name, version, score, category,
+           sum(scores) AS n, sum(value_sum) AS s, sum(value_sum_squares) AS ss
+      FROM prompt_score_stats
+     WHERE experiment IS NULL
+     GROUP BY template_id, version, score, category
+)
+SELECT max(g.template_name) AS template, g.template_id, g.version, g.score, d.kind,
+       sum(g.n)::bigint AS scores,
+       CASE WHEN d.kind <> 'categorical' THEN (sum(g.s) / nullif(sum(g.n), 0))::float8 END AS mean,
+       CASE WHEN d.kind = 'numeric' AND sum(g.n) > 1
+            THEN sqrt(greatest(sum(g.ss) - sum(g.s) * sum(g.s) / sum(g.n), 0) / (sum(g.n) - 1))::float8 END AS stddev,
+       jsonb_object_agg(g.category, g.n ORDER BY g.category) FILTER (WHERE g.category IS NOT NULL AND g.n <> 0) AS categories
+  FROM g
+  JOIN prompt_score_definitions d ON d.name = g.score
+ GROUP BY g.template_id, g.version, g.score, d.kind;
+
+COMMENT ON VIEW v_template_scores IS
+    'Scores in force per template version and score name, all time: how many, their mean (for boolean scores the rate of true) and standard deviation, or the count per category.';
+COMMENT ON COLUMN v_template_scores.template IS 'Template name.';
+COMMENT ON COLUMN v_template_scores.template_id IS 'prompt_templates.id.';
+COMMENT ON COLUMN v_template_scores.version IS 'Template version.';
+COMMENT ON COLUMN v_template_scores.score IS 'Score name.';
+COMMENT ON COLUMN v_template_scores.kind IS 'numeric, boolean or categorical.';
+COMMENT ON COLUMN v_template_scores.scores IS 'Scores in force.';
+COMMENT ON COLUMN v_template_scores.mean IS 'Mean value (boolean: the share of true); NULL for categorical scores.';
+COMMENT ON COLUMN v_template_scores.stddev IS 'Sample standard deviation of numeric scores (NULL under 2 scores).';
+COMMENT ON COLUMN v_template_scores.categories IS 'Categorical scores: scores per category.';
+
+CREATE VIEW v_experiment_scores AS
+WITH g AS (
+    SELECT experiment, variant, max(template_name) AS template_name, version, score, category,
+           sum(scores) AS n, sum(value_sum) AS s, sum(value_sum_squares) AS ss
+      FROM prompt_score_stats
+     WHERE experiment IS NOT NULL
+     GROUP BY experiment, variant, version, score, category
+)
+SELECT g.experiment, g.variant, max(g.template_name) AS template, g.version, g.score, d.kind,
+       sum(g.n)::bigint AS scores,
+       CASE WHEN d.kind <> 'categorical' THEN (sum(g.s) / nullif(sum(g.n), 0))::float8 END AS mean,
+       CASE WHEN d.kind = 'numeric' AND sum(g.n) > 1
+            THEN sqrt(greatest(sum(g.ss) - sum(g.s) * sum(g.s) / sum(g.n), 0) / (sum(g.n) - 1))::float8 END AS stddev,
+       jsonb_object_agg(g.category, g.n ORDER BY g.category) FILTER (WHERE g.category IS NOT NULL AND g.n <> 0) AS categories
+  FROM g
+  JOIN prompt_score_definitions d ON d.name = g.score
+ GROUP BY g.experiment, g.variant, g.version, g.score, d.kind;
+
+COMMENT ON VIEW v_experiment_scores IS
+    'Scores in force per experiment variant and score name: how many, their mean (boolean: the share of true) and standard deviation, or the count per category.';
+COMMENT ON COLUMN v_experiment_scores.experiment IS 'Experiment.';
+COMMENT ON COLUMN v_experiment_scores.variant IS 'Variant.';
+COMMENT ON COLUMN v_experiment_scores.template IS 'Template name.';
+COMMENT ON COLUMN v_experiment_scores.version IS 'The variant''s version.';
+COMMENT ON COLUMN v_experiment_scores.score IS 'Score name.';
+COMMENT ON COLUMN v_experiment_scores.kind IS 'numeric, boolean or categorical.';
+COMMENT ON COLUMN v_experiment_scores.scores IS 'Scores in force.';
+COMMENT ON COLUMN v_experiment_scores.mean IS 'Mean value (boolean: the share of true); NULL for categorical scores.';
+COMMENT ON COLUMN v_experiment_scores.stddev IS 'Sample standard deviation of numeric scores (NULL under 2 scores).';
+COMMENT ON COLUMN v_experiment_scores.categories IS 'Categorical scores: scores per category.';
+
+SELECT pg_catalog.pg_extension_config_dump('prompt_score_definitions', '');
+SELECT pg_catalog.pg_extension_config_dump('prompt_scores', '');
+SELECT pg_catalog.pg_extension_config_dump('prompt_scores_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('prompt_score_stats_pending', '');
+SELECT pg_catalog.pg_extension_config_dump('prompt_score_stats_hourly', '');
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA pgprompt FROM PUBLIC;
+GRANT SELECT ON v_template_scores, v_experiment_scores, prompt_score_stats TO pgprompt_reader;
+GRANT SELECT ON prompt_score_definitions TO pgprompt_app;
+GRANT EXECUTE ON FUNCTION prompt_score(bigint, text, numeric, text, text), prompt_score(bigint, text, boolean, text, text),
+                          prompt_score(bigint, text, text, text, text), prompt_score_trace(text, text, numeric, text, text),
+                          prompt_score_trace(text, text, boolean, text, text), prompt_score_trace(text, text, text, text, text)
+   TO pgprompt_app;
+GRANT EXECUTE ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text), prompt_score_stats_compact(),
+                          _score_used(text), _score(bigint, text, text, numeric, boolean, text, text, text, text),
+                          _scores_immutable(), _score_definitions_keep(),
+                          prompt_score(bigint, text, numeric, text, text), prompt_score(bigint, text, boolean, text, text),
+                          prompt_score(bigint, text, text, text, text), prompt_score_trace(text, text, numeric, text, text),
+                          prompt_score_trace(text, text, boolean, text, text), prompt_score_trace(text, text, text, text, text)
+   TO pgprompt_admin;
+GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_score_definitions, prompt_scores_current, prompt_score_stats_pending,
+                prompt_score_stats_hourly, prompt_score_stats, v_template_scores, v_experiment_scores TO pgprompt_admin;
+-- Scores are written by prompt_score alone, which keeps their statistics.
+GRANT SELECT ON prompt_scores TO pgprompt_admin;
+GRANT USAGE, SELECT ON prompt_scores_id_seq TO pgprompt_admin;

@@ -86,7 +86,8 @@ GRANT USAGE ON SCHEMA pgprompt TO pgprompt_reader;
 -- Readers: the views and the functions they call.
 GRANT SELECT ON v_template_performance, v_recent_execution_errors, v_guardrail_violations_summary,
                 v_daily_costs, v_hourly_error_rates, v_ab_test_results, v_active_ab_tests,
-                prompt_template_stats, ab_test_stats, prompt_stats, prompt_stats_rows
+                prompt_template_stats, ab_test_stats, prompt_stats, prompt_stats_rows,
+                v_trace_calls, v_traces, v_sessions, v_template_scores, v_experiment_scores, prompt_score_stats
    TO pgprompt_reader;
 GRANT EXECUTE ON FUNCTION prompt_latency_quantile(bigint[], double precision), _hist_of(smallint, bigint),
                           _hist_merge(bigint[], bigint[]), prompt_wilson_interval(bigint, bigint),
@@ -97,7 +98,7 @@ GRANT EXECUTE ON FUNCTION prompt_latency_histogram(bigint[]) TO pgprompt_reader;
 
 -- Applications: read the configuration; render, assign, guard, log.
 GRANT SELECT ON prompt_templates, prompt_versions, prompt_labels, prompt_guardrails, prompt_model_prices,
-                ab_test_experiments, prompt_test_cases
+                ab_test_experiments, prompt_test_cases, prompt_score_definitions
    TO pgprompt_app;
 DO $$
 DECLARE
@@ -111,6 +112,7 @@ BEGIN
                'prompt_get', 'prompt_assign', 'prompt_bucket', 'prompt_guard_scan', 'prompt_guard_redact',
                'prompt_guard_enforce', 'prompt_guard_patterns', 'prompt_log_execution', 'prompt_cost',
                'prompt_model_price', 'prompt_run_tests', 'prompt_cache_stats', 'prompt_cache_reset',
+               'prompt_score', 'prompt_score_trace',
                -- helpers those call as the caller
                '_model_price_id', '_require'])
     LOOP
@@ -126,4 +128,6 @@ GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgprompt TO pgprompt_admin;
 REVOKE EXECUTE ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) FROM pgprompt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgprompt TO pgprompt_admin;
 REVOKE INSERT, UPDATE, DELETE ON prompt_audit_logs FROM pgprompt_admin;
+-- Scores are written by prompt_score alone, which keeps their statistics.
+REVOKE INSERT, UPDATE, DELETE ON prompt_scores FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

@@ -14,7 +14,7 @@ pub mod files;
 pub mod prompts;
 pub mod table;
 
-pub use prompts::{Execution, Finding, Performance, Prompts, Rendered, RenderedFor, Source, VariantResult};
+pub use prompts::{Execution, Finding, Performance, Prompts, Rendered, RenderedFor, ScoreValue, Scored, Source, VariantResult};
 pub use table::Table;
 
 /// An error from the server (with its SQLSTATE) or from connecting.

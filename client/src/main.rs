@@ -13,6 +13,8 @@ const EXAMPLES: &str = "Examples:
   pgprompt template diff tutor 1 2
   pgprompt guardrail check 'mail me at ada@example.com'
   pgprompt experiment results tutor_tone
+  pgprompt score define helpfulness --kind numeric --min 1 --max 5
+  pgprompt trace show turn-42
   pgprompt stats costs --days 7 --json
   pgprompt export prompts/ && git diff prompts/
   pgprompt doctor
@@ -51,6 +53,12 @@ enum Command {
     /// Statistics: performance, costs, errors, alerts.
     #[command(subcommand)]
     Stats(cli::stats::StatsCmd),
+    /// Feedback scores: define, list.
+    #[command(subcommand)]
+    Score(cli::scores::ScoreCmd),
+    /// Traces: show.
+    #[command(subcommand)]
+    Trace(cli::scores::TraceCmd),
     /// Model prices: list, set, import.
     #[command(subcommand)]
     Price(cli::prices::PriceCmd),
@@ -80,6 +88,8 @@ fn main() -> ExitCode {
         Command::Guardrail(c) => cli::guardrails::run(url, &out, c),
         Command::Experiment(c) => cli::experiments::run(url, &out, c),
         Command::Stats(c) => cli::stats::run(url, &out, c),
+        Command::Score(c) => cli::scores::run_score(url, &out, c),
+        Command::Trace(c) => cli::scores::run_trace(url, &out, c),
         Command::Price(c) => cli::prices::run(url, &out, c),
         Command::Import(a) => cli::transfer::import(url, a),
         Command::Export(a) => cli::transfer::export(url, a),

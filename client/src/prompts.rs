@@ -72,6 +72,33 @@ pub struct Execution<'a> {
     pub experiment: Option<&'a str>,
     pub variant: Option<&'a str>,
     pub metadata: Option<Value>,
+    /// The application's unit of work (a request, a turn) the call is part of.
+    pub trace_id: Option<&'a str>,
+    /// The id of the call that caused this one (its trace and session are taken from it).
+    pub parent_id: Option<i64>,
+    /// The user's session (a conversation).
+    pub session_id: Option<&'a str>,
+}
+
+/// The value of a feedback score, of the kind its name was declared with
+/// (see `prompt_score_define`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScoreValue<'a> {
+    /// A numeric score (a rating, an eval score).
+    Number(f64),
+    /// A boolean score (thumbs, resolved).
+    Bool(bool),
+    /// A categorical score.
+    Category(&'a str),
+}
+
+/// What a score is attached to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scored<'a> {
+    /// A logged call: the id `log_execution` returned.
+    Execution(i64),
+    /// Every call of a trace.
+    Trace(&'a str),
 }
 
 /// A guardrail finding (see `prompt_guard_scan`).
@@ -274,7 +301,8 @@ impl Prompts {
         let row = self
             .database(|c| {
                 c.query_one(
-                    "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb)",
+                    "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb,
+                                                         trace_id => $16, parent_id => $17, session_id => $18)",
                     &[
                         &e.template,
                         &e.version,
@@ -291,10 +319,41 @@ impl Prompts {
                         &e.experiment,
                         &e.variant,
                         &metadata,
+                        &e.trace_id,
+                        &e.parent_id,
+                        &e.session_id,
                     ],
                 )
             })?;
         Ok(row.get(0))
+    }
+
+    /// Scores a logged call or a trace and returns the score's id. Scoring
+    /// the same one under the same name again records a correction that
+    /// supersedes the score in force.
+    pub fn score(&mut self, scored: Scored, name: &str, value: ScoreValue, comment: Option<&str>, source: Option<&str>) -> Result<i64> {
+        let source = source.unwrap_or("api");
+        // The value goes as text, cast to its kind's type so that the
+        // server picks that overload (a number as Rust writes it: the
+        // shortest decimal that reads back as the same f64).
+        let (value, cast) = match value {
+            ScoreValue::Number(v) => (v.to_string(), "::numeric"),
+            ScoreValue::Bool(v) => (v.to_string(), "::boolean"),
+            ScoreValue::Category(v) => (v.to_string(), ""),
+        };
+        self.database(|c| {
+            let row = match scored {
+                Scored::Execution(id) => c.query_one(
+                    &format!("SELECT pgprompt.prompt_score($1::int8, $2, $3::text{cast}, $4, $5)"),
+                    &[&id, &name, &value, &comment, &source],
+                )?,
+                Scored::Trace(t) => c.query_one(
+                    &format!("SELECT pgprompt.prompt_score_trace($1::text, $2, $3::text{cast}, $4, $5)"),
+                    &[&t, &name, &value, &comment, &source],
+                )?,
+            };
+            Ok(row.get(0))
+        })
     }
 
     /// Guardrail findings in `text` (`direction`: input or output).

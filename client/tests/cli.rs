@@ -361,3 +361,37 @@ fn completions_are_generated() {
     assert!(text(&out).contains("pgprompt__subcmd__template__subcmd__render"), "bash completions name the subcommands");
     assert_eq!(pgprompt(&["completions", "tcsh"]).status.code(), Some(2));
 }
+
+#[test]
+fn scores_and_traces_from_the_command_line() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(r#"SELECT prompt_save('route', 'r', '{"model": "gpt-4o-mini"}'); SELECT prompt_save('answer', 'a', '{"model": "gpt-4o"}')"#)
+        .unwrap();
+    let out = ok(&db, &["score", "define", "helpfulness", "--kind", "numeric", "--min", "1", "--max", "5", "--description", "Rated by the user"]);
+    assert!(out.contains("score \"helpfulness\" defined"), "{out}");
+    ok(&db, &["score", "define", "outcome", "--kind", "categorical", "--category", "resolved", "--category", "escalated"]);
+    let stderr = fails(&db, &["score", "define", "bad", "--kind", "boolean", "--min", "-1"], 1);
+    assert!(stderr.contains("only numeric scores take min_value") && stderr.contains("22023"), "{stderr}");
+    let root: i64 = one(&mut c, "SELECT prompt_log_execution('route', input_tokens => 10, latency_ms => 50, trace_id => 'turn-9', session_id => 's1')");
+    c.batch_execute(&format!(
+        "SELECT prompt_score({root}, 'helpfulness', 4);
+         SELECT prompt_log_execution('answer', input_tokens => 100, output_tokens => 20, latency_ms => 900, parent_id => {root})"
+    ))
+    .unwrap();
+    let list = ok(&db, &["score", "list"]);
+    let line = list.lines().find(|l| l.starts_with("helpfulness")).unwrap_or_else(|| panic!("{list}"));
+    assert!(line.contains("numeric") && line.contains("1..5") && line.contains(" 1 ") && line.contains("Rated by the user"), "{list}");
+    assert!(list.contains("resolved, escalated"), "{list}");
+
+    let shown = ok(&db, &["trace", "show", "turn-9"]);
+    let lines: Vec<&str> = shown.lines().collect();
+    let route = lines.iter().position(|l| l.contains(" route ")).unwrap_or_else(|| panic!("{shown}"));
+    let answer = lines.iter().position(|l| l.contains("   answer ")).unwrap_or_else(|| panic!("the child is indented under its parent:\n{shown}"));
+    assert!(route < answer, "{shown}");
+    assert!(shown.contains("total: 2 calls, 110 input + 20 output tokens") && shown.contains("950 ms waiting on models"), "{shown}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["--json", "trace", "show", "turn-9"])).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
+    let stderr = fails(&db, &["trace", "show", "nope"], 1);
+    assert!(stderr.contains("no logged call has trace_id \"nope\""), "{stderr}");
+}

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use pgprompt_client::{Execution, Prompts, Source};
-use pgprompt_tests::TestDb;
+use pgprompt_client::{Execution, Prompts, ScoreValue, Scored, Source};
+use pgprompt_tests::{one, TestDb};
 use serde_json::json;
 
 /// Forwards 127.0.0.1:<port> to the database until `cut`.
@@ -105,6 +105,28 @@ fn rendering_survives_the_database_going_away() {
         .log_execution(&Execution { template: "tutor", input_tokens: 10, output_tokens: 5, success: true, user_id: Some("user-1"), ..Default::default() })
         .unwrap();
     assert!(id.is_some());
+    // Traces and typed scores.
+    let root = prompts
+        .log_execution(&Execution { template: "tutor", success: true, trace_id: Some("turn-1"), session_id: Some("conv"), ..Default::default() })
+        .unwrap()
+        .unwrap();
+    let child = prompts.log_execution(&Execution { template: "tutor", success: true, parent_id: Some(root), ..Default::default() }).unwrap().unwrap();
+    let trace: String = one(&mut admin, &format!("SELECT trace_id || '/' || session_id FROM prompt_executions WHERE id = {child}"));
+    assert_eq!(trace, "turn-1/conv");
+    admin
+        .batch_execute("SELECT prompt_score_define('stars', 'numeric', 1, 5); SELECT prompt_score_define('up', 'boolean');
+                        SELECT prompt_score_define('topic', 'categorical', categories => ARRAY['math', 'art'])")
+        .unwrap();
+    prompts.score(Scored::Execution(root), "stars", ScoreValue::Number(4.5), Some("clear"), None).unwrap();
+    prompts.score(Scored::Execution(root), "topic", ScoreValue::Category("math"), None, Some("classifier")).unwrap();
+    prompts.score(Scored::Trace("turn-1"), "up", ScoreValue::Bool(true), None, Some("end-user")).unwrap();
+    let e = prompts.score(Scored::Execution(root), "up", ScoreValue::Number(1.0), None, None).unwrap_err();
+    assert_eq!(e.sqlstate.as_deref(), Some("22023"), "{e:?}");
+    let stored: String = one(
+        &mut admin,
+        "SELECT string_agg(concat_ws(' ', name, numeric_value, boolean_value, category, comment, source), '; ' ORDER BY id) FROM prompt_scores",
+    );
+    assert_eq!(stored, "stars 4.5 clear api; topic math classifier; up t end-user");
     let findings = prompts.scan("write to ada@example.com", "input").unwrap();
     assert_eq!(findings[0].entity, "EMAIL_ADDRESS");
     // Experiments and statistics, typed.
@@ -122,7 +144,7 @@ fn rendering_survives_the_database_going_away() {
     assert_eq!(prompts.experiment_promote("tone", Some("b"), false).unwrap_err().sqlstate.as_deref(), Some("55000"));
     assert_eq!(prompts.experiment_promote("tone", Some("b"), true).unwrap(), 2);
     let perf = prompts.performance().unwrap();
-    assert_eq!(perf.iter().map(|p| p.executions).sum::<i64>(), 2);
+    assert_eq!(perf.iter().map(|p| p.executions).sum::<i64>(), 4, "a call, a trace of two, and the experiment's call");
 
     proxy.cut();
     let r = prompts.render("tutor", &vars).unwrap();

@@ -69,7 +69,7 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../../sql/executions.sql",
     name = "executions",
-    requires = ["guardrails", prompt_log_execution, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
+    requires = ["guardrails", prompt_log_execution_traced, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
 );
 pgrx::extension_sql_file!(
     "../../sql/experiments.sql",
@@ -91,4 +91,6 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../../sql/analytics.sql", name = "analytics", requires = ["gates"]);
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", requires = ["analytics"]);
+pgrx::extension_sql_file!("../../sql/traces.sql", name = "traces", requires = ["templates_api"]);
+pgrx::extension_sql_file!("../../sql/scores.sql", name = "scores", requires = ["traces"]);
 pgrx::extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);

@@ -202,7 +202,8 @@ pub fn log_fingerprint(client: &mut Client) -> String {
         client,
         "SELECT concat_ws('|',
             coalesce((SELECT string_agg(to_jsonb(p)::text, ',' ORDER BY id) FROM pgprompt.prompt_model_prices p), ''),
-            coalesce((SELECT string_agg(to_jsonb(e)::text, ',' ORDER BY id) FROM pgprompt.prompt_executions e), ''),
+            -- Without NULL columns: 0.2.0's trace columns are NULL in calls 0.1.0 logged.
+            coalesce((SELECT string_agg(jsonb_strip_nulls(to_jsonb(e))::text, ',' ORDER BY id) FROM pgprompt.prompt_executions e), ''),
             coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_hourly s), ''),
             coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_pending s), ''),
             coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_guardrail_violations v), ''),

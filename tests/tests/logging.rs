@@ -556,8 +556,13 @@ fn statistics_survive_changed_column_types() {
     setup(&mut c);
     c.batch_execute("SELECT prompt_log_execution('tutor', input_tokens => 1000, output_tokens => 10, latency_ms => 5)").unwrap();
     c.batch_execute(
-        // (Columns the views read cannot change type; these can.)
-        "ALTER TABLE prompt_executions ALTER COLUMN cost_usd TYPE double precision;
+        // (Columns views read cannot change type: an owner drops the trace
+        // views first.)
+        "ALTER EXTENSION pgprompt DROP VIEW v_trace_calls;
+         ALTER EXTENSION pgprompt DROP VIEW v_traces;
+         ALTER EXTENSION pgprompt DROP VIEW v_sessions;
+         DROP VIEW v_trace_calls, v_traces, v_sessions;
+         ALTER TABLE prompt_executions ALTER COLUMN cost_usd TYPE double precision;
          ALTER TABLE prompt_executions ALTER COLUMN input_tokens TYPE numeric;",
     )
     .unwrap();

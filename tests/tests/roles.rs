@@ -18,7 +18,7 @@ const READER_FUNCTIONS: [&str; 7] = [
 ];
 
 /// Functions applications may call besides the readers'.
-const APP_FUNCTIONS: [&str; 20] = [
+const APP_FUNCTIONS: [&str; 22] = [
     "prompt_render",
     "prompt_render_chat",
     "prompt_render_text",
@@ -37,11 +37,13 @@ const APP_FUNCTIONS: [&str; 20] = [
     "prompt_run_tests",
     "prompt_cache_stats",
     "prompt_cache_reset",
+    "prompt_score",
+    "prompt_score_trace",
     "_model_price_id",
     "_require",
 ];
 
-const READER_RELATIONS: [&str; 11] = [
+const READER_RELATIONS: [&str; 17] = [
     "v_template_performance",
     "v_recent_execution_errors",
     "v_guardrail_violations_summary",
@@ -53,9 +55,15 @@ const READER_RELATIONS: [&str; 11] = [
     "ab_test_stats",
     "prompt_stats",
     "prompt_stats_rows",
+    "v_trace_calls",
+    "v_traces",
+    "v_sessions",
+    "v_template_scores",
+    "v_experiment_scores",
+    "prompt_score_stats",
 ];
 
-const APP_RELATIONS: [&str; 7] = [
+const APP_RELATIONS: [&str; 8] = [
     "prompt_templates",
     "prompt_versions",
     "prompt_labels",
@@ -63,6 +71,7 @@ const APP_RELATIONS: [&str; 7] = [
     "prompt_model_prices",
     "ab_test_experiments",
     "prompt_test_cases",
+    "prompt_score_definitions",
 ];
 
 #[test]
@@ -129,7 +138,8 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
                 let expected = match (role, privilege) {
                     ("pgprompt_admin", "TRUNCATE") => false,
                     ("pgprompt_admin", "SELECT") => true,
-                    ("pgprompt_admin", _) => name != "prompt_audit_logs",
+                    // Append-only: written by their triggers and functions alone.
+                    ("pgprompt_admin", _) => name != "prompt_audit_logs" && name != "prompt_scores",
                     (_, "SELECT") if READER_RELATIONS.contains(&name.as_str()) => true,
                     ("pgprompt_app", "SELECT") => APP_RELATIONS.contains(&name.as_str()),
                     _ => false,

@@ -98,6 +98,27 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
             "SELECT NOT EXISTS (SELECT 1 FROM pgprompt.prompt_stats_pending)",
         ),
         (
+            "prompt_score_define",
+            "SELECT prompt_score_define('s{n}', 'numeric', 0, 10)",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_score_definitions WHERE name = 's{n}')",
+        ),
+        (
+            "prompt_score",
+            "SELECT prompt_score(prompt_log_execution('t', model => 'gpt-4o', user_id => 'q{n}'), 'stars', 4)",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_scores s JOIN pgprompt.prompt_executions e ON e.id = s.execution_id
+                             WHERE e.user_id = 'q{n}')",
+        ),
+        (
+            "prompt_score_trace",
+            "SELECT prompt_log_execution('t', model => 'gpt-4o', trace_id => 'tr{n}'); SELECT prompt_score_trace('tr{n}', 'stars', 3)",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_scores WHERE trace_id = 'tr{n}')",
+        ),
+        (
+            "prompt_score_stats_compact",
+            "SELECT prompt_score(prompt_log_execution('t', model => 'gpt-4o'), 'stars', 1); SELECT prompt_score_stats_compact()",
+            "SELECT NOT EXISTS (SELECT 1 FROM pgprompt.prompt_score_stats_pending)",
+        ),
+        (
             "prompt_check_alerts",
             "SELECT count(*) FROM prompt_check_alerts()",
             "SELECT true",
@@ -198,7 +219,8 @@ fn security_definer_functions_ignore_the_callers_temporary_objects() {
     let mut su = db.connect();
     su.batch_execute(
         r#"SELECT prompt_save('t', 'hello {{ x }}', '{"model": "gpt-4o"}');
-           INSERT INTO prompt_guardrails (name, kind, action, config) VALUES ('homework', 'keywords', 'log', '{"keywords": ["homework"]}');"#,
+           INSERT INTO prompt_guardrails (name, kind, action, config) VALUES ('homework', 'keywords', 'log', '{"keywords": ["homework"]}');
+           SELECT prompt_score_define('stars', 'numeric', 0, 5);"#,
     )
     .unwrap();
     let definers: Vec<String> = su

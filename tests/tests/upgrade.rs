@@ -117,7 +117,13 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('nlu_topic_extraction')"), 1);
     let id: i64 = one(&mut c, "SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 1000000, 0, executed_at => '2025-05-06')");
     assert_eq!(one::<String>(&mut c, &format!("SELECT cost_usd::text FROM prompt_executions WHERE id = {id}")), "1.5");
-    assert_eq!(one::<i64>(&mut c, "SELECT sum(executions)::int8 FROM prompt_template_stats"), 3);
+    // Traces and scores on the months 0.1.0 made.
+    let child: i64 = one(&mut c, &format!("SELECT prompt_log_execution('nlu_topic_extraction', 1, 'house-model', 10, 1, trace_id => 't', parent_id => {id}, executed_at => '2025-05-06')"));
+    assert_eq!(one::<i64>(&mut c, "SELECT id FROM v_trace_calls WHERE trace_id = 't' AND step = 1"), child);
+    c.batch_execute("SELECT prompt_score_define('thumbs', 'boolean')").unwrap();
+    c.batch_execute(&format!("SELECT prompt_score({id}, 'thumbs', true), prompt_score_trace('t', 'thumbs', false)")).unwrap();
+    assert_eq!(one::<i64>(&mut c, "SELECT scores FROM v_template_scores WHERE version = 1"), 2);
+    assert_eq!(one::<i64>(&mut c, "SELECT sum(executions)::int8 FROM prompt_template_stats"), 4);
     assert_eq!(one::<i64>(&mut c, "SELECT executions FROM v_ab_test_results WHERE experiment = 'e1' AND variant = 'b'"), 1);
     assert!(one::<bool>(&mut c, "SELECT bool_and(passed) FROM prompt_run_tests('nlu_topic_extraction', 1)"));
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_guard_scan('mail ada@example.com')"), 1);

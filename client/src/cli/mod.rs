@@ -12,6 +12,7 @@ pub mod doctor;
 pub mod experiments;
 pub mod guardrails;
 pub mod prices;
+pub mod scores;
 pub mod stats;
 pub mod templates;
 pub mod transfer;

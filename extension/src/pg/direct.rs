@@ -54,8 +54,9 @@ impl Drop for Prepared {
 
 struct Kept {
     generation: u64,
-    /// Per partition: `None` when it must go through SPI.
-    partitions: HashMap<Oid, Option<Rc<Prepared>>>,
+    /// Per partition and number of columns given (the library serves 0.1.0's
+    /// shorter rows too): `None` when it must go through SPI.
+    partitions: HashMap<(Oid, usize), Option<Rc<Prepared>>>,
 }
 
 thread_local! {
@@ -200,7 +201,7 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
         };
         // Locking accepted any pending invalidation: check only now.
         forget_if_stale();
-        let kept = KEPT.with(|k| k.borrow_mut().partitions.entry(part).or_insert_with(|| prepare(parent_rel, part_rel, columns).map(Rc::new)).clone());
+        let kept = KEPT.with(|k| k.borrow_mut().partitions.entry((part, columns.len())).or_insert_with(|| prepare(parent_rel, part_rel, columns).map(Rc::new)).clone());
         let Some(p) = kept else {
             close();
             return Outcome::Unsuitable;

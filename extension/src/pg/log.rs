@@ -45,6 +45,8 @@ thread_local! {
     static PARTITIONS: invalidation::Slot<Partitions> = const { RefCell::new(None) };
     static RESOLVE: spi::Kept = const { spi::Kept::new() };
     static INSERT: spi::Kept = const { spi::Kept::new() };
+    static INSERT_UNTRACED: spi::Kept = const { spi::Kept::new() };
+    static PARENT: spi::Kept = const { spi::Kept::new() };
     /// Models already warned about in this session: one WARNING each, not
     /// one per logged call.
     static WARNED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
@@ -281,9 +283,46 @@ fn stored<'a>(text: Option<&'a str>, way: Direction, what: &str, raw: bool) -> O
     Some(s)
 }
 
+/// Where a call sits in the application's work: its trace (one request or
+/// turn), the call that caused it, and the user's session.
+#[derive(Default)]
+struct Trace<'a> {
+    trace_id: Option<&'a str>,
+    parent_id: Option<i64>,
+    session_id: Option<&'a str>,
+}
+
+/// prompt_log_execution of 0.1.0's schema (sixteen arguments, no trace
+/// columns): what its SQL declaration calls until ALTER EXTENSION UPDATE.
 #[allow(clippy::too_many_arguments)]
-#[pg_extern(volatile, parallel_unsafe)]
+#[pg_extern(volatile, parallel_unsafe, sql = false)]
 fn prompt_log_execution(
+    template: Option<&str>,
+    version: Option<i32>,
+    model: Option<&str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    latency_ms: Option<i32>,
+    success: Option<bool>,
+    user_id: Option<&str>,
+    rendered_prompt: Option<&str>,
+    response: Option<&str>,
+    error_message: Option<&str>,
+    cached_input_tokens: Option<i64>,
+    experiment: Option<&str>,
+    variant: Option<&str>,
+    metadata: Option<JsonbArg>,
+    executed_at: Option<TimestampWithTimeZone>,
+) -> Option<i64> {
+    log_call(
+        template, version, model, input_tokens, output_tokens, latency_ms, success, user_id, rendered_prompt, response,
+        error_message, cached_input_tokens, experiment, variant, metadata, executed_at, None,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+#[pg_extern(volatile, parallel_unsafe, name = "prompt_log_execution")]
+fn prompt_log_execution_traced(
     template: Option<&str>,
     version: default!(Option<i32>, "NULL"),
     model: default!(Option<&str>, "NULL"),
@@ -300,6 +339,102 @@ fn prompt_log_execution(
     variant: default!(Option<&str>, "NULL"),
     metadata: default!(Option<JsonbArg>, "'{}'"),
     executed_at: default!(Option<TimestampWithTimeZone>, "now()"),
+    trace_id: default!(Option<&str>, "NULL"),
+    parent_id: default!(Option<i64>, "NULL"),
+    session_id: default!(Option<&str>, "NULL"),
+) -> Option<i64> {
+    log_call(
+        template, version, model, input_tokens, output_tokens, latency_ms, success, user_id, rendered_prompt, response,
+        error_message, cached_input_tokens, experiment, variant, metadata, executed_at,
+        Some(Trace { trace_id, parent_id, session_id }),
+    )
+}
+
+/// Longest trace or session id accepted (they are the application's keys,
+/// such as UUIDs or W3C trace ids, not texts).
+const MAX_ID_CHARS: usize = 200;
+
+/// Checks a trace or session id.
+fn check_id(id: Option<&str>, what: &str) {
+    if let Some(id) = id {
+        if id.trim().is_empty() {
+            raise::raise(Error::invalid(format!("{what} must not be empty")));
+        }
+        if id.chars().count() > MAX_ID_CHARS {
+            raise::raise(Error::invalid(format!("{what} must be at most {MAX_ID_CHARS} characters")));
+        }
+    }
+}
+
+/// Completes a call's trace from its parent: the parent must be a logged
+/// call, and the call belongs to the parent's trace and session (taken from
+/// it when left out, refused when contradicted).
+fn complete_trace<'a>(trace: &mut Trace<'a>, inherited: &'a mut (Option<String>, Option<String>)) {
+    check_id(trace.trace_id, "trace_id");
+    check_id(trace.session_id, "session_id");
+    let Some(parent) = trace.parent_id else { return };
+    let found = Spi::connect(|_| {
+        let plan = PARENT.with(|p| {
+            p.plan("SELECT trace_id, session_id FROM pgprompt.prompt_executions WHERE id = $1", &[pg_sys::INT8OID])
+        });
+        let mut args = spi::Args::with_capacity(1);
+        args.push(Some(parent));
+        // SAFETY: arguments as declared.
+        unsafe {
+            let rc = spi::run(plan, &mut args, true, true, 1);
+            assert_eq!(rc, pg_sys::SPI_OK_SELECT as i32, "looking up the parent call failed");
+            if pg_sys::SPI_processed == 0 {
+                return None;
+            }
+            let table = &*pg_sys::SPI_tuptable;
+            let text = |n: i32| {
+                let mut null = false;
+                let d = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, n, &mut null);
+                String::from_datum(d, null)
+            };
+            Some((text(1), text(2)))
+        }
+    });
+    let Some(found) = found else {
+        raise::raise(
+            Error::invalid(format!("parent_id {parent} is not a logged call"))
+                .with_hint("parent_id is the id prompt_log_execution returned for the call that caused this one."),
+        )
+    };
+    *inherited = found;
+    let inherited: &'a (Option<String>, Option<String>) = inherited;
+    for (given, of_parent, what) in
+        [(&mut trace.trace_id, &inherited.0, "trace_id"), (&mut trace.session_id, &inherited.1, "session_id")]
+    {
+        match (given.as_deref(), of_parent.as_deref()) {
+            (None, p) => *given = p,
+            (Some(g), Some(p)) if g != p => raise::raise(Error::invalid(format!(
+                "{what} \"{g}\" contradicts the parent call's ({parent}): \"{p}\""
+            ))),
+            _ => {}
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn log_call(
+    template: Option<&str>,
+    version: Option<i32>,
+    model: Option<&str>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    latency_ms: Option<i32>,
+    success: Option<bool>,
+    user_id: Option<&str>,
+    rendered_prompt: Option<&str>,
+    response: Option<&str>,
+    error_message: Option<&str>,
+    cached_input_tokens: Option<i64>,
+    experiment: Option<&str>,
+    variant: Option<&str>,
+    metadata: Option<JsonbArg>,
+    executed_at: Option<TimestampWithTimeZone>,
+    trace: Option<Trace>,
 ) -> Option<i64> {
     if !gucs::LOG_EXECUTIONS.get() {
         return None;
@@ -343,6 +478,11 @@ fn prompt_log_execution(
     match metadata.type_name().or_raise() {
         "an object" => {}
         other => raise::raise(Error::invalid(format!("metadata must be a JSON object, not {other}"))),
+    }
+    let mut inherited = (None, None);
+    let mut trace = trace;
+    if let Some(t) = trace.as_mut() {
+        complete_trace(t, &mut inherited);
     }
 
     // A call in an experiment: the variant names the version, and both must
@@ -430,6 +570,7 @@ fn prompt_log_execution(
         prompt: prompt.as_ref().and_then(|s| s.text.as_deref()),
         response: answer.as_ref().and_then(|s| s.text.as_deref()),
         metadata: &metadata,
+        trace: trace.as_ref(),
     });
 
     for (s, direction) in [(prompt, "input"), (answer, "output"), (failure, "output")] {
@@ -460,10 +601,13 @@ struct Row<'a> {
     prompt: Option<&'a str>,
     response: Option<&'a str>,
     metadata: &'a JsonbArg,
+    /// `None` under 0.1.0's schema, which has no trace columns.
+    trace: Option<&'a Trace<'a>>,
 }
 
-/// The columns `insert` fills and their types, in the order of `Row::args`.
-const COLUMNS: [(&str, pg_sys::Oid); 18] = {
+/// The columns `insert` fills and their types, in the order of `Row::args`;
+/// the last three (the trace) only under 0.2.0's schema.
+const COLUMNS: [(&str, pg_sys::Oid); 21] = {
     use pg_sys::{BOOLOID, INT4OID, INT8OID, JSONBOID, NUMERICOID, TEXTOID, TIMESTAMPTZOID};
     [
         ("executed_at", TIMESTAMPTZOID),
@@ -484,17 +628,26 @@ const COLUMNS: [(&str, pg_sys::Oid); 18] = {
         ("rendered_prompt", TEXTOID),
         ("response", TEXTOID),
         ("metadata", JSONBOID),
+        ("trace_id", TEXTOID),
+        ("parent_id", INT8OID),
+        ("session_id", TEXTOID),
     ]
 };
 
-/// The kept INSERT of `COLUMNS`; `tableoid` tells the partition.
-static INSERT_SQL: LazyLock<String> = LazyLock::new(|| {
+/// Columns of 0.1.0's prompt_executions.
+const UNTRACED: usize = 18;
+
+/// The kept INSERT of the first `n` of `COLUMNS`; `tableoid` tells the partition.
+fn insert_sql(n: usize) -> String {
+    let columns = &COLUMNS[..n];
     format!(
         "INSERT INTO pgprompt.prompt_executions ({}) VALUES ({}) RETURNING id::int8, tableoid",
-        COLUMNS.map(|c| c.0).join(", "),
-        (1..=COLUMNS.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", "),
+        (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     )
-});
+}
+static INSERT_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(COLUMNS.len()));
+static INSERT_UNTRACED_SQL: LazyLock<String> = LazyLock::new(|| insert_sql(UNTRACED));
 
 impl Row<'_> {
     /// The values of `COLUMNS`, as datums.
@@ -518,7 +671,15 @@ impl Row<'_> {
             .push(self.prompt)
             .push(self.response)
             .push_datum(Some(self.metadata.datum()));
+        if let Some(t) = self.trace {
+            args.push(t.trace_id).push(t.parent_id).push(t.session_id);
+        }
         args
+    }
+
+    /// The columns `args` fills.
+    fn columns(&self) -> &'static [(&'static str, pg_sys::Oid)] {
+        if self.trace.is_some() { &COLUMNS } else { &COLUMNS[..UNTRACED] }
     }
 }
 
@@ -530,7 +691,7 @@ fn insert(partitions: &Partitions, r: &Row) -> i64 {
     let month = stats::utc_month(r.executed_at);
     let known = partitions.months.borrow().get(&month).copied().flatten();
     if let Some(part) = known {
-        match direct::insert(partitions.parent, part, &COLUMNS, &args) {
+        match direct::insert(partitions.parent, part, r.columns(), &args) {
             direct::Outcome::Done(id) => return id.unwrap_or_default(),
             direct::Outcome::Unsuitable => {}
             direct::Outcome::Moved => {
@@ -539,9 +700,12 @@ fn insert(partitions: &Partitions, r: &Row) -> i64 {
         }
     }
     let (id, part) = Spi::connect(|_| {
-        let plan = INSERT.with(|p| {
-            p.plan(&INSERT_SQL, &COLUMNS.map(|c| c.1))
-        });
+        let types: Vec<pg_sys::Oid> = r.columns().iter().map(|c| c.1).collect();
+        let plan = if r.trace.is_some() {
+            INSERT.with(|p| p.plan(&INSERT_SQL, &types))
+        } else {
+            INSERT_UNTRACED.with(|p| p.plan(&INSERT_UNTRACED_SQL, &types))
+        };
         // SAFETY: arguments in the order and types the plan declares.
         unsafe {
             let rc = spi::run(plan, &mut args, false, false, 0);
