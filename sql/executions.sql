@@ -365,7 +365,9 @@ CREATE TABLE prompt_stats_pending (
     cached_input_tokens bigint NOT NULL,
     cost_usd            numeric NOT NULL,
     priced_executions   bigint NOT NULL,
-    last_executed_at    timestamptz NOT NULL
+    last_executed_at    timestamptz NOT NULL,
+    latency_sum_squares numeric NOT NULL DEFAULT 0,
+    cost_sum_squares    numeric NOT NULL DEFAULT 0
 );
 
 -- Deltas come and go all day: vacuum it as soon as a few thousand are dead,
@@ -391,6 +393,8 @@ COMMENT ON COLUMN prompt_stats_pending.cached_input_tokens IS 'Sum of cached inp
 COMMENT ON COLUMN prompt_stats_pending.cost_usd IS 'Sum of costs (calls without a price count as 0; see priced_executions).';
 COMMENT ON COLUMN prompt_stats_pending.priced_executions IS 'Calls whose cost is known.';
 COMMENT ON COLUMN prompt_stats_pending.last_executed_at IS 'The newest of these calls.';
+COMMENT ON COLUMN prompt_stats_pending.latency_sum_squares IS 'Sum of the squares of their latencies.';
+COMMENT ON COLUMN prompt_stats_pending.cost_sum_squares IS 'Sum of the squares of their costs.';
 
 CREATE TABLE prompt_stats_hourly (
     hour                timestamptz NOT NULL,
@@ -410,7 +414,9 @@ CREATE TABLE prompt_stats_hourly (
     cost_usd            numeric NOT NULL,
     priced_executions   bigint NOT NULL,
     last_executed_at    timestamptz NOT NULL,
-    CONSTRAINT prompt_stats_hourly_key UNIQUE NULLS NOT DISTINCT (hour, template_id, version, experiment, variant)
+    CONSTRAINT prompt_stats_hourly_key UNIQUE NULLS NOT DISTINCT (hour, template_id, version, experiment, variant),
+    latency_sum_squares numeric NOT NULL DEFAULT 0,
+    cost_sum_squares    numeric NOT NULL DEFAULT 0
 );
 
 COMMENT ON TABLE prompt_stats_hourly IS
@@ -454,7 +460,8 @@ BEGIN
                sum(latency_sum_ms)::bigint AS latency_sum_ms, sum(input_tokens)::bigint AS input_tokens,
                sum(output_tokens)::bigint AS output_tokens, sum(cached_input_tokens)::bigint AS cached_input_tokens,
                sum(cost_usd) AS cost_usd, sum(priced_executions)::bigint AS priced_executions,
-               max(last_executed_at) AS last_executed_at
+               max(last_executed_at) AS last_executed_at,
+               sum(latency_sum_squares) AS latency_sum_squares, sum(cost_sum_squares) AS cost_sum_squares
           FROM moved
          GROUP BY hour, template_id, version, experiment, variant, latency_bucket
     ), folded AS (
@@ -464,7 +471,7 @@ BEGIN
                coalesce(sum(executions) FILTER (WHERE latency_bucket IS NOT NULL), 0), sum(latency_sum_ms),
                _hist_from_buckets(latency_bucket, executions),
                sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost_usd), sum(priced_executions),
-               max(last_executed_at)
+               max(last_executed_at), sum(latency_sum_squares), sum(cost_sum_squares)
           FROM buckets
          GROUP BY hour, template_id, version, experiment, variant
          -- One order for every folder: no two can deadlock on rollup rows.
@@ -481,7 +488,9 @@ BEGIN
                cached_input_tokens = s.cached_input_tokens + excluded.cached_input_tokens,
                cost_usd = s.cost_usd + excluded.cost_usd,
                priced_executions = s.priced_executions + excluded.priced_executions,
-               last_executed_at = greatest(s.last_executed_at, excluded.last_executed_at)
+               last_executed_at = greatest(s.last_executed_at, excluded.last_executed_at),
+               latency_sum_squares = s.latency_sum_squares + excluded.latency_sum_squares,
+               cost_sum_squares = s.cost_sum_squares + excluded.cost_sum_squares
     )
     SELECT count(*) INTO v_folded FROM moved;
     RETURN v_folded;
@@ -531,12 +540,14 @@ COMMENT ON TRIGGER trigger_update_ab_test_statistics ON prompt_executions IS
 CREATE VIEW prompt_stats_rows AS
 SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
        latency_count, latency_sum_ms, latency_histogram,
-       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
   FROM prompt_stats_hourly
 UNION ALL
 SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
        CASE WHEN latency_bucket IS NULL THEN 0 ELSE executions END, latency_sum_ms, _hist_of(latency_bucket, executions),
-       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
   FROM prompt_stats_pending;
 
 COMMENT ON VIEW prompt_stats_rows IS
@@ -555,19 +566,22 @@ SELECT hour, template_id, max(template_name) AS template_name, version, experime
        sum(cached_input_tokens)::bigint AS cached_input_tokens,
        sum(cost_usd) AS cost_usd,
        sum(priced_executions)::bigint AS priced_executions,
-       max(last_executed_at) AS last_executed_at
+       max(last_executed_at) AS last_executed_at,
+       sum(latency_sum_squares) AS latency_sum_squares,
+       sum(cost_sum_squares) AS cost_sum_squares
   FROM prompt_stats_rows
  GROUP BY hour, template_id, version, experiment, variant;
 
 CREATE VIEW prompt_template_stats AS
 SELECT hour, template_id, template_name, version, executions, successes, latency_count, latency_sum_ms,
-       latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at
+       latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
   FROM prompt_stats WHERE experiment IS NULL;
 
 CREATE VIEW ab_test_stats AS
 SELECT hour, experiment, variant, template_id, template_name, version, executions, successes, latency_count,
        latency_sum_ms, latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions,
-       last_executed_at
+       last_executed_at, latency_sum_squares, cost_sum_squares
   FROM prompt_stats WHERE experiment IS NOT NULL;
 
 COMMENT ON VIEW prompt_stats IS
@@ -599,6 +613,8 @@ BEGIN
             COMMENT ON COLUMN %1$I.cost_usd IS 'Sum of costs in USD, exact (calls of unpriced models add nothing).';
             COMMENT ON COLUMN %1$I.priced_executions IS 'Calls whose cost is known.';
             COMMENT ON COLUMN %1$I.last_executed_at IS 'The newest of the calls.';
+            COMMENT ON COLUMN %1$I.latency_sum_squares IS 'Sum of the squares of their latencies (for variances; 0 for hours logged before 0.2.0 whose calls were purged).';
+            COMMENT ON COLUMN %1$I.cost_sum_squares IS 'Sum of the squares of their costs (for variances).';
         $c$, r);
         IF r <> 'prompt_template_stats' THEN
             EXECUTE format($c$

@@ -30,7 +30,7 @@ CREATE TABLE ab_test_experiments (
     status              text NOT NULL DEFAULT 'draft'
                         CHECK (status IN ('draft', 'running', 'stopped', 'concluded')),
     hash_salt           text NOT NULL,
-    primary_metric      text NOT NULL DEFAULT 'success_rate' CHECK (primary_metric IN ('success_rate')),
+    primary_metric      text NOT NULL DEFAULT 'success_rate',
     min_sample_size     integer NOT NULL DEFAULT 1000 CHECK (min_sample_size >= 1),
     significance_level  numeric NOT NULL DEFAULT 0.05
                         CHECK (significance_level > 0 AND significance_level < 0.5),
@@ -43,7 +43,9 @@ CREATE TABLE ab_test_experiments (
     updated_at          timestamptz NOT NULL DEFAULT now(),
     updated_by          text NOT NULL DEFAULT session_user,
     CONSTRAINT ab_test_experiments_started CHECK (status = 'draft' OR started_at IS NOT NULL),
-    CONSTRAINT ab_test_experiments_winner CHECK ((status = 'concluded') = (winner IS NOT NULL))
+    CONSTRAINT ab_test_experiments_winner CHECK ((status = 'concluded') = (winner IS NOT NULL)),
+    guardrail_metrics   text[] NOT NULL DEFAULT '{}',
+    overrides           text[]
 );
 
 -- At most one running experiment per template: a unique index, so two
@@ -62,7 +64,11 @@ $$The variants in order, [{"name": "control", "version": 1, "weight": 50}, ...]:
 COMMENT ON COLUMN ab_test_experiments.control_variant IS 'The variant the others are compared with (default: the first).';
 COMMENT ON COLUMN ab_test_experiments.status IS 'draft, running (users are assigned), stopped (paused: everyone gets the active version), concluded (a winner was promoted).';
 COMMENT ON COLUMN ab_test_experiments.hash_salt IS 'Prefixed to the user id before hashing (default: the experiment''s name, so experiments split users independently).';
-COMMENT ON COLUMN ab_test_experiments.primary_metric IS 'What decides the experiment: success_rate (the share of calls logged with success = true).';
+COMMENT ON COLUMN ab_test_experiments.primary_metric IS
+    'What decides the experiment: success_rate (the share of calls logged with success = true), latency_ms or cost_usd (means, lower is better), or a declared numeric or boolean score (prompt_score_define).';
+COMMENT ON COLUMN ab_test_experiments.guardrail_metrics IS
+    'Metrics that must not get significantly worse for a variant to be promoted: success_rate, error_rate, latency_ms, cost_usd or declared numeric or boolean scores.';
+COMMENT ON COLUMN ab_test_experiments.overrides IS 'What a forced promotion overrode (a variant short of the minimum sample, a degraded guardrail metric); NULL otherwise. Audited with the conclusion.';
 COMMENT ON COLUMN ab_test_experiments.min_sample_size IS 'Calls every variant needs before a difference may be called significant (fix it in advance).';
 COMMENT ON COLUMN ab_test_experiments.significance_level IS 'Alpha of the two-sided tests against the control (Bonferroni-corrected over the comparisons).';
 COMMENT ON COLUMN ab_test_experiments.started_at IS 'When it first started.';
@@ -109,10 +115,10 @@ BEGIN
         -- variants, and changing the decision rules after seeing data is
         -- how false winners are made.
         IF OLD.status <> 'draft' AND (NEW.name, NEW.template_id, NEW.variants, NEW.hash_salt, NEW.control_variant,
-                                      NEW.primary_metric, NEW.min_sample_size, NEW.significance_level)
+                                      NEW.primary_metric, NEW.guardrail_metrics, NEW.min_sample_size, NEW.significance_level)
                 IS DISTINCT FROM (OLD.name, OLD.template_id, OLD.variants, OLD.hash_salt, OLD.control_variant,
-                                  OLD.primary_metric, OLD.min_sample_size, OLD.significance_level) THEN
-            RAISE EXCEPTION 'experiment "%" has started: its name, template, variants, control, salt, metric, minimum sample and significance level are fixed', OLD.name
+                                  OLD.primary_metric, OLD.guardrail_metrics, OLD.min_sample_size, OLD.significance_level) THEN
+            RAISE EXCEPTION 'experiment "%" has started: its name, template, variants, control, salt, metrics, minimum sample and significance level are fixed', OLD.name
                 USING ERRCODE = 'object_not_in_prerequisite_state',
                       HINT = 'Create a new experiment instead.';
         END IF;
@@ -190,6 +196,30 @@ BEGIN
         END IF;
     END IF;
 
+    -- Metrics: built in, or declared scores that have a mean (not categories).
+    IF NOT (TG_OP = 'INSERT' AND _restoring()) THEN
+        FOREACH v_name IN ARRAY array_prepend(NEW.primary_metric, NEW.guardrail_metrics) LOOP
+            IF v_name IS NULL OR NOT (v_name IN ('success_rate', 'error_rate', 'latency_ms', 'cost_usd')
+                                      OR EXISTS (SELECT 1 FROM prompt_score_definitions d WHERE d.name = v_name AND d.kind <> 'categorical')) THEN
+                RAISE EXCEPTION 'unknown metric "%"', v_name
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = CASE WHEN EXISTS (SELECT 1 FROM prompt_score_definitions d WHERE d.name = v_name)
+                                        THEN format('Score "%s" is categorical: it has no mean to compare.', v_name)
+                                        ELSE 'Metrics are built in or declared scores.' END,
+                          HINT = 'success_rate, error_rate, latency_ms, cost_usd, or a numeric or boolean score declared with prompt_score_define.';
+            END IF;
+        END LOOP;
+        IF NEW.primary_metric = 'error_rate' THEN
+            RAISE EXCEPTION 'error_rate is a guardrail metric; decide on success_rate instead' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- (success_rate and error_rate are one metric read two ways.)
+        IF (SELECT count(DISTINCT CASE m WHEN 'error_rate' THEN 'success_rate' ELSE m END) FROM unnest(array_prepend(NEW.primary_metric, NEW.guardrail_metrics)) m)
+           <> cardinality(NEW.guardrail_metrics) + 1 THEN
+            RAISE EXCEPTION 'guardrail metrics must differ from each other and from the primary metric "%"', NEW.primary_metric
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
     IF NEW.status = 'running' AND jsonb_array_length(NEW.variants) < 2 THEN
         RAISE EXCEPTION 'experiment "%" has % variant; it needs at least two to run', NEW.name, jsonb_array_length(NEW.variants)
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -200,7 +230,7 @@ END
 $$;
 
 COMMENT ON FUNCTION _experiments_validate() IS
-    'Trigger: checks variants (22023: shape, names, weights summing to 100, control; 42704: versions of another template), fills the default control and salt, and refuses illegal status changes and changes to a started experiment (55000).';
+    'Trigger: checks variants (22023: shape, names, weights summing to 100, control; 42704: versions of another template) and metrics (22023: unknown, repeated or equal to the primary), fills the default control and salt, and refuses illegal status changes and changes to a started experiment (55000).';
 
 CREATE TRIGGER trigger_stamp_new_rows
     BEFORE INSERT ON ab_test_experiments
@@ -292,7 +322,9 @@ CREATE FUNCTION prompt_experiment_create(name text, template text, variants json
                                          salt text DEFAULT NULL,
                                          min_sample_size integer DEFAULT 1000,
                                          significance_level numeric DEFAULT 0.05,
-                                         description text DEFAULT NULL)
+                                         description text DEFAULT NULL,
+                                         primary_metric text DEFAULT 'success_rate',
+                                         guardrail_metrics text[] DEFAULT '{}')
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
@@ -305,6 +337,8 @@ BEGIN
     PERFORM _require(prompt_experiment_create.variants, 'variants');
     PERFORM _require(prompt_experiment_create.min_sample_size, 'min_sample_size');
     PERFORM _require(prompt_experiment_create.significance_level, 'significance_level');
+    PERFORM _require(prompt_experiment_create.primary_metric, 'primary_metric');
+    PERFORM _require(prompt_experiment_create.guardrail_metrics, 'guardrail_metrics');
     IF length(prompt_experiment_create.name) NOT BETWEEN 1 AND 200
        OR prompt_experiment_create.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
         RAISE EXCEPTION '"%" is not a valid experiment name', prompt_experiment_create.name
@@ -324,18 +358,19 @@ BEGIN
             USING ERRCODE = 'duplicate_object';
     END IF;
     INSERT INTO ab_test_experiments AS e (name, template_id, description, variants, control_variant, hash_salt,
-                                          min_sample_size, significance_level)
+                                          min_sample_size, significance_level, primary_metric, guardrail_metrics)
     VALUES (prompt_experiment_create.name, v_template.id, prompt_experiment_create.description,
             prompt_experiment_create.variants, prompt_experiment_create.control, prompt_experiment_create.salt,
-            prompt_experiment_create.min_sample_size, prompt_experiment_create.significance_level)
+            prompt_experiment_create.min_sample_size, prompt_experiment_create.significance_level,
+            prompt_experiment_create.primary_metric, prompt_experiment_create.guardrail_metrics)
     RETURNING e.id INTO v_id;
     RETURN v_id;
 END
 $$;
 
-COMMENT ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text) IS
-$$Creates a draft experiment on a template and returns its id. variants: [{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}] (name defaults to v<version>; weights are percent of users and sum to 100). control: default the first variant. salt: default the experiment's name.
-Errors: 22004 NULL argument, 22023 invalid name, variants or settings, 42704 unknown template or a version of another template, 42710 name taken.$$;
+COMMENT ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text, text, text[]) IS
+$$Creates a draft experiment on a template and returns its id. variants: [{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}] (name defaults to v<version>; weights are percent of users and sum to 100). control: default the first variant. salt: default the experiment's name. primary_metric decides it: success_rate, latency_ms, cost_usd or a declared numeric or boolean score; guardrail_metrics (those and error_rate) must not get significantly worse for a variant to be promoted.
+Errors: 22004 NULL argument, 22023 invalid name, variants, settings or metrics (unknown, repeated, or a guardrail equal to the primary), 42704 unknown template or a version of another template, 42710 name taken.$$;
 
 CREATE FUNCTION prompt_experiment_start(name text, force boolean DEFAULT false)
 RETURNS void
@@ -411,6 +446,8 @@ DECLARE
     v_wanted text;
     v_chosen jsonb;
     v_short text;
+    v_degraded text[];
+    v_overrides text[];
 BEGIN
     IF v_experiment.status NOT IN ('running', 'stopped') THEN
         RAISE EXCEPTION 'experiment "%" is %; only a running or stopped experiment can be promoted', v_experiment.name, v_experiment.status
@@ -421,14 +458,17 @@ BEGIN
     END IF;
     v_wanted := prompt_experiment_promote.variant;
     IF v_wanted IS NULL AND prompt_experiment_promote.version IS NULL THEN
-        -- No choice given: the significant winner, if there is one.
-        SELECT r.variant INTO v_wanted FROM v_ab_test_results r
-         WHERE r.experiment = v_experiment.name AND r.significant AND r.lift_abs > 0
-         ORDER BY r.success_rate DESC LIMIT 1;
+        -- No choice given: the sequential decision on the primary metric
+        -- (valid however often the results were looked at), the best of the
+        -- variants it calls better than the control.
+        SELECT m.variant INTO v_wanted FROM v_ab_test_metrics m
+         WHERE m.experiment = v_experiment.name AND m.role = 'primary' AND m.verdict = 'better'
+         ORDER BY CASE m.better WHEN 'higher' THEN m.diff ELSE -m.diff END DESC LIMIT 1;
         IF v_wanted IS NULL THEN
-            RAISE EXCEPTION 'experiment "%" has no variant significantly better than the control "%"', v_experiment.name, v_experiment.control_variant
+            RAISE EXCEPTION 'experiment "%" has no variant better than the control "%" on its primary metric %', v_experiment.name,
+                            v_experiment.control_variant, v_experiment.primary_metric
                 USING ERRCODE = 'object_not_in_prerequisite_state',
-                      HINT = 'Look at v_ab_test_results, then name the variant to promote: prompt_experiment_promote(name, variant => ...).';
+                      HINT = 'Look at v_ab_test_results (primary_verdict), then name the variant to promote: prompt_experiment_promote(name, variant => ...).';
         END IF;
     END IF;
     -- By name, or the first variant of the version given.
@@ -457,21 +497,40 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Wait for more calls, or pass force => true to promote anyway.';
     END IF;
+    IF v_short IS NOT NULL THEN
+        v_overrides := v_overrides || ('minimum sample: ' || v_short);
+    END IF;
+    -- A winner must not pay for its win elsewhere: no guardrail metric
+    -- significantly worse than the control's.
+    SELECT array_agg(format('%s (%s vs %s)', m.metric, round(m.value::numeric, 6), round((m.value - m.diff)::numeric, 6)) ORDER BY m.metric)
+      INTO v_degraded
+      FROM v_ab_test_metrics m
+     WHERE m.experiment = v_experiment.name AND m.variant = v_chosen ->> 'name' AND m.role = 'guardrail' AND m.verdict = 'worse';
+    IF v_degraded IS NOT NULL AND NOT prompt_experiment_promote.force THEN
+        RAISE EXCEPTION 'variant "%" of experiment "%" is significantly worse than the control on guardrail metric %',
+                        v_chosen ->> 'name', v_experiment.name, array_to_string(v_degraded, ', ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Look at v_ab_test_metrics; force => true promotes anyway (recorded in the experiment''s overrides and audited).';
+    END IF;
+    IF v_degraded IS NOT NULL THEN
+        v_overrides := v_overrides || ('degraded guardrail: ' || array_to_string(v_degraded, ', '));
+    END IF;
 
     IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN
         PERFORM prompt_activate((SELECT t.name FROM prompt_templates t WHERE t.id = v_experiment.template_id),
                                 (v_chosen ->> 'version')::integer, prompt_experiment_promote.force);
     END IF;
     UPDATE ab_test_experiments e
-       SET status = 'concluded', winner = v_chosen ->> 'name', stopped_at = coalesce(e.stopped_at, now()), concluded_at = now()
+       SET status = 'concluded', winner = v_chosen ->> 'name', stopped_at = coalesce(e.stopped_at, now()), concluded_at = now(),
+           overrides = v_overrides
      WHERE e.id = v_experiment.id;
     RETURN (v_chosen ->> 'version')::integer;
 END
 $$;
 
 COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer, boolean) IS
-$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant v_ab_test_results calls significantly better than the control. Every variant needs min_sample_size calls first; force => true promotes anyway (and passes through to the activation's gate).
-Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, or no significant winner when none was named, PG002 failing test cases.$$;
+$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant the sequential test calls better than the control on the primary metric (v_ab_test_results.primary_verdict; the best if several). Every variant needs min_sample_size calls first, and no guardrail metric of the winner may be significantly worse than the control's; force => true promotes anyway (what it overrode is recorded in the experiment's overrides, audited with the conclusion) and passes through to the activation's gate.
+Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, a degraded guardrail metric, or no better variant on the primary metric when none was named, PG002 failing test cases.$$;
 
 ------------------------------------------------------------------------------
 -- Assignment (Rust)
@@ -504,12 +563,139 @@ COMMENT ON FUNCTION prompt_wilson_interval(bigint, bigint) IS
     'The 95% Wilson score interval {low, high} of a success rate; NULL when n is 0.';
 COMMENT ON FUNCTION prompt_two_proportion_p(bigint, bigint, bigint, bigint) IS
     'Two-sided p-value of the pooled two-proportion z-test (successes_a, n_a, successes_b, n_b); NULL when a group is empty.';
+COMMENT ON FUNCTION prompt_compare_means(bigint, double precision, double precision, bigint, double precision, double precision, double precision) IS
+    'Mean b against mean a (each as n, mean, variance): diff = b - a with the (1 - alpha) Welch interval, the Welch t-test''s two-sided p-value and degrees of freedom, and the always-valid (mSPRT) confidence sequence and p-value. No row when a group has under two observations.';
+COMMENT ON FUNCTION prompt_compare_rates(bigint, bigint, bigint, bigint, double precision) IS
+    'Rate b against rate a (successes_a, n_a, successes_b, n_b): diff = b - a with Newcombe''s (1 - alpha) interval, the pooled z-test''s p-value, and the always-valid (mSPRT) confidence sequence and p-value.';
+COMMENT ON FUNCTION prompt_mean_interval(bigint, double precision, double precision, double precision) IS
+    'The (1 - alpha) Student''s t interval {low, high} of a mean from n, mean and variance; NULL under two observations.';
+COMMENT ON FUNCTION prompt_rate_interval(bigint, bigint, double precision) IS
+    'The (1 - alpha) Wilson interval {low, high} of a rate; NULL when n is 0.';
 COMMENT ON FUNCTION prompt_sample_ratio_p(bigint[], double precision[]) IS
     'Sample-ratio mismatch: p-value of the chi-square test of observed counts against expected weights; below 0.001 means assignment or logging is broken.';
 
 ------------------------------------------------------------------------------
 -- Results
 ------------------------------------------------------------------------------
+
+-- Every metric of every variant, from the exact rollups (calls and scores),
+-- with its interval and, against the control, the fixed-horizon test
+-- (two-proportion z-test with Newcombe's interval for rates, Welch's t-test
+-- for means) and the always-valid one (the mSPRT: p-value and confidence
+-- sequence, safe to read at any time; see sequential.rs).
+CREATE VIEW v_ab_test_metrics AS
+WITH experiment AS (
+    SELECT e.id, e.name, e.control_variant, e.min_sample_size, e.significance_level::float8 AS alpha,
+           jsonb_array_length(e.variants) AS variants, e.primary_metric, e.guardrail_metrics, e.variants AS list
+      FROM ab_test_experiments e
+), calls AS (
+    SELECT experiment, variant, sum(executions) AS executions, sum(successes) AS successes,
+           sum(latency_count) AS latency_count, sum(latency_sum_ms) AS latency_sum, sum(latency_sum_squares) AS latency_squares,
+           prompt_latency_histogram(latency_histogram) AS histogram,
+           sum(priced_executions) AS priced, sum(cost_usd) AS cost_sum, sum(cost_sum_squares) AS cost_squares
+      FROM prompt_stats_rows
+     WHERE experiment IS NOT NULL
+     GROUP BY experiment, variant
+), scores AS (
+    SELECT experiment, variant, score, sum(scores) AS n, sum(value_sum) AS s, sum(value_sum_squares) AS ss
+      FROM prompt_score_stats
+     WHERE experiment IS NOT NULL AND category IS NULL
+     GROUP BY experiment, variant, score
+), metric AS (
+    -- What each experiment shows: the call metrics, its own metrics, and
+    -- every score with a mean that its calls got.
+    SELECT x.id, m.metric
+      FROM experiment x
+     CROSS JOIN LATERAL (SELECT unnest(ARRAY['success_rate', 'latency_ms', 'cost_usd'])
+                         UNION SELECT x.primary_metric
+                         UNION SELECT unnest(x.guardrail_metrics)
+                         UNION SELECT s.score FROM scores s
+                                 JOIN prompt_score_definitions d ON d.name = s.score AND d.kind <> 'categorical'
+                                WHERE s.experiment = x.name) AS m (metric)
+), observed AS (
+    SELECT x.id, x.name AS experiment, a.v ->> 'name' AS variant, (a.v ->> 'version')::integer AS version, a.position,
+           x.control_variant, x.alpha, x.variants, x.min_sample_size, m.metric,
+           CASE WHEN m.metric = x.primary_metric THEN 'primary'
+                WHEN m.metric = ANY (x.guardrail_metrics) THEN 'guardrail' ELSE 'secondary' END AS role,
+           CASE WHEN m.metric IN ('success_rate', 'error_rate') OR d.kind = 'boolean' THEN 'rate' ELSE 'mean' END AS kind,
+           CASE WHEN m.metric IN ('error_rate', 'latency_ms', 'cost_usd') OR NOT coalesce(d.higher_is_better, true)
+                THEN 'lower' ELSE 'higher' END AS better,
+           coalesce(c.executions, 0) AS executions,
+           coalesce(CASE m.metric WHEN 'success_rate' THEN c.executions WHEN 'error_rate' THEN c.executions
+                                  WHEN 'latency_ms' THEN c.latency_count WHEN 'cost_usd' THEN c.priced ELSE s.n END, 0)::bigint AS n,
+           coalesce(CASE m.metric WHEN 'success_rate' THEN c.successes WHEN 'error_rate' THEN c.executions - c.successes
+                                  WHEN 'latency_ms' THEN c.latency_sum WHEN 'cost_usd' THEN c.cost_sum ELSE s.s END, 0)::numeric AS total,
+           coalesce(CASE m.metric WHEN 'latency_ms' THEN c.latency_squares WHEN 'cost_usd' THEN c.cost_squares
+                                  ELSE s.ss END, 0)::numeric AS squares,
+           CASE WHEN m.metric = 'latency_ms' THEN prompt_latency_quantile(c.histogram, 0.95) END AS p95
+      FROM experiment x
+      JOIN metric m ON m.id = x.id
+     CROSS JOIN LATERAL jsonb_array_elements(x.list) WITH ORDINALITY AS a (v, position)
+      LEFT JOIN prompt_score_definitions d ON d.name = m.metric
+      LEFT JOIN calls c ON c.experiment = x.name AND c.variant = a.v ->> 'name'
+      LEFT JOIN scores s ON s.experiment = x.name AND s.variant = a.v ->> 'name' AND s.score = m.metric
+), summarised AS (
+    SELECT o.*,
+           CASE WHEN o.n > 0 THEN (o.total / o.n)::float8 END AS value,
+           CASE WHEN o.kind = 'mean' AND o.n > 1
+                THEN greatest((o.squares - o.total * o.total / o.n) / (o.n - 1), 0)::float8 END AS var
+      FROM observed o
+), paired AS (
+    SELECT s.*,
+           max(s.n) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_n,
+           max(s.total) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_total,
+           max(s.value) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_value,
+           max(s.var) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_var,
+           min(s.executions) OVER w >= s.min_sample_size AS min_sample_reached,
+           -- The level each comparison is called at: Bonferroni over the
+           -- comparisons with the control, but a guardrail at alpha itself
+           -- (it is quicker to flag harm than to call a win).
+           CASE WHEN s.role = 'guardrail' THEN s.alpha ELSE s.alpha / greatest(s.variants - 1, 1) END AS level
+      FROM summarised s
+    WINDOW w AS (PARTITION BY s.id, s.metric)
+)
+SELECT p.experiment, p.variant, p.version, p.variant = p.control_variant AS is_control, p.metric, p.role, p.better,
+       p.n, p.value,
+       i.interval[1] AS ci_low, i.interval[2] AS ci_high, p.p95,
+       c.diff, c.ci_low AS diff_ci_low, c.ci_high AS diff_ci_high, c.p_value,
+       CASE WHEN p.variant <> p.control_variant THEN coalesce(c.p_value < p.level AND p.min_sample_reached, false) END AS significant,
+       c.seq_p_value, c.seq_ci_low, c.seq_ci_high,
+       CASE WHEN p.variant <> p.control_variant THEN
+           CASE WHEN c.seq_p_value < p.level AND (c.diff > 0) = (p.better = 'higher') THEN 'better'
+                WHEN c.seq_p_value < p.level AND c.diff <> 0 THEN 'worse'
+                ELSE 'inconclusive' END END AS verdict
+  FROM paired p
+  LEFT JOIN LATERAL (SELECT CASE WHEN p.kind = 'rate' THEN prompt_rate_interval(p.total::bigint, p.n, p.alpha)
+                                 ELSE prompt_mean_interval(p.n, p.value, p.var, p.alpha) END AS interval) i ON true
+  LEFT JOIN LATERAL (SELECT * FROM prompt_compare_rates(p.control_total::bigint, p.control_n, p.total::bigint, p.n, p.alpha)
+                      WHERE p.kind = 'rate'
+                     UNION ALL
+                     SELECT * FROM prompt_compare_means(p.control_n, p.control_value, p.control_var, p.n, p.value, p.var, p.alpha)
+                      WHERE p.kind = 'mean') c ON p.variant <> p.control_variant;
+
+COMMENT ON VIEW v_ab_test_metrics IS
+    'Every metric of every experiment variant (success rate, latency, cost, the declared scores its calls got, its primary and guardrail metrics), with intervals at the experiment''s level and, against the control, the fixed-horizon test and the always-valid sequential test, which may be read at any time without inflating false positives.';
+COMMENT ON COLUMN v_ab_test_metrics.experiment IS 'Experiment name.';
+COMMENT ON COLUMN v_ab_test_metrics.variant IS 'Variant name.';
+COMMENT ON COLUMN v_ab_test_metrics.version IS 'Template version of the variant.';
+COMMENT ON COLUMN v_ab_test_metrics.is_control IS 'Whether this is the control variant.';
+COMMENT ON COLUMN v_ab_test_metrics.metric IS 'success_rate, error_rate, latency_ms, cost_usd or a score name.';
+COMMENT ON COLUMN v_ab_test_metrics.role IS 'primary (decides the experiment), guardrail (must not get worse) or secondary.';
+COMMENT ON COLUMN v_ab_test_metrics.better IS 'higher or lower: which way is better.';
+COMMENT ON COLUMN v_ab_test_metrics.n IS 'Observations: calls (rates), calls with a latency or a price, or scores in force.';
+COMMENT ON COLUMN v_ab_test_metrics.value IS 'The rate or the mean.';
+COMMENT ON COLUMN v_ab_test_metrics.ci_low IS 'Lower end of its (1 - significance_level) interval (Wilson for rates, Student''s t for means).';
+COMMENT ON COLUMN v_ab_test_metrics.ci_high IS 'Upper end of that interval.';
+COMMENT ON COLUMN v_ab_test_metrics.p95 IS 'latency_ms: the 95th percentile (from the histograms).';
+COMMENT ON COLUMN v_ab_test_metrics.diff IS 'value minus the control''s (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_metrics.diff_ci_low IS 'Lower end of the fixed-horizon interval of diff (Newcombe for rates, Welch for means).';
+COMMENT ON COLUMN v_ab_test_metrics.diff_ci_high IS 'Upper end of that interval.';
+COMMENT ON COLUMN v_ab_test_metrics.p_value IS 'Fixed-horizon two-sided p-value (pooled z-test for rates, Welch''s t-test for means): valid once, at a sample size fixed in advance.';
+COMMENT ON COLUMN v_ab_test_metrics.significant IS 'p_value below the level (significance_level, divided by the comparisons with the control unless a guardrail) and every variant at min_sample_size.';
+COMMENT ON COLUMN v_ab_test_metrics.seq_p_value IS 'Always-valid p-value (mSPRT, Johari et al. 2022): may be read at any time, as often as wanted.';
+COMMENT ON COLUMN v_ab_test_metrics.seq_ci_low IS 'Lower end of the confidence sequence of diff (covers it at all times with probability 1 - significance_level).';
+COMMENT ON COLUMN v_ab_test_metrics.seq_ci_high IS 'Upper end of the confidence sequence.';
+COMMENT ON COLUMN v_ab_test_metrics.verdict IS 'The sequential decision against the control at the level: better, worse or inconclusive (NULL for the control).';
 
 CREATE VIEW v_ab_test_results AS
 WITH variant AS (
@@ -541,6 +727,22 @@ WITH variant AS (
            prompt_wilson_interval(c.successes, c.executions) AS interval
       FROM counted c
     WINDOW e AS (PARTITION BY c.experiment_id ORDER BY c.position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), metrics AS (
+    SELECT m.experiment AS m_experiment, m.variant AS m_variant,
+           max(m.metric) FILTER (WHERE m.role = 'primary') AS primary_metric,
+           max(m.value) FILTER (WHERE m.role = 'primary') AS primary_value,
+           max(m.diff) FILTER (WHERE m.role = 'primary') AS primary_diff,
+           max(m.seq_p_value) FILTER (WHERE m.role = 'primary') AS primary_seq_p_value,
+           max(m.verdict) FILTER (WHERE m.role = 'primary') AS primary_verdict,
+           coalesce(array_agg(m.metric ORDER BY m.metric) FILTER (WHERE m.role = 'guardrail' AND m.verdict = 'worse'), '{}') AS degraded_guardrails,
+           jsonb_object_agg(m.metric, jsonb_strip_nulls(jsonb_build_object(
+               'role', m.role, 'better', m.better, 'n', m.n, 'value', m.value, 'ci', jsonb_build_array(m.ci_low, m.ci_high),
+               'p95', m.p95, 'diff', m.diff, 'diff_ci', CASE WHEN m.diff IS NOT NULL THEN jsonb_build_array(m.diff_ci_low, m.diff_ci_high) END,
+               'p_value', m.p_value, 'significant', m.significant, 'seq_p_value', m.seq_p_value,
+               'seq_ci', CASE WHEN m.seq_p_value IS NOT NULL THEN jsonb_build_array(m.seq_ci_low, m.seq_ci_high) END,
+               'verdict', m.verdict))) AS metrics
+      FROM v_ab_test_metrics m
+     GROUP BY m.experiment, m.variant
 )
 SELECT experiment, template, status, variant, version, weight,
        variant = control_variant AS is_control,
@@ -562,11 +764,13 @@ SELECT experiment, template, status, variant, version, weight,
                     AND prompt_two_proportion_p(control_successes, control_executions, successes, executions)
                         < significance_level::float8 / (variants - 1), false) END AS significant,
        srm_p_value,
-       coalesce(srm_p_value < 0.001, false) AS sample_ratio_mismatch
-  FROM compared;
+       coalesce(srm_p_value < 0.001, false) AS sample_ratio_mismatch,
+       primary_metric, primary_value, primary_diff, primary_seq_p_value, primary_verdict, degraded_guardrails, metrics
+  FROM compared
+  LEFT JOIN metrics ON m_experiment = experiment AND m_variant = variant;
 
 COMMENT ON VIEW v_ab_test_results IS
-    'Per experiment and variant: calls, success rate with its 95% Wilson interval, mean latency and cost, and against the control: lift, two-proportion z-test p-value and significance (at the experiment''s alpha, Bonferroni-corrected over the comparisons, and only once every variant reached min_sample_size); plus the sample-ratio-mismatch check of the whole experiment.';
+    'Per experiment and variant: calls, success rate with its 95% Wilson interval, mean latency and cost, and against the control: lift, two-proportion z-test p-value and significance (at the experiment''s alpha, Bonferroni-corrected over the comparisons, and only once every variant reached min_sample_size); the sample-ratio-mismatch check of the whole experiment; the primary metric''s sequential decision, the degraded guardrail metrics, and every metric of v_ab_test_metrics.';
 COMMENT ON COLUMN v_ab_test_results.experiment IS 'Experiment name.';
 COMMENT ON COLUMN v_ab_test_results.template IS 'Template under test.';
 COMMENT ON COLUMN v_ab_test_results.status IS 'draft, running, stopped or concluded.';
@@ -589,6 +793,13 @@ COMMENT ON COLUMN v_ab_test_results.significant IS
     'p_value < significance_level / (variants - 1) and min_sample_reached (NULL for the control).';
 COMMENT ON COLUMN v_ab_test_results.srm_p_value IS 'Chi-square p-value of the calls per variant against the weights (the whole experiment).';
 COMMENT ON COLUMN v_ab_test_results.sample_ratio_mismatch IS 'srm_p_value < 0.001: the split is not what was configured; distrust the results.';
+COMMENT ON COLUMN v_ab_test_results.primary_metric IS 'The metric that decides the experiment.';
+COMMENT ON COLUMN v_ab_test_results.primary_value IS 'Its rate or mean for the variant.';
+COMMENT ON COLUMN v_ab_test_results.primary_diff IS 'Its difference from the control (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_results.primary_seq_p_value IS 'Always-valid p-value of that difference (mSPRT): safe to read at any time.';
+COMMENT ON COLUMN v_ab_test_results.primary_verdict IS 'The sequential decision on the primary metric: better, worse or inconclusive (prompt_experiment_promote without a variant promotes a better one).';
+COMMENT ON COLUMN v_ab_test_results.degraded_guardrails IS 'Guardrail metrics significantly worse than the control''s (sequential test at significance_level): promotion is refused unless forced.';
+COMMENT ON COLUMN v_ab_test_results.metrics IS 'Every metric of v_ab_test_metrics for the variant, by name: role, better, n, value, ci, p95, diff, diff_ci, p_value, significant, seq_p_value, seq_ci, verdict.';
 
 CREATE VIEW v_active_ab_tests AS
 SELECT e.name AS experiment, t.name AS template, e.description, e.started_at, now() - e.started_at AS running_for,

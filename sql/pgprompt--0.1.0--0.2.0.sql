@@ -1530,6 +1530,7 @@ CREATE TABLE prompt_score_definitions (
     max_value   numeric,
     categories  text[],
     description text,
+    higher_is_better boolean NOT NULL DEFAULT true,
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  text NOT NULL DEFAULT session_user,
     CONSTRAINT prompt_score_definitions_range CHECK (kind = 'numeric' OR (min_value IS NULL AND max_value IS NULL)),
@@ -1545,6 +1546,7 @@ COMMENT ON COLUMN prompt_score_definitions.min_value IS 'Numeric scores: the lea
 COMMENT ON COLUMN prompt_score_definitions.max_value IS 'Numeric scores: the greatest value allowed (NULL: no bound).';
 COMMENT ON COLUMN prompt_score_definitions.categories IS 'Categorical scores: the values allowed.';
 COMMENT ON COLUMN prompt_score_definitions.description IS 'What the score means, for people reading the results.';
+COMMENT ON COLUMN prompt_score_definitions.higher_is_better IS 'Which way is better when experiments compare it (boolean scores: true is better when set).';
 COMMENT ON COLUMN prompt_score_definitions.created_at IS 'When it was first defined.';
 COMMENT ON COLUMN prompt_score_definitions.created_by IS 'Session user who defined it.';
 
@@ -1778,7 +1780,8 @@ $$;
 COMMENT ON FUNCTION _score_used(text) IS 'Internal: whether scores of this name exist.';
 
 CREATE FUNCTION prompt_score_define(name text, kind text, min_value numeric DEFAULT NULL, max_value numeric DEFAULT NULL,
-                                    categories text[] DEFAULT NULL, description text DEFAULT NULL)
+                                    categories text[] DEFAULT NULL, description text DEFAULT NULL,
+                                    higher_is_better boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -1789,6 +1792,7 @@ DECLARE
 BEGIN
     PERFORM _require(name, 'name');
     PERFORM _require(kind, 'kind');
+    PERFORM _require(higher_is_better, 'higher_is_better');
     IF name !~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$' THEN
         RAISE EXCEPTION 'invalid score name "%"', name
             USING ERRCODE = 'invalid_parameter_value',
@@ -1824,8 +1828,8 @@ BEGIN
 
     SELECT * INTO v_old FROM prompt_score_definitions d WHERE d.name = prompt_score_define.name FOR UPDATE;
     IF NOT FOUND THEN
-        INSERT INTO prompt_score_definitions (name, kind, min_value, max_value, categories, description)
-        VALUES (name, kind, min_value, max_value, categories, description);
+        INSERT INTO prompt_score_definitions (name, kind, min_value, max_value, categories, description, higher_is_better)
+        VALUES (name, kind, min_value, max_value, categories, description, higher_is_better);
         RETURN;
     END IF;
     -- A definition in use may change only so that every score given stays valid.
@@ -1843,13 +1847,14 @@ BEGIN
     END IF;
     UPDATE prompt_score_definitions d
        SET kind = prompt_score_define.kind, min_value = prompt_score_define.min_value, max_value = prompt_score_define.max_value,
-           categories = prompt_score_define.categories, description = prompt_score_define.description
+           categories = prompt_score_define.categories, description = prompt_score_define.description,
+           higher_is_better = prompt_score_define.higher_is_better
      WHERE d.name = prompt_score_define.name;
 END
 $$;
 
-COMMENT ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text) IS
-$$Declares a score name, or changes its declaration: kind numeric (optionally bounded by min_value and max_value, inclusive), boolean, or categorical (with its categories), and a description. Once scores of the name exist, its kind cannot change, its range can only widen and its categories only grow.
+COMMENT ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text, boolean) IS
+$$Declares a score name, or changes its declaration: kind numeric (optionally bounded by min_value and max_value, inclusive), boolean, or categorical (with its categories), a description, and which way is better when experiments compare it (higher_is_better). Once scores of the name exist, its kind cannot change, its range can only widen and its categories only grow.
 Errors: 22004 NULL name or kind, 22023 a name that is not an identifier, an unknown kind, bounds or categories that do not fit the kind, bounds not finite or crossed, categories empty, repeated or more than 100; 55000 a change that would make given scores invalid.$$;
 
 -- Definitions with scores stay, or the scores would have no meaning.
@@ -1960,10 +1965,10 @@ BEGIN
     -- What it counts for: the call's version and variant, or those of every
     -- call of the trace.
     IF p_execution IS NOT NULL THEN
-        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
                                                     'template_name', e.template_name, 'version', e.version))
                || CASE WHEN e.experiment IS NULL THEN '[]'::jsonb
-                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
                                                                  'template_name', e.template_name, 'version', e.version,
                                                                  'experiment', e.experiment, 'variant', e.variant)) END
           INTO v_counted
@@ -1986,7 +1991,7 @@ BEGIN
         SELECT jsonb_agg(g ORDER BY g ->> 'template_id', g ->> 'version', g ->> 'experiment', g ->> 'variant')
           INTO v_counted
           FROM (SELECT jsonb_strip_nulls(jsonb_build_object(
-                           'hour', date_trunc('hour', min(e.executed_at)), 'template_id', e.template_id,
+                           'hour', date_trunc('hour', min(e.executed_at), 'UTC'), 'template_id', e.template_id,
                            'template_name', max(e.template_name), 'version', e.version,
                            'experiment', x.experiment, 'variant', x.variant)) AS g
                   FROM prompt_executions e
@@ -2161,7 +2166,7 @@ GRANT EXECUTE ON FUNCTION prompt_score(bigint, text, numeric, text, text), promp
                           prompt_score(bigint, text, text, text, text), prompt_score_trace(text, text, numeric, text, text),
                           prompt_score_trace(text, text, boolean, text, text), prompt_score_trace(text, text, text, text, text)
    TO pgprompt_app;
-GRANT EXECUTE ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text), prompt_score_stats_compact(),
+GRANT EXECUTE ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text, boolean), prompt_score_stats_compact(),
                           _score_used(text), _score(bigint, text, text, numeric, boolean, text, text, text, text),
                           _scores_immutable(), _score_definitions_keep(),
                           prompt_score(bigint, text, numeric, text, text), prompt_score(bigint, text, boolean, text, text),
@@ -2173,3 +2178,797 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_score_definitions, prompt_scores_
 -- Scores are written by prompt_score alone, which keeps their statistics.
 GRANT SELECT ON prompt_scores TO pgprompt_admin;
 GRANT USAGE, SELECT ON prompt_scores_id_seq TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Sums of squares in the call statistics (experiments compare means).
+------------------------------------------------------------------------------
+
+ALTER TABLE prompt_stats_pending
+    ADD COLUMN latency_sum_squares numeric NOT NULL DEFAULT 0,
+    ADD COLUMN cost_sum_squares numeric NOT NULL DEFAULT 0;
+ALTER TABLE prompt_stats_hourly
+    ADD COLUMN latency_sum_squares numeric NOT NULL DEFAULT 0,
+    ADD COLUMN cost_sum_squares numeric NOT NULL DEFAULT 0;
+COMMENT ON COLUMN prompt_stats_pending.latency_sum_squares IS 'Sum of the squares of their latencies.';
+COMMENT ON COLUMN prompt_stats_pending.cost_sum_squares IS 'Sum of the squares of their costs.';
+
+CREATE OR REPLACE FUNCTION prompt_stats_compact()
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_folded bigint;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock('pgprompt.prompt_stats_pending'::regclass::oid::integer, 0) THEN
+        RETURN 0;
+    END IF;
+    WITH moved AS (
+        DELETE FROM prompt_stats_pending RETURNING *
+    ), buckets AS (
+        -- Per latency bucket first, in plain SQL: the histograms are then
+        -- built from a few rows per group rather than one per delta (calling
+        -- _hist_add per delta was half the cost of folding).
+        SELECT hour, template_id, max(template_name) AS template_name, version, experiment, variant, latency_bucket,
+               sum(executions)::bigint AS executions, sum(successes)::bigint AS successes,
+               sum(latency_sum_ms)::bigint AS latency_sum_ms, sum(input_tokens)::bigint AS input_tokens,
+               sum(output_tokens)::bigint AS output_tokens, sum(cached_input_tokens)::bigint AS cached_input_tokens,
+               sum(cost_usd) AS cost_usd, sum(priced_executions)::bigint AS priced_executions,
+               max(last_executed_at) AS last_executed_at,
+               sum(latency_sum_squares) AS latency_sum_squares, sum(cost_sum_squares) AS cost_sum_squares
+          FROM moved
+         GROUP BY hour, template_id, version, experiment, variant, latency_bucket
+    ), folded AS (
+        INSERT INTO prompt_stats_hourly AS s
+        SELECT hour, template_id, max(template_name), version, experiment, variant,
+               sum(executions), sum(successes),
+               coalesce(sum(executions) FILTER (WHERE latency_bucket IS NOT NULL), 0), sum(latency_sum_ms),
+               _hist_from_buckets(latency_bucket, executions),
+               sum(input_tokens), sum(output_tokens), sum(cached_input_tokens), sum(cost_usd), sum(priced_executions),
+               max(last_executed_at), sum(latency_sum_squares), sum(cost_sum_squares)
+          FROM buckets
+         GROUP BY hour, template_id, version, experiment, variant
+         -- One order for every folder: no two can deadlock on rollup rows.
+         ORDER BY hour, template_id, version, experiment, variant
+        ON CONFLICT ON CONSTRAINT prompt_stats_hourly_key DO UPDATE SET
+               template_name = excluded.template_name,
+               executions = s.executions + excluded.executions,
+               successes = s.successes + excluded.successes,
+               latency_count = s.latency_count + excluded.latency_count,
+               latency_sum_ms = s.latency_sum_ms + excluded.latency_sum_ms,
+               latency_histogram = _hist_merge(s.latency_histogram, excluded.latency_histogram),
+               input_tokens = s.input_tokens + excluded.input_tokens,
+               output_tokens = s.output_tokens + excluded.output_tokens,
+               cached_input_tokens = s.cached_input_tokens + excluded.cached_input_tokens,
+               cost_usd = s.cost_usd + excluded.cost_usd,
+               priced_executions = s.priced_executions + excluded.priced_executions,
+               last_executed_at = greatest(s.last_executed_at, excluded.last_executed_at),
+               latency_sum_squares = s.latency_sum_squares + excluded.latency_sum_squares,
+               cost_sum_squares = s.cost_sum_squares + excluded.cost_sum_squares
+    )
+    SELECT count(*) INTO v_folded FROM moved;
+    RETURN v_folded;
+END
+$$;
+
+ALTER FUNCTION prompt_stats_compact() SECURITY DEFINER;
+
+-- The hours logged so far: fold what is pending, then add the squares of
+-- the calls still kept (hours of purged months keep 0).
+SELECT pg_advisory_xact_lock('pgprompt.prompt_stats_pending'::regclass::oid::integer, 0);
+SELECT prompt_stats_compact();
+UPDATE prompt_stats_hourly h
+   SET latency_sum_squares = x.latency_sum_squares, cost_sum_squares = x.cost_sum_squares
+  FROM (SELECT date_trunc('hour', e.executed_at, 'UTC') AS hour, e.template_id, e.version, g.experiment, g.variant,
+               coalesce(sum(e.latency_ms::numeric * e.latency_ms), 0) AS latency_sum_squares,
+               coalesce(sum(e.cost_usd * e.cost_usd), 0) AS cost_sum_squares
+          FROM prompt_executions e
+         -- Each call counts for its version, and for its variant if any.
+         CROSS JOIN LATERAL (SELECT NULL::text, NULL::text
+                             UNION ALL SELECT e.experiment, e.variant WHERE e.experiment IS NOT NULL) AS g (experiment, variant)
+         GROUP BY 1, 2, 3, 4, 5) x
+ WHERE (h.hour, h.template_id, h.version) = (x.hour, x.template_id, x.version)
+   AND h.experiment IS NOT DISTINCT FROM x.experiment AND h.variant IS NOT DISTINCT FROM x.variant;
+
+CREATE OR REPLACE VIEW prompt_stats_rows AS
+SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
+       latency_count, latency_sum_ms, latency_histogram,
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
+  FROM prompt_stats_hourly
+UNION ALL
+SELECT hour, template_id, template_name, version, experiment, variant, executions, successes,
+       CASE WHEN latency_bucket IS NULL THEN 0 ELSE executions END, latency_sum_ms, _hist_of(latency_bucket, executions),
+       input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
+  FROM prompt_stats_pending;
+
+COMMENT ON VIEW prompt_stats_rows IS
+    'The hourly rollup and the pending deltas as rows of one shape, not yet grouped: what the analytics views aggregate. Rows without an experiment count template calls; rows with one count the same calls again per experiment variant.';
+
+CREATE OR REPLACE VIEW prompt_stats AS
+SELECT hour, template_id, max(template_name) AS template_name, version, experiment, variant,
+       sum(executions)::bigint AS executions,
+       sum(successes)::bigint AS successes,
+       sum(latency_count)::bigint AS latency_count,
+       sum(latency_sum_ms)::bigint AS latency_sum_ms,
+       prompt_latency_histogram(latency_histogram) AS latency_histogram,
+       sum(input_tokens)::bigint AS input_tokens,
+       sum(output_tokens)::bigint AS output_tokens,
+       sum(cached_input_tokens)::bigint AS cached_input_tokens,
+       sum(cost_usd) AS cost_usd,
+       sum(priced_executions)::bigint AS priced_executions,
+       max(last_executed_at) AS last_executed_at,
+       sum(latency_sum_squares) AS latency_sum_squares,
+       sum(cost_sum_squares) AS cost_sum_squares
+  FROM prompt_stats_rows
+ GROUP BY hour, template_id, version, experiment, variant;
+
+CREATE OR REPLACE VIEW prompt_template_stats AS
+SELECT hour, template_id, template_name, version, executions, successes, latency_count, latency_sum_ms,
+       latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions, last_executed_at,
+       latency_sum_squares, cost_sum_squares
+  FROM prompt_stats WHERE experiment IS NULL;
+
+CREATE OR REPLACE VIEW ab_test_stats AS
+SELECT hour, experiment, variant, template_id, template_name, version, executions, successes, latency_count,
+       latency_sum_ms, latency_histogram, input_tokens, output_tokens, cached_input_tokens, cost_usd, priced_executions,
+       last_executed_at, latency_sum_squares, cost_sum_squares
+  FROM prompt_stats WHERE experiment IS NOT NULL;
+
+-- The same columns mean the same in the rollup and the four views.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['prompt_stats_hourly', 'prompt_stats_rows', 'prompt_stats', 'prompt_template_stats', 'ab_test_stats'] LOOP
+        EXECUTE format($c$
+            COMMENT ON COLUMN %1$I.hour IS 'Hour (UTC) of the calls.';
+            COMMENT ON COLUMN %1$I.template_id IS 'Template (prompt_templates.id; kept when the template is deleted).';
+            COMMENT ON COLUMN %1$I.template_name IS 'Its name when last logged.';
+            COMMENT ON COLUMN %1$I.version IS 'Template version.';
+            COMMENT ON COLUMN %1$I.executions IS 'Calls.';
+            COMMENT ON COLUMN %1$I.successes IS 'Successful calls.';
+            COMMENT ON COLUMN %1$I.latency_count IS 'Calls with a known latency.';
+            COMMENT ON COLUMN %1$I.latency_sum_ms IS 'Sum of their latencies in milliseconds.';
+            COMMENT ON COLUMN %1$I.latency_histogram IS 'Calls per latency bucket (64 log-scale buckets); prompt_latency_quantile(latency_histogram, 0.95) is the p95.';
+            COMMENT ON COLUMN %1$I.input_tokens IS 'Sum of input tokens.';
+            COMMENT ON COLUMN %1$I.output_tokens IS 'Sum of output tokens.';
+            COMMENT ON COLUMN %1$I.cached_input_tokens IS 'Sum of cached input tokens.';
+            COMMENT ON COLUMN %1$I.cost_usd IS 'Sum of costs in USD, exact (calls of unpriced models add nothing).';
+            COMMENT ON COLUMN %1$I.priced_executions IS 'Calls whose cost is known.';
+            COMMENT ON COLUMN %1$I.last_executed_at IS 'The newest of the calls.';
+            COMMENT ON COLUMN %1$I.latency_sum_squares IS 'Sum of the squares of their latencies (for variances; 0 for hours logged before 0.2.0 whose calls were purged).';
+            COMMENT ON COLUMN %1$I.cost_sum_squares IS 'Sum of the squares of their costs (for variances).';
+        $c$, r);
+        IF r <> 'prompt_template_stats' THEN
+            EXECUTE format($c$
+                COMMENT ON COLUMN %1$I.experiment IS 'Experiment (NULL in per-template rows).';
+                COMMENT ON COLUMN %1$I.variant IS 'Experiment variant.';
+            $c$, r);
+        END IF;
+    END LOOP;
+END
+$$;
+
+------------------------------------------------------------------------------
+-- Experiments on any metric, with guardrail metrics and sequential tests.
+------------------------------------------------------------------------------
+
+ALTER TABLE ab_test_experiments DROP CONSTRAINT ab_test_experiments_primary_metric_check;
+ALTER TABLE ab_test_experiments
+    ADD COLUMN guardrail_metrics text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN overrides text[];
+COMMENT ON COLUMN ab_test_experiments.primary_metric IS
+    'What decides the experiment: success_rate (the share of calls logged with success = true), latency_ms or cost_usd (means, lower is better), or a declared numeric or boolean score (prompt_score_define).';
+COMMENT ON COLUMN ab_test_experiments.guardrail_metrics IS
+    'Metrics that must not get significantly worse for a variant to be promoted: success_rate, error_rate, latency_ms, cost_usd or declared numeric or boolean scores.';
+COMMENT ON COLUMN ab_test_experiments.overrides IS 'What a forced promotion overrode (a variant short of the minimum sample, a degraded guardrail metric); NULL otherwise. Audited with the conclusion.';
+
+CREATE OR REPLACE FUNCTION _experiments_validate()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_item jsonb;
+    v_position bigint;
+    v_name text;
+    v_names text[] := '{}';
+    v_normal jsonb := '[]';
+    v_sum integer := 0;
+    v_missing integer;
+    v_template text := (SELECT t.name FROM prompt_templates t WHERE t.id = NEW.template_id);
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF OLD.status <> NEW.status AND NOT (OLD.status, NEW.status) IN
+               (('draft', 'running'), ('running', 'stopped'), ('stopped', 'running'),
+                ('running', 'concluded'), ('stopped', 'concluded')) THEN
+            RAISE EXCEPTION 'experiment "%" cannot go from % to %', OLD.name, OLD.status, NEW.status
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'draft -> running <-> stopped -> concluded.';
+        END IF;
+        -- Fixed once started: changing the split would move users between
+        -- variants, and changing the decision rules after seeing data is
+        -- how false winners are made.
+        IF OLD.status <> 'draft' AND (NEW.name, NEW.template_id, NEW.variants, NEW.hash_salt, NEW.control_variant,
+                                      NEW.primary_metric, NEW.guardrail_metrics, NEW.min_sample_size, NEW.significance_level)
+                IS DISTINCT FROM (OLD.name, OLD.template_id, OLD.variants, OLD.hash_salt, OLD.control_variant,
+                                  OLD.primary_metric, OLD.guardrail_metrics, OLD.min_sample_size, OLD.significance_level) THEN
+            RAISE EXCEPTION 'experiment "%" has started: its name, template, variants, control, salt, metrics, minimum sample and significance level are fixed', OLD.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Create a new experiment instead.';
+        END IF;
+    END IF;
+    IF jsonb_typeof(NEW.variants) IS DISTINCT FROM 'array' OR jsonb_array_length(NEW.variants) NOT BETWEEN 1 AND 20 THEN
+        RAISE EXCEPTION 'variants must be a JSON array of 1 to 20 objects'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = '[{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}]';
+    END IF;
+    FOR v_item, v_position IN SELECT e, o FROM jsonb_array_elements(NEW.variants) WITH ORDINALITY AS a(e, o) LOOP
+        IF jsonb_typeof(v_item) IS DISTINCT FROM 'object'
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_item) k WHERE k NOT IN ('name', 'version', 'weight')) THEN
+            RAISE EXCEPTION 'variant % must be an object with the keys name, version and weight', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v_item -> 'version') IS DISTINCT FROM 'number' OR (v_item ->> 'version') !~ '^[0-9]{1,9}$'
+           OR (v_item ->> 'version')::integer < 1 THEN
+            RAISE EXCEPTION 'variant %: version must be a positive integer', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF jsonb_typeof(v_item -> 'weight') IS DISTINCT FROM 'number' OR (v_item ->> 'weight') !~ '^[0-9]{1,3}$'
+           OR (v_item ->> 'weight')::integer NOT BETWEEN 1 AND 100 THEN
+            RAISE EXCEPTION 'variant %: weight must be an integer from 1 to 100 (percent of users)', v_position
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF v_item ? 'name' AND jsonb_typeof(v_item -> 'name') IS DISTINCT FROM 'string' THEN
+            RAISE EXCEPTION 'variant %: name must be a string', v_position USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        v_name := coalesce(v_item ->> 'name', 'v' || (v_item ->> 'version'));
+        IF v_name !~ '^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$' THEN
+            RAISE EXCEPTION 'variant %: name "%" is not valid', v_position, v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Up to 64 letters, digits, _ . and -, not starting with . or -.';
+        END IF;
+        IF v_name = ANY (v_names) THEN
+            RAISE EXCEPTION 'variant name "%" is used twice', v_name
+                USING ERRCODE = 'invalid_parameter_value',
+                      HINT = 'Name the variants when two of them test the same version.';
+        END IF;
+        v_names := v_names || v_name;
+        v_sum := v_sum + (v_item ->> 'weight')::integer;
+        v_normal := v_normal || jsonb_build_object('name', v_name, 'version', (v_item ->> 'version')::integer,
+                                                   'weight', (v_item ->> 'weight')::integer);
+    END LOOP;
+    IF v_sum <> 100 THEN
+        RAISE EXCEPTION 'variant weights sum to %, not 100', v_sum
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Weights are percentages of users.';
+    END IF;
+    NEW.variants := v_normal;
+    NEW.control_variant := coalesce(NEW.control_variant, v_names[1]);
+    IF NOT NEW.control_variant = ANY (v_names) THEN
+        RAISE EXCEPTION 'control variant "%" is not one of the variants (%)', NEW.control_variant, array_to_string(v_names, ', ')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NEW.winner IS NOT NULL AND NOT NEW.winner = ANY (v_names) THEN
+        RAISE EXCEPTION 'winner "%" is not one of the variants (%)', NEW.winner, array_to_string(v_names, ', ')
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    NEW.hash_salt := coalesce(NEW.hash_salt, NEW.name);
+
+    -- Restored rows may arrive before the versions they name.
+    IF NOT (TG_OP = 'INSERT' AND _restoring()) THEN
+        SELECT count(*) INTO v_missing
+          FROM jsonb_array_elements(NEW.variants) e
+         WHERE NOT EXISTS (SELECT 1 FROM prompt_versions v
+                            WHERE v.template_id = NEW.template_id AND v.version = (e ->> 'version')::integer);
+        IF v_missing > 0 THEN
+            RAISE EXCEPTION 'variant versions % are not all versions of template "%"',
+                  (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(NEW.variants) e), v_template
+                USING ERRCODE = 'undefined_object',
+                      DETAIL = format('Versions of "%s": %s.', v_template,
+                          (SELECT string_agg(v.version::text, ', ' ORDER BY v.version) FROM prompt_versions v
+                            WHERE v.template_id = NEW.template_id));
+        END IF;
+    END IF;
+
+    -- Metrics: built in, or declared scores that have a mean (not categories).
+    IF NOT (TG_OP = 'INSERT' AND _restoring()) THEN
+        FOREACH v_name IN ARRAY array_prepend(NEW.primary_metric, NEW.guardrail_metrics) LOOP
+            IF v_name IS NULL OR NOT (v_name IN ('success_rate', 'error_rate', 'latency_ms', 'cost_usd')
+                                      OR EXISTS (SELECT 1 FROM prompt_score_definitions d WHERE d.name = v_name AND d.kind <> 'categorical')) THEN
+                RAISE EXCEPTION 'unknown metric "%"', v_name
+                    USING ERRCODE = 'invalid_parameter_value',
+                          DETAIL = CASE WHEN EXISTS (SELECT 1 FROM prompt_score_definitions d WHERE d.name = v_name)
+                                        THEN format('Score "%s" is categorical: it has no mean to compare.', v_name)
+                                        ELSE 'Metrics are built in or declared scores.' END,
+                          HINT = 'success_rate, error_rate, latency_ms, cost_usd, or a numeric or boolean score declared with prompt_score_define.';
+            END IF;
+        END LOOP;
+        IF NEW.primary_metric = 'error_rate' THEN
+            RAISE EXCEPTION 'error_rate is a guardrail metric; decide on success_rate instead' USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        -- (success_rate and error_rate are one metric read two ways.)
+        IF (SELECT count(DISTINCT CASE m WHEN 'error_rate' THEN 'success_rate' ELSE m END) FROM unnest(array_prepend(NEW.primary_metric, NEW.guardrail_metrics)) m)
+           <> cardinality(NEW.guardrail_metrics) + 1 THEN
+            RAISE EXCEPTION 'guardrail metrics must differ from each other and from the primary metric "%"', NEW.primary_metric
+                USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+    END IF;
+
+    IF NEW.status = 'running' AND jsonb_array_length(NEW.variants) < 2 THEN
+        RAISE EXCEPTION 'experiment "%" has % variant; it needs at least two to run', NEW.name, jsonb_array_length(NEW.variants)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _experiments_validate() IS
+    'Trigger: checks variants (22023: shape, names, weights summing to 100, control; 42704: versions of another template) and metrics (22023: unknown, repeated or equal to the primary), fills the default control and salt, and refuses illegal status changes and changes to a started experiment (55000).';
+
+DROP FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text);
+CREATE FUNCTION prompt_experiment_create(name text, template text, variants jsonb,
+                                         control text DEFAULT NULL,
+                                         salt text DEFAULT NULL,
+                                         min_sample_size integer DEFAULT 1000,
+                                         significance_level numeric DEFAULT 0.05,
+                                         description text DEFAULT NULL,
+                                         primary_metric text DEFAULT 'success_rate',
+                                         guardrail_metrics text[] DEFAULT '{}')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_id bigint;
+BEGIN
+    PERFORM _require(prompt_experiment_create.name, 'name');
+    PERFORM _require(prompt_experiment_create.variants, 'variants');
+    PERFORM _require(prompt_experiment_create.min_sample_size, 'min_sample_size');
+    PERFORM _require(prompt_experiment_create.significance_level, 'significance_level');
+    PERFORM _require(prompt_experiment_create.primary_metric, 'primary_metric');
+    PERFORM _require(prompt_experiment_create.guardrail_metrics, 'guardrail_metrics');
+    IF length(prompt_experiment_create.name) NOT BETWEEN 1 AND 200
+       OR prompt_experiment_create.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION '"%" is not a valid experiment name', prompt_experiment_create.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Letters, digits and _ . : / - ; up to 200 characters.';
+    END IF;
+    v_template := _lock_template(prompt_experiment_create.template);
+    IF prompt_experiment_create.min_sample_size < 1 THEN
+        RAISE EXCEPTION 'min_sample_size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT (prompt_experiment_create.significance_level > 0 AND prompt_experiment_create.significance_level < 0.5) THEN
+        RAISE EXCEPTION 'significance_level must be between 0 and 0.5 (got %)', prompt_experiment_create.significance_level
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM ab_test_experiments e WHERE e.name = prompt_experiment_create.name) THEN
+        RAISE EXCEPTION 'experiment "%" already exists', prompt_experiment_create.name
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    INSERT INTO ab_test_experiments AS e (name, template_id, description, variants, control_variant, hash_salt,
+                                          min_sample_size, significance_level, primary_metric, guardrail_metrics)
+    VALUES (prompt_experiment_create.name, v_template.id, prompt_experiment_create.description,
+            prompt_experiment_create.variants, prompt_experiment_create.control, prompt_experiment_create.salt,
+            prompt_experiment_create.min_sample_size, prompt_experiment_create.significance_level,
+            prompt_experiment_create.primary_metric, prompt_experiment_create.guardrail_metrics)
+    RETURNING e.id INTO v_id;
+    RETURN v_id;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text, text, text[]) IS
+$$Creates a draft experiment on a template and returns its id. variants: [{"name": "control", "version": 1, "weight": 50}, {"name": "treatment", "version": 2, "weight": 50}] (name defaults to v<version>; weights are percent of users and sum to 100). control: default the first variant. salt: default the experiment's name. primary_metric decides it: success_rate, latency_ms, cost_usd or a declared numeric or boolean score; guardrail_metrics (those and error_rate) must not get significantly worse for a variant to be promoted.
+Errors: 22004 NULL argument, 22023 invalid name, variants, settings or metrics (unknown, repeated, or a guardrail equal to the primary), 42704 unknown template or a version of another template, 42710 name taken.$$;
+
+ALTER FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text, text, text[]) SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text, text, text[]) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_experiment_create(text, text, jsonb, text, text, integer, numeric, text, text, text[]) TO pgprompt_admin;
+
+CREATE OR REPLACE FUNCTION prompt_experiment_promote(name text, variant text DEFAULT NULL, version integer DEFAULT NULL,
+                                          force boolean DEFAULT false)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_experiment ab_test_experiments := _lock_experiment(prompt_experiment_promote.name);
+    v_wanted text;
+    v_chosen jsonb;
+    v_short text;
+    v_degraded text[];
+    v_overrides text[];
+BEGIN
+    IF v_experiment.status NOT IN ('running', 'stopped') THEN
+        RAISE EXCEPTION 'experiment "%" is %; only a running or stopped experiment can be promoted', v_experiment.name, v_experiment.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF prompt_experiment_promote.variant IS NOT NULL AND prompt_experiment_promote.version IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a variant or a version, not both' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    v_wanted := prompt_experiment_promote.variant;
+    IF v_wanted IS NULL AND prompt_experiment_promote.version IS NULL THEN
+        -- No choice given: the sequential decision on the primary metric
+        -- (valid however often the results were looked at), the best of the
+        -- variants it calls better than the control.
+        SELECT m.variant INTO v_wanted FROM v_ab_test_metrics m
+         WHERE m.experiment = v_experiment.name AND m.role = 'primary' AND m.verdict = 'better'
+         ORDER BY CASE m.better WHEN 'higher' THEN m.diff ELSE -m.diff END DESC LIMIT 1;
+        IF v_wanted IS NULL THEN
+            RAISE EXCEPTION 'experiment "%" has no variant better than the control "%" on its primary metric %', v_experiment.name,
+                            v_experiment.control_variant, v_experiment.primary_metric
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'Look at v_ab_test_results (primary_verdict), then name the variant to promote: prompt_experiment_promote(name, variant => ...).';
+        END IF;
+    END IF;
+    -- By name, or the first variant of the version given.
+    SELECT a.e INTO v_chosen FROM jsonb_array_elements(v_experiment.variants) WITH ORDINALITY a(e, position)
+     WHERE CASE WHEN v_wanted IS NOT NULL THEN a.e ->> 'name' = v_wanted
+                ELSE (a.e ->> 'version')::integer = prompt_experiment_promote.version END
+     ORDER BY a.position LIMIT 1;
+    IF v_chosen IS NULL AND v_wanted IS NOT NULL THEN
+        RAISE EXCEPTION 'experiment "%" has no variant "%"', v_experiment.name, v_wanted
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variants: ' || (SELECT string_agg(e ->> 'name', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
+    ELSIF v_chosen IS NULL THEN
+        RAISE EXCEPTION 'version % is not a variant of experiment "%"', prompt_experiment_promote.version, v_experiment.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'Variant versions: ' || (SELECT string_agg(e ->> 'version', ', ') FROM jsonb_array_elements(v_experiment.variants) e) || '.';
+    END IF;
+
+    -- A winner read off too few calls is noise: every variant needs the
+    -- experiment's minimum sample, unless the caller forces it.
+    SELECT string_agg(format('%s (%s calls)', r.variant, r.executions), ', ' ORDER BY r.variant) INTO v_short
+      FROM v_ab_test_results r
+     WHERE r.experiment = v_experiment.name AND r.executions < v_experiment.min_sample_size;
+    IF v_short IS NOT NULL AND NOT prompt_experiment_promote.force THEN
+        RAISE EXCEPTION 'experiment "%" has fewer than its minimum sample of % calls per variant: %',
+                        v_experiment.name, v_experiment.min_sample_size, v_short
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Wait for more calls, or pass force => true to promote anyway.';
+    END IF;
+    IF v_short IS NOT NULL THEN
+        v_overrides := v_overrides || ('minimum sample: ' || v_short);
+    END IF;
+    -- A winner must not pay for its win elsewhere: no guardrail metric
+    -- significantly worse than the control's.
+    SELECT array_agg(format('%s (%s vs %s)', m.metric, round(m.value::numeric, 6), round((m.value - m.diff)::numeric, 6)) ORDER BY m.metric)
+      INTO v_degraded
+      FROM v_ab_test_metrics m
+     WHERE m.experiment = v_experiment.name AND m.variant = v_chosen ->> 'name' AND m.role = 'guardrail' AND m.verdict = 'worse';
+    IF v_degraded IS NOT NULL AND NOT prompt_experiment_promote.force THEN
+        RAISE EXCEPTION 'variant "%" of experiment "%" is significantly worse than the control on guardrail metric %',
+                        v_chosen ->> 'name', v_experiment.name, array_to_string(v_degraded, ', ')
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Look at v_ab_test_metrics; force => true promotes anyway (recorded in the experiment''s overrides and audited).';
+    END IF;
+    IF v_degraded IS NOT NULL THEN
+        v_overrides := v_overrides || ('degraded guardrail: ' || array_to_string(v_degraded, ', '));
+    END IF;
+
+    IF (SELECT t.active_version FROM prompt_templates t WHERE t.id = v_experiment.template_id) <> (v_chosen ->> 'version')::integer THEN
+        PERFORM prompt_activate((SELECT t.name FROM prompt_templates t WHERE t.id = v_experiment.template_id),
+                                (v_chosen ->> 'version')::integer, prompt_experiment_promote.force);
+    END IF;
+    UPDATE ab_test_experiments e
+       SET status = 'concluded', winner = v_chosen ->> 'name', stopped_at = coalesce(e.stopped_at, now()), concluded_at = now(),
+           overrides = v_overrides
+     WHERE e.id = v_experiment.id;
+    RETURN (v_chosen ->> 'version')::integer;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_experiment_promote(text, text, integer, boolean) IS
+$$Concludes an experiment in one transaction: activates the winning variant's version (gated by its test cases like prompt_activate; force passes through) and records it as the winner; returns that version. The winner is the variant (by name) or version given, or else the variant the sequential test calls better than the control on the primary metric (v_ab_test_results.primary_verdict; the best if several). Every variant needs min_sample_size calls first, and no guardrail metric of the winner may be significantly worse than the control's; force => true promotes anyway (what it overrode is recorded in the experiment's overrides, audited with the conclusion) and passes through to the activation's gate.
+Errors: 22004 NULL name, 22023 not a variant of the experiment, 42704 unknown experiment, 55000 not running or stopped, a variant short of the minimum sample, a degraded guardrail metric, or no better variant on the primary metric when none was named, PG002 failing test cases.$$;
+
+ALTER FUNCTION prompt_experiment_promote(text, text, integer, boolean) SECURITY DEFINER;
+
+CREATE  FUNCTION "prompt_compare_means"(
+	"n_a" bigint, /* i64 */
+	"mean_a" double precision, /* f64 */
+	"var_a" double precision, /* f64 */
+	"n_b" bigint, /* i64 */
+	"mean_b" double precision, /* f64 */
+	"var_b" double precision, /* f64 */
+	"alpha" double precision DEFAULT 0.05 /* f64 */
+) RETURNS TABLE (
+	"diff" double precision,  /* Option < f64 > */
+	"ci_low" double precision,  /* Option < f64 > */
+	"ci_high" double precision,  /* Option < f64 > */
+	"p_value" double precision,  /* Option < f64 > */
+	"df" double precision,  /* Option < f64 > */
+	"seq_ci_low" double precision,  /* Option < f64 > */
+	"seq_ci_high" double precision,  /* Option < f64 > */
+	"seq_p_value" double precision  /* Option < f64 > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_compare_means_wrapper';
+
+CREATE  FUNCTION "prompt_compare_rates"(
+	"successes_a" bigint, /* i64 */
+	"n_a" bigint, /* i64 */
+	"successes_b" bigint, /* i64 */
+	"n_b" bigint, /* i64 */
+	"alpha" double precision DEFAULT 0.05 /* f64 */
+) RETURNS TABLE (
+	"diff" double precision,  /* Option < f64 > */
+	"ci_low" double precision,  /* Option < f64 > */
+	"ci_high" double precision,  /* Option < f64 > */
+	"p_value" double precision,  /* Option < f64 > */
+	"df" double precision,  /* Option < f64 > */
+	"seq_ci_low" double precision,  /* Option < f64 > */
+	"seq_ci_high" double precision,  /* Option < f64 > */
+	"seq_p_value" double precision  /* Option < f64 > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_compare_rates_wrapper';
+
+CREATE  FUNCTION "prompt_mean_interval"(
+	"n" bigint, /* i64 */
+	"mean" double precision, /* f64 */
+	"var" double precision, /* f64 */
+	"alpha" double precision DEFAULT 0.05 /* f64 */
+) RETURNS double precision[] /* :: std :: option :: Option < Vec < f64 > > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_mean_interval_wrapper';
+
+CREATE  FUNCTION "prompt_rate_interval"(
+	"successes" bigint, /* i64 */
+	"n" bigint, /* i64 */
+	"alpha" double precision DEFAULT 0.05 /* f64 */
+) RETURNS double precision[] /* :: std :: option :: Option < Vec < f64 > > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_rate_interval_wrapper';
+
+COMMENT ON FUNCTION prompt_compare_means(bigint, double precision, double precision, bigint, double precision, double precision, double precision) IS
+    'Mean b against mean a (each as n, mean, variance): diff = b - a with the (1 - alpha) Welch interval, the Welch t-test''s two-sided p-value and degrees of freedom, and the always-valid (mSPRT) confidence sequence and p-value. No row when a group has under two observations.';
+COMMENT ON FUNCTION prompt_compare_rates(bigint, bigint, bigint, bigint, double precision) IS
+    'Rate b against rate a (successes_a, n_a, successes_b, n_b): diff = b - a with Newcombe''s (1 - alpha) interval, the pooled z-test''s p-value, and the always-valid (mSPRT) confidence sequence and p-value.';
+COMMENT ON FUNCTION prompt_mean_interval(bigint, double precision, double precision, double precision) IS
+    'The (1 - alpha) Student''s t interval {low, high} of a mean from n, mean and variance; NULL under two observations.';
+COMMENT ON FUNCTION prompt_rate_interval(bigint, bigint, double precision) IS
+    'The (1 - alpha) Wilson interval {low, high} of a rate; NULL when n is 0.';
+
+
+-- Every metric of every variant, from the exact rollups (calls and scores),
+-- with its interval and, against the control, the fixed-horizon test
+-- (two-proportion z-test with Newcombe's interval for rates, Welch's t-test
+-- for means) and the always-valid one (the mSPRT: p-value and confidence
+-- sequence, safe to read at any time; see sequential.rs).
+CREATE VIEW v_ab_test_metrics AS
+WITH experiment AS (
+    SELECT e.id, e.name, e.control_variant, e.min_sample_size, e.significance_level::float8 AS alpha,
+           jsonb_array_length(e.variants) AS variants, e.primary_metric, e.guardrail_metrics, e.variants AS list
+      FROM ab_test_experiments e
+), calls AS (
+    SELECT experiment, variant, sum(executions) AS executions, sum(successes) AS successes,
+           sum(latency_count) AS latency_count, sum(latency_sum_ms) AS latency_sum, sum(latency_sum_squares) AS latency_squares,
+           prompt_latency_histogram(latency_histogram) AS histogram,
+           sum(priced_executions) AS priced, sum(cost_usd) AS cost_sum, sum(cost_sum_squares) AS cost_squares
+      FROM prompt_stats_rows
+     WHERE experiment IS NOT NULL
+     GROUP BY experiment, variant
+), scores AS (
+    SELECT experiment, variant, score, sum(scores) AS n, sum(value_sum) AS s, sum(value_sum_squares) AS ss
+      FROM prompt_score_stats
+     WHERE experiment IS NOT NULL AND category IS NULL
+     GROUP BY experiment, variant, score
+), metric AS (
+    -- What each experiment shows: the call metrics, its own metrics, and
+    -- every score with a mean that its calls got.
+    SELECT x.id, m.metric
+      FROM experiment x
+     CROSS JOIN LATERAL (SELECT unnest(ARRAY['success_rate', 'latency_ms', 'cost_usd'])
+                         UNION SELECT x.primary_metric
+                         UNION SELECT unnest(x.guardrail_metrics)
+                         UNION SELECT s.score FROM scores s
+                                 JOIN prompt_score_definitions d ON d.name = s.score AND d.kind <> 'categorical'
+                                WHERE s.experiment = x.name) AS m (metric)
+), observed AS (
+    SELECT x.id, x.name AS experiment, a.v ->> 'name' AS variant, (a.v ->> 'version')::integer AS version, a.position,
+           x.control_variant, x.alpha, x.variants, x.min_sample_size, m.metric,
+           CASE WHEN m.metric = x.primary_metric THEN 'primary'
+                WHEN m.metric = ANY (x.guardrail_metrics) THEN 'guardrail' ELSE 'secondary' END AS role,
+           CASE WHEN m.metric IN ('success_rate', 'error_rate') OR d.kind = 'boolean' THEN 'rate' ELSE 'mean' END AS kind,
+           CASE WHEN m.metric IN ('error_rate', 'latency_ms', 'cost_usd') OR NOT coalesce(d.higher_is_better, true)
+                THEN 'lower' ELSE 'higher' END AS better,
+           coalesce(c.executions, 0) AS executions,
+           coalesce(CASE m.metric WHEN 'success_rate' THEN c.executions WHEN 'error_rate' THEN c.executions
+                                  WHEN 'latency_ms' THEN c.latency_count WHEN 'cost_usd' THEN c.priced ELSE s.n END, 0)::bigint AS n,
+           coalesce(CASE m.metric WHEN 'success_rate' THEN c.successes WHEN 'error_rate' THEN c.executions - c.successes
+                                  WHEN 'latency_ms' THEN c.latency_sum WHEN 'cost_usd' THEN c.cost_sum ELSE s.s END, 0)::numeric AS total,
+           coalesce(CASE m.metric WHEN 'latency_ms' THEN c.latency_squares WHEN 'cost_usd' THEN c.cost_squares
+                                  ELSE s.ss END, 0)::numeric AS squares,
+           CASE WHEN m.metric = 'latency_ms' THEN prompt_latency_quantile(c.histogram, 0.95) END AS p95
+      FROM experiment x
+      JOIN metric m ON m.id = x.id
+     CROSS JOIN LATERAL jsonb_array_elements(x.list) WITH ORDINALITY AS a (v, position)
+      LEFT JOIN prompt_score_definitions d ON d.name = m.metric
+      LEFT JOIN calls c ON c.experiment = x.name AND c.variant = a.v ->> 'name'
+      LEFT JOIN scores s ON s.experiment = x.name AND s.variant = a.v ->> 'name' AND s.score = m.metric
+), summarised AS (
+    SELECT o.*,
+           CASE WHEN o.n > 0 THEN (o.total / o.n)::float8 END AS value,
+           CASE WHEN o.kind = 'mean' AND o.n > 1
+                THEN greatest((o.squares - o.total * o.total / o.n) / (o.n - 1), 0)::float8 END AS var
+      FROM observed o
+), paired AS (
+    SELECT s.*,
+           max(s.n) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_n,
+           max(s.total) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_total,
+           max(s.value) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_value,
+           max(s.var) FILTER (WHERE s.variant = s.control_variant) OVER w AS control_var,
+           min(s.executions) OVER w >= s.min_sample_size AS min_sample_reached,
+           -- The level each comparison is called at: Bonferroni over the
+           -- comparisons with the control, but a guardrail at alpha itself
+           -- (it is quicker to flag harm than to call a win).
+           CASE WHEN s.role = 'guardrail' THEN s.alpha ELSE s.alpha / greatest(s.variants - 1, 1) END AS level
+      FROM summarised s
+    WINDOW w AS (PARTITION BY s.id, s.metric)
+)
+SELECT p.experiment, p.variant, p.version, p.variant = p.control_variant AS is_control, p.metric, p.role, p.better,
+       p.n, p.value,
+       i.interval[1] AS ci_low, i.interval[2] AS ci_high, p.p95,
+       c.diff, c.ci_low AS diff_ci_low, c.ci_high AS diff_ci_high, c.p_value,
+       CASE WHEN p.variant <> p.control_variant THEN coalesce(c.p_value < p.level AND p.min_sample_reached, false) END AS significant,
+       c.seq_p_value, c.seq_ci_low, c.seq_ci_high,
+       CASE WHEN p.variant <> p.control_variant THEN
+           CASE WHEN c.seq_p_value < p.level AND (c.diff > 0) = (p.better = 'higher') THEN 'better'
+                WHEN c.seq_p_value < p.level AND c.diff <> 0 THEN 'worse'
+                ELSE 'inconclusive' END END AS verdict
+  FROM paired p
+  LEFT JOIN LATERAL (SELECT CASE WHEN p.kind = 'rate' THEN prompt_rate_interval(p.total::bigint, p.n, p.alpha)
+                                 ELSE prompt_mean_interval(p.n, p.value, p.var, p.alpha) END AS interval) i ON true
+  LEFT JOIN LATERAL (SELECT * FROM prompt_compare_rates(p.control_total::bigint, p.control_n, p.total::bigint, p.n, p.alpha)
+                      WHERE p.kind = 'rate'
+                     UNION ALL
+                     SELECT * FROM prompt_compare_means(p.control_n, p.control_value, p.control_var, p.n, p.value, p.var, p.alpha)
+                      WHERE p.kind = 'mean') c ON p.variant <> p.control_variant;
+
+COMMENT ON VIEW v_ab_test_metrics IS
+    'Every metric of every experiment variant (success rate, latency, cost, the declared scores its calls got, its primary and guardrail metrics), with intervals at the experiment''s level and, against the control, the fixed-horizon test and the always-valid sequential test, which may be read at any time without inflating false positives.';
+COMMENT ON COLUMN v_ab_test_metrics.experiment IS 'Experiment name.';
+COMMENT ON COLUMN v_ab_test_metrics.variant IS 'Variant name.';
+COMMENT ON COLUMN v_ab_test_metrics.version IS 'Template version of the variant.';
+COMMENT ON COLUMN v_ab_test_metrics.is_control IS 'Whether this is the control variant.';
+COMMENT ON COLUMN v_ab_test_metrics.metric IS 'success_rate, error_rate, latency_ms, cost_usd or a score name.';
+COMMENT ON COLUMN v_ab_test_metrics.role IS 'primary (decides the experiment), guardrail (must not get worse) or secondary.';
+COMMENT ON COLUMN v_ab_test_metrics.better IS 'higher or lower: which way is better.';
+COMMENT ON COLUMN v_ab_test_metrics.n IS 'Observations: calls (rates), calls with a latency or a price, or scores in force.';
+COMMENT ON COLUMN v_ab_test_metrics.value IS 'The rate or the mean.';
+COMMENT ON COLUMN v_ab_test_metrics.ci_low IS 'Lower end of its (1 - significance_level) interval (Wilson for rates, Student''s t for means).';
+COMMENT ON COLUMN v_ab_test_metrics.ci_high IS 'Upper end of that interval.';
+COMMENT ON COLUMN v_ab_test_metrics.p95 IS 'latency_ms: the 95th percentile (from the histograms).';
+COMMENT ON COLUMN v_ab_test_metrics.diff IS 'value minus the control''s (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_metrics.diff_ci_low IS 'Lower end of the fixed-horizon interval of diff (Newcombe for rates, Welch for means).';
+COMMENT ON COLUMN v_ab_test_metrics.diff_ci_high IS 'Upper end of that interval.';
+COMMENT ON COLUMN v_ab_test_metrics.p_value IS 'Fixed-horizon two-sided p-value (pooled z-test for rates, Welch''s t-test for means): valid once, at a sample size fixed in advance.';
+COMMENT ON COLUMN v_ab_test_metrics.significant IS 'p_value below the level (significance_level, divided by the comparisons with the control unless a guardrail) and every variant at min_sample_size.';
+COMMENT ON COLUMN v_ab_test_metrics.seq_p_value IS 'Always-valid p-value (mSPRT, Johari et al. 2022): may be read at any time, as often as wanted.';
+COMMENT ON COLUMN v_ab_test_metrics.seq_ci_low IS 'Lower end of the confidence sequence of diff (covers it at all times with probability 1 - significance_level).';
+COMMENT ON COLUMN v_ab_test_metrics.seq_ci_high IS 'Upper end of the confidence sequence.';
+COMMENT ON COLUMN v_ab_test_metrics.verdict IS 'The sequential decision against the control at the level: better, worse or inconclusive (NULL for the control).';
+
+CREATE OR REPLACE VIEW v_ab_test_results AS
+WITH variant AS (
+    SELECT e.id AS experiment_id, e.name AS experiment, t.name AS template, e.status, e.control_variant,
+           e.min_sample_size, e.significance_level, a.position,
+           a.v ->> 'name' AS variant, (a.v ->> 'version')::integer AS version, (a.v ->> 'weight')::integer AS weight,
+           jsonb_array_length(e.variants) AS variants
+      FROM ab_test_experiments e
+      JOIN prompt_templates t ON t.id = e.template_id
+     CROSS JOIN LATERAL jsonb_array_elements(e.variants) WITH ORDINALITY AS a(v, position)
+), observed AS (
+    SELECT experiment, variant, sum(executions) AS executions, sum(successes) AS successes,
+           sum(latency_sum_ms) AS latency_sum_ms, sum(latency_count) AS latency_count,
+           sum(cost_usd) AS cost_usd, sum(priced_executions) AS priced_executions
+      FROM prompt_stats_rows
+     WHERE experiment IS NOT NULL
+     GROUP BY experiment, variant
+), counted AS (
+    SELECT v.*, coalesce(o.executions, 0)::bigint AS executions, coalesce(o.successes, 0)::bigint AS successes,
+           o.latency_sum_ms, o.latency_count, o.cost_usd, o.priced_executions
+      FROM variant v
+      LEFT JOIN observed o ON o.experiment = v.experiment AND o.variant = v.variant
+), compared AS (
+    SELECT c.*,
+           max(c.executions) FILTER (WHERE c.variant = c.control_variant) OVER e AS control_executions,
+           max(c.successes) FILTER (WHERE c.variant = c.control_variant) OVER e AS control_successes,
+           min(c.executions) OVER e >= c.min_sample_size AS min_sample_reached,
+           prompt_sample_ratio_p(array_agg(c.executions) OVER e, array_agg(c.weight::float8) OVER e) AS srm_p_value,
+           prompt_wilson_interval(c.successes, c.executions) AS interval
+      FROM counted c
+    WINDOW e AS (PARTITION BY c.experiment_id ORDER BY c.position ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
+), metrics AS (
+    SELECT m.experiment AS m_experiment, m.variant AS m_variant,
+           max(m.metric) FILTER (WHERE m.role = 'primary') AS primary_metric,
+           max(m.value) FILTER (WHERE m.role = 'primary') AS primary_value,
+           max(m.diff) FILTER (WHERE m.role = 'primary') AS primary_diff,
+           max(m.seq_p_value) FILTER (WHERE m.role = 'primary') AS primary_seq_p_value,
+           max(m.verdict) FILTER (WHERE m.role = 'primary') AS primary_verdict,
+           coalesce(array_agg(m.metric ORDER BY m.metric) FILTER (WHERE m.role = 'guardrail' AND m.verdict = 'worse'), '{}') AS degraded_guardrails,
+           jsonb_object_agg(m.metric, jsonb_strip_nulls(jsonb_build_object(
+               'role', m.role, 'better', m.better, 'n', m.n, 'value', m.value, 'ci', jsonb_build_array(m.ci_low, m.ci_high),
+               'p95', m.p95, 'diff', m.diff, 'diff_ci', CASE WHEN m.diff IS NOT NULL THEN jsonb_build_array(m.diff_ci_low, m.diff_ci_high) END,
+               'p_value', m.p_value, 'significant', m.significant, 'seq_p_value', m.seq_p_value,
+               'seq_ci', CASE WHEN m.seq_p_value IS NOT NULL THEN jsonb_build_array(m.seq_ci_low, m.seq_ci_high) END,
+               'verdict', m.verdict))) AS metrics
+      FROM v_ab_test_metrics m
+     GROUP BY m.experiment, m.variant
+)
+SELECT experiment, template, status, variant, version, weight,
+       variant = control_variant AS is_control,
+       executions, successes,
+       successes::float8 / nullif(executions, 0) AS success_rate,
+       interval[1] AS success_rate_ci_low,
+       interval[2] AS success_rate_ci_high,
+       latency_sum_ms::float8 / nullif(latency_count, 0) AS mean_latency_ms,
+       trim_scale(round(cost_usd / nullif(priced_executions, 0), 12)) AS mean_cost_usd,
+       CASE WHEN variant <> control_variant THEN
+           successes::float8 / nullif(executions, 0) - control_successes::float8 / nullif(control_executions, 0) END AS lift_abs,
+       CASE WHEN variant <> control_variant THEN
+           (successes::float8 / nullif(executions, 0)) / nullif(control_successes::float8 / nullif(control_executions, 0), 0) - 1 END AS lift_rel,
+       CASE WHEN variant <> control_variant THEN
+           prompt_two_proportion_p(control_successes, control_executions, successes, executions) END AS p_value,
+       min_sample_reached,
+       CASE WHEN variant <> control_variant THEN
+           coalesce(min_sample_reached
+                    AND prompt_two_proportion_p(control_successes, control_executions, successes, executions)
+                        < significance_level::float8 / (variants - 1), false) END AS significant,
+       srm_p_value,
+       coalesce(srm_p_value < 0.001, false) AS sample_ratio_mismatch,
+       primary_metric, primary_value, primary_diff, primary_seq_p_value, primary_verdict, degraded_guardrails, metrics
+  FROM compared
+  LEFT JOIN metrics ON m_experiment = experiment AND m_variant = variant;
+
+COMMENT ON VIEW v_ab_test_results IS
+    'Per experiment and variant: calls, success rate with its 95% Wilson interval, mean latency and cost, and against the control: lift, two-proportion z-test p-value and significance (at the experiment''s alpha, Bonferroni-corrected over the comparisons, and only once every variant reached min_sample_size); the sample-ratio-mismatch check of the whole experiment; the primary metric''s sequential decision, the degraded guardrail metrics, and every metric of v_ab_test_metrics.';
+COMMENT ON COLUMN v_ab_test_results.experiment IS 'Experiment name.';
+COMMENT ON COLUMN v_ab_test_results.template IS 'Template under test.';
+COMMENT ON COLUMN v_ab_test_results.status IS 'draft, running, stopped or concluded.';
+COMMENT ON COLUMN v_ab_test_results.variant IS 'Variant name.';
+COMMENT ON COLUMN v_ab_test_results.version IS 'Template version of the variant.';
+COMMENT ON COLUMN v_ab_test_results.weight IS 'Configured share of users, percent.';
+COMMENT ON COLUMN v_ab_test_results.is_control IS 'Whether this is the control variant.';
+COMMENT ON COLUMN v_ab_test_results.executions IS 'Calls logged for the variant.';
+COMMENT ON COLUMN v_ab_test_results.successes IS 'Successful calls.';
+COMMENT ON COLUMN v_ab_test_results.success_rate IS 'successes / executions (NULL without calls).';
+COMMENT ON COLUMN v_ab_test_results.success_rate_ci_low IS 'Lower end of the 95% Wilson interval of the success rate.';
+COMMENT ON COLUMN v_ab_test_results.success_rate_ci_high IS 'Upper end of the 95% Wilson interval.';
+COMMENT ON COLUMN v_ab_test_results.mean_latency_ms IS 'Mean latency of calls with a latency.';
+COMMENT ON COLUMN v_ab_test_results.mean_cost_usd IS 'Mean cost of priced calls, USD (12 decimal places).';
+COMMENT ON COLUMN v_ab_test_results.lift_abs IS 'Success rate minus the control''s (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_results.lift_rel IS 'Success rate over the control''s, minus 1.';
+COMMENT ON COLUMN v_ab_test_results.p_value IS 'Two-sided p-value of the pooled two-proportion z-test against the control.';
+COMMENT ON COLUMN v_ab_test_results.min_sample_reached IS 'Whether every variant of the experiment has min_sample_size calls.';
+COMMENT ON COLUMN v_ab_test_results.significant IS
+    'p_value < significance_level / (variants - 1) and min_sample_reached (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_results.srm_p_value IS 'Chi-square p-value of the calls per variant against the weights (the whole experiment).';
+COMMENT ON COLUMN v_ab_test_results.sample_ratio_mismatch IS 'srm_p_value < 0.001: the split is not what was configured; distrust the results.';
+COMMENT ON COLUMN v_ab_test_results.primary_metric IS 'The metric that decides the experiment.';
+COMMENT ON COLUMN v_ab_test_results.primary_value IS 'Its rate or mean for the variant.';
+COMMENT ON COLUMN v_ab_test_results.primary_diff IS 'Its difference from the control (NULL for the control).';
+COMMENT ON COLUMN v_ab_test_results.primary_seq_p_value IS 'Always-valid p-value of that difference (mSPRT): safe to read at any time.';
+COMMENT ON COLUMN v_ab_test_results.primary_verdict IS 'The sequential decision on the primary metric: better, worse or inconclusive (prompt_experiment_promote without a variant promotes a better one).';
+COMMENT ON COLUMN v_ab_test_results.degraded_guardrails IS 'Guardrail metrics significantly worse than the control''s (sequential test at significance_level): promotion is refused unless forced.';
+COMMENT ON COLUMN v_ab_test_results.metrics IS 'Every metric of v_ab_test_metrics for the variant, by name: role, better, n, value, ci, p95, diff, diff_ci, p_value, significant, seq_p_value, seq_ci, verdict.';
+
+REVOKE ALL ON FUNCTION prompt_compare_means(bigint, double precision, double precision, bigint, double precision, double precision, double precision),
+                       prompt_compare_rates(bigint, bigint, bigint, bigint, double precision),
+                       prompt_mean_interval(bigint, double precision, double precision, double precision),
+                       prompt_rate_interval(bigint, bigint, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_compare_means(bigint, double precision, double precision, bigint, double precision, double precision, double precision),
+                          prompt_compare_rates(bigint, bigint, bigint, bigint, double precision),
+                          prompt_mean_interval(bigint, double precision, double precision, double precision),
+                          prompt_rate_interval(bigint, bigint, double precision) TO pgprompt_reader, pgprompt_admin;
+GRANT SELECT ON v_ab_test_metrics TO pgprompt_reader;
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_ab_test_metrics TO pgprompt_admin;

@@ -87,12 +87,17 @@ GRANT USAGE ON SCHEMA pgprompt TO pgprompt_reader;
 GRANT SELECT ON v_template_performance, v_recent_execution_errors, v_guardrail_violations_summary,
                 v_daily_costs, v_hourly_error_rates, v_ab_test_results, v_active_ab_tests,
                 prompt_template_stats, ab_test_stats, prompt_stats, prompt_stats_rows,
-                v_trace_calls, v_traces, v_sessions, v_template_scores, v_experiment_scores, prompt_score_stats
+                v_trace_calls, v_traces, v_sessions, v_template_scores, v_experiment_scores, prompt_score_stats,
+                v_ab_test_metrics
    TO pgprompt_reader;
 GRANT EXECUTE ON FUNCTION prompt_latency_quantile(bigint[], double precision), _hist_of(smallint, bigint),
                           _hist_merge(bigint[], bigint[]), prompt_wilson_interval(bigint, bigint),
                           prompt_two_proportion_p(bigint, bigint, bigint, bigint),
-                          prompt_sample_ratio_p(bigint[], double precision[])
+                          prompt_sample_ratio_p(bigint[], double precision[]),
+                          prompt_compare_means(bigint, double precision, double precision, bigint, double precision, double precision, double precision),
+                          prompt_compare_rates(bigint, bigint, bigint, bigint, double precision),
+                          prompt_mean_interval(bigint, double precision, double precision, double precision),
+                          prompt_rate_interval(bigint, bigint, double precision)
    TO pgprompt_reader;
 GRANT EXECUTE ON FUNCTION prompt_latency_histogram(bigint[]) TO pgprompt_reader;
 

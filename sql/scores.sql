@@ -30,6 +30,7 @@ CREATE TABLE prompt_score_definitions (
     max_value   numeric,
     categories  text[],
     description text,
+    higher_is_better boolean NOT NULL DEFAULT true,
     created_at  timestamptz NOT NULL DEFAULT now(),
     created_by  text NOT NULL DEFAULT session_user,
     CONSTRAINT prompt_score_definitions_range CHECK (kind = 'numeric' OR (min_value IS NULL AND max_value IS NULL)),
@@ -45,6 +46,7 @@ COMMENT ON COLUMN prompt_score_definitions.min_value IS 'Numeric scores: the lea
 COMMENT ON COLUMN prompt_score_definitions.max_value IS 'Numeric scores: the greatest value allowed (NULL: no bound).';
 COMMENT ON COLUMN prompt_score_definitions.categories IS 'Categorical scores: the values allowed.';
 COMMENT ON COLUMN prompt_score_definitions.description IS 'What the score means, for people reading the results.';
+COMMENT ON COLUMN prompt_score_definitions.higher_is_better IS 'Which way is better when experiments compare it (boolean scores: true is better when set).';
 COMMENT ON COLUMN prompt_score_definitions.created_at IS 'When it was first defined.';
 COMMENT ON COLUMN prompt_score_definitions.created_by IS 'Session user who defined it.';
 
@@ -278,7 +280,8 @@ $$;
 COMMENT ON FUNCTION _score_used(text) IS 'Internal: whether scores of this name exist.';
 
 CREATE FUNCTION prompt_score_define(name text, kind text, min_value numeric DEFAULT NULL, max_value numeric DEFAULT NULL,
-                                    categories text[] DEFAULT NULL, description text DEFAULT NULL)
+                                    categories text[] DEFAULT NULL, description text DEFAULT NULL,
+                                    higher_is_better boolean DEFAULT true)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
@@ -289,6 +292,7 @@ DECLARE
 BEGIN
     PERFORM _require(name, 'name');
     PERFORM _require(kind, 'kind');
+    PERFORM _require(higher_is_better, 'higher_is_better');
     IF name !~ '^[A-Za-z][A-Za-z0-9_.-]{0,62}$' THEN
         RAISE EXCEPTION 'invalid score name "%"', name
             USING ERRCODE = 'invalid_parameter_value',
@@ -324,8 +328,8 @@ BEGIN
 
     SELECT * INTO v_old FROM prompt_score_definitions d WHERE d.name = prompt_score_define.name FOR UPDATE;
     IF NOT FOUND THEN
-        INSERT INTO prompt_score_definitions (name, kind, min_value, max_value, categories, description)
-        VALUES (name, kind, min_value, max_value, categories, description);
+        INSERT INTO prompt_score_definitions (name, kind, min_value, max_value, categories, description, higher_is_better)
+        VALUES (name, kind, min_value, max_value, categories, description, higher_is_better);
         RETURN;
     END IF;
     -- A definition in use may change only so that every score given stays valid.
@@ -343,13 +347,14 @@ BEGIN
     END IF;
     UPDATE prompt_score_definitions d
        SET kind = prompt_score_define.kind, min_value = prompt_score_define.min_value, max_value = prompt_score_define.max_value,
-           categories = prompt_score_define.categories, description = prompt_score_define.description
+           categories = prompt_score_define.categories, description = prompt_score_define.description,
+           higher_is_better = prompt_score_define.higher_is_better
      WHERE d.name = prompt_score_define.name;
 END
 $$;
 
-COMMENT ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text) IS
-$$Declares a score name, or changes its declaration: kind numeric (optionally bounded by min_value and max_value, inclusive), boolean, or categorical (with its categories), and a description. Once scores of the name exist, its kind cannot change, its range can only widen and its categories only grow.
+COMMENT ON FUNCTION prompt_score_define(text, text, numeric, numeric, text[], text, boolean) IS
+$$Declares a score name, or changes its declaration: kind numeric (optionally bounded by min_value and max_value, inclusive), boolean, or categorical (with its categories), a description, and which way is better when experiments compare it (higher_is_better). Once scores of the name exist, its kind cannot change, its range can only widen and its categories only grow.
 Errors: 22004 NULL name or kind, 22023 a name that is not an identifier, an unknown kind, bounds or categories that do not fit the kind, bounds not finite or crossed, categories empty, repeated or more than 100; 55000 a change that would make given scores invalid.$$;
 
 -- Definitions with scores stay, or the scores would have no meaning.
@@ -460,10 +465,10 @@ BEGIN
     -- What it counts for: the call's version and variant, or those of every
     -- call of the trace.
     IF p_execution IS NOT NULL THEN
-        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
                                                     'template_name', e.template_name, 'version', e.version))
                || CASE WHEN e.experiment IS NULL THEN '[]'::jsonb
-                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at), 'template_id', e.template_id,
+                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
                                                                  'template_name', e.template_name, 'version', e.version,
                                                                  'experiment', e.experiment, 'variant', e.variant)) END
           INTO v_counted
@@ -486,7 +491,7 @@ BEGIN
         SELECT jsonb_agg(g ORDER BY g ->> 'template_id', g ->> 'version', g ->> 'experiment', g ->> 'variant')
           INTO v_counted
           FROM (SELECT jsonb_strip_nulls(jsonb_build_object(
-                           'hour', date_trunc('hour', min(e.executed_at)), 'template_id', e.template_id,
+                           'hour', date_trunc('hour', min(e.executed_at), 'UTC'), 'template_id', e.template_id,
                            'template_name', max(e.template_name), 'version', e.version,
                            'experiment', x.experiment, 'variant', x.variant)) AS g
                   FROM prompt_executions e

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
+pub mod sequential;
 pub mod significance;
 pub mod stats;
 
@@ -71,11 +72,17 @@ pgrx::extension_sql_file!(
     name = "executions",
     requires = ["guardrails", prompt_log_execution_traced, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
 );
+pgrx::extension_sql_file!("../../sql/traces.sql", name = "traces", requires = ["executions"]);
+pgrx::extension_sql_file!("../../sql/scores.sql", name = "scores", requires = ["traces"]);
 pgrx::extension_sql_file!(
     "../../sql/experiments.sql",
     name = "experiments",
     requires = [
-        "executions",
+        "scores",
+        prompt_compare_means,
+        prompt_compare_rates,
+        prompt_mean_interval,
+        prompt_rate_interval,
         prompt_bucket,
         prompt_assign,
         prompt_render_for,
@@ -91,6 +98,4 @@ pgrx::extension_sql_file!(
 );
 pgrx::extension_sql_file!("../../sql/analytics.sql", name = "analytics", requires = ["gates"]);
 pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api", requires = ["analytics"]);
-pgrx::extension_sql_file!("../../sql/traces.sql", name = "traces", requires = ["templates_api"]);
-pgrx::extension_sql_file!("../../sql/scores.sql", name = "scores", requires = ["traces"]);
 pgrx::extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);

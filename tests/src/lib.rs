@@ -198,14 +198,23 @@ pub fn fingerprint_without(client: &mut Client, full_audit: bool, columns: &[&st
 /// A fingerprint of the logging side: prices, executions, statistics (the
 /// rollup and the pending deltas as stored) and guardrail findings.
 pub fn log_fingerprint(client: &mut Client) -> String {
+    let stats: String = one(
+        client,
+        "SELECT concat_ws('|',
+            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_hourly s), ''),
+            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_pending s), ''))",
+    );
+    format!("{}|{stats}", calls_fingerprint(client))
+}
+
+/// A fingerprint of prices, executions and guardrail findings.
+pub fn calls_fingerprint(client: &mut Client) -> String {
     one(
         client,
         "SELECT concat_ws('|',
             coalesce((SELECT string_agg(to_jsonb(p)::text, ',' ORDER BY id) FROM pgprompt.prompt_model_prices p), ''),
             -- Without NULL columns: 0.2.0's trace columns are NULL in calls 0.1.0 logged.
             coalesce((SELECT string_agg(jsonb_strip_nulls(to_jsonb(e))::text, ',' ORDER BY id) FROM pgprompt.prompt_executions e), ''),
-            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_hourly s), ''),
-            coalesce((SELECT string_agg(to_jsonb(s)::text, ',' ORDER BY to_jsonb(s)::text) FROM pgprompt.prompt_stats_pending s), ''),
             coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_guardrail_violations v), ''),
             (SELECT last_value FROM pgprompt.prompt_executions_id_seq))",
     )

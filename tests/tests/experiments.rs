@@ -282,7 +282,15 @@ fn results_have_intervals_tests_and_the_sample_ratio_check() {
     // The decision rules are fixed once started: no moving the goalposts.
     expect_error(&mut c, "UPDATE ab_test_experiments SET min_sample_size = 1001 WHERE name = 'tone'", "55000");
     expect_error(&mut c, "UPDATE ab_test_experiments SET significance_level = 0.1 WHERE name = 'tone'", "55000");
-    // promote without a name picks the significant winner.
+    // promote without a name follows the sequential test, which a p of
+    // 0.03 read at an arbitrary moment does not convince...
+    let seq: f64 = one(&mut c, "SELECT primary_seq_p_value FROM v_ab_test_results WHERE variant = 'friendly'");
+    assert!(seq > 0.05, "{seq}");
+    expect_error(&mut c, "SELECT prompt_experiment_promote('tone')", "55000");
+    // ...but the same lift over five times the calls does.
+    log(&mut c, "tone", "control", 4000, 800);
+    log(&mut c, "tone", "friendly", 4000, 960);
+    assert_eq!(one::<String>(&mut c, "SELECT primary_verdict FROM v_ab_test_results WHERE variant = 'friendly'"), "better");
     assert_eq!(one::<i32>(&mut c, "SELECT prompt_experiment_promote('tone')"), 2);
 
     // A split that is not what was configured is flagged.

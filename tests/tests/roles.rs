@@ -7,7 +7,7 @@ use pgprompt_tests::*;
 const ROLES: [&str; 3] = ["pgprompt_reader", "pgprompt_app", "pgprompt_admin"];
 
 /// Functions readers may call (what the views call).
-const READER_FUNCTIONS: [&str; 7] = [
+const READER_FUNCTIONS: [&str; 11] = [
     "prompt_latency_quantile",
     "_hist_of",
     "_hist_merge",
@@ -15,6 +15,10 @@ const READER_FUNCTIONS: [&str; 7] = [
     "prompt_two_proportion_p",
     "prompt_sample_ratio_p",
     "prompt_latency_histogram",
+    "prompt_compare_means",
+    "prompt_compare_rates",
+    "prompt_mean_interval",
+    "prompt_rate_interval",
 ];
 
 /// Functions applications may call besides the readers'.
@@ -43,7 +47,7 @@ const APP_FUNCTIONS: [&str; 22] = [
     "_require",
 ];
 
-const READER_RELATIONS: [&str; 17] = [
+const READER_RELATIONS: [&str; 18] = [
     "v_template_performance",
     "v_recent_execution_errors",
     "v_guardrail_violations_summary",
@@ -61,6 +65,7 @@ const READER_RELATIONS: [&str; 17] = [
     "v_template_scores",
     "v_experiment_scores",
     "prompt_score_stats",
+    "v_ab_test_metrics",
 ];
 
 const APP_RELATIONS: [&str; 8] = [

@@ -56,6 +56,10 @@ fn table_sizes(c: &mut Client) -> Vec<(String, i64)> {
     tables.into_iter().map(|t| (t.clone(), one::<i64>(c, &format!("SELECT count(*) FROM {t}")))).collect()
 }
 
+/// The statistics as the views show them, without 0.2.0's new columns.
+const STATS: &str = "SELECT string_agg((to_jsonb(s) - 'latency_sum_squares' - 'cost_sum_squares')::text, ','
+                            ORDER BY hour, experiment NULLS FIRST) FROM prompt_stats s";
+
 #[test]
 fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     let old = TestDb::empty();
@@ -72,7 +76,8 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     let empty: Vec<String> = table_sizes(&mut c).into_iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
     assert!(empty.is_empty(), "tables the test leaves empty: {empty:?}");
     let rows = fingerprint(&mut c, true);
-    let logged = log_fingerprint(&mut c);
+    let logged = calls_fingerprint(&mut c);
+    let stats_before: String = one(&mut c, STATS);
 
     c.batch_execute("ALTER EXTENSION pgprompt UPDATE").unwrap();
     let mut c = old.connect();
@@ -87,11 +92,21 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
         0
     );
     assert_eq!(
-        fingerprint_without(&mut c, true, &["options"]),
+        fingerprint_without(&mut c, true, &["options", "guardrail_metrics", "overrides"]),
         rows,
         "templates, versions, labels, history, experiments, cases, rules and audit are kept"
     );
-    assert_eq!(log_fingerprint(&mut c), logged, "prices, executions, statistics and findings are kept");
+    // Pending deltas were folded into the rollup by the update, which also
+    // added the sums of squares of the calls kept.
+    let squares: String = one(
+        &mut c,
+        "SELECT string_agg(concat_ws(' ', experiment, latency_sum_squares, cost_sum_squares), '; ' ORDER BY hour, experiment NULLS FIRST)
+           FROM prompt_stats_hourly",
+    );
+    assert_eq!(squares, "14400 0.000002325625; 57600 0.00002704; e1 57600 0.00002704");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_stats_pending"), 0);
+    assert_eq!(one::<String>(&mut c, STATS), stats_before, "the statistics read the same");
+    assert_eq!(calls_fingerprint(&mut c), logged, "prices, executions and findings are kept");
 
     // The schema is the one a fresh install makes, object for object.
     let fresh = TestDb::new();

@@ -287,3 +287,119 @@ fn prompt_sample_ratio_p(observed: Vec<Option<i64>>, weights: Vec<Option<f64>>) 
     }
     significance::sample_ratio_p(&observed, &weights)
 }
+
+/// Checks a comparison's inputs: counts not negative, alpha a level.
+fn check_comparison(counts: &[i64], alpha: f64) {
+    if counts.iter().any(|x| *x < 0) {
+        raise::raise(Error::invalid("counts must not be negative"));
+    }
+    if !(alpha > 0.0 && alpha < 1.0) {
+        raise::raise(Error::invalid(format!("alpha must be between 0 and 1 (got {alpha})")));
+    }
+}
+
+/// A comparison and its always-valid counterpart as one result row.
+type Compared = (Option<significance::Comparison>, Option<significance::Comparison>);
+
+fn compared_row(c: Compared) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
+    let (fixed, seq) = c;
+    let finite = |x: f64| x.is_finite().then_some(x);
+    (
+        fixed.or(seq).map(|c| c.diff),
+        fixed.map(|c| c.low),
+        fixed.map(|c| c.high),
+        fixed.map(|c| c.p),
+        fixed.and_then(|c| finite(c.df)),
+        seq.map(|c| c.low),
+        seq.map(|c| c.high),
+        seq.map(|c| c.p),
+    )
+}
+
+/// Mean b against mean a, from each group's size, mean and variance:
+/// Welch's t-test with its interval, and the mSPRT's always-valid p-value
+/// and confidence sequence (see `sequential`).
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[pg_extern(immutable, parallel_safe, strict)]
+fn prompt_compare_means(
+    n_a: i64,
+    mean_a: f64,
+    var_a: f64,
+    n_b: i64,
+    mean_b: f64,
+    var_b: f64,
+    alpha: default!(f64, 0.05),
+) -> TableIterator<
+    'static,
+    (
+        name!(diff, Option<f64>),
+        name!(ci_low, Option<f64>),
+        name!(ci_high, Option<f64>),
+        name!(p_value, Option<f64>),
+        name!(df, Option<f64>),
+        name!(seq_ci_low, Option<f64>),
+        name!(seq_ci_high, Option<f64>),
+        name!(seq_p_value, Option<f64>),
+    ),
+> {
+    check_comparison(&[n_a, n_b], alpha);
+    if [mean_a, var_a, mean_b, var_b].iter().any(|x| !x.is_finite()) || var_a < 0.0 || var_b < 0.0 {
+        raise::raise(Error::invalid("means and variances must be finite, variances not negative"));
+    }
+    let a = significance::Sample { n: n_a as f64, mean: mean_a, var: var_a };
+    let b = significance::Sample { n: n_b as f64, mean: mean_b, var: var_b };
+    TableIterator::once(compared_row((significance::welch(a, b, alpha), crate::sequential::msprt(a, b, alpha))))
+}
+
+/// Rate b against rate a: the difference with Newcombe's interval and the
+/// pooled z-test, and the mSPRT's always-valid p-value and confidence
+/// sequence.
+#[allow(clippy::type_complexity)]
+#[pg_extern(immutable, parallel_safe, strict)]
+fn prompt_compare_rates(
+    successes_a: i64,
+    n_a: i64,
+    successes_b: i64,
+    n_b: i64,
+    alpha: default!(f64, 0.05),
+) -> TableIterator<
+    'static,
+    (
+        name!(diff, Option<f64>),
+        name!(ci_low, Option<f64>),
+        name!(ci_high, Option<f64>),
+        name!(p_value, Option<f64>),
+        name!(df, Option<f64>),
+        name!(seq_ci_low, Option<f64>),
+        name!(seq_ci_high, Option<f64>),
+        name!(seq_p_value, Option<f64>),
+    ),
+> {
+    check_comparison(&[successes_a, n_a, successes_b, n_b], alpha);
+    if successes_a > n_a || successes_b > n_b {
+        raise::raise(Error::invalid("successes must not exceed n"));
+    }
+    let (sa, na, sb, nb) = (successes_a as u64, n_a as u64, successes_b as u64, n_b as u64);
+    let fixed = significance::proportions(sa, na, sb, nb, alpha);
+    let seq = crate::sequential::msprt(crate::sequential::rate(sa, na), crate::sequential::rate(sb, nb), alpha);
+    TableIterator::once(compared_row((fixed, seq)))
+}
+
+/// The (1 - alpha) interval of a mean from its sample's size, mean and
+/// variance (Student's t), as {low, high}; NULL under two observations.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn prompt_mean_interval(n: i64, mean: f64, var: f64, alpha: default!(f64, 0.05)) -> Option<Vec<f64>> {
+    check_comparison(&[n], alpha);
+    if n < 2 || !mean.is_finite() || !var.is_finite() {
+        return None;
+    }
+    let half = significance::t_quantile(1.0 - alpha / 2.0, (n - 1) as f64) * (var.max(0.0) / n as f64).sqrt();
+    Some(vec![mean - half, mean + half])
+}
+
+/// The (1 - alpha) Wilson interval of a rate, as {low, high}.
+#[pg_extern(immutable, parallel_safe, strict)]
+fn prompt_rate_interval(successes: i64, n: i64, alpha: default!(f64, 0.05)) -> Option<Vec<f64>> {
+    check_comparison(&[successes, n], alpha);
+    significance::wilson(successes as u64, n as u64, significance::normal_quantile(1.0 - alpha / 2.0)).map(|(lo, hi)| vec![lo, hi])
+}

@@ -63,10 +63,13 @@ struct Sums {
     executions: i64,
     successes: i64,
     latency_sum_ms: i64,
+    /// Sums of squares, for variances (experiments compare means).
+    latency_sum_squares: i128,
     input_tokens: i64,
     output_tokens: i64,
     cached_input_tokens: i64,
     cost_usd: Option<AnyNumeric>,
+    cost_sum_squares: Option<AnyNumeric>,
     priced: i64,
     /// Newest executed_at of the group (microseconds since 2000).
     last_executed_at: i64,
@@ -109,21 +112,29 @@ fn add(groups: &mut HashMap<Key, Sums>, call: Call, experiments: bool) {
     sums.last_executed_at = sums.last_executed_at.max(call.executed_at);
     sums.executions += 1;
     sums.successes += i64::from(call.success);
-    sums.latency_sum_ms += i64::from(call.latency_ms.unwrap_or(0));
+    let ms = i64::from(call.latency_ms.unwrap_or(0));
+    sums.latency_sum_ms += ms;
+    sums.latency_sum_squares += i128::from(ms * ms);
     sums.input_tokens += call.input_tokens;
     sums.output_tokens += call.output_tokens;
     sums.cached_input_tokens += call.cached_input_tokens;
     if let Some(cost) = call.cost_usd {
         sums.priced += 1;
+        let square = cost.clone() * cost.clone();
         sums.cost_usd = Some(match sums.cost_usd.take() {
             Some(total) => total + cost,
             None => cost,
+        });
+        sums.cost_sum_squares = Some(match sums.cost_sum_squares.take() {
+            Some(total) => total + square,
+            None => square,
         });
     }
 }
 
 thread_local! {
     static APPEND: spi::Kept = const { spi::Kept::new() };
+    static APPEND_UNSQUARED: spi::Kept = const { spi::Kept::new() };
 }
 
 #[pg_trigger]
@@ -294,8 +305,13 @@ const PENDING_TYPES: [(&str, pg_sys::Oid); 16] = {
     ]
 };
 
-/// The pending row of a group, column by column (names as in the table).
-fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 16] {
+/// Columns of 0.2.0's prompt_stats_pending that 0.1.0's lacks: written
+/// when the table has them.
+const PENDING_SQUARES: [(&str, pg_sys::Oid); 2] = [("latency_sum_squares", pg_sys::NUMERICOID), ("cost_sum_squares", pg_sys::NUMERICOID)];
+
+/// The pending row of a group, column by column (names as in the table):
+/// those of `PENDING_TYPES`, then those of `PENDING_SQUARES`.
+fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 18] {
     [
         ("hour", Some(pg_sys::Datum::from(key.hour))),
         ("template_id", key.template_id.into_datum()),
@@ -313,6 +329,8 @@ fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 
         ("cost_usd", sums.cost_usd.unwrap_or_default().into_datum()),
         ("priced_executions", sums.priced.into_datum()),
         ("last_executed_at", Some(pg_sys::Datum::from(sums.last_executed_at))),
+        ("latency_sum_squares", AnyNumeric::from(sums.latency_sum_squares).into_datum()),
+        ("cost_sum_squares", sums.cost_sum_squares.unwrap_or_default().into_datum()),
     ]
 }
 
@@ -341,9 +359,12 @@ unsafe fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sum
         let natts = (*desc).natts as usize;
         let attrs = (*desc).attrs.as_slice(natts);
         // Each column of the type its datum has, or the executor converts.
-        let typed = PENDING_TYPES.iter().all(|(name, ty)| {
-            attrs.iter().any(|a| !a.attisdropped && a.atttypid == *ty && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
-        });
+        // (The sums of squares may be missing, in 0.1.0's table, not retyped.)
+        let named = |name: &str| {
+            attrs.iter().find(|a| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
+        };
+        let typed = PENDING_TYPES.iter().all(|(name, ty)| named(name).is_some_and(|a| a.atttypid == *ty))
+            && PENDING_SQUARES.iter().all(|(name, ty)| named(name).is_none_or(|a| a.atttypid == *ty));
         if !typed {
             pg_sys::table_close(rel, pg_sys::NoLock as i32);
             return Some(groups);
@@ -370,20 +391,38 @@ unsafe fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sum
 }
 
 /// Appends one prompt_stats_pending row per group through the executor
-/// (which converts each value to its column's type, or raises).
+/// (which converts each value to its column's type, or raises); the sums
+/// of squares only when the table has their columns (0.2.0's).
 fn append(groups: HashMap<Key, Sums>) {
-    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let sql = |columns: &[(&str, pg_sys::Oid)]| {
         format!(
             "INSERT INTO pgprompt.prompt_stats_pending ({}) VALUES ({})",
-            PENDING_TYPES.map(|c| c.0).join(", "),
-            (1..=PENDING_TYPES.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            columns.iter().map(|c| c.0).collect::<Vec<_>>().join(", "),
+            (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
         )
-    });
-    Spi::connect(|_| {
-        let plan = APPEND.with(|p| p.plan(&SQL, &PENDING_TYPES.map(|c| c.1)));
+    };
+    Spi::connect(|client| {
+        let squares = client
+            .select(
+                "SELECT count(*) = 2 FROM pg_attribute WHERE attrelid = 'pgprompt.prompt_stats_pending'::regclass
+                    AND attname IN ('latency_sum_squares', 'cost_sum_squares') AND NOT attisdropped",
+                Some(1),
+                &[],
+            )
+            .ok()
+            .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+            .unwrap_or(false);
+        let columns: Vec<(&str, pg_sys::Oid)> =
+            PENDING_TYPES.iter().chain(if squares { &PENDING_SQUARES[..] } else { &[] }).copied().collect();
+        let types: Vec<pg_sys::Oid> = columns.iter().map(|c| c.1).collect();
+        let plan = if squares {
+            APPEND.with(|p| p.plan(&sql(&columns), &types))
+        } else {
+            APPEND_UNSQUARED.with(|p| p.plan(&sql(&columns), &types))
+        };
         for (key, sums) in groups {
-            let mut args = spi::Args::with_capacity(PENDING_TYPES.len());
-            for (_, value) in pending_row(key, sums) {
+            let mut args = spi::Args::with_capacity(columns.len());
+            for (_, value) in pending_row(key, sums).into_iter().take(columns.len()) {
                 args.push_datum(value);
             }
             // SAFETY: arguments in the order and types the plan declares.
