@@ -238,9 +238,21 @@ fn guardrails_experiments_prices_and_stats() {
     )
     .unwrap();
     let results = ok(&db, &["experiment", "results", "tone"]);
-    assert!(results.contains("p_value") && results.contains("significant"), "{results}");
+    assert!(results.contains("seq_p_value") && results.contains("latency_ms") && results.contains("cost_usd"), "{results}");
+    assert!(results.contains("decision (running on success_rate, sequential test, safe to check at any time): simple better than the control"), "{results}");
     let json: serde_json::Value = serde_json::from_str(&ok(&db, &["experiment", "results", "tone", "--json"])).unwrap();
-    assert_eq!((json[1]["variant"].as_str(), json[1]["significant"].as_bool()), (Some("simple"), Some(true)));
+    let row = json.as_array().unwrap().iter().find(|r| r["metric"] == "success_rate" && r["variant"] == "simple").unwrap();
+    assert_eq!((row["role"].as_str(), row["verdict"].as_str()), (Some("primary"), Some("better")));
+    // Metrics on the command line.
+    let err = fails(&db, &["experiment", "create", "x", "--template", "tutor", "--variant", "a=1:50", "--variant", "b=2:50", "--metric", "revenue"], 1);
+    assert!(err.contains("unknown metric \"revenue\"") && err.contains("22023"), "{err}");
+    ok(&db, &["experiment", "create", "y", "--template", "tutor", "--variant", "a=1:50", "--variant", "b=2:50", "--metric", "latency_ms",
+              "--guardrail", "cost_usd", "--guardrail", "error_rate"]);
+    let (metric, guards): (String, Vec<String>) = {
+        let r = c.query_one("SELECT primary_metric, guardrail_metrics FROM ab_test_experiments WHERE name = 'y'", &[]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((metric.as_str(), guards), ("latency_ms", vec!["cost_usd".to_string(), "error_rate".to_string()]));
     assert!(ok(&db, &["experiment", "list"]).contains("running"));
     assert_eq!(ok(&db, &["experiment", "promote", "tone"]), "experiment tone concluded: version 2 is active\n");
     assert!(fails(&db, &["experiment", "stop", "tone"], 1).contains("SQLSTATE 55000"));

@@ -30,6 +30,12 @@ pub enum ExperimentCmd {
         alpha: String,
         #[arg(long)]
         description: Option<String>,
+        /// What decides it: success_rate, latency_ms, cost_usd or a declared score.
+        #[arg(long, default_value = "success_rate")]
+        metric: String,
+        /// A metric that must not get significantly worse (repeat per metric).
+        #[arg(long = "guardrail")]
+        guardrails: Vec<String>,
     },
     /// Start (or resume) an experiment.
     Start {
@@ -39,9 +45,9 @@ pub enum ExperimentCmd {
     },
     /// Stop a running experiment.
     Stop { name: String },
-    /// Per variant: calls, success rate with its interval, lift, p-value, significance.
+    /// Every metric per variant with intervals, fixed-horizon and sequential tests, and the decision.
     Results { name: String },
-    /// Activate the winner and conclude (default: the significant winner).
+    /// Activate the winner and conclude (default: the variant the sequential test calls better on the primary metric).
     Promote {
         name: String,
         #[arg(long)]
@@ -76,12 +82,12 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
                 &[],
             )?;
         }
-        ExperimentCmd::Create { name, template, variants, control, min_sample_size, alpha, description } => {
+        ExperimentCmd::Create { name, template, variants, control, min_sample_size, alpha, description, metric, guardrails } => {
             let variants = Value::Array(variants).to_string();
             let id: i64 = c
                 .query_one(
-                    "SELECT pgprompt.prompt_experiment_create($1, $2, $3::text::jsonb, $4, NULL, $5, $6::text::numeric, $7)",
-                    &[&name, &template, &variants, &control, &min_sample_size, &alpha, &description],
+                    "SELECT pgprompt.prompt_experiment_create($1, $2, $3::text::jsonb, $4, NULL, $5, $6::text::numeric, $7, $8, $9)",
+                    &[&name, &template, &variants, &control, &min_sample_size, &alpha, &description, &metric, &guardrails],
                 )?
                 .get(0);
             println!("created experiment {name} (id {id}, draft)");
@@ -99,18 +105,58 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
             if !exists {
                 return Err(pgprompt_client::Error::local(format!("experiment \"{name}\" does not exist")));
             }
-            out.query(
+            // Every metric per variant, then the decision: with --json one
+            // array of the metric rows.
+            let g = |x: &str| format!("CASE WHEN abs({x}) >= 0.01 OR {x} = 0 THEN round({x}::numeric, 4)::text ELSE btrim(to_char({x}, '9.999EEEE')) END");
+            let t = out.query(
                 &mut c,
-                "SELECT variant, version, is_control AS control, executions AS n, successes,
-                        round(success_rate::numeric, 4) AS success_rate,
-                        format('[%s, %s]', round(success_rate_ci_low::numeric, 4), round(success_rate_ci_high::numeric, 4)) AS ci_95,
-                        round(lift_abs::numeric, 4) AS lift, round(lift_rel::numeric, 4) AS lift_rel,
-                        round(p_value::numeric, 6) AS p_value, significant,
-                        round(mean_latency_ms::numeric, 1) AS mean_latency_ms, mean_cost_usd,
-                        round(srm_p_value::numeric, 6) AS srm_p_value, sample_ratio_mismatch
-                   FROM pgprompt.v_ab_test_results WHERE experiment = $1 ORDER BY version, variant",
+                &format!(
+                    "SELECT m.metric, m.role, m.variant, m.n, {value} AS value, format('[%s, %s]', {lo}, {hi}) AS ci,
+                            {diff} AS diff, CASE WHEN m.diff IS NOT NULL THEN format('[%s, %s]', {dlo}, {dhi}) END AS diff_ci,
+                            {p} AS p_value, {sp} AS seq_p_value,
+                            CASE WHEN m.seq_ci_low IS NOT NULL THEN format('[%s, %s]', {slo}, {shi}) END AS seq_ci,
+                            m.verdict, round(m.p95::numeric) AS p95
+                       FROM pgprompt.v_ab_test_metrics m
+                      WHERE m.experiment = $1
+                      ORDER BY CASE m.role WHEN 'primary' THEN 0 WHEN 'guardrail' THEN 1 ELSE 2 END, m.metric, m.version, m.variant",
+                    value = g("m.value"), lo = g("m.ci_low"), hi = g("m.ci_high"), diff = g("m.diff"),
+                    dlo = g("m.diff_ci_low"), dhi = g("m.diff_ci_high"), p = g("m.p_value"), sp = g("m.seq_p_value"),
+                    slo = g("m.seq_ci_low"), shi = g("m.seq_ci_high"),
+                ),
                 &[&name],
             )?;
+            if !out.json && !t.rows.is_empty() {
+                let decision = c.query_one(
+                    "SELECT e.primary_metric, e.status,
+                            string_agg(r.variant, ', ') FILTER (WHERE r.primary_verdict = 'better'),
+                            string_agg(r.variant || ': ' || array_to_string(r.degraded_guardrails, ', '), '; ')
+                                FILTER (WHERE cardinality(r.degraded_guardrails) > 0),
+                            bool_or(r.sample_ratio_mismatch), bool_and(r.min_sample_reached)
+                       FROM pgprompt.ab_test_experiments e JOIN pgprompt.v_ab_test_results r ON r.experiment = e.name
+                      WHERE e.name = $1 GROUP BY e.primary_metric, e.status",
+                    &[&name],
+                )?;
+                let better: Option<String> = decision.get(2);
+                let degraded: Option<String> = decision.get(3);
+                println!(
+                    "decision ({} on {}, sequential test, safe to check at any time): {}",
+                    decision.get::<_, String>(1),
+                    decision.get::<_, String>(0),
+                    match &better {
+                        Some(v) => format!("{v} better than the control"),
+                        None => "no variant better than the control yet".into(),
+                    }
+                );
+                if let Some(d) = degraded {
+                    println!("degraded guardrail metrics (promotion refused unless forced): {d}");
+                }
+                if decision.get::<_, Option<bool>>(4) == Some(true) {
+                    println!("sample ratio mismatch: the split is not what was configured; do not trust these results");
+                }
+                if decision.get::<_, Option<bool>>(5) == Some(false) {
+                    println!("minimum sample not reached by every variant");
+                }
+            }
         }
         ExperimentCmd::Promote { name, variant, version, force } => {
             let v: i32 =
