@@ -51,6 +51,8 @@ BEGIN
             EXECUTE format('ALTER TABLE %I ADD PRIMARY KEY (id)', p);
             EXECUTE format('CREATE INDEX ON %I (template_id, executed_at)', p);
             EXECUTE format('CREATE INDEX ON %I (executed_at) WHERE NOT success', p);
+            EXECUTE format('CREATE INDEX ON %I (trace_id) WHERE trace_id IS NOT NULL', p);
+            EXECUTE format('CREATE INDEX ON %I (session_id) WHERE session_id IS NOT NULL', p);
             EXECUTE format('CREATE INDEX ON %I USING brin (executed_at) WITH (pages_per_range = 16)', p);
         END LOOP;
     END LOOP;

@@ -512,6 +512,7 @@ AS $$
 BEGIN
     IF current_setting('transaction_isolation') = 'read committed' THEN
         PERFORM prompt_stats_compact();
+        PERFORM prompt_score_stats_compact();  -- (scores.sql)
     END IF;
 EXCEPTION WHEN OTHERS THEN
     NULL;
@@ -519,7 +520,7 @@ END
 $$;
 
 COMMENT ON FUNCTION _stats_compact_quietly() IS
-    'Internal: prompt_stats_compact from the statistics triggers, in READ COMMITTED only, never raising.';
+    'Internal: prompt_stats_compact and prompt_score_stats_compact, now and then from the statistics triggers and scoring, in READ COMMITTED only, never raising.';
 
 CREATE TRIGGER trigger_update_template_statistics
     AFTER INSERT ON prompt_executions

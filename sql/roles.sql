@@ -64,7 +64,7 @@ BEGIN
          WHERE p.pronamespace = 'pgprompt'::regnamespace
            AND p.proname = ANY (ARRAY[
                -- applications
-               'prompt_log_execution', 'prompt_guard_enforce',
+               'prompt_log_execution', 'prompt_guard_enforce', 'prompt_score', 'prompt_score_trace',
                -- administration
                'prompt_save', 'prompt_activate', 'prompt_rollback', 'prompt_label', 'prompt_unlabel', 'prompt_delete',
                'prompt_experiment_create', 'prompt_experiment_start', 'prompt_experiment_stop', 'prompt_experiment_promote',

@@ -50,6 +50,13 @@ COMMENT ON COLUMN prompt_score_definitions.higher_is_better IS 'Which way is bet
 COMMENT ON COLUMN prompt_score_definitions.created_at IS 'When it was first defined.';
 COMMENT ON COLUMN prompt_score_definitions.created_by IS 'Session user who defined it.';
 
+-- Sessions cache declarations (prompt_score): a change reaches them all at commit.
+CREATE TRIGGER trigger_invalidate_score_definitions
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON prompt_score_definitions
+    FOR EACH STATEMENT EXECUTE FUNCTION _invalidate_caches_trigger('pgprompt.prompt_score_definitions');
+COMMENT ON TRIGGER trigger_invalidate_score_definitions ON prompt_score_definitions IS
+    'Drops the sessions'' cached score declarations at commit.';
+
 ------------------------------------------------------------------------------
 -- Scores
 ------------------------------------------------------------------------------
@@ -382,194 +389,12 @@ CREATE TRIGGER trigger_score_definitions_keep
     FOR EACH ROW EXECUTE FUNCTION _score_definitions_keep();
 COMMENT ON TRIGGER trigger_score_definitions_keep ON prompt_score_definitions IS 'Definitions with scores stay.';
 
--- The scoring itself, behind prompt_score and prompt_score_trace. The value
--- comes in one of three arguments, whichever overload was called.
-CREATE FUNCTION _score(p_execution bigint, p_trace text, p_name text, p_numeric numeric, p_boolean boolean, p_text text,
-                       p_comment text, p_source text, p_by text)
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$
-DECLARE
-    d prompt_score_definitions;
-    v_numeric numeric;
-    v_boolean boolean;
-    v_category text;
-    v_value numeric;
-    v_given text := coalesce(p_numeric::text, p_boolean::text, quote_literal(p_text));
-    v_counted jsonb;
-    v_purged prompt_executions_purged;
-    v_old prompt_scores;
-    v_old_value numeric;
-    v_id bigint;
-BEGIN
-    IF p_execution IS NULL AND p_trace IS NULL THEN
-        RAISE EXCEPTION 'argument "%" must not be NULL', p_by USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    PERFORM _require(p_name, 'name');
-    PERFORM _require(p_source, 'source');
-    IF num_nonnulls(p_numeric, p_boolean, p_text) = 0 THEN
-        RAISE EXCEPTION 'argument "value" must not be NULL' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    IF btrim(p_source) = '' OR length(p_source) > 100 THEN
-        RAISE EXCEPTION 'source must be a non-empty text of at most 100 characters' USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT * INTO d FROM prompt_score_definitions WHERE name = p_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'score "%" is not defined', p_name
-            USING ERRCODE = 'undefined_object',
-                  DETAIL = coalesce('Defined: ' || (SELECT string_agg(name, ', ' ORDER BY name) FROM prompt_score_definitions) || '.',
-                                    'No score is defined yet.'),
-                  HINT = 'An administrator defines scores with prompt_score_define(name, kind, ...).';
-    END IF;
-
-    -- The value, as its kind wants it.
-    CASE d.kind
-    WHEN 'numeric' THEN
-        IF p_boolean IS NOT NULL THEN
-            RAISE EXCEPTION 'score "%" is numeric: give a number, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        BEGIN
-            v_numeric := coalesce(p_numeric, p_text::numeric);
-        EXCEPTION WHEN invalid_text_representation THEN
-            RAISE EXCEPTION 'score "%" is numeric: % is not a number', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
-        END;
-        IF v_numeric IN ('NaN', 'Infinity', '-Infinity') THEN
-            RAISE EXCEPTION 'score "%" must be a finite number, not %', p_name, v_numeric USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        IF v_numeric < d.min_value OR v_numeric > d.max_value THEN
-            RAISE EXCEPTION 'score "%" must be between % and %, not %', p_name, coalesce(d.min_value::text, '-∞'),
-                            coalesce(d.max_value::text, '∞'), v_numeric
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        v_value := v_numeric;
-    WHEN 'boolean' THEN
-        IF p_numeric IS NOT NULL THEN
-            RAISE EXCEPTION 'score "%" is boolean: give true or false, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        BEGIN
-            v_boolean := coalesce(p_boolean, p_text::boolean);
-        EXCEPTION WHEN invalid_text_representation THEN
-            RAISE EXCEPTION 'score "%" is boolean: give true or false, not %', p_name, v_given USING ERRCODE = 'invalid_parameter_value';
-        END;
-        v_value := CASE WHEN v_boolean THEN 1 ELSE 0 END;
-    ELSE
-        IF p_text IS NULL OR NOT p_text = ANY (d.categories) THEN
-            RAISE EXCEPTION 'score "%" is one of %, not %', p_name, array_to_string(d.categories, ', '), v_given
-                USING ERRCODE = 'invalid_parameter_value';
-        END IF;
-        v_category := p_text;
-        v_value := 0;
-    END CASE;
-
-    -- What it counts for: the call's version and variant, or those of every
-    -- call of the trace.
-    IF p_execution IS NOT NULL THEN
-        SELECT jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
-                                                    'template_name', e.template_name, 'version', e.version))
-               || CASE WHEN e.experiment IS NULL THEN '[]'::jsonb
-                       ELSE jsonb_build_array(jsonb_build_object('hour', date_trunc('hour', e.executed_at, 'UTC'), 'template_id', e.template_id,
-                                                                 'template_name', e.template_name, 'version', e.version,
-                                                                 'experiment', e.experiment, 'variant', e.variant)) END
-          INTO v_counted
-          FROM prompt_executions e
-         WHERE e.id = p_execution;
-        IF v_counted IS NULL THEN
-            SELECT * INTO v_purged FROM prompt_executions_purged p
-             WHERE p_execution BETWEEN p.min_id AND p.max_id ORDER BY p.purged_at DESC LIMIT 1;
-            IF FOUND THEN
-                RAISE EXCEPTION 'execution % is no longer logged: its month (%) was purged', p_execution,
-                                to_char(v_purged.range_start AT TIME ZONE 'UTC', 'YYYY-MM')
-                    USING ERRCODE = 'undefined_object',
-                          DETAIL = format('prompt_purge_executions dropped %s on %s.', v_purged.partition, v_purged.purged_at);
-            END IF;
-            RAISE EXCEPTION 'no logged call has id %', p_execution
-                USING ERRCODE = 'undefined_object',
-                      HINT = 'Score the id prompt_log_execution returned.';
-        END IF;
-    ELSE
-        SELECT jsonb_agg(g ORDER BY g ->> 'template_id', g ->> 'version', g ->> 'experiment', g ->> 'variant')
-          INTO v_counted
-          FROM (SELECT jsonb_strip_nulls(jsonb_build_object(
-                           'hour', date_trunc('hour', min(e.executed_at), 'UTC'), 'template_id', e.template_id,
-                           'template_name', max(e.template_name), 'version', e.version,
-                           'experiment', x.experiment, 'variant', x.variant)) AS g
-                  FROM prompt_executions e
-                  CROSS JOIN LATERAL (VALUES (NULL::text, NULL::text), (e.experiment, e.variant)) AS x (experiment, variant)
-                 WHERE e.trace_id = p_trace
-                 GROUP BY e.template_id, e.version, x.experiment, x.variant) t;
-        IF v_counted IS NULL THEN
-            RAISE EXCEPTION 'no logged call has trace_id %', quote_literal(p_trace)
-                USING ERRCODE = 'undefined_object',
-                      HINT = 'Log the trace''s calls with prompt_log_execution(trace_id => ...) first.';
-        END IF;
-    END IF;
-
-    -- One scorer at a time per call (or trace) and name, so that a
-    -- correction supersedes exactly the score in force.
-    PERFORM pg_advisory_xact_lock('pgprompt.prompt_scores'::regclass::oid::integer,
-                                  hashtext(p_name || coalesce('#' || p_execution, '@' || p_trace)));
-    IF p_execution IS NOT NULL THEN
-        SELECT * INTO v_old FROM prompt_scores s WHERE s.execution_id = p_execution AND s.name = p_name ORDER BY s.id DESC LIMIT 1;
-    ELSE
-        SELECT * INTO v_old FROM prompt_scores s WHERE s.trace_id = p_trace AND s.name = p_name ORDER BY s.id DESC LIMIT 1;
-    END IF;
-
-    INSERT INTO prompt_scores (name, execution_id, trace_id, numeric_value, boolean_value, category, comment, source,
-                               supersedes, counted_for)
-    VALUES (p_name, p_execution, p_trace, v_numeric, v_boolean, v_category, p_comment, p_source, v_old.id, v_counted)
-    RETURNING id INTO v_id;
-
-    -- The new score counts; the one it supersedes no longer does.
-    v_old_value := coalesce(v_old.numeric_value, CASE WHEN v_old.boolean_value THEN 1 WHEN NOT v_old.boolean_value THEN 0 END, 0);
-    INSERT INTO prompt_score_stats_pending
-    SELECT (g ->> 'hour')::timestamptz, (g ->> 'template_id')::bigint, g ->> 'template_name', (g ->> 'version')::integer,
-           g ->> 'experiment', g ->> 'variant', p_name, x.category, x.n, x.n * x.value, x.n * x.value * x.value
-      FROM (VALUES (v_counted, v_category, 1, v_value),
-                   (v_old.counted_for, v_old.category, -1, v_old_value)) AS x (counted, category, n, value)
-     CROSS JOIN LATERAL jsonb_array_elements(x.counted) g
-     WHERE x.counted IS NOT NULL;
-
-    IF v_id % 256 = 0 THEN
-        -- Now and then, fold; never fail the caller for it.
-        BEGIN
-            IF current_setting('transaction_isolation') = 'read committed' THEN
-                PERFORM prompt_score_stats_compact();
-            END IF;
-        EXCEPTION WHEN OTHERS THEN
-            NULL;
-        END;
-    END IF;
-    RETURN v_id;
-END
-$$;
-
-COMMENT ON FUNCTION _score(bigint, text, text, numeric, boolean, text, text, text, text) IS
-    'Internal: checks and records a score of a call or a trace (prompt_score, prompt_score_trace).';
-
-CREATE FUNCTION prompt_score(execution bigint, name text, value numeric, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(execution, NULL, name, value, NULL, NULL, comment, source, 'execution') $$;
-
-CREATE FUNCTION prompt_score(execution bigint, name text, value boolean, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(execution, NULL, name, NULL, value, NULL, comment, source, 'execution') $$;
-
-CREATE FUNCTION prompt_score(execution bigint, name text, value text, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(execution, NULL, name, NULL, NULL, value, comment, source, 'execution') $$;
-
-CREATE FUNCTION prompt_score_trace(trace_id text, name text, value numeric, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(NULL, trace_id, name, value, NULL, NULL, comment, source, 'trace_id') $$;
-
-CREATE FUNCTION prompt_score_trace(trace_id text, name text, value boolean, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(NULL, trace_id, name, NULL, value, NULL, comment, source, 'trace_id') $$;
-
-CREATE FUNCTION prompt_score_trace(trace_id text, name text, value text, comment text DEFAULT NULL, source text DEFAULT 'api')
-RETURNS bigint LANGUAGE sql SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$ SELECT _score(NULL, trace_id, name, NULL, NULL, value, comment, source, 'trace_id') $$;
+-- prompt_score and prompt_score_trace are written in Rust (pg/scores.rs):
+-- they check the value against the declaration, find what the score
+-- counts for, take an advisory lock per scored call (or trace) and name so
+-- that a correction supersedes exactly the score in force, insert the score
+-- and append the deltas, each a kept plan. They run as the owner
+-- (roles.sql), so applications score without writing these tables.
 
 DO $$
 DECLARE

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod guard;
 pub mod jsonb;
 pub mod pg;
+pub mod scores;
 pub mod sequential;
 pub mod significance;
 pub mod stats;
@@ -73,7 +74,19 @@ pgrx::extension_sql_file!(
     requires = ["guardrails", prompt_log_execution_traced, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
 );
 pgrx::extension_sql_file!("../../sql/traces.sql", name = "traces", requires = ["executions"]);
-pgrx::extension_sql_file!("../../sql/scores.sql", name = "scores", requires = ["traces"]);
+pgrx::extension_sql_file!(
+    "../../sql/scores.sql",
+    name = "scores",
+    requires = [
+        "traces",
+        prompt_score_numeric,
+        prompt_score_boolean,
+        prompt_score_text,
+        prompt_score_trace_numeric,
+        prompt_score_trace_boolean,
+        prompt_score_trace_text
+    ]
+);
 pgrx::extension_sql_file!(
     "../../sql/experiments.sql",
     name = "experiments",

@@ -80,35 +80,64 @@ pub fn utc_hour(ts: i64) -> i64 {
     ts.div_euclid(HOUR) * HOUR
 }
 
-/// The UTC month holding `ts`, as `year * 12 + month - 1`.
-/// The first instant (microseconds since 2000, UTC) of the month after the
-/// one holding `ts`.
-pub fn next_month_start(ts: i64) -> i64 {
-    let next = utc_month(ts) + 1;
-    let (year, month) = (next.div_euclid(12), next.rem_euclid(12) + 1);
-    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    (days - 10957) * HOUR * 24
+/// `ts` (a whole hour) as ISO 8601 in UTC, `2026-01-31T10:00:00+00:00`,
+/// as PostgreSQL writes a timestamptz into JSON with TimeZone UTC.
+pub fn iso_hour(ts: i64) -> String {
+    let (year, month, day) = civil(ts.div_euclid(HOUR * 24) + 10957);
+    let hour = ts.rem_euclid(HOUR * 24) / HOUR;
+    format!("{year:04}-{month:02}-{day:02}T{hour:02}:00:00+00:00")
 }
 
-pub fn utc_month(ts: i64) -> i64 {
-    // Days since 2000-01-01 to a civil date (Howard Hinnant's algorithm,
-    // shifted to the 2000-03-01 era start).
-    let days = ts.div_euclid(HOUR * 24) + 10957; // days since 1970-01-01
+/// The civil date of a day counted from 1970-01-01 (Howard Hinnant's algorithm).
+fn civil(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
     let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The UTC month holding `ts`, as `year * 12 + month - 1`.
+/// The first instant (microseconds since 2000, UTC) of the month after the
+/// one holding `ts`.
+pub fn next_month_start(ts: i64) -> i64 {
+    let next = utc_month(ts) + 1;
+    (days_from_civil(next.div_euclid(12), next.rem_euclid(12) + 1, 1) - 10957) * HOUR * 24
+}
+
+/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The hour `iso_hour` wrote, back as a timestamp; `None` for any other text.
+pub fn parse_iso_hour(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() != 25 || &s[4..5] != "-" || &s[7..8] != "-" || &s[10..11] != "T" || &s[13..] != ":00:00+00:00" {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).filter(|t| t.bytes().all(|c| c.is_ascii_digit())).and_then(|t| t.parse::<i64>().ok());
+    let (year, month, day, hour) = (num(0..4)?, num(5..7)?, num(8..10)?, num(11..13)?);
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 {
+        return None;
+    }
+    let ts = ((days_from_civil(year, month, day) - 10957) * 24 + hour) * HOUR;
+    // (A day past the month's end would name another date.)
+    (iso_hour(ts) == s).then_some(ts)
+}
+
+pub fn utc_month(ts: i64) -> i64 {
+    let (year, month, _) = civil(ts.div_euclid(HOUR * 24) + 10957);
     year * 12 + month - 1
 }
 
@@ -191,6 +220,22 @@ mod tests {
         assert_eq!(h.len(), BUCKETS);
         assert_eq!(h[3], 2);
         assert_eq!(h[BUCKETS - 1], 1);
+    }
+
+    #[test]
+    fn hours_in_iso_8601() {
+        // PostgreSQL: to_jsonb('2026-01-31 10:00+00'::timestamptz) with TimeZone UTC.
+        let ts = (9527 * 24 + 10) * HOUR; // days from 2000-01-01 to 2026-01-31
+        assert_eq!(iso_hour(ts), "2026-01-31T10:00:00+00:00");
+        assert_eq!(iso_hour(0), "2000-01-01T00:00:00+00:00");
+        assert_eq!(iso_hour(-HOUR), "1999-12-31T23:00:00+00:00");
+        assert_eq!(iso_hour((59 * 24 + 5) * HOUR), "2000-02-29T05:00:00+00:00");
+        for ts in [0, ts, -HOUR, (59 * 24 + 5) * HOUR, 40_000 * 24 * HOUR] {
+            assert_eq!(parse_iso_hour(&iso_hour(ts)), Some(ts));
+        }
+        for bad in ["2026-02-30T10:00:00+00:00", "2026-01-31T10:00:00+01:00", "2026-01-31 10:00:00+00", "x"] {
+            assert_eq!(parse_iso_hour(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -67,7 +67,11 @@ fn cancel_and_terminate_stop_long_work_at_once() {
             let (_, code) = ended(result, done);
             let took = done.saturating_duration_since(sent);
             let want = if terminate { "57P01" } else { "57014" };
-            assert_eq!(code, want, "{what}");
+            // A terminated backend sends its FATAL report and exits; on a
+            // loaded machine the client may see the socket close before it
+            // reads the report. Either way the work stopped: what matters
+            // is when (below), and that the session is gone.
+            assert!(code == want || terminate && code == "connection closed", "{what}: {code}, not {want}");
             eprintln!("{what}: {code} {took:?} after the request");
             assert!(took < Duration::from_millis(100), "{what}: {code} came {took:?} after the request");
             if terminate {

@@ -315,3 +315,27 @@ fn bad_scores_are_refused_with_their_sqlstate_and_leave_nothing() {
     assert!(e.as_db_error().unwrap().message().contains("no logged call has id"), "{e:?}");
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_scores"), 0);
 }
+
+/// Sessions cache the declarations; a change reaches every session at commit.
+#[test]
+fn a_changed_declaration_reaches_every_session() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    setup(&mut c);
+    let id = log(&mut c, "");
+    let mut app = db.login("app");
+    app.batch_execute(&format!("SELECT prompt_score({id}, 'helpfulness', 5)")).unwrap();
+    assert_eq!(sqlstate(app.batch_execute(&format!("SELECT prompt_score({id}, 'helpfulness', 7)"))), "22023");
+    c.batch_execute("SELECT prompt_score_define('helpfulness', 'numeric', 1, 10)").unwrap();
+    app.batch_execute(&format!("SELECT prompt_score({id}, 'helpfulness', 7)")).unwrap();
+    // Not yet declared, then declared in another session: found at once.
+    assert_eq!(sqlstate(app.batch_execute(&format!("SELECT prompt_score({id}, 'clarity', 2)"))), "42704");
+    c.batch_execute("SELECT prompt_score_define('clarity', 'numeric', 1, 3)").unwrap();
+    app.batch_execute(&format!("SELECT prompt_score({id}, 'clarity', 2)")).unwrap();
+    // Unused, a declaration may narrow; the session sees that too.
+    c.batch_execute("SELECT prompt_score_define('outcome', 'categorical', categories => ARRAY['resolved'])").unwrap();
+    assert_eq!(sqlstate(app.batch_execute(&format!("SELECT prompt_score({id}, 'outcome', 'escalated')"))), "22023");
+    // Within one transaction, a declaration and its first score.
+    c.batch_execute(&format!("BEGIN; SELECT prompt_score_define('late', 'boolean'); SELECT prompt_score({id}, 'late', true); COMMIT")).unwrap();
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_scores WHERE name = 'late'"), 1);
+}

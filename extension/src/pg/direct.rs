@@ -291,3 +291,80 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
         Outcome::Done(id)
     }
 }
+
+/// A plain table of pgprompt's schema opened for appending heap tuples
+/// without the executor: for delta tables with no index, trigger, rule or
+/// policy to maintain, where planning and running an INSERT would cost more
+/// than the rest of the caller. Closed (its lock kept until the transaction
+/// ends, as an INSERT's would be) when dropped.
+pub struct Plain {
+    rel: pg_sys::Relation,
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+}
+
+impl Plain {
+    /// Opens `table` when it is that plain: `required` columns exist with
+    /// their types, `optional` ones (added by a later version) may be
+    /// missing but not retyped. `None`: the caller goes through SQL.
+    pub fn open(table: &std::ffi::CStr, required: &[(&str, Oid)], optional: &[(&str, Oid)]) -> Option<Plain> {
+        // SAFETY: catalog lookups and a relation opened and locked inside
+        // the caller's transaction.
+        unsafe {
+            let schema = pg_sys::get_namespace_oid(c"pgprompt".as_ptr(), false);
+            let oid = pg_sys::get_relname_relid(table.as_ptr(), schema);
+            if oid == Oid::INVALID {
+                return None;
+            }
+            let rel = pg_sys::table_open(oid, pg_sys::RowExclusiveLock as i32);
+            let plain = Plain { rel, values: Vec::new(), nulls: Vec::new() };
+            let form = &*(*rel).rd_rel;
+            if form.relhasindex
+                || !(*rel).trigdesc.is_null()
+                || form.relrowsecurity
+                || form.relkind != pg_sys::RELKIND_RELATION as c_char
+                || !(*rel).rd_rules.is_null()
+            {
+                return None;
+            }
+            let typed = required.iter().all(|(name, ty)| plain.column(name).is_some_and(|i| attrs(rel)[i].atttypid == *ty))
+                && optional.iter().all(|(name, ty)| plain.column(name).is_none_or(|i| attrs(rel)[i].atttypid == *ty));
+            typed.then_some(plain)
+        }
+    }
+
+    fn column(&self, name: &str) -> Option<usize> {
+        attrs(self.rel).iter().position(|a| !a.attisdropped && name_of(a).to_bytes() == name.as_bytes())
+    }
+
+    /// Appends one row of (column, value) pairs; other columns are NULL.
+    ///
+    /// # Safety
+    /// Each value is a datum of its column's type.
+    pub unsafe fn append(&mut self, row: &[(&str, Option<pg_sys::Datum>)]) {
+        let n = attrs(self.rel).len();
+        self.values.clear();
+        self.values.resize(n, pg_sys::Datum::from(0));
+        self.nulls.clear();
+        self.nulls.resize(n, true);
+        for (name, value) in row {
+            if let (Some(at), Some(v)) = (self.column(name), value) {
+                self.values[at] = *v;
+                self.nulls[at] = false;
+            }
+        }
+        // SAFETY: values and nulls as the descriptor wants them.
+        unsafe {
+            let tuple = pg_sys::heap_form_tuple((*self.rel).rd_att, self.values.as_mut_ptr(), self.nulls.as_mut_ptr());
+            pg_sys::simple_heap_insert(self.rel, tuple);
+            pg_sys::heap_freetuple(tuple);
+        }
+    }
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        // SAFETY: opened in `open`; the lock stays until the transaction ends.
+        unsafe { pg_sys::table_close(self.rel, pg_sys::NoLock as i32) };
+    }
+}

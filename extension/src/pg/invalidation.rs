@@ -37,9 +37,11 @@ pub enum Channel {
     Executions = 3,
     /// ab_test_experiments.
     Experiments = 4,
+    /// prompt_score_definitions.
+    ScoreDefinitions = 5,
 }
 
-const CHANNELS: usize = 5;
+const CHANNELS: usize = 6;
 
 static GENERATION: [AtomicU64; CHANNELS] = [const { AtomicU64::new(0) }; CHANNELS];
 /// OID of each channel's table as last seen (0: not yet known, so any

@@ -12,6 +12,7 @@ pub mod gucs;
 pub mod invalidation;
 pub mod log;
 pub mod raise;
+pub mod scores;
 pub mod spi;
 pub mod stats;
 pub mod templates;

@@ -98,3 +98,42 @@ pub unsafe fn run(plan: NonNull<pg_sys::_SPI_plan>, args: &mut Args, read_only: 
         }
     }
 }
+
+/// The columns of the first row a kept plan returned (1-based, as SPI
+/// numbers them), read as datums that live until SPI disconnects.
+pub struct Row {
+    tuple: pg_sys::HeapTuple,
+    desc: pg_sys::TupleDesc,
+}
+
+impl Row {
+    /// Column `n`, or `None` when it is NULL.
+    pub fn get(&self, n: i32) -> Option<Datum> {
+        let mut null = false;
+        // SAFETY: the tuple and its descriptor belong to the connected SPI's last result.
+        let d = unsafe { pg_sys::SPI_getbinval(self.tuple, self.desc, n, &mut null) };
+        (!null).then_some(d)
+    }
+
+    /// Column `n` as a Rust value.
+    pub fn value<T: pgrx::FromDatum>(&self, n: i32) -> Option<T> {
+        // SAFETY: the caller asks for the column's own type.
+        self.get(n).and_then(|d| unsafe { T::from_datum(d, false) })
+    }
+}
+
+/// Runs a kept plan and returns its first row, if any (SPI must be connected).
+///
+/// # Safety
+/// `args` must match the plan's argument types.
+pub unsafe fn first_row(plan: NonNull<pg_sys::_SPI_plan>, args: &mut Args, read_only: bool) -> Option<Row> {
+    unsafe {
+        let rc = run(plan, args, read_only, false, 1);
+        assert!(rc >= 0, "a kept statement failed: {rc}");
+        if pg_sys::SPI_processed == 0 || pg_sys::SPI_tuptable.is_null() {
+            return None;
+        }
+        let table = &*pg_sys::SPI_tuptable;
+        Some(Row { tuple: *table.vals, desc: table.tupdesc })
+    }
+}

@@ -153,16 +153,24 @@ fn _stats_capture<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'
         }
     };
     if !groups.is_empty() {
-        // SAFETY: inside a trigger, in a transaction.
-        if let Some(groups) = unsafe { append_directly(groups) } {
+        if let Some(groups) = append_directly(groups) {
             append(groups);
         }
     }
     // SAFETY: PostgreSQL's global PRNG, seeded per backend.
-    if !experiments && unsafe { pg_sys::pg_prng_double(&raw mut pg_sys::pg_global_prng_state) } * FOLD_EVERY < 1.0 {
-        Spi::run("SELECT pgprompt._stats_compact_quietly()").expect("folding statistics never raises");
+    if !experiments {
+        fold_now_and_then();
     }
     Ok(None)
+}
+
+/// One call in `FOLD_EVERY` (at random, so short sessions fold too) folds
+/// the pending deltas of calls and scores, never failing the caller.
+pub fn fold_now_and_then() {
+    // SAFETY: PostgreSQL's global PRNG, seeded per backend.
+    if unsafe { pg_sys::pg_prng_double(&raw mut pg_sys::pg_global_prng_state) } * FOLD_EVERY < 1.0 {
+        Spi::run("SELECT pgprompt._stats_compact_quietly()").expect("folding statistics never raises");
+    }
 }
 
 /// Where each of `COLUMNS` is in the table, if every one has the type it
@@ -334,58 +342,17 @@ fn pending_row(key: Key, sums: Sums) -> [(&'static str, Option<pg_sys::Datum>); 
     ]
 }
 
-/// Appends the groups to prompt_stats_pending as heap tuples, without the
-/// executor: the table has no index, trigger or policy to maintain, and
-/// planning and running an INSERT cost more than the rest of the trigger.
-/// (It also means loggers need no privilege on the table.) Gives the
-/// groups back when the table is not that plain any more, for `append`.
-///
-/// # Safety
-/// Must run inside a transaction, as triggers do.
-unsafe fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sums>> {
-    unsafe {
-        let schema = pg_sys::get_namespace_oid(c"pgprompt".as_ptr(), false);
-        let oid = pg_sys::get_relname_relid(c"prompt_stats_pending".as_ptr(), schema);
-        if oid == pg_sys::Oid::INVALID {
-            return Some(groups);
-        }
-        let rel = pg_sys::table_open(oid, pg_sys::RowExclusiveLock as i32);
-        let form = &*(*rel).rd_rel;
-        if form.relhasindex || !(*rel).trigdesc.is_null() || form.relrowsecurity || form.relkind != pg_sys::RELKIND_RELATION as i8 {
-            pg_sys::table_close(rel, pg_sys::NoLock as i32);
-            return Some(groups);
-        }
-        let desc = (*rel).rd_att;
-        let natts = (*desc).natts as usize;
-        let attrs = (*desc).attrs.as_slice(natts);
-        // Each column of the type its datum has, or the executor converts.
-        // (The sums of squares may be missing, in 0.1.0's table, not retyped.)
-        let named = |name: &str| {
-            attrs.iter().find(|a| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes())
-        };
-        let typed = PENDING_TYPES.iter().all(|(name, ty)| named(name).is_some_and(|a| a.atttypid == *ty))
-            && PENDING_SQUARES.iter().all(|(name, ty)| named(name).is_none_or(|a| a.atttypid == *ty));
-        if !typed {
-            pg_sys::table_close(rel, pg_sys::NoLock as i32);
-            return Some(groups);
-        }
-        let mut values = vec![pg_sys::Datum::from(0); natts];
-        let mut nulls = vec![true; natts];
-        for (key, sums) in groups {
-            nulls.iter_mut().for_each(|n| *n = true);
-            for (name, value) in pending_row(key, sums) {
-                let at = attrs.iter().position(|a| !a.attisdropped && std::ffi::CStr::from_ptr(a.attname.data.as_ptr()).to_bytes() == name.as_bytes());
-                if let (Some(at), Some(v)) = (at, value) {
-                    values[at] = v;
-                    nulls[at] = false;
-                }
-            }
-            let tuple = pg_sys::heap_form_tuple(desc, values.as_mut_ptr(), nulls.as_mut_ptr());
-            pg_sys::simple_heap_insert(rel, tuple);
-            pg_sys::heap_freetuple(tuple);
-        }
-        // The lock is kept until the transaction ends, as an INSERT's would be.
-        pg_sys::table_close(rel, pg_sys::NoLock as i32);
+/// Appends the groups to prompt_stats_pending as heap tuples (see
+/// `direct::Plain`; it also means loggers need no privilege on the table).
+/// Gives the groups back when the table is not that plain any more, for
+/// `append`.
+fn append_directly(groups: HashMap<Key, Sums>) -> Option<HashMap<Key, Sums>> {
+    let Some(mut table) = super::direct::Plain::open(c"prompt_stats_pending", &PENDING_TYPES, &PENDING_SQUARES) else {
+        return Some(groups);
+    };
+    for (key, sums) in groups {
+        // SAFETY: the datums are of the columns' types (PENDING_TYPES, PENDING_SQUARES).
+        unsafe { table.append(&pending_row(key, sums)) };
     }
     None
 }
