@@ -3,7 +3,7 @@
 -- The views read the hourly rollups kept by the statistics triggers (plus
 -- the pending deltas), never the raw calls, so they answer in milliseconds
 -- however many calls there are; percentiles come from the per-hour latency
--- histograms (within the buckets' 12% resolution). Only the error list
+-- sketches (within 1%). Only the error list
 -- (v_recent_execution_errors), the guardrail summary and the alert windows
 -- read raw rows, through indexes on recent time. Money is numeric, time is
 -- timestamptz (days and hours in UTC).
@@ -42,8 +42,8 @@ COMMENT ON COLUMN v_template_performance.executions IS 'Calls logged.';
 COMMENT ON COLUMN v_template_performance.successes IS 'Successful calls.';
 COMMENT ON COLUMN v_template_performance.success_rate IS 'successes / executions (NULL without calls).';
 COMMENT ON COLUMN v_template_performance.avg_latency_ms IS 'Mean latency of calls with a latency, ms.';
-COMMENT ON COLUMN v_template_performance.p50_latency_ms IS 'Median latency, ms (from the histograms: within 12%).';
-COMMENT ON COLUMN v_template_performance.p95_latency_ms IS '95th percentile latency, ms (from the histograms: within 12%).';
+COMMENT ON COLUMN v_template_performance.p50_latency_ms IS 'Median latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';
+COMMENT ON COLUMN v_template_performance.p95_latency_ms IS '95th percentile latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';
 COMMENT ON COLUMN v_template_performance.input_tokens IS 'Input tokens, cached ones included.';
 COMMENT ON COLUMN v_template_performance.output_tokens IS 'Output tokens.';
 COMMENT ON COLUMN v_template_performance.cached_input_tokens IS 'Input tokens served from the provider cache.';
@@ -265,8 +265,10 @@ BEGIN
                CASE r.metric
                    WHEN 'daily_cost_usd' THEN coalesce(sum(e.cost_usd), 0)
                         * (86400 / extract(epoch FROM r.time_window))
+                   -- The sketch the views read (within 1%), so an alert and
+                   -- the dashboard agree on the p95 of the same calls.
                    WHEN 'p95_latency_ms' THEN
-                        (percentile_cont(0.95) WITHIN GROUP (ORDER BY e.latency_ms))::numeric
+                        prompt_latency_quantile(_hist_from_buckets(_latency_bucket(e.latency_ms), 1), 0.95)::numeric
                    WHEN 'error_rate' THEN
                         (count(*) FILTER (WHERE NOT e.success))::numeric / nullif(count(*), 0)
                    WHEN 'success_rate' THEN

@@ -383,7 +383,7 @@ COMMENT ON COLUMN prompt_stats_pending.template_name IS 'Its name at the time.';
 COMMENT ON COLUMN prompt_stats_pending.version IS 'Template version.';
 COMMENT ON COLUMN prompt_stats_pending.experiment IS 'NULL: a template delta; otherwise an experiment delta.';
 COMMENT ON COLUMN prompt_stats_pending.variant IS 'Experiment variant.';
-COMMENT ON COLUMN prompt_stats_pending.latency_bucket IS 'Latency histogram bucket of these calls (see prompt_latency_quantile); NULL: latency unknown.';
+COMMENT ON COLUMN prompt_stats_pending.latency_bucket IS 'Latency sketch bucket of these calls (see prompt_latency_quantile and _latency_bucket); NULL: latency unknown.';
 COMMENT ON COLUMN prompt_stats_pending.executions IS 'Calls.';
 COMMENT ON COLUMN prompt_stats_pending.successes IS 'Successful calls.';
 COMMENT ON COLUMN prompt_stats_pending.latency_sum_ms IS 'Sum of their latencies.';
@@ -607,7 +607,7 @@ BEGIN
             COMMENT ON COLUMN %1$I.successes IS 'Successful calls.';
             COMMENT ON COLUMN %1$I.latency_count IS 'Calls with a known latency.';
             COMMENT ON COLUMN %1$I.latency_sum_ms IS 'Sum of their latencies in milliseconds.';
-            COMMENT ON COLUMN %1$I.latency_histogram IS 'Calls per latency bucket (64 log-scale buckets); prompt_latency_quantile(latency_histogram, 0.95) is the p95.';
+            COMMENT ON COLUMN %1$I.latency_histogram IS 'Calls per latency bucket (a DDSketch of 1%% relative accuracy after 0.1.0''s 64 buckets of 12%%); prompt_latency_quantile(latency_histogram, 0.95) is the p95.';
             COMMENT ON COLUMN %1$I.input_tokens IS 'Sum of input tokens.';
             COMMENT ON COLUMN %1$I.output_tokens IS 'Sum of output tokens.';
             COMMENT ON COLUMN %1$I.cached_input_tokens IS 'Sum of cached input tokens.';
@@ -632,12 +632,13 @@ $$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING
 Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template, an empty or overlong (200 characters) trace or session id, a parent that is not a logged call or whose trace or session contradicts the given one; 42704 unknown template, version or experiment.$$;
 
 COMMENT ON FUNCTION prompt_latency_quantile(bigint[], double precision) IS
-    'The q quantile (0..1) of a latency histogram in milliseconds, within ±12% (the middle of its bucket); NULL for an empty histogram.';
+    'The q quantile (0..1, nearest rank as percentile_disc) of a latency histogram in milliseconds, within 1% of the exact value (12% for counts logged before 0.2.0); NULL for an empty histogram.';
 COMMENT ON FUNCTION _stats_capture() IS
     'Internal trigger: adds a statement''s new executions to prompt_stats_pending (argument: template or experiment).';
 COMMENT ON FUNCTION _hist_add(bigint[], smallint, bigint) IS 'Internal: adds calls to one bucket of a histogram.';
 COMMENT ON FUNCTION _hist_merge(bigint[], bigint[]) IS 'Internal: adds two histograms.';
 COMMENT ON FUNCTION _hist_of(smallint, bigint) IS 'Internal: the histogram of calls in one bucket.';
+COMMENT ON FUNCTION _latency_bucket(integer) IS 'Internal: the latency sketch bucket of a latency in milliseconds (what the statistics triggers count it in).';
 
 SELECT pg_catalog.pg_extension_config_dump('prompt_executions_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('prompt_stats_pending', '');

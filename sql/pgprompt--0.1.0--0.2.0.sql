@@ -2252,7 +2252,7 @@ BEGIN
             COMMENT ON COLUMN %1$I.successes IS 'Successful calls.';
             COMMENT ON COLUMN %1$I.latency_count IS 'Calls with a known latency.';
             COMMENT ON COLUMN %1$I.latency_sum_ms IS 'Sum of their latencies in milliseconds.';
-            COMMENT ON COLUMN %1$I.latency_histogram IS 'Calls per latency bucket (64 log-scale buckets); prompt_latency_quantile(latency_histogram, 0.95) is the p95.';
+            COMMENT ON COLUMN %1$I.latency_histogram IS 'Calls per latency bucket (a DDSketch of 1%% relative accuracy after 0.1.0''s 64 buckets of 12%%); prompt_latency_quantile(latency_histogram, 0.95) is the p95.';
             COMMENT ON COLUMN %1$I.input_tokens IS 'Sum of input tokens.';
             COMMENT ON COLUMN %1$I.output_tokens IS 'Sum of output tokens.';
             COMMENT ON COLUMN %1$I.cached_input_tokens IS 'Sum of cached input tokens.';
@@ -2893,3 +2893,73 @@ GRANT EXECUTE ON FUNCTION prompt_compare_means(bigint, double precision, double 
                           prompt_rate_interval(bigint, bigint, double precision) TO pgprompt_reader, pgprompt_admin;
 GRANT SELECT ON v_ab_test_metrics TO pgprompt_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON v_ab_test_metrics TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Latency sketches of 1% relative accuracy (DDSketch), after 0.1.0's 64
+-- buckets, which keep what was logged before; alerts read the same sketch.
+------------------------------------------------------------------------------
+
+CREATE  FUNCTION "_latency_bucket"(
+	"latency_ms" INT /* i32 */
+) RETURNS smallint /* i16 */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_latency_bucket_wrapper';
+COMMENT ON FUNCTION _latency_bucket(integer) IS 'Internal: the latency sketch bucket of a latency in milliseconds (what the statistics triggers count it in).';
+COMMENT ON FUNCTION prompt_latency_quantile(bigint[], double precision) IS
+    'The q quantile (0..1, nearest rank as percentile_disc) of a latency histogram in milliseconds, within 1% of the exact value (12% for counts logged before 0.2.0); NULL for an empty histogram.';
+COMMENT ON COLUMN prompt_stats_pending.latency_bucket IS 'Latency sketch bucket of these calls (see prompt_latency_quantile and _latency_bucket); NULL: latency unknown.';
+
+REVOKE ALL ON FUNCTION _latency_bucket(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _latency_bucket(integer) TO pgprompt_admin;
+
+CREATE OR REPLACE FUNCTION prompt_check_alerts()
+RETURNS TABLE (rule text, template text, value numeric, threshold numeric, "window" interval, firing boolean)
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    r prompt_alert_rules;
+    v_calls bigint;
+BEGIN
+    FOR r IN SELECT * FROM prompt_alert_rules a WHERE a.enabled ORDER BY a.name LOOP
+        -- Raw calls of the window: the BRIN index on executed_at finds them
+        -- for all templates, the (template_id, executed_at) index for one.
+        SELECT count(*),
+               CASE r.metric
+                   WHEN 'daily_cost_usd' THEN coalesce(sum(e.cost_usd), 0)
+                        * (86400 / extract(epoch FROM r.time_window))
+                   -- The sketch the views read (within 1%), so an alert and
+                   -- the dashboard agree on the p95 of the same calls.
+                   WHEN 'p95_latency_ms' THEN
+                        prompt_latency_quantile(_hist_from_buckets(_latency_bucket(e.latency_ms), 1), 0.95)::numeric
+                   WHEN 'error_rate' THEN
+                        (count(*) FILTER (WHERE NOT e.success))::numeric / nullif(count(*), 0)
+                   WHEN 'success_rate' THEN
+                        (count(*) FILTER (WHERE e.success))::numeric / nullif(count(*), 0)
+               END
+          INTO v_calls, value
+          FROM prompt_executions e
+         WHERE e.executed_at > now() - r.time_window
+           AND (r.template_id IS NULL OR e.template_id = r.template_id);
+        rule := r.name;
+        template := (SELECT t.name FROM prompt_templates t WHERE t.id = r.template_id);
+        value := round(value, 6);
+        threshold := r.threshold;
+        "window" := r.time_window;
+        firing := value IS NOT NULL
+                  AND (r.metric = 'daily_cost_usd' OR v_calls >= r.min_executions)
+                  AND CASE WHEN r.metric = 'success_rate' THEN value < r.threshold ELSE value > r.threshold END;
+        IF firing THEN
+            PERFORM pg_notify('pgprompt_alerts', jsonb_build_object(
+                'rule', r.name, 'metric', r.metric, 'template', template, 'value', value,
+                'threshold', r.threshold, 'window', r.time_window::text, 'executions', v_calls)::text);
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+
+ALTER FUNCTION prompt_check_alerts() SECURITY DEFINER;
+COMMENT ON COLUMN v_template_performance.p50_latency_ms IS 'Median latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';
+COMMENT ON COLUMN v_template_performance.p95_latency_ms IS '95th percentile latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';

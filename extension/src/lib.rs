@@ -71,7 +71,16 @@ pgrx::extension_sql_file!(
 pgrx::extension_sql_file!(
     "../../sql/executions.sql",
     name = "executions",
-    requires = ["guardrails", prompt_log_execution_traced, _stats_capture, _hist_add, _hist_merge, _hist_of, prompt_latency_quantile]
+    requires = [
+        "guardrails",
+        prompt_log_execution_traced,
+        _stats_capture,
+        _hist_add,
+        _hist_merge,
+        _hist_of,
+        _latency_bucket,
+        prompt_latency_quantile
+    ]
 );
 pgrx::extension_sql_file!("../../sql/traces.sql", name = "traces", requires = ["executions"]);
 pgrx::extension_sql_file!(

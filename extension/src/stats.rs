@@ -1,74 +1,116 @@
-//! Latency histograms for rollups: fixed log-scale buckets, so histograms of
-//! any hours, templates or shards add up bucket by bucket and a percentile
-//! over millions of executions reads 64 numbers instead of the rows.
+//! Latency sketches for rollups, and the UTC hours and months the
+//! statistics are kept by.
 //!
-//! Bucket `i` holds latencies in `[1.25^i, 1.25^(i+1))` milliseconds (bucket 0
-//! also holds everything below 1.25 ms, bucket 63 everything from about 21
-//! minutes up). A percentile is reported as the geometric middle of its
-//! bucket, so it is within ±12% of the exact value — plenty for alerting on
-//! "p95 above 5 seconds", at a fraction of the cost of sorting the rows.
+//! A latency histogram is a `bigint[]` of counts per bucket, so histograms
+//! of any hours, templates or shards add up bucket by bucket and a
+//! percentile over millions of executions reads a few hundred numbers
+//! instead of the rows. Buckets are those of DDSketch (Masson, Rim and Lee,
+//! "DDSketch: A Fast and Fully-Mergeable Quantile Sketch with
+//! Relative-Error Guarantees", VLDB 2019): bucket `k` holds latencies in
+//! `(gamma^(k-1), gamma^k]` with `gamma = (1 + a) / (1 - a)`, and reports
+//! `2 gamma^k / (gamma + 1)`, within `a` = 1% of every latency in it.
+//!
+//! The first 64 entries are 0.1.0's buckets (`[1.25^i, 1.25^(i+1))` ms,
+//! reported within 12%): hours logged before the update keep their counts
+//! there, and percentiles read both kinds together, so nothing needs
+//! converting. New counts go to entries from `LEGACY` on: `LEGACY` holds
+//! 0 ms, `LEGACY + 1 + k` DDSketch's bucket `k`.
 
-/// Number of buckets.
-pub const BUCKETS: usize = 64;
+/// Entries of 0.1.0's buckets at the start of every histogram.
+pub const LEGACY: usize = 64;
+/// Ratio between consecutive bounds of 0.1.0's buckets.
+const LEGACY_GROWTH: f64 = 1.25;
+/// The sketch's relative accuracy.
+pub const ACCURACY: f64 = 0.01;
 /// Ratio between consecutive bucket bounds.
-pub const GROWTH: f64 = 1.25;
+fn gamma() -> f64 {
+    (1.0 + ACCURACY) / (1.0 - ACCURACY)
+}
+/// Entries of a full histogram: the legacy ones, 0 ms, and DDSketch's
+/// buckets up to 2^31 ms (latency_ms is an integer).
+pub const BUCKETS: usize = LEGACY + 1 + 1076;
 
 /// The bucket of a latency in milliseconds.
 pub fn bucket(latency_ms: f64) -> usize {
-    if !(latency_ms >= GROWTH) {
-        return 0; // also NaN and negatives, which callers refuse earlier
+    if !(latency_ms > 0.0) {
+        return LEGACY; // 0 ms (NaN and negatives, which callers refuse earlier)
     }
-    ((latency_ms.ln() / GROWTH.ln()).floor() as usize).min(BUCKETS - 1)
+    let k = (latency_ms.ln() / gamma().ln()).ceil().max(0.0) as usize;
+    (LEGACY + 1 + k).min(BUCKETS - 1)
 }
 
 /// The histogram of some latencies.
 pub fn histogram(latencies: impl IntoIterator<Item = f64>) -> Vec<i64> {
-    let mut h = vec![0i64; BUCKETS];
+    let mut h = Vec::new();
     for l in latencies {
-        h[bucket(l)] += 1;
+        add(&mut h, bucket(l), 1);
     }
     h
 }
 
-/// Adds `n` calls to bucket `b` (clamped to the last bucket), growing a
-/// short histogram to full length.
+/// Adds `n` calls to bucket `b` (clamped to the last bucket), growing the
+/// histogram as far as that bucket (histograms end at their last count).
 pub fn add(h: &mut Vec<i64>, b: usize, n: i64) {
-    if h.len() < BUCKETS {
-        h.resize(BUCKETS, 0);
-    }
     let b = b.min(BUCKETS - 1);
+    if h.len() <= b {
+        h.resize(b + 1, 0);
+    }
     h[b] = h[b].saturating_add(n);
 }
 
 /// Bucket-wise sum; a missing or short histogram counts as zeros.
 pub fn merge(a: &[i64], b: &[i64]) -> Vec<i64> {
-    (0..BUCKETS).map(|i| a.get(i).copied().unwrap_or(0).saturating_add(b.get(i).copied().unwrap_or(0))).collect()
+    (0..a.len().max(b.len())).map(|i| a.get(i).copied().unwrap_or(0).saturating_add(b.get(i).copied().unwrap_or(0))).collect()
 }
 
-/// The `q` quantile (0..=1) in milliseconds, or `None` for an empty histogram.
+/// The `q` quantile (0..=1) in milliseconds (nearest rank: the value of
+/// the `ceil(q n)`-th smallest latency, as percentile_disc), or `None` for
+/// an empty histogram.
 pub fn quantile(h: &[i64], q: f64) -> Option<f64> {
     let total: i64 = h.iter().map(|&c| c.max(0)).sum();
     if total == 0 || !(0.0..=1.0).contains(&q) {
         return None;
     }
-    // The rank of the quantile among `total` sorted values (nearest rank).
     let rank = ((q * total as f64).ceil() as i64).max(1);
+    // Legacy and new buckets, each in increasing order, merged by value.
+    let (legacy, new) = h.split_at(h.len().min(LEGACY));
+    let mut legacy = legacy.iter().enumerate().map(|(i, &c)| (legacy_midpoint(i), c)).peekable();
+    let mut new = new.iter().enumerate().map(|(i, &c)| (estimate(LEGACY + i), c)).peekable();
     let mut seen = 0;
-    for (i, &c) in h.iter().enumerate() {
-        seen += c.max(0);
-        if seen >= rank {
-            return Some(midpoint(i));
+    let mut last = 0.0;
+    loop {
+        let next = match (legacy.peek(), new.peek()) {
+            (Some(a), Some(b)) => if a.0 <= b.0 { legacy.next() } else { new.next() },
+            (Some(_), None) => legacy.next(),
+            (None, Some(_)) => new.next(),
+            (None, None) => return Some(last),
+        };
+        let (value, count) = next.expect("peeked");
+        if count > 0 {
+            seen += count;
+            last = value;
+            if seen >= rank {
+                return Some(value);
+            }
         }
     }
-    Some(midpoint(h.len() - 1))
 }
 
-/// Geometric middle of bucket `i` (bucket 0: 1 ms).
-pub fn midpoint(i: usize) -> f64 {
+/// What bucket `b` (from `LEGACY` on) reports: within `ACCURACY` of every
+/// latency in it.
+pub fn estimate(b: usize) -> f64 {
+    match b.checked_sub(LEGACY + 1) {
+        None => 0.0,
+        Some(k) => 2.0 * gamma().powi(k as i32) / (gamma() + 1.0),
+    }
+}
+
+/// Geometric middle of 0.1.0's bucket `i` (bucket 0: 1 ms).
+fn legacy_midpoint(i: usize) -> f64 {
     if i == 0 {
         return 1.0;
     }
-    GROWTH.powf(i as f64 + 0.5)
+    LEGACY_GROWTH.powf(i as f64 + 0.5)
 }
 
 /// Microseconds in an hour.
@@ -101,7 +143,6 @@ fn civil(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
-/// The UTC month holding `ts`, as `year * 12 + month - 1`.
 /// The first instant (microseconds since 2000, UTC) of the month after the
 /// one holding `ts`.
 pub fn next_month_start(ts: i64) -> i64 {
@@ -136,6 +177,7 @@ pub fn parse_iso_hour(s: &str) -> Option<i64> {
     (iso_hour(ts) == s).then_some(ts)
 }
 
+/// The UTC month holding `ts`, as `year * 12 + month - 1`.
 pub fn utc_month(ts: i64) -> i64 {
     let (year, month, _) = civil(ts.div_euclid(HOUR * 24) + 10957);
     year * 12 + month - 1
@@ -146,35 +188,59 @@ mod tests {
     use super::*;
 
     #[test]
-    fn buckets_are_log_scale_and_clamped() {
-        assert_eq!(bucket(0.0), 0);
-        assert_eq!(bucket(-3.0), 0);
-        assert_eq!(bucket(f64::NAN), 0);
-        assert_eq!(bucket(1.0), 0);
-        assert_eq!(bucket(1.25), 1);
-        assert_eq!(bucket(1.5624), 1);
-        assert_eq!(bucket(1.5626), 2);
+    fn buckets_are_within_one_percent_and_clamped() {
+        assert_eq!(bucket(0.0), LEGACY);
+        assert_eq!(bucket(-3.0), LEGACY);
+        assert_eq!(bucket(f64::NAN), LEGACY);
         assert_eq!(bucket(1e12), BUCKETS - 1);
-        // monotonic
-        let mut last = 0;
-        for ms in (0..200_000).step_by(7) {
+        assert_eq!(bucket(2_147_483_647.0), BUCKETS - 1, "the largest latency_ms has its own bucket");
+        assert!(bucket(2_147_483_647.0 / gamma()) < BUCKETS - 1);
+        let mut last = LEGACY;
+        for ms in 0..200_000 {
             let b = bucket(ms as f64);
-            assert!(b >= last);
+            assert!(b >= last, "monotonic");
             last = b;
+            let e = estimate(b);
+            assert!((e - ms as f64).abs() <= ACCURACY * ms as f64 * (1.0 + 1e-12), "{ms} ms reported as {e}");
         }
     }
 
     #[test]
-    fn quantiles_are_within_the_bucket_resolution() {
-        let latencies: Vec<f64> = (1..=10_000).map(|i| i as f64).collect();
+    fn quantiles_are_within_one_percent_of_the_exact_ones() {
+        // Exact: the nearest-rank quantile of the sorted values.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut latencies: Vec<f64> = (0..20_000)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                // Log-normal-ish: 5 ms to 50 s.
+                (5.0 * 10f64.powf((state >> 11) as f64 / (1u64 << 53) as f64 * 4.0)).round()
+            })
+            .collect();
         let h = histogram(latencies.iter().copied());
-        for (q, exact) in [(0.5, 5000.0), (0.95, 9500.0), (0.99, 9900.0)] {
+        latencies.sort_by(f64::total_cmp);
+        for q in [0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            let exact = latencies[((q * latencies.len() as f64).ceil() as usize).max(1) - 1];
             let est = quantile(&h, q).unwrap();
-            assert!((est / exact - 1.0).abs() < 0.12, "q{q}: {est} vs {exact}");
+            assert!((est / exact - 1.0).abs() <= ACCURACY * (1.0 + 1e-12), "q{q}: {est} vs {exact}");
         }
         assert_eq!(quantile(&[], 0.5), None);
         assert_eq!(quantile(&vec![0; BUCKETS], 0.5), None);
         assert_eq!(quantile(&h, 1.5), None);
+    }
+
+    #[test]
+    fn legacy_counts_are_read_with_new_ones() {
+        // 0.1.0's bucket 30 (about 904 ms) holds 10 calls; 10 new calls at 100 ms.
+        let mut h = vec![0; LEGACY];
+        h[30] = 10;
+        add(&mut h, bucket(100.0), 10);
+        assert!((quantile(&h, 0.5).unwrap() - 100.0).abs() <= 1.0);
+        let p95 = quantile(&h, 0.95).unwrap();
+        assert!((p95 / 1.25f64.powf(30.5) - 1.0).abs() < 1e-12, "{p95}");
+        assert_eq!(merge(&h, &[1]).len(), h.len());
+        assert_eq!(merge(&h, &[1])[0], 1);
     }
 
     #[test]
@@ -216,7 +282,8 @@ mod tests {
     fn adding_grows_and_clamps() {
         let mut h = Vec::new();
         add(&mut h, 3, 2);
-        add(&mut h, 1000, 1);
+        assert_eq!(h.len(), 4);
+        add(&mut h, 100_000, 1);
         assert_eq!(h.len(), BUCKETS);
         assert_eq!(h[3], 2);
         assert_eq!(h[BUCKETS - 1], 1);

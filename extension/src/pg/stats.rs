@@ -408,10 +408,13 @@ fn _hist_add(state: Option<Array<'_, i64>>, bucket: Option<i16>, calls: Option<i
     let mut h = histogram(state);
     if let (Some(b), Some(n)) = (bucket, calls) {
         stats::add(&mut h, b.max(0) as usize, n);
-    } else {
-        h.resize(h.len().max(stats::BUCKETS), 0);
     }
     h
+}
+
+#[pg_extern(immutable, parallel_safe, strict)]
+fn _latency_bucket(latency_ms: i32) -> i16 {
+    stats::bucket(f64::from(latency_ms)) as i16
 }
 
 #[pg_extern(immutable, parallel_safe)]
