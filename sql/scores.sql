@@ -88,8 +88,12 @@ CREATE TABLE prompt_scores (
 
 ALTER SEQUENCE prompt_scores_id_seq OWNED BY prompt_scores.id;
 
-CREATE INDEX prompt_scores_execution ON prompt_scores (execution_id, name) WHERE execution_id IS NOT NULL;
-CREATE INDEX prompt_scores_trace ON prompt_scores (trace_id, name) WHERE trace_id IS NOT NULL;
+-- The score in force of a call (or trace) and name is the newest: read
+-- backwards from these, without a sort.
+CREATE INDEX prompt_scores_execution ON prompt_scores (execution_id, name, id) WHERE execution_id IS NOT NULL;
+CREATE INDEX prompt_scores_trace ON prompt_scores (trace_id, name, id) WHERE trace_id IS NOT NULL;
+COMMENT ON INDEX prompt_scores_execution IS 'A call''s scores by name, newest last (the score in force).';
+COMMENT ON INDEX prompt_scores_trace IS 'A trace''s scores by name, newest last (the score in force).';
 
 COMMENT ON TABLE prompt_scores IS
     'Feedback on logged calls and traces (prompt_score, prompt_score_trace), immutable: a correction is a new row that supersedes the current one. prompt_scores_current shows the scores in force.';
