@@ -164,8 +164,28 @@ fn templates_from_the_command_line() {
     let diff = ok(&db, &["template", "diff", "tutor", "1", "2"]);
     assert_eq!(
         diff,
-        "--- tutor v1\n+++ tutor v2\n@@ -1 +1,2 @@\n-Explain {{ topic }} for grade {{ grade }}.\n+Explain {{ topic }} simply, for grade {{ grade }}.\n+Use one example.\n"
+        "--- tutor v1\n+++ tutor v2\n@@ -1 +1,2 @@\n-Explain {{ topic }} for grade {{ grade }}.\n+Explain {{ topic }} simply, for grade {{ grade }}.\n+Use one example.\n\
+         --- tutor v1 config\n+++ tutor v2 config\n@@ -1,3 +1 @@\n-{\n-  \"model\": \"gpt-4o\"\n-}\n+{}\n",
+        "version 2 was saved without a configuration"
     );
+    // By label, and with the model configuration and render options that changed.
+    let mut admin = db.connect();
+    admin
+        .batch_execute(
+            r#"SELECT prompt_save('tutor', 'Explain {{ topic }} simply, for grade {{ grade }}.
+Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim_blocks": true}')"#,
+        )
+        .unwrap();
+    let diff = ok(&db, &["template", "diff", "tutor", "staging", "3"]);
+    assert!(diff.starts_with("--- tutor staging (v1)\n+++ tutor v3\n"), "{diff}");
+    assert!(diff.contains("--- tutor staging (v1) config\n+++ tutor v3 config\n"), "{diff}");
+    assert!(diff.contains("+  \"temperature\": 0.7") && diff.contains("--- tutor staging (v1) options\n"), "{diff}");
+    assert!(diff.contains("-  \"trim_blocks\": false,\n") && diff.contains("+  \"trim_blocks\": true,\n"), "{diff}");
+    // The same version: no section for settings.
+    let same = ok(&db, &["template", "diff", "tutor", "2", "2"]);
+    assert!(!same.contains("config") && !same.contains("options"), "{same}");
+    let err = fails(&db, &["template", "diff", "tutor", "nolabel", "2"], 1);
+    assert!(err.contains("SQLSTATE 42704"), "{err}");
     let show = ok(&db, &["template", "show", "tutor"]);
     assert!(show.contains("active_version  2") && show.contains("description     Explains"), "{show}");
     assert!(show.contains("1        false   staging") && show.contains("simpler"), "{show}");

@@ -55,8 +55,10 @@ pub enum TemplateCmd {
         #[arg(long)]
         force: bool,
     },
-    /// Unified diff between two versions.
-    Diff { name: String, from: i32, to: i32 },
+    /// Unified diff between two versions, each a version number or a label:
+    /// the body, then the kind, model configuration and render options
+    /// where they differ.
+    Diff { name: String, from: String, to: String },
     /// Render a version (default: the active one).
     Render {
         name: String,
@@ -150,12 +152,16 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             println!("{label} of {name} is version {version}");
         }
         TemplateCmd::Diff { name, from, to } => {
-            let body = |c: &mut postgres::Client, v: i32| -> Result<String> {
-                Ok(c.query_one("SELECT body FROM pgprompt.prompt_get($1, $2)", &[&name, &v])?.get(0))
-            };
-            let (a, b) = (body(&mut c, from)?, body(&mut c, to)?);
-            let diff = similar::TextDiff::from_lines(&a, &b);
-            print!("{}", diff.unified_diff().context_radius(3).header(&format!("{name} v{from}"), &format!("{name} v{to}")));
+            let a = version_for_diff(&mut c, &name, &from)?;
+            let b = version_for_diff(&mut c, &name, &to)?;
+            let diff = similar::TextDiff::from_lines(&a.body, &b.body);
+            print!("{}", diff.unified_diff().context_radius(3).header(&a.header, &b.header));
+            for (part, x, y) in [("kind", &a.kind, &b.kind), ("config", &a.config, &b.config), ("options", &a.options, &b.options)] {
+                if x != y {
+                    let diff = similar::TextDiff::from_lines(x.as_str(), y.as_str());
+                    print!("{}", diff.unified_diff().context_radius(3).header(&format!("{} {part}", a.header), &format!("{} {part}", b.header)));
+                }
+            }
         }
         TemplateCmd::Render { name, vars: pairs, vars_file, version, label } => {
             let vars = vars(vars_file.as_deref(), &pairs)?.to_string();
@@ -187,4 +193,41 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         }
     }
     Ok(Done::Ok)
+}
+
+/// A version as `template diff` compares it.
+struct Compared {
+    header: String,
+    body: String,
+    kind: String,
+    config: String,
+    options: String,
+}
+
+/// The version `selector` names: a version number, or a label.
+fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Result<Compared> {
+    let (version, label) = match selector.parse::<i32>() {
+        Ok(v) => (Some(v), None),
+        Err(_) => (None, Some(selector)),
+    };
+    let r = c.query_one(
+        "SELECT version, body, kind, config::text, options::text FROM pgprompt.prompt_get($1, $2, $3)",
+        &[&name, &version, &label],
+    )?;
+    let number: i32 = r.get(0);
+    // JSON one key per line, so a diff shows which setting changed.
+    let pretty = |text: Option<String>| -> String {
+        let value: Value = text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or(Value::Null);
+        serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
+    };
+    Ok(Compared {
+        header: match label {
+            Some(l) => format!("{name} {l} (v{number})"),
+            None => format!("{name} v{number}"),
+        },
+        body: r.get(1),
+        kind: format!("{}\n", r.get::<_, String>(2)),
+        config: pretty(r.get(3)),
+        options: pretty(r.get(4)),
+    })
 }
