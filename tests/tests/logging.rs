@@ -587,3 +587,27 @@ fn statistics_survive_changed_column_types() {
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_executions"), 5);
     assert_eq!(one::<i64>(&mut c, "SELECT sum(executions)::int8 FROM prompt_template_stats"), 5);
 }
+
+/// Without a model argument, the call's model is the version's: its
+/// model_config's `model`, or the seeds' `model_name` (the examples' key).
+#[test]
+fn the_model_comes_from_model_or_model_name() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(
+        r#"SELECT prompt_save('seeds', 'x', '{"model_name": "gemini-2.5-flash", "temperature": 0.2}');
+           SELECT prompt_save('both', 'y', '{"model": "gpt-4o", "model_name": "ignored"}');
+           SELECT prompt_save('none', 'z', '{"temperature": 0.2}');"#,
+    )
+    .unwrap();
+    let id: i64 = one(&mut c, "SELECT prompt_log_execution('seeds', input_tokens => 1000000)");
+    let (model, cost): (String, String) = {
+        let r = c.query_one("SELECT model, cost_usd::text FROM prompt_executions WHERE id = $1", &[&id]).unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((model.as_str(), cost.as_str()), ("gemini-2.5-flash", "0.3"));
+    let id: i64 = one(&mut c, "SELECT prompt_log_execution('both')");
+    assert_eq!(one::<String>(&mut c, &format!("SELECT model FROM prompt_executions WHERE id = {id}")), "gpt-4o");
+    let e = expect_error(&mut c, "SELECT prompt_log_execution('none')", "22004");
+    assert!(e.contains("model"), "{e}");
+}

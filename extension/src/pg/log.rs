@@ -31,7 +31,7 @@ use crate::stats;
 struct Target {
     template_id: i64,
     version: i32,
-    /// model_config.model of the version.
+    /// The version's model: model_config's `model`, else `model_name`.
     model: Option<String>,
 }
 
@@ -61,7 +61,8 @@ fn target(name: &str, version: Option<i32>) -> Rc<Target> {
     let found = Spi::connect(|_| {
         let plan = RESOLVE.with(|p| {
             p.plan(
-                "SELECT t.id, v.version, v.model_config ->> 'model', t.tableoid::int8 \
+                // `model`, or the seeds' `model_name` (the examples' key).
+                "SELECT t.id, v.version, coalesce(v.model_config ->> 'model', v.model_config ->> 'model_name'), t.tableoid::int8 \
                  FROM pgprompt.prompt_templates t \
                  JOIN pgprompt.prompt_versions v ON v.template_id = t.id AND v.version = coalesce($2, t.active_version) \
                  WHERE t.name = $1",
@@ -536,7 +537,7 @@ fn log_call(
         None => target.model.clone().unwrap_or_else(|| {
             raise::raise(
                 Error::null_argument("model")
-                    .with_hint(format!("Version {} of \"{name}\" names no model in its model_config; pass one.", target.version)),
+                    .with_hint(format!("Version {} of \"{name}\" names no model (model or model_name) in its model_config; pass one.", target.version)),
             )
         }),
     };
