@@ -16,10 +16,13 @@
 //! a nonnegative martingale under the null, so by Ville's inequality
 //! P(Lambda ever reaches 1/alpha) <= alpha: p = min(1, 1/Lambda) may be
 //! read at any time, and the confidence sequence {theta : Lambda(theta) <
-//! 1/alpha}, theta_hat +- sqrt(V (V + tau^2) / tau^2 * (ln((V + tau^2) / V)
-//! - 2 ln alpha)), covers the true difference at all times with probability
-//! 1 - alpha. Differences of means and of rates use the normal approximation
-//! of the paper's Section 4 (V estimated from the data).
+//! 1/alpha}, that is
+//!
+//!   theta_hat +- sqrt(V (V + tau^2) / tau^2 * (ln((V + tau^2) / V) - 2 ln alpha))
+//!
+//! covers the true difference at all times with probability 1 - alpha.
+//! Differences of means and of rates use the normal approximation of the
+//! paper's Section 4 (V estimated from the data).
 
 use crate::significance::{Comparison, Sample};
 

@@ -298,11 +298,12 @@ fn check_comparison(counts: &[i64], alpha: f64) {
     }
 }
 
-/// A comparison and its always-valid counterpart as one result row.
-type Compared = (Option<significance::Comparison>, Option<significance::Comparison>);
+/// A comparison row: diff, its interval and p-value, degrees of freedom,
+/// then the confidence sequence and the always-valid p-value.
+type ComparisonRow = (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>);
 
-fn compared_row(c: Compared) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
-    let (fixed, seq) = c;
+/// The row of a fixed-horizon comparison and its always-valid counterpart.
+fn comparison_row(fixed: Option<significance::Comparison>, seq: Option<significance::Comparison>) -> ComparisonRow {
     let finite = |x: f64| x.is_finite().then_some(x);
     (
         fixed.or(seq).map(|c| c.diff),
@@ -348,7 +349,7 @@ fn prompt_compare_means(
     }
     let a = significance::Sample { n: n_a as f64, mean: mean_a, var: var_a };
     let b = significance::Sample { n: n_b as f64, mean: mean_b, var: var_b };
-    TableIterator::once(compared_row((significance::welch(a, b, alpha), crate::sequential::msprt(a, b, alpha))))
+    TableIterator::once(comparison_row(significance::welch(a, b, alpha), crate::sequential::msprt(a, b, alpha)))
 }
 
 /// Rate b against rate a: the difference with Newcombe's interval and the
@@ -382,7 +383,7 @@ fn prompt_compare_rates(
     let (sa, na, sb, nb) = (successes_a as u64, n_a as u64, successes_b as u64, n_b as u64);
     let fixed = significance::proportions(sa, na, sb, nb, alpha);
     let seq = crate::sequential::msprt(crate::sequential::rate(sa, na), crate::sequential::rate(sb, nb), alpha);
-    TableIterator::once(compared_row((fixed, seq)))
+    TableIterator::once(comparison_row(fixed, seq))
 }
 
 /// The (1 - alpha) interval of a mean from its sample's size, mean and
