@@ -1649,7 +1649,7 @@ CREATE TABLE prompt_scores (
     source        text NOT NULL CHECK (btrim(source) <> '' AND length(source) <= 100),
     created_at    timestamptz NOT NULL DEFAULT now(),
     created_by    text NOT NULL DEFAULT session_user,
-    supersedes    bigint CONSTRAINT prompt_scores_supersedes_key UNIQUE,
+    supersedes    bigint,
     counted_for   jsonb NOT NULL CHECK (jsonb_typeof(counted_for) = 'array'),
     CONSTRAINT prompt_scores_target CHECK ((execution_id IS NULL) <> (trace_id IS NULL)),
     CONSTRAINT prompt_scores_one_value CHECK (num_nonnulls(numeric_value, boolean_value, category) = 1)
@@ -1657,12 +1657,26 @@ CREATE TABLE prompt_scores (
 
 ALTER SEQUENCE prompt_scores_id_seq OWNED BY prompt_scores.id;
 
--- The score in force of a call (or trace) and name is the newest: read
--- backwards from these, without a sort.
-CREATE INDEX prompt_scores_execution ON prompt_scores (execution_id, name, id) WHERE execution_id IS NOT NULL;
-CREATE INDEX prompt_scores_trace ON prompt_scores (trace_id, name, id) WHERE trace_id IS NOT NULL;
-COMMENT ON INDEX prompt_scores_execution IS 'A call''s scores by name, newest last (the score in force).';
-COMMENT ON INDEX prompt_scores_trace IS 'A trace''s scores by name, newest last (the score in force).';
+-- A call's (or trace's) scores of one name form one chain: the first
+-- supersedes nothing (0 here), each correction the score before it, and a
+-- correction's id is above the id it supersedes. These unique indexes keep
+-- it one chain when scorers race (two scores superseding the same one, or
+-- two firsts: the later insert finds the conflict, reads the chain again
+-- and supersedes the winner), with no lock held per scored call, so a
+-- transaction may score any number of calls. Read backwards, they give the
+-- score in force without a sort.
+CREATE UNIQUE INDEX prompt_scores_execution ON prompt_scores (execution_id, name, coalesce(supersedes, 0))
+    WHERE execution_id IS NOT NULL;
+CREATE UNIQUE INDEX prompt_scores_trace ON prompt_scores (trace_id, name, coalesce(supersedes, 0))
+    WHERE trace_id IS NOT NULL;
+COMMENT ON INDEX prompt_scores_execution IS 'A call''s scores by name, one chain of corrections; the last is the score in force.';
+COMMENT ON INDEX prompt_scores_trace IS 'A trace''s scores by name, one chain of corrections; the last is the score in force.';
+-- Which score corrects a given one (prompt_scores_current). Not declared
+-- unique: the chain's indexes above already make it so, and a second unique
+-- index would be checked before them and fail a racing scorer instead of
+-- letting them read again.
+CREATE INDEX prompt_scores_supersedes ON prompt_scores (supersedes) WHERE supersedes IS NOT NULL;
+COMMENT ON INDEX prompt_scores_supersedes IS 'The correction of each corrected score (unique by the chain''s indexes).';
 
 COMMENT ON TABLE prompt_scores IS
     'Feedback on logged calls and traces (prompt_score, prompt_score_trace), immutable: a correction is a new row that supersedes the current one. prompt_scores_current shows the scores in force.';
@@ -1964,9 +1978,9 @@ COMMENT ON TRIGGER trigger_score_definitions_keep ON prompt_score_definitions IS
 
 -- prompt_score and prompt_score_trace are written in Rust (pg/scores.rs):
 -- they check the value against the declaration, find what the score
--- counts for, take an advisory lock per scored call (or trace) and name so
--- that a correction supersedes exactly the score in force, insert the score
--- and append the deltas, each a kept plan. They run as the owner
+-- counts for and the score in force, insert the score superseding it (if
+-- another scorer got there first, the unique index says so and they read
+-- again) and append the deltas, each a kept plan. They run as the owner
 -- (roles.sql), so applications score without writing these tables.
 
 DO $$
@@ -1976,10 +1990,10 @@ BEGIN
     FOREACH t IN ARRAY ARRAY['numeric', 'boolean', 'text'] LOOP
         EXECUTE format($c$COMMENT ON FUNCTION prompt_score(bigint, text, %1$s, text, text) IS %2$L$c$, t,
 $t$Scores a logged call (execution: the id prompt_log_execution returned) and returns the score's id. value is a number, true or false, or a text (a category, or a number or boolean written out), as the declared score name wants; comment says why, source who or what gave it. Scoring the same call and name again records a correction that supersedes the score in force (history keeps both; statistics count the new one only). Any role in pgprompt_app may score.
-Errors: 22004 NULL execution, name, value or source; 22023 a value of the wrong kind, out of the declared range or not one of the categories, an empty or overlong source; 42704 an undeclared score name, a call that is not logged (or whose month was purged).$t$);
+Errors: 22004 NULL execution, name, value or source; 22023 a value of the wrong kind, out of the declared range or not one of the categories, an empty or overlong source; 42704 an undeclared score name, a call that is not logged (or whose month was purged); 40001 under REPEATABLE READ or SERIALIZABLE, when a concurrent score of the same call and name got ahead (retry the transaction).$t$);
         EXECUTE format($c$COMMENT ON FUNCTION prompt_score_trace(text, text, %1$s, text, text) IS %2$L$c$, t,
 $t$Scores a trace (every call logged with that trace_id) and returns the score's id: it counts once for each template version and experiment variant the trace's calls used. Otherwise as prompt_score.
-Errors: 22004 NULL trace_id, name, value or source; 22023 a value of the wrong kind, out of range or not a category; 42704 an undeclared score name, a trace without logged calls.$t$);
+Errors: 22004 NULL trace_id, name, value or source; 22023 a value of the wrong kind, out of range or not a category; 42704 an undeclared score name, a trace without logged calls; 40001 as prompt_score.$t$);
     END LOOP;
 END
 $$;

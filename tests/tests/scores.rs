@@ -208,6 +208,79 @@ fn concurrent_corrections_leave_one_score_in_force() {
     agree(&mut c);
 }
 
+/// Scoring a batch in one statement (an import of past feedback) must not
+/// run out of lock memory: ten times as many scores as the server's lock
+/// table is sized for, then corrections of a part of them, in one
+/// transaction each.
+#[test]
+fn a_whole_batch_is_scored_in_one_transaction() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    setup(&mut c);
+    let n: i64 = one(
+        &mut c,
+        "SELECT 10 * current_setting('max_locks_per_transaction')::int8
+                   * (current_setting('max_connections')::int8 + current_setting('max_prepared_transactions')::int8)",
+    );
+    c.batch_execute(&format!(
+        "CREATE TEMP TABLE calls AS
+             SELECT prompt_log_execution('tutor', input_tokens => 10, output_tokens => 5) AS id FROM generate_series(1, {n});
+         SELECT count(prompt_score(id, 'thumbs', id % 3 = 0)) FROM calls;
+         SELECT count(prompt_score(id, 'thumbs', id % 3 <> 0, 'relabelled')) FROM calls WHERE id % 10 = 0;"
+    ))
+    .unwrap();
+    let relabelled: i64 = one(&mut c, "SELECT count(*) FROM calls WHERE id % 10 = 0");
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_scores"), n + relabelled);
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_scores_current WHERE comment = 'relabelled'"), relabelled);
+    let expected: i64 =
+        one(&mut c, "SELECT count(*) FILTER (WHERE CASE WHEN id % 10 = 0 THEN id % 3 <> 0 ELSE id % 3 = 0 END) FROM calls");
+    assert_eq!(one::<i64>(&mut c, "SELECT sum(boolean_value::int) FROM prompt_scores_current"), expected);
+    assert_eq!(one::<i64>(&mut c, "SELECT sum(scores)::int8 FROM v_template_scores WHERE score = 'thumbs'"), n);
+    agree(&mut c);
+}
+
+/// Two scorers of the same call and name at once: under READ COMMITTED the
+/// one who waited supersedes the one who committed first; under REPEATABLE
+/// READ, where the winner stays invisible, the loser gets 40001 and writes
+/// nothing.
+#[test]
+fn a_scorer_who_loses_a_race_supersedes_the_winner_or_retries() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    setup(&mut c);
+    let id = log(&mut c, "");
+    let mut first = db.connect();
+    let mut tx = first.transaction().unwrap();
+    let winner: i64 = tx.query_one("SELECT prompt_score($1, 'helpfulness', 2)", &[&id]).unwrap().get(0);
+    let url = db.url();
+    let waiting = thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        c.batch_execute("SET search_path = pgprompt").unwrap();
+        c.query_one("SELECT prompt_score($1, 'helpfulness', 5)", &[&id]).unwrap().get::<_, i64>(0)
+    });
+    // The second scorer waits on the first one's index entry.
+    let waits = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%prompt_score%'";
+    while one::<i64>(&mut c, waits) == 0 {
+        thread::sleep(std::time::Duration::from_millis(20));
+    }
+    tx.commit().unwrap();
+    let loser = waiting.join().unwrap();
+    assert_eq!(one::<i64>(&mut c, &format!("SELECT supersedes FROM prompt_scores WHERE id = {loser}")), winner);
+    assert_eq!(one::<i64>(&mut c, "SELECT numeric_value::int8 FROM prompt_scores_current"), 5);
+
+    let mut late = db.connect();
+    let mut tx = late.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start().unwrap();
+    tx.query_one("SELECT count(*) FROM prompt_scores", &[]).unwrap();
+    c.execute("SELECT prompt_score($1, 'helpfulness', 1)", &[&id]).unwrap();
+    let err = tx.query_one("SELECT prompt_score($1, 'helpfulness', 4)", &[&id]).unwrap_err();
+    assert_eq!(err.code(), Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE), "{err}");
+    drop(tx);
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_scores"), 3);
+    assert_eq!(one::<i64>(&mut c, "SELECT numeric_value::int8 FROM prompt_scores_current"), 1);
+    assert_eq!(one::<i64>(&mut c, "SELECT scores FROM v_template_scores"), 1);
+    agree(&mut c);
+}
+
 #[test]
 fn scores_are_history_and_roles_keep_to_their_part() {
     let db = TestDb::new();

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     InvalidJson,
     /// Vars given as JSON text repeat a key within one object.
     DuplicateKey,
+    /// Concurrent writers kept changing what this one builds on (scorers
+    /// correcting the same score): retrying the transaction is the cure.
+    SerializationFailure,
 }
 
 impl ErrorKind {
@@ -64,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Raised => "P0001",
             ErrorKind::InvalidJson => "22P02",
             ErrorKind::DuplicateKey => "22030",
+            ErrorKind::SerializationFailure => "40001",
         }
     }
 
@@ -85,11 +89,12 @@ impl ErrorKind {
             ErrorKind::Raised => "raise_exception",
             ErrorKind::InvalidJson => "invalid_text_representation",
             ErrorKind::DuplicateKey => "duplicate_json_object_key_value",
+            ErrorKind::SerializationFailure => "serialization_failure",
         }
     }
 
     /// Every kind, for documentation and tests.
-    pub const ALL: [ErrorKind; 15] = [
+    pub const ALL: [ErrorKind; 16] = [
         ErrorKind::NullArgument,
         ErrorKind::InvalidArgument,
         ErrorKind::UnknownObject,
@@ -105,6 +110,7 @@ impl ErrorKind {
         ErrorKind::Raised,
         ErrorKind::InvalidJson,
         ErrorKind::DuplicateKey,
+        ErrorKind::SerializationFailure,
     ];
 }
 

@@ -22,6 +22,7 @@ fn code(kind: ErrorKind) -> PgSqlErrorCode {
         ErrorKind::DatetimeOutOfRange => ERRCODE_DATETIME_FIELD_OVERFLOW,
         ErrorKind::InvalidJson => ERRCODE_INVALID_TEXT_REPRESENTATION,
         ErrorKind::DuplicateKey => ERRCODE_DUPLICATE_JSON_OBJECT_KEY_VALUE,
+        ErrorKind::SerializationFailure => ERRCODE_T_R_SERIALIZATION_FAILURE,
         // PL/pgSQL's RAISE EXCEPTION code: handlers catch it as raise_exception.
         ErrorKind::Raised => ERRCODE_RAISE_EXCEPTION,
     }

@@ -10,7 +10,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
 use pgrx::prelude::*;
@@ -42,11 +41,13 @@ thread_local! {
     static TRACE: Kept = const { Kept::new() };
     static CALL_AND_CURRENT: Kept = const { Kept::new() };
     static CURRENT_OF_TRACE: Kept = const { Kept::new() };
-    static INSERT: Kept = const { Kept::new() };
+    static INSERT_CALL: Kept = const { Kept::new() };
+    static INSERT_TRACE: Kept = const { Kept::new() };
     static DELTAS: Kept = const { Kept::new() };
 }
 
 /// What is scored.
+#[derive(Clone, Copy)]
 enum Target<'a> {
     Call(i64),
     Trace(&'a str),
@@ -147,10 +148,49 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
         _ => None,
     };
 
-    // One scorer at a time per call (or trace) and name, so that a
-    // correction supersedes exactly the score in force.
-    lock(name, &target);
-    let (id, groups, superseded) = Spi::connect(|_| {
+    // Read the score in force and insert the new one superseding it. A
+    // scorer who raced us to the same chain makes the insert do nothing
+    // (the unique index of the chain, see sql/scores.sql): read again, now
+    // seeing the winner, and supersede it. (Under REPEATABLE READ the
+    // winner stays invisible and the insert raises 40001, to be retried.)
+    let mut attempts = 0;
+    let (id, groups, superseded) = loop {
+        if let Some(scored) = try_score(target, name, &value, number.clone(), category, comment, source) {
+            break scored;
+        }
+        attempts += 1;
+        if attempts == 1000 {
+            raise::raise(Error::new(
+                ErrorKind::SerializationFailure,
+                format!("score \"{name}\" could not be recorded: other scorers of the same call or trace kept correcting it"),
+            ));
+        }
+    };
+
+    // The new score counts; the one it supersedes no longer does.
+    let mut deltas = vec![(groups, category.map(str::to_owned), 1, counted_value)];
+    if let Some(old) = superseded {
+        deltas.push((old.counted_for, old.category, -1, old.value));
+    }
+    append_deltas(name, deltas);
+
+    super::stats::fold_now_and_then();
+    id
+}
+
+/// One attempt of `score`: the new score's id, what it counts for and the
+/// score it superseded; `None` when another scorer superseded that score
+/// (or scored first) in the meantime.
+fn try_score(
+    target: Target,
+    name: &str,
+    value: &Value,
+    number: Option<AnyNumeric>,
+    category: Option<&str>,
+    comment: Option<&str>,
+    source: &str,
+) -> Option<(i64, serde_json::Value, Option<InForce>)> {
+    Spi::connect(|_| {
         // SAFETY (each unsafe block): kept plans run with the argument types
         // they were prepared with, inside this connection. None runs
         // read-only: a call logged earlier in the same statement
@@ -166,7 +206,8 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
                                 s.id, s.numeric_value, s.boolean_value, s.category, s.counted_for
                            FROM pgprompt.prompt_executions e
                            LEFT JOIN LATERAL (SELECT * FROM pgprompt.prompt_scores s
-                                               WHERE s.execution_id = e.id AND s.name = $2 ORDER BY s.id DESC LIMIT 1) s ON true
+                                               WHERE s.execution_id = e.id AND s.name = $2
+                                               ORDER BY coalesce(s.supersedes, 0) DESC LIMIT 1) s ON true
                           WHERE e.id = $1",
                         &[pg_sys::INT8OID, pg_sys::TEXTOID],
                     )
@@ -197,7 +238,7 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
                 let plan = CURRENT_OF_TRACE.with(|p| {
                     p.plan(
                         "SELECT id, numeric_value, boolean_value, category, counted_for FROM pgprompt.prompt_scores
-                          WHERE trace_id = $1 AND name = $2 ORDER BY id DESC LIMIT 1",
+                          WHERE trace_id = $1 AND name = $2 ORDER BY coalesce(supersedes, 0) DESC LIMIT 1",
                         &[pg_sys::TEXTOID, pg_sys::TEXTOID],
                     )
                 });
@@ -207,25 +248,43 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
             }
         };
 
-        let insert = INSERT.with(|p| {
-            p.plan(
-                "INSERT INTO pgprompt.prompt_scores (name, execution_id, trace_id, numeric_value, boolean_value, category, comment,
-                                                     source, supersedes, counted_for)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
-                &[
-                    pg_sys::TEXTOID,
-                    pg_sys::INT8OID,
-                    pg_sys::TEXTOID,
-                    pg_sys::NUMERICOID,
-                    pg_sys::BOOLOID,
-                    pg_sys::TEXTOID,
-                    pg_sys::TEXTOID,
-                    pg_sys::TEXTOID,
-                    pg_sys::INT8OID,
-                    pg_sys::JSONBOID,
-                ],
-            )
-        });
+        // The chain's unique index is the conflict: a concurrent scorer
+        // superseded the same score (or scored first).
+        const COLUMNS: &str = "INSERT INTO pgprompt.prompt_scores (name, execution_id, trace_id, numeric_value, boolean_value, category,
+                                                                    comment, source, supersedes, counted_for)
+                               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+        const TYPES: [pg_sys::Oid; 10] = [
+            pg_sys::TEXTOID,
+            pg_sys::INT8OID,
+            pg_sys::TEXTOID,
+            pg_sys::NUMERICOID,
+            pg_sys::BOOLOID,
+            pg_sys::TEXTOID,
+            pg_sys::TEXTOID,
+            pg_sys::TEXTOID,
+            pg_sys::INT8OID,
+            pg_sys::JSONBOID,
+        ];
+        let insert = match target {
+            Target::Call(_) => INSERT_CALL.with(|p| {
+                p.plan(
+                    &format!(
+                        "{COLUMNS} ON CONFLICT (execution_id, name, coalesce(supersedes, 0)) WHERE execution_id IS NOT NULL
+                         DO NOTHING RETURNING id"
+                    ),
+                    &TYPES,
+                )
+            }),
+            Target::Trace(_) => INSERT_TRACE.with(|p| {
+                p.plan(
+                    &format!(
+                        "{COLUMNS} ON CONFLICT (trace_id, name, coalesce(supersedes, 0)) WHERE trace_id IS NOT NULL
+                         DO NOTHING RETURNING id"
+                    ),
+                    &TYPES,
+                )
+            }),
+        };
         let mut args = spi::Args::with_capacity(10);
         args.push(Some(name))
             .push(match target {
@@ -238,7 +297,7 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
             })
             .push(number)
             .push(match value {
-                Value::Bool(b) => Some(b),
+                Value::Bool(b) => Some(*b),
                 _ => None,
             })
             .push(category)
@@ -246,19 +305,9 @@ fn score(target: Target, name: Option<&str>, given: Option<Given>, comment: Opti
             .push(Some(source))
             .push(current.as_ref().map(|s| s.id))
             .push(Some(JsonB(counted.clone())));
-        let id = unsafe { spi::first_row(insert, &mut args, false) }.and_then(|r| r.value::<i64>(1)).expect("the score was inserted");
-        (id, counted, current)
-    });
-
-    // The new score counts; the one it supersedes no longer does.
-    let mut deltas = vec![(groups, category.map(str::to_owned), 1, counted_value)];
-    if let Some(old) = superseded {
-        deltas.push((old.counted_for, old.category, -1, old.value));
-    }
-    append_deltas(name, deltas);
-
-    super::stats::fold_now_and_then();
-    id
+        let id = unsafe { spi::first_row(insert, &mut args, false) }.and_then(|r| r.value::<i64>(1))?;
+        Some((id, counted, current))
+    })
 }
 
 /// The score in force, as it counts.
@@ -390,34 +439,6 @@ fn unknown_call(id: i64) -> ! {
     raise::raise(
         Error::new(ErrorKind::UnknownObject, format!("no logged call has id {id}")).with_hint("Score the id prompt_log_execution returned."),
     )
-}
-
-/// Takes the transaction-level advisory lock of a scored call or trace and
-/// score name (as pg_advisory_xact_lock(int4, int4) would, keyed by
-/// prompt_scores' OID and a hash).
-fn lock(name: &str, target: &Target) {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    name.hash(&mut h);
-    match target {
-        Target::Call(id) => (0u8, id).hash(&mut h),
-        Target::Trace(t) => (1u8, t).hash(&mut h),
-    }
-    let key = h.finish();
-    // SAFETY: a lock tag filled as SET_LOCKTAG_ADVISORY does, taken in
-    // the current transaction (released at its end, or on error).
-    unsafe {
-        let ns = pg_sys::get_namespace_oid(c"pgprompt".as_ptr(), false);
-        let rel = pg_sys::get_relname_relid(c"prompt_scores".as_ptr(), ns);
-        let tag = pg_sys::LOCKTAG {
-            locktag_field1: pg_sys::MyDatabaseId.to_u32(),
-            locktag_field2: rel.to_u32(),
-            locktag_field3: (key & 0xffff_ffff) as u32,
-            locktag_field4: 2,
-            locktag_type: pg_sys::LockTagType::LOCKTAG_ADVISORY as u8,
-            locktag_lockmethodid: pg_sys::USER_LOCKMETHOD as u8,
-        };
-        pg_sys::LockAcquire(&tag, pg_sys::ExclusiveLock as pg_sys::LOCKMODE, false, false);
-    }
 }
 
 fn number(n: Option<AnyNumeric>) -> Option<String> {
