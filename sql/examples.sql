@@ -74,10 +74,3 @@ SELECT e.name,
          WHERE t.name = e.name
            AND v.version = (SELECT max(v2.version) FROM prompt_versions v2 WHERE v2.template_id = t.id)
            AND v.kind = e.kind AND v.body = e.body AND v.model_config = e.config::jsonb);
-
--- Point the production label at the active version of each example.
-SELECT prompt_label(t.name, t.active_version, 'production')
-  FROM prompt_templates t
- WHERE t.name IN ('nlu_topic_extraction', 'clarification_question_generation', 'educational_script_generation')
-   AND NOT EXISTS (SELECT 1 FROM prompt_labels l
-                    WHERE l.template_id = t.id AND l.label = 'production' AND l.version = t.active_version);

@@ -2981,3 +2981,298 @@ $$;
 ALTER FUNCTION prompt_check_alerts() SECURITY DEFINER;
 COMMENT ON COLUMN v_template_performance.p50_latency_ms IS 'Median latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';
 COMMENT ON COLUMN v_template_performance.p95_latency_ms IS '95th percentile latency, ms (from the latency sketches: within 1%; 12% for hours logged before 0.2.0).';
+
+------------------------------------------------------------------------------
+-- One release pointer: production is the active version.
+------------------------------------------------------------------------------
+
+-- 0.1.0 kept production as a label beside the active version, and the two
+-- could disagree. Where they do, the one moved last was the release and
+-- stays it: a production label moved after the last activation is activated
+-- (recorded in prompt_activations, so prompt_rollback returns to the version
+-- active before); otherwise the active version stays. Either way the audit
+-- log records both pointers as they were, and the stored labels go (their
+-- removal is not a release event, so it is not audited as one).
+DO $$
+DECLARE
+    r record;
+    v_release integer;
+BEGIN
+    FOR r IN
+        SELECT t.id, t.name, t.active_version, l.version AS label_version, l.updated_at AS label_moved_at,
+               (SELECT max(a.activated_at) FROM prompt_activations a WHERE a.template_id = t.id) AS activated_at
+          FROM prompt_labels l JOIN prompt_templates t ON t.id = l.template_id
+         WHERE l.label = 'production'
+         ORDER BY t.id
+    LOOP
+        v_release := CASE WHEN r.label_version <> r.active_version AND r.label_moved_at > r.activated_at
+                          THEN r.label_version ELSE r.active_version END;
+        IF v_release <> r.active_version THEN
+            UPDATE prompt_templates SET active_version = v_release WHERE id = r.id;
+        END IF;
+        IF r.label_version <> r.active_version THEN
+            RAISE NOTICE 'template "%": the production label (version %) and the active version (%) disagreed; version % is the release',
+                         r.name, r.label_version, r.active_version, v_release;
+        END IF;
+        PERFORM _audit('release_merge', 'label', r.name || '@production', r.id, v_release,
+                       jsonb_build_object('active_version', r.active_version, 'production', r.label_version),
+                       jsonb_build_object('active_version', v_release, 'production', v_release));
+    END LOOP;
+    ALTER TABLE prompt_labels DISABLE TRIGGER trigger_audit_prompt_labels;
+    DELETE FROM prompt_labels WHERE label = 'production';
+    ALTER TABLE prompt_labels ENABLE TRIGGER trigger_audit_prompt_labels;
+END
+$$;
+
+ALTER TABLE prompt_labels DROP CONSTRAINT prompt_labels_label_format;
+ALTER TABLE prompt_labels ADD CONSTRAINT prompt_labels_label_format CHECK (
+    length(label) BETWEEN 1 AND 63
+    AND label ~ '^[a-z0-9][a-z0-9_.-]*$'
+    AND label NOT IN ('latest', 'active', 'production'));
+
+COMMENT ON COLUMN prompt_templates.active_version IS
+    'The release: the version prompt_render serves when no version or label is asked for, which the label production names. Moved by prompt_activate, prompt_label(name, version, ''production''), prompt_rollback and experiment promotion.';
+COMMENT ON TABLE prompt_labels IS
+    'Named pointers to one version of a template (staging, or any name), moved with prompt_label. production is not stored here: it is the template''s active_version (v_labels shows both).';
+COMMENT ON COLUMN prompt_labels.label IS
+    'Lower-case name: letters, digits and _ . - ; latest, active and production are reserved (they are resolved, not stored).';
+
+-- Every label with the version it names: production (the active version,
+-- moved by releases) and the free labels of prompt_labels.
+CREATE VIEW v_labels AS
+SELECT t.id AS template_id, t.name AS template, 'production'::text AS label, t.active_version AS version,
+       true AS is_release, a.activated_at AS moved_at, a.activated_by AS moved_by
+  FROM prompt_templates t
+  LEFT JOIN LATERAL (SELECT a.activated_at, a.activated_by FROM prompt_activations a
+                      WHERE a.template_id = t.id ORDER BY a.id DESC LIMIT 1) a ON true
+UNION ALL
+SELECT l.template_id, t.name, l.label, l.version, false, l.updated_at, l.updated_by
+  FROM prompt_labels l JOIN prompt_templates t ON t.id = l.template_id;
+
+COMMENT ON VIEW v_labels IS
+    'Every label of every template and the version it names: production (the release, the active version) and the free labels (staging, ...).';
+COMMENT ON COLUMN v_labels.template_id IS 'The template''s id.';
+COMMENT ON COLUMN v_labels.template IS 'The template''s name.';
+COMMENT ON COLUMN v_labels.label IS 'The label.';
+COMMENT ON COLUMN v_labels.version IS 'The version it names.';
+COMMENT ON COLUMN v_labels.is_release IS 'true for production, the release (moved by activation, rollback and promotion).';
+COMMENT ON COLUMN v_labels.moved_at IS 'When it last moved.';
+COMMENT ON COLUMN v_labels.moved_by IS 'Session user who last moved it.';
+
+CREATE OR REPLACE FUNCTION _release(p_template prompt_templates, p_version integer, p_force boolean, p_action text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM _require_version(p_template, p_version);
+    IF p_template.active_version = p_version THEN
+        RAISE NOTICE 'version % of template "%" is already the release (active, production)', p_version, p_template.name;
+        RETURN;
+    END IF;
+    PERFORM _release_gate(p_template, p_version, p_action, p_force);
+    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
+    VALUES (p_template.id, p_version, p_template.active_version, 'activate',
+            (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = p_template.id));
+    UPDATE prompt_templates t SET active_version = p_version WHERE t.id = p_template.id;
+END
+$$;
+
+COMMENT ON FUNCTION _release(prompt_templates, integer, boolean, text) IS
+    'Internal: makes a version the release (active and production) after its release gate; p_action names the caller''s step in gate messages.';
+
+CREATE OR REPLACE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM _release(_lock_template(prompt_activate.name), prompt_activate.version, prompt_activate.force, 'activate');
+END
+$$;
+
+COMMENT ON FUNCTION prompt_activate(text, integer, boolean) IS
+$$Releases a version: it becomes the active version, which the label production names and prompt_render serves by default. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches. The version must pass its template's test cases (prompt_run_tests) unless force => true, which is audited. prompt_label(name, version, 'production') does the same.
+Errors: 22004 NULL argument, 42704 unknown template or version, PG002 failing test cases.$$;
+
+CREATE OR REPLACE FUNCTION prompt_label(name text, version integer, label text, force boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+BEGIN
+    PERFORM _check_label(prompt_label.label);
+    v_template := _lock_template(prompt_label.name);
+    -- production is the release itself.
+    IF prompt_label.label = 'production' THEN
+        PERFORM _release(v_template, prompt_label.version, prompt_label.force, 'label production');
+        RETURN;
+    END IF;
+    PERFORM _require_version(v_template, prompt_label.version);
+    INSERT INTO prompt_labels AS l (template_id, label, version)
+    VALUES (v_template.id, prompt_label.label, prompt_label.version)
+    ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
+        SET version = excluded.version
+        WHERE l.version IS DISTINCT FROM excluded.version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_label(text, integer, text, boolean) IS
+$$Points a label (staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'staging'). production is the release: labelling a version production activates it (as prompt_activate, gated by its test cases unless force => true, audited).
+Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases.$$;
+
+CREATE OR REPLACE FUNCTION prompt_unlabel(name text, label text)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+BEGIN
+    PERFORM _require(prompt_unlabel.label, 'label');
+    v_template := _lock_template(prompt_unlabel.name);
+    IF prompt_unlabel.label = 'production' THEN
+        RAISE EXCEPTION 'production cannot be removed from template "%": it is the release (version %)',
+                        v_template.name, v_template.active_version
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Release another version with prompt_activate or prompt_label, or go back with prompt_rollback.';
+    END IF;
+    DELETE FROM prompt_labels l WHERE l.template_id = v_template.id AND l.label = prompt_unlabel.label;
+    RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_unlabel(text, text) IS
+$$Removes a label from a template. Returns false if the template had no such label.
+Errors: 22004 NULL argument, 42704 unknown template, 55000 production (the release is moved, not removed).$$;
+
+CREATE OR REPLACE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
+RETURNS SETOF prompt_version_info
+LANGUAGE plpgsql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_version integer;
+BEGIN
+    PERFORM _require(prompt_get.name, 'name');
+    IF prompt_get.version IS NOT NULL AND prompt_get.label IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a version or a label, not both'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_get.name;
+    IF v_template.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    v_version := CASE
+        WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
+        WHEN prompt_get.label IS NULL OR prompt_get.label IN ('active', 'production') THEN v_template.active_version
+        WHEN prompt_get.label = 'latest' THEN
+            (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
+        ELSE (SELECT l.version FROM prompt_labels l
+               WHERE l.template_id = v_template.id AND l.label = prompt_get.label)
+    END;
+    RETURN QUERY
+        SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
+               v.version = v_template.active_version,
+               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
+                          WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
+               v.message, v.parent_version, v.created_at, v.created_by, v.options
+          FROM prompt_versions v
+         WHERE v.template_id = v_template.id AND v.version = v_version;
+    IF NOT FOUND THEN
+        IF prompt_get.label IS NOT NULL THEN
+            RAISE EXCEPTION 'label "%" of template "%" does not exist', prompt_get.label, prompt_get.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RAISE EXCEPTION 'version % of template "%" does not exist', prompt_get.version, prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_get(text, integer, text) IS
+$$One version of a template: body, kind, config, render options, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
+Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
+
+CREATE OR REPLACE FUNCTION _audit_activations()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
+BEGIN
+    IF NEW.action <> 'create' AND NOT _restoring() THEN
+        PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
+            jsonb_build_object('active_version', NEW.previous_version),
+            jsonb_build_object('active_version', NEW.version));
+        -- The release moved: production names the new version.
+        PERFORM _notify_change(v_name, NEW.version, NEW.action, 'production');
+    END IF;
+    RETURN NEW;
+END
+$$;
+
+COMMENT ON FUNCTION _audit_activations() IS
+    'Trigger: audits activations and rollbacks (moves of the release, production) and notifies pgprompt_changes with label production.';
+
+COMMENT ON FUNCTION prompt_rollback(text) IS
+$$Re-releases the version that was active (production) before the current one and returns its number. Repeated rollbacks walk further back, like undo.
+Errors: 22004 NULL argument, 42704 unknown template, 55000 nothing to roll back to.$$;
+
+ALTER FUNCTION prompt_activate(text, integer, boolean) SECURITY DEFINER;
+ALTER FUNCTION prompt_label(text, integer, text, boolean) SECURITY DEFINER;
+ALTER FUNCTION prompt_unlabel(text, text) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION _release(prompt_templates, integer, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _release(prompt_templates, integer, boolean, text) TO pgprompt_admin;
+GRANT SELECT ON v_labels TO pgprompt_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON v_labels TO pgprompt_admin;
+
+CREATE OR REPLACE FUNCTION _audit_templates()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_before jsonb;
+    v_after jsonb;
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        IF NOT _restoring() THEN
+            PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
+            PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
+        END IF;
+        RETURN NEW;
+    ELSIF TG_OP = 'DELETE' THEN
+        -- BEFORE DELETE: the versions and labels are still there to count.
+        PERFORM _audit('delete', 'template', OLD.name, OLD.id, OLD.active_version,
+            to_jsonb(OLD) || jsonb_build_object(
+                'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
+                'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
+                             FROM v_labels WHERE template_id = OLD.id)),
+            NULL);
+        PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
+        RETURN OLD;
+    END IF;
+    -- UPDATE: activations are audited from prompt_activations; record the
+    -- other columns that changed, if any.
+    SELECT jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
+      INTO v_before, v_after
+      FROM jsonb_each(to_jsonb(OLD)) o
+      JOIN jsonb_each(to_jsonb(NEW)) n USING (key)
+     WHERE o.value IS DISTINCT FROM n.value
+       AND o.key NOT IN ('active_version', 'updated_at', 'updated_by');
+    IF v_before IS NOT NULL THEN
+        PERFORM _audit('update', 'template', NEW.name, NEW.id, NULL, v_before, v_after);
+    END IF;
+    RETURN NEW;
+END
+$$;
+

@@ -12,6 +12,8 @@
 --   * "Which version is active" is one column on the template row. Exactly one
 --     active version per template is therefore structural, and concurrent
 --     activations serialise on the template row lock: the last commit wins.
+--     It is the release: the label production is a name for it, not a second
+--     pointer that could drift from it.
 --   * Triggers check that the active version is a version *of the same
 --     template* (at once on activation, at commit for a new template). A
 --     foreign key cannot: templates and versions would reference each other,
@@ -55,7 +57,7 @@ COMMENT ON COLUMN prompt_templates.name IS
 COMMENT ON COLUMN prompt_templates.description IS 'What the template is for.';
 COMMENT ON COLUMN prompt_templates.category IS 'Free-form grouping, e.g. nlu or content.';
 COMMENT ON COLUMN prompt_templates.active_version IS
-    'The version prompt_render uses when none is asked for. Change it with prompt_activate or prompt_rollback.';
+    'The release: the version prompt_render serves when no version or label is asked for, which the label production names. Moved by prompt_activate, prompt_label(name, version, ''production''), prompt_rollback and experiment promotion.';
 COMMENT ON COLUMN prompt_templates.created_at IS 'When the template was created.';
 COMMENT ON COLUMN prompt_templates.created_by IS 'Session user who created the template.';
 COMMENT ON COLUMN prompt_templates.updated_at IS 'Last change to this row (maintained by trigger).';
@@ -119,7 +121,7 @@ CREATE TABLE prompt_labels (
                     CONSTRAINT prompt_labels_label_format CHECK (
                         length(label) BETWEEN 1 AND 63
                         AND label ~ '^[a-z0-9][a-z0-9_.-]*$'
-                        AND label NOT IN ('latest', 'active')),
+                        AND label NOT IN ('latest', 'active', 'production')),
     version         integer NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      text NOT NULL DEFAULT session_user,
@@ -133,10 +135,10 @@ CREATE TABLE prompt_labels (
 CREATE INDEX prompt_labels_version_idx ON prompt_labels (template_id, version);
 
 COMMENT ON TABLE prompt_labels IS
-    'Named pointers to one version of a template (production, staging, or any name). Move one with prompt_label.';
+    'Named pointers to one version of a template (staging, or any name), moved with prompt_label. production is not stored here: it is the template''s active_version (v_labels shows both).';
 COMMENT ON COLUMN prompt_labels.template_id IS 'The template the label belongs to.';
 COMMENT ON COLUMN prompt_labels.label IS
-    'Lower-case name: letters, digits and _ . - ; latest and active are reserved (they are resolved, not stored).';
+    'Lower-case name: letters, digits and _ . - ; latest, active and production are reserved (they are resolved, not stored).';
 COMMENT ON COLUMN prompt_labels.version IS 'The version the label points at.';
 COMMENT ON COLUMN prompt_labels.created_at IS 'When the label was first set.';
 COMMENT ON COLUMN prompt_labels.created_by IS 'Session user who first set the label.';

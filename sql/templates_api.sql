@@ -8,7 +8,7 @@
 --   42704 undefined_object            unknown template, version or label
 --   42601 syntax_error                the template does not parse
 --   54000 program_limit_exceeded      body over pgprompt.max_template_bytes
---   55000 object_not_in_prerequisite_state  nothing to roll back to
+--   55000 object_not_in_prerequisite_state  nothing to roll back to; removing production
 
 ------------------------------------------------------------------------------
 -- Internal helpers
@@ -173,29 +173,42 @@ Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind / 
 -- Activation and rollback
 ------------------------------------------------------------------------------
 
+-- The one release pointer: the active version is production. Activating and
+-- labelling production both come here, so they cannot disagree.
+CREATE FUNCTION _release(p_template prompt_templates, p_version integer, p_force boolean, p_action text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM _require_version(p_template, p_version);
+    IF p_template.active_version = p_version THEN
+        RAISE NOTICE 'version % of template "%" is already the release (active, production)', p_version, p_template.name;
+        RETURN;
+    END IF;
+    PERFORM _release_gate(p_template, p_version, p_action, p_force);
+    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
+    VALUES (p_template.id, p_version, p_template.active_version, 'activate',
+            (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = p_template.id));
+    UPDATE prompt_templates t SET active_version = p_version WHERE t.id = p_template.id;
+END
+$$;
+
+COMMENT ON FUNCTION _release(prompt_templates, integer, boolean, text) IS
+    'Internal: makes a version the release (active and production) after its release gate; p_action names the caller''s step in gate messages.';
+
 CREATE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
-DECLARE
-    v_template prompt_templates := _lock_template(prompt_activate.name);
 BEGIN
-    PERFORM _require_version(v_template, prompt_activate.version);
-    IF v_template.active_version = prompt_activate.version THEN
-        RAISE NOTICE 'version % of template "%" is already active', prompt_activate.version, v_template.name;
-        RETURN;
-    END IF;
-    PERFORM _release_gate(v_template, prompt_activate.version, 'activate', prompt_activate.force);
-    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
-    VALUES (v_template.id, prompt_activate.version, v_template.active_version, 'activate',
-            (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = v_template.id));
-    UPDATE prompt_templates t SET active_version = prompt_activate.version WHERE t.id = v_template.id;
+    PERFORM _release(_lock_template(prompt_activate.name), prompt_activate.version, prompt_activate.force, 'activate');
 END
 $$;
 
 COMMENT ON FUNCTION prompt_activate(text, integer, boolean) IS
-$$Makes a version the active one. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches. The version must pass its template's test cases (prompt_run_tests) unless force => true, which is audited.
+$$Releases a version: it becomes the active version, which the label production names and prompt_render serves by default. Takes effect for every session at commit; NOTIFY pgprompt_changes tells application caches. The version must pass its template's test cases (prompt_run_tests) unless force => true, which is audited. prompt_label(name, version, 'production') does the same.
 Errors: 22004 NULL argument, 42704 unknown template or version, PG002 failing test cases.$$;
 
 CREATE FUNCTION prompt_rollback(name text)
@@ -225,7 +238,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_rollback(text) IS
-$$Re-activates the version that was active before the current one and returns its number. Repeated rollbacks walk further back, like undo.
+$$Re-releases the version that was active (production) before the current one and returns its number. Repeated rollbacks walk further back, like undo.
 Errors: 22004 NULL argument, 42704 unknown template, 55000 nothing to roll back to.$$;
 
 ------------------------------------------------------------------------------
@@ -265,13 +278,12 @@ DECLARE
 BEGIN
     PERFORM _check_label(prompt_label.label);
     v_template := _lock_template(prompt_label.name);
-    PERFORM _require_version(v_template, prompt_label.version);
-    -- production is a release: gated like activation.
-    IF prompt_label.label = 'production' AND NOT EXISTS (
-           SELECT 1 FROM prompt_labels l
-            WHERE l.template_id = v_template.id AND l.label = 'production' AND l.version = prompt_label.version) THEN
-        PERFORM _release_gate(v_template, prompt_label.version, 'label production', prompt_label.force);
+    -- production is the release itself.
+    IF prompt_label.label = 'production' THEN
+        PERFORM _release(v_template, prompt_label.version, prompt_label.force, 'label production');
+        RETURN;
     END IF;
+    PERFORM _require_version(v_template, prompt_label.version);
     INSERT INTO prompt_labels AS l (template_id, label, version)
     VALUES (v_template.id, prompt_label.label, prompt_label.version)
     ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
@@ -281,7 +293,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_label(text, integer, text, boolean) IS
-$$Points a label (production, staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'production'). The production label needs a version that passes its test cases unless force => true (audited).
+$$Points a label (staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'staging'). production is the release: labelling a version production activates it (as prompt_activate, gated by its test cases unless force => true, audited).
 Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases.$$;
 
 CREATE FUNCTION prompt_unlabel(name text, label text)
@@ -294,6 +306,12 @@ DECLARE
 BEGIN
     PERFORM _require(prompt_unlabel.label, 'label');
     v_template := _lock_template(prompt_unlabel.name);
+    IF prompt_unlabel.label = 'production' THEN
+        RAISE EXCEPTION 'production cannot be removed from template "%": it is the release (version %)',
+                        v_template.name, v_template.active_version
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Release another version with prompt_activate or prompt_label, or go back with prompt_rollback.';
+    END IF;
     DELETE FROM prompt_labels l WHERE l.template_id = v_template.id AND l.label = prompt_unlabel.label;
     RETURN FOUND;
 END
@@ -301,7 +319,29 @@ $$;
 
 COMMENT ON FUNCTION prompt_unlabel(text, text) IS
 $$Removes a label from a template. Returns false if the template had no such label.
-Errors: 22004 NULL argument, 42704 unknown template.$$;
+Errors: 22004 NULL argument, 42704 unknown template, 55000 production (the release is moved, not removed).$$;
+
+-- Every label with the version it names: production (the active version,
+-- moved by releases) and the free labels of prompt_labels.
+CREATE VIEW v_labels AS
+SELECT t.id AS template_id, t.name AS template, 'production'::text AS label, t.active_version AS version,
+       true AS is_release, a.activated_at AS moved_at, a.activated_by AS moved_by
+  FROM prompt_templates t
+  LEFT JOIN LATERAL (SELECT a.activated_at, a.activated_by FROM prompt_activations a
+                      WHERE a.template_id = t.id ORDER BY a.id DESC LIMIT 1) a ON true
+UNION ALL
+SELECT l.template_id, t.name, l.label, l.version, false, l.updated_at, l.updated_by
+  FROM prompt_labels l JOIN prompt_templates t ON t.id = l.template_id;
+
+COMMENT ON VIEW v_labels IS
+    'Every label of every template and the version it names: production (the release, the active version) and the free labels (staging, ...).';
+COMMENT ON COLUMN v_labels.template_id IS 'The template''s id.';
+COMMENT ON COLUMN v_labels.template IS 'The template''s name.';
+COMMENT ON COLUMN v_labels.label IS 'The label.';
+COMMENT ON COLUMN v_labels.version IS 'The version it names.';
+COMMENT ON COLUMN v_labels.is_release IS 'true for production, the release (moved by activation, rollback and promotion).';
+COMMENT ON COLUMN v_labels.moved_at IS 'When it last moved.';
+COMMENT ON COLUMN v_labels.moved_by IS 'Session user who last moved it.';
 
 ------------------------------------------------------------------------------
 -- Reading and deleting
@@ -360,7 +400,7 @@ BEGIN
     END IF;
     v_version := CASE
         WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
-        WHEN prompt_get.label IS NULL OR prompt_get.label = 'active' THEN v_template.active_version
+        WHEN prompt_get.label IS NULL OR prompt_get.label IN ('active', 'production') THEN v_template.active_version
         WHEN prompt_get.label = 'latest' THEN
             (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
         ELSE (SELECT l.version FROM prompt_labels l
@@ -369,7 +409,7 @@ BEGIN
     RETURN QUERY
         SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
                v.version = v_template.active_version,
-               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM prompt_labels l
+               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
                           WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
                v.message, v.parent_version, v.created_at, v.created_by, v.options
           FROM prompt_versions v
@@ -386,7 +426,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_get(text, integer, text) IS
-$$One version of a template: body, kind, config, render options, variables, number, whether it is active and its labels. Default: the active version; label may also be latest or active.
+$$One version of a template: body, kind, config, render options, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
 Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
 
 CREATE FUNCTION prompt_delete(name text)

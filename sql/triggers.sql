@@ -349,7 +349,7 @@ BEGIN
             to_jsonb(OLD) || jsonb_build_object(
                 'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
                 'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
-                             FROM prompt_labels WHERE template_id = OLD.id)),
+                             FROM v_labels WHERE template_id = OLD.id)),
             NULL);
         PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
         RETURN OLD;
@@ -421,14 +421,15 @@ BEGIN
         PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
             jsonb_build_object('active_version', NEW.previous_version),
             jsonb_build_object('active_version', NEW.version));
-        PERFORM _notify_change(v_name, NEW.version, NEW.action);
+        -- The release moved: production names the new version.
+        PERFORM _notify_change(v_name, NEW.version, NEW.action, 'production');
     END IF;
     RETURN NEW;
 END
 $$;
 
 COMMENT ON FUNCTION _audit_activations() IS
-    'Trigger: audits activations and rollbacks and notifies pgprompt_changes.';
+    'Trigger: audits activations and rollbacks (moves of the release, production) and notifies pgprompt_changes with label production.';
 
 CREATE TRIGGER trigger_audit_prompt_activations
     AFTER INSERT ON prompt_activations

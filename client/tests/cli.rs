@@ -159,7 +159,7 @@ fn templates_from_the_command_line() {
     assert!(err.contains("SQLSTATE 42P02"), "{err}");
 
     assert_eq!(ok(&db, &["template", "variables", "tutor"]), "variable\n--------\ngrade\ntopic\n");
-    assert_eq!(ok(&db, &["template", "activate", "tutor", "2"]), "version 2 of tutor is active\n");
+    assert_eq!(ok(&db, &["template", "activate", "tutor", "2"]), "version 2 of tutor is the release (production)\n");
     assert_eq!(ok(&db, &["template", "label", "tutor", "1", "staging"]), "staging of tutor is version 1\n");
     let diff = ok(&db, &["template", "diff", "tutor", "1", "2"]);
     assert_eq!(
@@ -189,7 +189,10 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     let show = ok(&db, &["template", "show", "tutor"]);
     assert!(show.contains("active_version  2") && show.contains("description     Explains"), "{show}");
     assert!(show.contains("1        false   staging") && show.contains("simpler"), "{show}");
-    assert_eq!(ok(&db, &["template", "rollback", "tutor"]), "version 1 of tutor is active again\n");
+    assert!(show.contains("2        true    production"), "the release is production: {show}");
+    let diff = ok(&db, &["template", "diff", "tutor", "staging", "production"]);
+    assert!(diff.starts_with("--- tutor staging (v1)\n+++ tutor production (v2)\n"), "{diff}");
+    assert_eq!(ok(&db, &["template", "rollback", "tutor"]), "version 1 of tutor is the release (production) again\n");
 
     let err = fails(&db, &["template", "show", "nope"], 1);
     assert!(err.contains("template \"nope\" does not exist") && err.contains("SQLSTATE 42704"), "{err}");
@@ -274,7 +277,7 @@ fn guardrails_experiments_prices_and_stats() {
     };
     assert_eq!((metric.as_str(), guards), ("latency_ms", vec!["cost_usd".to_string(), "error_rate".to_string()]));
     assert!(ok(&db, &["experiment", "list"]).contains("running"));
-    assert_eq!(ok(&db, &["experiment", "promote", "tone"]), "experiment tone concluded: version 2 is active\n");
+    assert_eq!(ok(&db, &["experiment", "promote", "tone"]), "experiment tone concluded: version 2 is the release (production)\n");
     assert!(fails(&db, &["experiment", "stop", "tone"], 1).contains("SQLSTATE 55000"));
     assert!(fails(&db, &["experiment", "results", "nope"], 1).contains("does not exist"));
 

@@ -13,7 +13,7 @@ fn audit_count(c: &mut Client) -> i64 {
 fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
     let db = TestDb::new();
     let mut su = db.connect();
-    su.batch_execute("SELECT prompt_save('t', 'v1 {{ x }}'); SELECT prompt_label('t', 1, 'production');").unwrap();
+    su.batch_execute("SELECT prompt_save('t', 'v1 {{ x }}'); SELECT prompt_label('t', 1, 'staging');").unwrap();
     let mut a = db.login("admin");
     let mut listener = db.connect();
     listener.batch_execute("LISTEN pgprompt_changes").unwrap();
@@ -31,10 +31,10 @@ fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
              UPDATE prompt_templates SET active_version = 2 WHERE name = 't'",
         ),
         (
-            "moving production through a re-inserted label",
-            "DELETE FROM prompt_labels WHERE label = 'production';
+            "moving staging through a re-inserted label",
+            "DELETE FROM prompt_labels WHERE label = 'staging';
              INSERT INTO prompt_labels (template_id, label, version, created_at, updated_at)
-             SELECT id, 'production', 2, '2001-01-01', '2001-01-01' FROM prompt_templates WHERE name = 't'",
+             SELECT id, 'staging', 2, '2001-01-01', '2001-01-01' FROM prompt_templates WHERE name = 't'",
         ),
         (
             "replacing the PII guardrail by a disabled one",
@@ -81,7 +81,7 @@ fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
         .query(
             "SELECT 'version ' || created_at::date || ' ' || created_by FROM prompt_versions WHERE version = 2
              UNION ALL SELECT 'activation ' || activated_at::date || ' ' || activated_by FROM prompt_activations WHERE version = 2
-             UNION ALL SELECT 'label ' || created_at::date FROM prompt_labels WHERE label = 'production'
+             UNION ALL SELECT 'label ' || created_at::date FROM prompt_labels WHERE label = 'staging'
              UNION ALL SELECT 'guardrail ' || name || ' builtin ' || builtin FROM prompt_guardrails WHERE name = 'mine'",
             &[],
         )
@@ -112,7 +112,7 @@ fn old_stamps_and_builtin_flags_do_not_skip_the_audit() {
         heard.push(serde_json::from_str(n.payload()).unwrap());
     }
     assert!(heard.iter().any(|n| n["action"] == "activate" && n["version"] == 2), "{heard:?}");
-    assert!(heard.iter().any(|n| n["label"] == "production" && n["version"] == 2), "{heard:?}");
+    assert!(heard.iter().any(|n| n["label"] == "staging" && n["version"] == 2), "{heard:?}");
     // The audit log tells the whole story, in order.
     let actions: Vec<String> = su
         .query("SELECT action FROM prompt_audit_logs WHERE actor = $1 ORDER BY id", &[&login])

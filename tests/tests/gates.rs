@@ -100,6 +100,8 @@ fn failing_versions_do_not_go_live_unless_forced() {
     c2.batch_execute("SELECT prompt_activate('tutor', 2, force => true)").unwrap();
     assert!(notices.take().iter().any(|(code, m)| code == "01000" && m.contains("activate forced")));
     assert_eq!(one::<i32>(&mut c, "SELECT active_version FROM prompt_templates WHERE name = 'tutor'"), 2);
+    // Rolled back, then released again through the production label.
+    assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('tutor')"), 1);
     c.batch_execute("SELECT prompt_label('tutor', 2, 'production', force => true); SELECT prompt_experiment_start('tone', force => true);")
         .unwrap();
     let forced: Vec<(String, i32, String)> = c
@@ -119,6 +121,7 @@ fn failing_versions_do_not_go_live_unless_forced() {
             ("start experiment tone".to_string(), 2, "on topic".to_string()),
         ]
     );
+    assert_eq!(one::<i32>(&mut c, "SELECT active_version FROM prompt_templates WHERE name = 'tutor'"), 2);
     // Re-pointing production at the version it already has is no release.
     c.batch_execute("SELECT prompt_label('tutor', 2, 'production')").unwrap();
 

@@ -13,7 +13,7 @@ fn setup(c: &mut Client) {
          SELECT prompt_save('t', 'v2 {{ x }}');
          SELECT prompt_save('t', 'v3 {{ x }}');
          SELECT prompt_activate('t', 2);
-         SELECT prompt_label('t', 1, 'production');",
+         SELECT prompt_label('t', 1, 'staging');",
     )
     .unwrap();
 }
@@ -27,7 +27,9 @@ fn renders_the_version_asked_for() {
     assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}')"), "v2 1");
     assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', 3)"), "v3 1");
     assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', version => 1)"), "v1 1");
-    assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', label => 'production')"), "v1 1");
+    assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', label => 'staging')"), "v1 1");
+    // production is the release, the active version.
+    assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', label => 'production')"), "v2 1");
     assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', label => 'latest')"), "v3 1");
     assert_eq!(r(&mut c, "SELECT prompt_render('t', '{\"x\": 1}', label => 'active')"), "v2 1");
     // vars defaults to {} and unqualified names work with the search_path.
@@ -46,7 +48,7 @@ fn bad_render_calls_have_documented_sqlstates() {
         ("SELECT prompt_render('nope')", "42704", "template \"nope\" does not exist"),
         ("SELECT prompt_render('t', '{\"x\": 1}', 9)", "42704", "version 9 of template \"t\" does not exist"),
         ("SELECT prompt_render('t', '{\"x\": 1}', label => 'canary')", "42704", "label \"canary\" of template \"t\" does not exist"),
-        ("SELECT prompt_render('t', '{\"x\": 1}', 1, 'production')", "22023", "either a version or a label"),
+        ("SELECT prompt_render('t', '{\"x\": 1}', 1, 'staging')", "22023", "either a version or a label"),
         ("SELECT prompt_render('t')", "42P02", "missing variable \"x\""),
         ("SELECT prompt_render('t', '[1]')", "22023", "vars must be a JSON object, not an array"),
         ("SELECT prompt_render('t', '\"x\"')", "22023", "not a string"),

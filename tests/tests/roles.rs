@@ -68,10 +68,11 @@ const READER_RELATIONS: [&str; 18] = [
     "v_ab_test_metrics",
 ];
 
-const APP_RELATIONS: [&str; 8] = [
+const APP_RELATIONS: [&str; 9] = [
     "prompt_templates",
     "prompt_versions",
     "prompt_labels",
+    "v_labels",
     "prompt_guardrails",
     "prompt_model_prices",
     "ab_test_experiments",

@@ -170,6 +170,48 @@ fn activating_an_active_version_is_a_notice_not_a_change() {
     assert_eq!(snapshot(&mut c), before);
 }
 
+/// production and the active version are one pointer: labelling production
+/// activates, activating moves production, a rollback moves both back, and
+/// every session and prompt_get see the same release.
+#[test]
+fn production_is_the_active_version() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    let mut app = db.connect();
+    c.batch_execute("SELECT prompt_save('t', 'v1'); SELECT prompt_save('t', 'v2'); SELECT prompt_save('t', 'v3');").unwrap();
+    let release = |app: &mut Client| -> (String, String, i32, Vec<String>) {
+        (
+            one(app, "SELECT prompt_render('t')"),
+            one(app, "SELECT prompt_render('t', label => 'production')"),
+            one(app, "SELECT version FROM prompt_get('t', label => 'production')"),
+            one(app, "SELECT labels FROM prompt_get('t')"),
+        )
+    };
+    assert_eq!(release(&mut app), ("v1".into(), "v1".into(), 1, vec!["production".to_string()]));
+    c.batch_execute("SELECT prompt_activate('t', 2); SELECT prompt_label('t', 3, 'production');").unwrap();
+    assert_eq!(release(&mut app), ("v3".into(), "v3".into(), 3, vec!["production".to_string()]));
+    assert_eq!(one::<i32>(&mut c, "SELECT active_version FROM prompt_templates WHERE name = 't'"), 3);
+    // The issue's case: label 3 production, activate 3, roll back: v2 serves,
+    // and production says 2.
+    assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('t')"), 2);
+    assert_eq!(release(&mut app), ("v2".into(), "v2".into(), 2, vec!["production".to_string()]));
+    assert_eq!(one::<i32>(&mut app, "SELECT version FROM v_labels WHERE template = 't' AND label = 'production'"), 2);
+    // A direct UPDATE by an administrator moves the release too, and is history.
+    c.batch_execute("UPDATE prompt_templates SET active_version = 1 WHERE name = 't'").unwrap();
+    assert_eq!(release(&mut app), ("v1".into(), "v1".into(), 1, vec!["production".to_string()]));
+    assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('t')"), 2);
+    // Free labels stay free, and sit beside production in prompt_get.
+    c.batch_execute("SELECT prompt_label('t', 2, 'staging'), prompt_label('t', 3, 'canary')").unwrap();
+    assert_eq!(one::<Vec<String>>(&mut app, "SELECT labels FROM prompt_get('t', 2)"), ["production", "staging"]);
+    assert_eq!(one::<Vec<String>>(&mut app, "SELECT labels FROM prompt_get('t', 3)"), ["canary"]);
+    // production cannot be stored as a free label, even by direct SQL.
+    expect_error(
+        &mut c,
+        "INSERT INTO prompt_labels (template_id, label, version) SELECT id, 'production', 3 FROM prompt_templates WHERE name = 't'",
+        "23514",
+    );
+}
+
 #[test]
 fn labels_move_in_one_call_and_can_be_removed() {
     let db = TestDb::new();
@@ -182,6 +224,10 @@ fn labels_move_in_one_call_and_can_be_removed() {
     assert!(one::<bool>(&mut c, "SELECT prompt_unlabel('t', 'staging')"));
     assert!(!one::<bool>(&mut c, "SELECT prompt_unlabel('t', 'staging')"));
     expect_error(&mut c, "SELECT prompt_render('t', label => 'staging')", "42704");
+    // production is the release: moved, never removed.
+    let msg = expect_error(&mut c, "SELECT prompt_unlabel('t', 'production')", "55000");
+    assert!(msg.contains("release"), "{msg}");
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render('t', label => 'production')"), "v2");
 
     let before = snapshot(&mut c);
     for (sql, code) in [
@@ -299,7 +345,7 @@ fn concurrent_saves_number_versions_without_gaps() {
 fn delete_removes_everything_but_the_audit() {
     let db = TestDb::new();
     let mut c = db.connect();
-    c.batch_execute("SELECT prompt_save('t', 'v1'); SELECT prompt_save('t', 'v2'); SELECT prompt_label('t', 2, 'production'); SELECT prompt_activate('t', 2);").unwrap();
+    c.batch_execute("SELECT prompt_save('t', 'v1'); SELECT prompt_save('t', 'v2'); SELECT prompt_label('t', 1, 'staging'); SELECT prompt_activate('t', 2);").unwrap();
     c.batch_execute("SELECT prompt_delete('t')").unwrap();
     for table in ["prompt_templates", "prompt_versions", "prompt_labels", "prompt_activations"] {
         assert_eq!(one::<i64>(&mut c, &format!("SELECT count(*) FROM {table}")), 0, "{table}");
@@ -308,6 +354,7 @@ fn delete_removes_everything_but_the_audit() {
     assert_eq!(before["name"], "t");
     assert_eq!(before["versions"], 2);
     assert_eq!(before["labels"]["production"], 2);
+    assert_eq!(before["labels"]["staging"], 1);
     // Both bodies survive in the audit log.
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_audit_logs WHERE action = 'new_version' AND after->>'body' LIKE 'v%'"), 2);
     expect_error(&mut c, "SELECT prompt_render('t')", "42704");
@@ -326,9 +373,10 @@ fn every_change_is_audited() {
          SELECT prompt_save('t', 'v2', description => 'desc');
          SELECT prompt_activate('t', 2);
          SELECT prompt_rollback('t');
-         SELECT prompt_label('t', 1, 'production');
          SELECT prompt_label('t', 2, 'production');
-         SELECT prompt_unlabel('t', 'production');
+         SELECT prompt_label('t', 1, 'staging');
+         SELECT prompt_label('t', 2, 'staging');
+         SELECT prompt_unlabel('t', 'staging');
          SELECT prompt_delete('t');",
     )
     .unwrap();
@@ -343,13 +391,15 @@ fn every_change_is_audited() {
         ("new_version", "version"),
         ("activate", "activation"),
         ("rollback", "activation"),
+        ("activate", "activation"),
         ("label_set", "label"),
         ("label_move", "label"),
         ("label_remove", "label"),
         ("delete", "template"),
     ];
     assert_eq!(actions, expected.map(|(a, b)| (a.to_string(), b.to_string())));
-    assert_eq!(rows[6].get::<_, Option<String>>(2).as_deref(), Some("t@production"));
+    assert_eq!(rows[6].get::<_, Option<i32>>(3), Some(2));
+    assert_eq!(rows[7].get::<_, Option<String>>(2).as_deref(), Some("t@staging"));
     assert_eq!(rows[4].get::<_, Option<i32>>(3), Some(2));
     assert!(rows.iter().all(|r| r.get::<_, String>(4) == "postgres"));
     assert!(rows.iter().all(|r| r.get::<_, Option<String>>(5).as_deref() == Some("audit-test")));
@@ -402,7 +452,8 @@ fn changes_are_notified_at_commit_only() {
     c.batch_execute("SELECT prompt_activate('t', 2)").unwrap();
     c.batch_execute("SELECT prompt_rollback('t')").unwrap();
     c.batch_execute("SELECT prompt_label('t', 2, 'production')").unwrap();
-    c.batch_execute("SELECT prompt_unlabel('t', 'production')").unwrap();
+    c.batch_execute("SELECT prompt_label('t', 2, 'staging')").unwrap();
+    c.batch_execute("SELECT prompt_unlabel('t', 'staging')").unwrap();
 
     let mut got = Vec::new();
     let mut notes = listener.notifications();
@@ -410,7 +461,7 @@ fn changes_are_notified_at_commit_only() {
     while let Some(n) = iter.next().unwrap() {
         assert_eq!(n.channel(), "pgprompt_changes");
         got.push(serde_json::from_str::<serde_json::Value>(n.payload()).unwrap());
-        if got.len() == 5 {
+        if got.len() == 6 {
             break;
         }
     }
@@ -419,10 +470,11 @@ fn changes_are_notified_at_commit_only() {
         got,
         vec![
             j(r#"{"template": "t", "version": 1, "action": "create"}"#),
-            j(r#"{"template": "t", "version": 2, "action": "activate"}"#),
-            j(r#"{"template": "t", "version": 1, "action": "rollback"}"#),
-            j(r#"{"template": "t", "version": 2, "action": "label", "label": "production"}"#),
-            j(r#"{"template": "t", "version": 2, "action": "unlabel", "label": "production"}"#),
+            j(r#"{"template": "t", "version": 2, "action": "activate", "label": "production"}"#),
+            j(r#"{"template": "t", "version": 1, "action": "rollback", "label": "production"}"#),
+            j(r#"{"template": "t", "version": 2, "action": "activate", "label": "production"}"#),
+            j(r#"{"template": "t", "version": 2, "action": "label", "label": "staging"}"#),
+            j(r#"{"template": "t", "version": 2, "action": "unlabel", "label": "staging"}"#),
         ],
         "the rolled-back activation must not be announced"
     );

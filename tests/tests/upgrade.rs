@@ -38,6 +38,44 @@ fn populate(c: &mut Client) {
            SELECT prompt_check_alerts();"#,
     )
     .expect("0.1.0 takes the data");
+    // 0.1.0's two release pointers, disagreeing both ways (each step its
+    // own transaction, so the one moved last is known): production moved
+    // after the last activation, and an activation after production moved.
+    for step in [
+        "SELECT prompt_save('label_last', 'one'), prompt_save('label_last', 'two')",
+        "SELECT prompt_activate('label_last', 2)",
+        "SELECT prompt_label('label_last', 1, 'production')",
+        "SELECT prompt_save('active_last', 'one'), prompt_save('active_last', 'two'), prompt_save('active_last', 'three')",
+        "SELECT prompt_label('active_last', 2, 'production')",
+        "SELECT prompt_activate('active_last', 3)",
+    ] {
+        c.batch_execute(step).expect("0.1.0 takes the labels");
+    }
+}
+
+/// What 0.1.0 wrote, as 0.2.0 must keep it: every row of the template side
+/// but the stored production labels and the active versions (0.2.0 merges
+/// the two; checked on their own), and nothing the merge added (activations
+/// after `activations`, audit rows after `audit`, the time the merge moved
+/// label_last's release). Columns 0.2.0 added to rows 0.1.0 wrote are left
+/// out.
+fn kept(c: &mut Client, activations: i64, audit: i64) -> String {
+    let drop = "'{options, guardrail_metrics, overrides, active_version}'::text[]";
+    one(
+        c,
+        &format!(
+            "SELECT concat_ws('|',
+                (SELECT string_agg((to_jsonb(t) - {drop} - CASE WHEN t.name = 'label_last' THEN '{{updated_at}}' ELSE '{{}}' END::text[])::text, ','
+                                   ORDER BY id) FROM prompt_templates t),
+                (SELECT string_agg((to_jsonb(v) - {drop})::text, ',' ORDER BY id) FROM prompt_versions v),
+                (SELECT string_agg(to_jsonb(l)::text, ',' ORDER BY template_id, label) FROM prompt_labels l WHERE label <> 'production'),
+                (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM prompt_activations a WHERE id <= {activations}),
+                (SELECT string_agg((to_jsonb(e) - {drop})::text, ',' ORDER BY id) FROM ab_test_experiments e),
+                (SELECT string_agg(to_jsonb(t)::text, ',' ORDER BY id) FROM prompt_test_cases t),
+                (SELECT string_agg(to_jsonb(r)::text, ',' ORDER BY id) FROM prompt_alert_rules r),
+                (SELECT string_agg(to_jsonb(a)::text, ',' ORDER BY id) FROM prompt_audit_logs a WHERE id <= {audit}))"
+        ),
+    )
 }
 
 /// Row counts of every table the extension owns, to show none is empty.
@@ -75,7 +113,11 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     assert_eq!(one::<String>(&mut c, "SELECT prompt_render_text('{{ x }} {{ y }}', '{\"y\": 2, \"x\": 1}')"), "1 2");
     let empty: Vec<String> = table_sizes(&mut c).into_iter().filter(|(_, n)| *n == 0).map(|(t, _)| t).collect();
     assert!(empty.is_empty(), "tables the test leaves empty: {empty:?}");
-    let rows = fingerprint(&mut c, true);
+    let (activations, audit): (i64, i64) = (
+        one(&mut c, "SELECT max(id) FROM prompt_activations"),
+        one(&mut c, "SELECT max(id) FROM prompt_audit_logs"),
+    );
+    let rows = kept(&mut c, activations, audit);
     let logged = calls_fingerprint(&mut c);
     let stats_before: String = one(&mut c, STATS);
 
@@ -91,11 +133,38 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
                                 "keep_trailing_newline": false, "undefined": "strict"}'"#),
         0
     );
-    assert_eq!(
-        fingerprint_without(&mut c, true, &["options", "guardrail_metrics", "overrides"]),
-        rows,
-        "templates, versions, labels, history, experiments, cases, rules and audit are kept"
+    assert_eq!(kept(&mut c, activations, audit), rows, "templates, versions, labels, history, experiments, cases, rules and audit are kept");
+    // One release pointer: production is the active version. Where 0.1.0's
+    // two disagreed, the one moved last stayed the release; the merge is
+    // audited, and production is no longer stored.
+    let releases: String = one(
+        &mut c,
+        "SELECT string_agg(format('%s=%s', t.name, t.active_version), ' ' ORDER BY t.id) FROM prompt_templates t",
     );
+    assert_eq!(
+        releases,
+        "nlu_topic_extraction=1 clarification_question_generation=1 educational_script_generation=1 label_last=1 active_last=3"
+    );
+    assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_labels WHERE label = 'production'"), 0);
+    assert_eq!(
+        one::<String>(&mut c, "SELECT string_agg(format('%s %s', template, version), ', ' ORDER BY template_id) FROM v_labels WHERE label = 'production'"),
+        "nlu_topic_extraction 1, clarification_question_generation 1, educational_script_generation 1, label_last 1, active_last 3"
+    );
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render('label_last', label => 'production')"), "one");
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render('active_last', label => 'production')"), "three");
+    let merged: String = one(
+        &mut c,
+        "SELECT string_agg(format('%s %s %s', object_name, before, after), '; ' ORDER BY id) FROM prompt_audit_logs WHERE action = 'release_merge'",
+    );
+    assert_eq!(
+        merged,
+        r#"nlu_topic_extraction@production {"production": 1, "active_version": 1} {"production": 1, "active_version": 1}; label_last@production {"production": 1, "active_version": 2} {"production": 1, "active_version": 1}; active_last@production {"production": 2, "active_version": 3} {"production": 3, "active_version": 3}"#
+    );
+    assert!(!one::<bool>(&mut c, "SELECT EXISTS (SELECT FROM prompt_audit_logs WHERE action = 'label_remove')"));
+    // The activation the merge made is history: rolling back returns to the
+    // version that was active before.
+    assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('label_last')"), 2);
+    assert_eq!(one::<String>(&mut c, "SELECT prompt_render('label_last', label => 'production')"), "two");
     // Pending deltas were folded into the rollup by the update, which also
     // added the sums of squares of the calls kept.
     let squares: String = one(

@@ -161,7 +161,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
         ExperimentCmd::Promote { name, variant, version, force } => {
             let v: i32 =
                 c.query_one("SELECT pgprompt.prompt_experiment_promote($1, $2, $3, $4)", &[&name, &variant, &version, &force])?.get(0);
-            println!("experiment {name} concluded: version {v} is active");
+            println!("experiment {name} concluded: version {v} is the release (production)");
         }
     }
     Ok(Done::Ok)

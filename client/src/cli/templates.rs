@@ -14,7 +14,7 @@ pub enum TemplateCmd {
     Show {
         name: String,
     },
-    /// Save a new version from a file or stdin (the first version of a new template is active at once).
+    /// Save a new version from a file or stdin (the first version of a new template is released at once).
     New {
         name: String,
         /// The body; "-" or absent: stdin.
@@ -38,16 +38,17 @@ pub enum TemplateCmd {
         #[arg(long, default_value = "{}")]
         options: String,
     },
-    /// Make a version the active one (refused if it fails its test cases, unless --force).
+    /// Release a version: it becomes the active version, which production names
+    /// (refused if it fails its test cases, unless --force).
     Activate {
         name: String,
         version: i32,
         #[arg(long)]
         force: bool,
     },
-    /// Re-activate the version active before the current one.
+    /// Release again the version that was the release before the current one.
     Rollback { name: String },
-    /// Point a label at a version (production is gated by test cases, unless --force).
+    /// Point a label at a version; production releases it, as activate does.
     Label {
         name: String,
         version: i32,
@@ -110,7 +111,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let history = Table::query(
                 &mut c,
                 "SELECT v.version, v.version = t.active_version AS active,
-                        coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM pgprompt.prompt_labels l
+                        coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM pgprompt.v_labels l
                                    WHERE l.template_id = t.id AND l.version = v.version), '{}') AS labels,
                         v.message, v.created_at, v.created_by
                    FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id
@@ -141,15 +142,19 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         }
         TemplateCmd::Activate { name, version, force } => {
             c.execute("SELECT pgprompt.prompt_activate($1, $2, $3)", &[&name, &version, &force])?;
-            println!("version {version} of {name} is active");
+            println!("version {version} of {name} is the release (production)");
         }
         TemplateCmd::Rollback { name } => {
             let v: i32 = c.query_one("SELECT pgprompt.prompt_rollback($1)", &[&name])?.get(0);
-            println!("version {v} of {name} is active again");
+            println!("version {v} of {name} is the release (production) again");
         }
         TemplateCmd::Label { name, version, label, force } => {
             c.execute("SELECT pgprompt.prompt_label($1, $2, $3, $4)", &[&name, &version, &label, &force])?;
-            println!("{label} of {name} is version {version}");
+            if label == "production" {
+                println!("version {version} of {name} is the release (production)");
+            } else {
+                println!("{label} of {name} is version {version}");
+            }
         }
         TemplateCmd::Diff { name, from, to } => {
             let a = version_for_diff(&mut c, &name, &from)?;

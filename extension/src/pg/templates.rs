@@ -127,11 +127,15 @@ fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<(Resolved, Option<
             format!("{select} AND v.version = $2 WHERE t.name = $1"),
             Some((v.into_datum().expect("int4 datum"), pg_sys::INT4OID)),
         ),
+        // production is the active version. (A stored production label is
+        // 0.1.0's, before ALTER EXTENSION UPDATE merges it: it still wins.)
         Selector::Label(l) => (
             2,
             format!(
-                "{select} JOIN pgprompt.prompt_labels l ON l.template_id = t.id AND l.version = v.version \
-                 WHERE t.name = $1 AND l.label = $2"
+                "{select} AND v.version = coalesce((SELECT l.version FROM pgprompt.prompt_labels l \
+                                                    WHERE l.template_id = t.id AND l.label = $2), \
+                                                   CASE WHEN $2 = 'production' THEN t.active_version END) \
+                 WHERE t.name = $1"
             ),
             Some((l.as_str().into_datum().expect("text datum"), pg_sys::TEXTOID)),
         ),
