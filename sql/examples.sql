@@ -13,7 +13,7 @@ WITH examples (name, kind, description, category, config, body) AS (VALUES
     'nlu_topic_extraction', 'text',
     'Extract educational topics from a student''s question.',
     'nlu',
-    '{"provider": "vertex_ai", "model_name": "gemini-2.5-flash", "temperature": 0.2, "max_output_tokens": 1024}',
+    '{"provider": "vertex_ai", "model": "gemini-2.5-flash", "temperature": 0.2, "max_output_tokens": 1024}',
 $body$You are the language-understanding step of an educational video platform for K-12 students.
 
 Extract the educational topics in the student's question.
@@ -34,7 +34,7 @@ Rules:
     'clarification_question_generation', 'chat',
     'Ask the student short questions when a request is too vague to pick a topic.',
     'content',
-    '{"provider": "vertex_ai", "model_name": "gemini-2.5-flash", "temperature": 0.7, "max_output_tokens": 512}',
+    '{"provider": "vertex_ai", "model": "gemini-2.5-flash", "temperature": 0.7, "max_output_tokens": 512}',
 $body$[
   {"role": "system",
    "content": "You help K-12 students ask better questions. Write for a grade {{ grade_level }} reader: short sentences, a friendly tone, no jargon."},
@@ -47,7 +47,7 @@ $body$[
     'educational_script_generation', 'text',
     'Write the script of a short educational video for one topic.',
     'content',
-    '{"provider": "vertex_ai", "model_name": "gemini-2.5-flash", "temperature": 0.7, "max_output_tokens": 4096}',
+    '{"provider": "vertex_ai", "model": "gemini-2.5-flash", "temperature": 0.7, "max_output_tokens": 4096}',
 $body$Write the script of a {{ duration_minutes | default(3) }}-minute educational video about {{ topic }} for grade {{ grade_level }} students.
 {% if student_interests %}
 The student likes {{ student_interests | join(", ") }}: take the examples from there.

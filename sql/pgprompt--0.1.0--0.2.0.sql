@@ -3148,57 +3148,6 @@ COMMENT ON FUNCTION prompt_unlabel(text, text) IS
 $$Removes a label from a template. Returns false if the template had no such label.
 Errors: 22004 NULL argument, 42704 unknown template, 55000 production (the release is moved, not removed).$$;
 
-CREATE OR REPLACE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
-RETURNS SETOF prompt_version_info
-LANGUAGE plpgsql
-STABLE
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_template prompt_templates;
-    v_version integer;
-BEGIN
-    PERFORM _require(prompt_get.name, 'name');
-    IF prompt_get.version IS NOT NULL AND prompt_get.label IS NOT NULL THEN
-        RAISE EXCEPTION 'pass either a version or a label, not both'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_get.name;
-    IF v_template.id IS NULL THEN
-        RAISE EXCEPTION 'template "%" does not exist', prompt_get.name
-            USING ERRCODE = 'undefined_object';
-    END IF;
-    v_version := CASE
-        WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
-        WHEN prompt_get.label IS NULL OR prompt_get.label IN ('active', 'production') THEN v_template.active_version
-        WHEN prompt_get.label = 'latest' THEN
-            (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
-        ELSE (SELECT l.version FROM prompt_labels l
-               WHERE l.template_id = v_template.id AND l.label = prompt_get.label)
-    END;
-    RETURN QUERY
-        SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
-               v.version = v_template.active_version,
-               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
-                          WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
-               v.message, v.parent_version, v.created_at, v.created_by, v.options
-          FROM prompt_versions v
-         WHERE v.template_id = v_template.id AND v.version = v_version;
-    IF NOT FOUND THEN
-        IF prompt_get.label IS NOT NULL THEN
-            RAISE EXCEPTION 'label "%" of template "%" does not exist', prompt_get.label, prompt_get.name
-                USING ERRCODE = 'undefined_object';
-        END IF;
-        RAISE EXCEPTION 'version % of template "%" does not exist', prompt_get.version, prompt_get.name
-            USING ERRCODE = 'undefined_object';
-    END IF;
-END
-$$;
-
-COMMENT ON FUNCTION prompt_get(text, integer, text) IS
-$$One version of a template: body, kind, config, render options, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
-Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
-
 CREATE OR REPLACE FUNCTION _audit_activations()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -3276,3 +3225,230 @@ BEGIN
 END
 $$;
 
+------------------------------------------------------------------------------
+-- Structured prompts: a model configuration of a checked shape, an input
+-- schema per version, and settings a new version inherits.
+------------------------------------------------------------------------------
+
+CREATE  FUNCTION "_model_config"(
+	"config" jsonb /* JsonB */
+) RETURNS jsonb /* JsonB */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_model_config_wrapper';
+
+CREATE  FUNCTION "_input_schema"(
+	"schema" jsonb /* JsonB */
+) RETURNS jsonb /* Option < JsonB > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_input_schema_wrapper';
+
+COMMENT ON FUNCTION _model_config(jsonb) IS
+    'Internal: checks a model configuration against the documented shape (22023 naming the path of what is wrong) and returns it with model_name stored as model.';
+
+COMMENT ON FUNCTION _input_schema(jsonb) IS
+    'Internal: checks an input schema is a valid JSON Schema (22023 naming where it is not); NULL when it constrains nothing ({} or true).';
+
+REVOKE ALL ON FUNCTION _model_config(jsonb), _input_schema(jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _model_config(jsonb), _input_schema(jsonb) TO pgprompt_admin;
+
+-- Stored configurations take the checked shape: the seeds' model_name is
+-- stored as model (what logging and applications read). This rewrites
+-- versions, which nothing else may: each rewrite is audited with the
+-- configuration before and after. A configuration the checks refuse stays
+-- as it was (a NOTICE names it); it is refused only when saved anew.
+DO $$
+DECLARE
+    r record;
+    v_config jsonb;
+BEGIN
+    ALTER TABLE prompt_versions DISABLE TRIGGER trigger_prompt_versions_immutable;
+    FOR r IN
+        SELECT v.id, v.version, v.template_id, t.name, v.model_config
+          FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id
+         ORDER BY v.id
+    LOOP
+        BEGIN
+            v_config := _model_config(r.model_config);
+        EXCEPTION WHEN invalid_parameter_value THEN
+            RAISE NOTICE 'template "%" version %: model_config kept as it was (%)', r.name, r.version, SQLERRM;
+            CONTINUE;
+        END;
+        IF v_config IS DISTINCT FROM r.model_config THEN
+            UPDATE prompt_versions SET model_config = v_config WHERE id = r.id;
+            PERFORM _audit('config_normalize', 'version', r.name, r.template_id, r.version,
+                           jsonb_build_object('model_config', r.model_config), jsonb_build_object('model_config', v_config));
+        END IF;
+    END LOOP;
+    ALTER TABLE prompt_versions ENABLE TRIGGER trigger_prompt_versions_immutable;
+END
+$$;
+
+COMMENT ON COLUMN prompt_versions.model_config IS
+    'What to call the model with (a JSON object, checked when saved): model, temperature, max_tokens, top_p, stop, tools, tool_choice, response_format, and any other key as given. model_name is stored as model.';
+ALTER TABLE prompt_versions ADD COLUMN input_schema jsonb CONSTRAINT prompt_versions_input_schema_check
+    CHECK (jsonb_typeof(input_schema) IN ('object', 'boolean'));
+COMMENT ON COLUMN prompt_versions.input_schema IS
+    'A JSON Schema the vars must match to render this version (22023 naming the failing path); NULL: any vars.';
+
+ALTER TYPE prompt_version_info ADD ATTRIBUTE input_schema jsonb;
+COMMENT ON COLUMN prompt_version_info.input_schema IS 'The JSON Schema vars must match, or NULL.';
+
+DROP FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb);
+CREATE FUNCTION prompt_save(
+    name         text,
+    body         text,
+    config       jsonb   DEFAULT NULL,
+    message      text    DEFAULT NULL,
+    kind         text    DEFAULT 'text',
+    description  text    DEFAULT NULL,
+    category     text    DEFAULT NULL,
+    parent       integer DEFAULT NULL,
+    options      jsonb   DEFAULT NULL,
+    input_schema jsonb   DEFAULT NULL
+)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_variables text[];
+    v_template_id bigint;
+    v_version integer;
+    v_parent prompt_versions;
+    v_config jsonb;
+    v_options jsonb;
+    v_schema jsonb;
+BEGIN
+    PERFORM _require(prompt_save.name, 'name');
+    PERFORM _require(prompt_save.body, 'body');
+    PERFORM _require(prompt_save.kind, 'kind');
+    IF length(prompt_save.name) NOT BETWEEN 1 AND 200
+       OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Use letters, digits and _ . : / - (up to 200 characters), not starting with punctuation other than _.';
+    END IF;
+
+    -- Parses the body (42601 with line and column), checks its size (54000)
+    -- and the kind (22023), and lists the variables it reads.
+    v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+    -- What is given is checked (22023 naming what is wrong); what is not is
+    -- inherited from the parent version below.
+    v_config := _model_config(prompt_save.config);
+    v_options := _render_options(coalesce(prompt_save.options, '{}'));
+    v_schema := _input_schema(prompt_save.input_schema);
+
+    -- A new template starts with this version active. ON CONFLICT waits for a
+    -- concurrent creator of the same name and then takes the other branch.
+    INSERT INTO prompt_templates AS t (name, description, category, active_version)
+    VALUES (prompt_save.name, prompt_save.description, prompt_save.category, 1)
+    ON CONFLICT ON CONSTRAINT prompt_templates_name_key DO NOTHING
+    RETURNING t.id INTO v_template_id;
+
+    IF v_template_id IS NOT NULL THEN
+        v_version := 1;
+        IF prompt_save.parent IS NOT NULL THEN
+            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+    ELSE
+        -- Lock the template (serialising concurrent saves) and touch it.
+        UPDATE prompt_templates t
+           SET description = coalesce(prompt_save.description, t.description),
+               category = coalesce(prompt_save.category, t.category)
+         WHERE t.name = prompt_save.name
+        RETURNING t.id INTO v_template_id;
+        SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
+        SELECT * INTO v_parent FROM prompt_versions v
+         WHERE v.template_id = v_template_id AND v.version = coalesce(prompt_save.parent, v_version - 1);
+        IF v_parent.id IS NULL THEN
+            RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        -- A new version keeps its parent's configuration, render options
+        -- and input schema unless given ('{}' clears the input schema).
+        IF prompt_save.config IS NULL THEN
+            v_config := v_parent.model_config;
+        END IF;
+        IF prompt_save.options IS NULL THEN
+            v_options := v_parent.options;
+        END IF;
+        IF prompt_save.input_schema IS NULL THEN
+            v_schema := v_parent.input_schema;
+        END IF;
+    END IF;
+
+    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version,
+                                 options, input_schema)
+    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
+            prompt_save.message, v_parent.version, v_options, v_schema);
+
+    IF v_version = 1 THEN
+        INSERT INTO prompt_activations (template_id, version, action)
+        VALUES (v_template_id, 1, 'create');
+    END IF;
+    RETURN v_version;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS
+$$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version is the release, later ones wait to be released (prompt_activate).
+config: the model configuration, a JSON object checked against the documented shape (model, or model_name stored as model; temperature 0-2; max_tokens; top_p 0-1; stop; tools, each an OpenAI function tool whose parameters are a JSON Schema; tool_choice naming a declared tool; response_format text, json_object or json_schema with a valid schema; other keys as given). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"}. input_schema: a JSON Schema the vars must match when this version renders ('{}' for none). config, options and input_schema left NULL are the parent's (for a new template: none, the defaults, none).
+Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 42704 unknown parent, 54000 body over pgprompt.max_template_bytes.$$;
+
+CREATE OR REPLACE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
+RETURNS SETOF prompt_version_info
+LANGUAGE plpgsql
+STABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_version integer;
+BEGIN
+    PERFORM _require(prompt_get.name, 'name');
+    IF prompt_get.version IS NOT NULL AND prompt_get.label IS NOT NULL THEN
+        RAISE EXCEPTION 'pass either a version or a label, not both'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_get.name;
+    IF v_template.id IS NULL THEN
+        RAISE EXCEPTION 'template "%" does not exist', prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    v_version := CASE
+        WHEN prompt_get.version IS NOT NULL THEN prompt_get.version
+        WHEN prompt_get.label IS NULL OR prompt_get.label IN ('active', 'production') THEN v_template.active_version
+        WHEN prompt_get.label = 'latest' THEN
+            (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id)
+        ELSE (SELECT l.version FROM prompt_labels l
+               WHERE l.template_id = v_template.id AND l.label = prompt_get.label)
+    END;
+    RETURN QUERY
+        SELECT v_template.name, v.version, v.kind, v.body, v.model_config, v.variables,
+               v.version = v_template.active_version,
+               coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
+                          WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
+               v.message, v.parent_version, v.created_at, v.created_by, v.options, v.input_schema
+          FROM prompt_versions v
+         WHERE v.template_id = v_template.id AND v.version = v_version;
+    IF NOT FOUND THEN
+        IF prompt_get.label IS NOT NULL THEN
+            RAISE EXCEPTION 'label "%" of template "%" does not exist', prompt_get.label, prompt_get.name
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        RAISE EXCEPTION 'version % of template "%" does not exist', prompt_get.version, prompt_get.name
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_get(text, integer, text) IS
+$$One version of a template: body, kind, config, render options, input schema, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
+Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
+
+ALTER FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) TO pgprompt_admin;

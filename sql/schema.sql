@@ -85,6 +85,8 @@ CREATE TABLE prompt_versions (
     options         jsonb NOT NULL
                     DEFAULT '{"trim_blocks": false, "lstrip_blocks": false, "keep_trailing_newline": false, "undefined": "strict"}'
                     CHECK (jsonb_typeof(options) = 'object'),
+    input_schema    jsonb CONSTRAINT prompt_versions_input_schema_check
+                    CHECK (jsonb_typeof(input_schema) IN ('object', 'boolean')),
     UNIQUE (template_id, version),
     FOREIGN KEY (template_id, parent_version)
         REFERENCES prompt_versions (template_id, version)
@@ -100,7 +102,7 @@ COMMENT ON COLUMN prompt_versions.kind IS
     'text: one Jinja body. chat: a JSON array of {role, content} messages whose contents are Jinja bodies.';
 COMMENT ON COLUMN prompt_versions.body IS 'The template source (Jinja2 syntax, rendered by minijinja).';
 COMMENT ON COLUMN prompt_versions.model_config IS
-    'Model settings to call the LLM with: model name, temperature, max_tokens, ... (a JSON object).';
+    'What to call the model with (a JSON object, checked when saved): model, temperature, max_tokens, top_p, stop, tools, tool_choice, response_format, and any other key as given. model_name is stored as model.';
 COMMENT ON COLUMN prompt_versions.variables IS 'Top-level variables the body reads, sorted.';
 COMMENT ON COLUMN prompt_versions.message IS 'Commit message describing the change.';
 COMMENT ON COLUMN prompt_versions.parent_version IS
@@ -108,6 +110,8 @@ COMMENT ON COLUMN prompt_versions.parent_version IS
 COMMENT ON COLUMN prompt_versions.checksum IS 'md5 of kind and body, to spot identical versions.';
 COMMENT ON COLUMN prompt_versions.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_versions.created_by IS 'Session user who saved the version.';
+COMMENT ON COLUMN prompt_versions.input_schema IS
+    'A JSON Schema the vars must match to render this version (22023 naming the failing path); NULL: any vars.';
 COMMENT ON COLUMN prompt_versions.options IS
     'How the version renders: trim_blocks, lstrip_blocks, keep_trailing_newline (Jinja2''s whitespace switches, off by default) and undefined (strict: printing, iterating or measuring a missing variable is an error; lenient: Jinja2''s default Undefined). Every key, as prompt_save stored them.';
 

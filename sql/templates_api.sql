@@ -79,15 +79,16 @@ COMMENT ON FUNCTION _require_version(prompt_templates, integer) IS
 ------------------------------------------------------------------------------
 
 CREATE FUNCTION prompt_save(
-    name        text,
-    body        text,
-    config      jsonb   DEFAULT '{}',
-    message     text    DEFAULT NULL,
-    kind        text    DEFAULT 'text',
-    description text    DEFAULT NULL,
-    category    text    DEFAULT NULL,
-    parent      integer DEFAULT NULL,
-    options     jsonb   DEFAULT '{}'
+    name         text,
+    body         text,
+    config       jsonb   DEFAULT NULL,
+    message      text    DEFAULT NULL,
+    kind         text    DEFAULT 'text',
+    description  text    DEFAULT NULL,
+    category     text    DEFAULT NULL,
+    parent       integer DEFAULT NULL,
+    options      jsonb   DEFAULT NULL,
+    input_schema jsonb   DEFAULT NULL
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -97,17 +98,14 @@ DECLARE
     v_variables text[];
     v_template_id bigint;
     v_version integer;
+    v_parent prompt_versions;
+    v_config jsonb;
     v_options jsonb;
+    v_schema jsonb;
 BEGIN
     PERFORM _require(prompt_save.name, 'name');
     PERFORM _require(prompt_save.body, 'body');
-    PERFORM _require(prompt_save.config, 'config');
     PERFORM _require(prompt_save.kind, 'kind');
-    IF jsonb_typeof(prompt_save.config) <> 'object' THEN
-        RAISE EXCEPTION 'config must be a JSON object, not %', jsonb_typeof(prompt_save.config)
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'For example: ''{"model": "gemini-2.5-flash", "temperature": 0.2}''';
-    END IF;
     IF length(prompt_save.name) NOT BETWEEN 1 AND 200
        OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
         RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
@@ -118,8 +116,11 @@ BEGIN
     -- Parses the body (42601 with line and column), checks its size (54000)
     -- and the kind (22023), and lists the variables it reads.
     v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
-    -- Every option, checked (22023 naming an unknown one or a bad value).
-    v_options := _render_options(prompt_save.options);
+    -- What is given is checked (22023 naming what is wrong); what is not is
+    -- inherited from the parent version below.
+    v_config := _model_config(prompt_save.config);
+    v_options := _render_options(coalesce(prompt_save.options, '{}'));
+    v_schema := _input_schema(prompt_save.input_schema);
 
     -- A new template starts with this version active. ON CONFLICT waits for a
     -- concurrent creator of the same name and then takes the other branch.
@@ -142,19 +143,29 @@ BEGIN
          WHERE t.name = prompt_save.name
         RETURNING t.id INTO v_template_id;
         SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
-        IF prompt_save.parent IS NOT NULL AND NOT EXISTS (
-            SELECT 1 FROM prompt_versions v
-             WHERE v.template_id = v_template_id AND v.version = prompt_save.parent) THEN
+        SELECT * INTO v_parent FROM prompt_versions v
+         WHERE v.template_id = v_template_id AND v.version = coalesce(prompt_save.parent, v_version - 1);
+        IF v_parent.id IS NULL THEN
             RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
                 USING ERRCODE = 'undefined_object';
         END IF;
+        -- A new version keeps its parent's configuration, render options
+        -- and input schema unless given ('{}' clears the input schema).
+        IF prompt_save.config IS NULL THEN
+            v_config := v_parent.model_config;
+        END IF;
+        IF prompt_save.options IS NULL THEN
+            v_options := v_parent.options;
+        END IF;
+        IF prompt_save.input_schema IS NULL THEN
+            v_schema := v_parent.input_schema;
+        END IF;
     END IF;
 
-    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version, options)
-    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, prompt_save.config, v_variables,
-            prompt_save.message,
-            CASE WHEN v_version > 1 THEN coalesce(prompt_save.parent, v_version - 1) END,
-            v_options);
+    INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version,
+                                 options, input_schema)
+    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
+            prompt_save.message, v_parent.version, v_options, v_schema);
 
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
@@ -164,10 +175,10 @@ BEGIN
 END
 $$;
 
-COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb) IS
-$$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version becomes active, later ones wait for prompt_activate.
-config: model settings (a JSON object). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"} (Jinja2's whitespace defaults, strict undefined; chat templates written for transformers want trim_blocks and lstrip_blocks).
-Errors: 22004 NULL argument, 22023 config not an object / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 54000 body over pgprompt.max_template_bytes.$$;
+COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS
+$$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version is the release, later ones wait to be released (prompt_activate).
+config: the model configuration, a JSON object checked against the documented shape (model, or model_name stored as model; temperature 0-2; max_tokens; top_p 0-1; stop; tools, each an OpenAI function tool whose parameters are a JSON Schema; tool_choice naming a declared tool; response_format text, json_object or json_schema with a valid schema; other keys as given). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"}. input_schema: a JSON Schema the vars must match when this version renders ('{}' for none). config, options and input_schema left NULL are the parent's (for a new template: none, the defaults, none).
+Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 42704 unknown parent, 54000 body over pgprompt.max_template_bytes.$$;
 
 ------------------------------------------------------------------------------
 -- Activation and rollback
@@ -360,7 +371,8 @@ CREATE TYPE prompt_version_info AS (
     parent_version  integer,
     created_at      timestamptz,
     created_by      text,
-    options         jsonb
+    options         jsonb,
+    input_schema    jsonb
 );
 
 COMMENT ON TYPE prompt_version_info IS 'One version of a template as prompt_get returns it.';
@@ -377,6 +389,7 @@ COMMENT ON COLUMN prompt_version_info.parent_version IS 'Version this one derive
 COMMENT ON COLUMN prompt_version_info.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_version_info.created_by IS 'Who saved it.';
 COMMENT ON COLUMN prompt_version_info.options IS 'How it renders (trim_blocks, lstrip_blocks, keep_trailing_newline, undefined).';
+COMMENT ON COLUMN prompt_version_info.input_schema IS 'The JSON Schema vars must match, or NULL.';
 
 CREATE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
 RETURNS SETOF prompt_version_info
@@ -411,7 +424,7 @@ BEGIN
                v.version = v_template.active_version,
                coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
                           WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
-               v.message, v.parent_version, v.created_at, v.created_by, v.options
+               v.message, v.parent_version, v.created_at, v.created_by, v.options, v.input_schema
           FROM prompt_versions v
          WHERE v.template_id = v_template.id AND v.version = v_version;
     IF NOT FOUND THEN
@@ -426,7 +439,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_get(text, integer, text) IS
-$$One version of a template: body, kind, config, render options, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
+$$One version of a template: body, kind, config, render options, input schema, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
 Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
 
 CREATE FUNCTION prompt_delete(name text)
@@ -481,6 +494,12 @@ Errors as prompt_render_text, plus 22P02 vars that are not JSON and 22030 a key 
 
 COMMENT ON FUNCTION prompt_render_text(text, json, jsonb) IS
 $$prompt_render_text with json vars: keys keep the order they are written in (see prompt_render_text(text, text, jsonb)). Errors as that one.$$;
+
+COMMENT ON FUNCTION _model_config(jsonb) IS
+    'Internal: checks a model configuration against the documented shape (22023 naming the path of what is wrong) and returns it with model_name stored as model.';
+
+COMMENT ON FUNCTION _input_schema(jsonb) IS
+    'Internal: checks an input schema is a valid JSON Schema (22023 naming where it is not); NULL when it constrains nothing ({} or true).';
 
 COMMENT ON FUNCTION _render_options(jsonb) IS
     'Internal: checks render options (22023 naming an unknown option or a bad value) and returns every option, as stored with a version.';

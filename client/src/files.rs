@@ -9,12 +9,14 @@
 //! config: {"model": "gemini-2.5-flash", "temperature": 0.2}
 //! labels: ["production"]
 //! options: {"trim_blocks": true, "lstrip_blocks": true}
+//! input_schema: {"required": ["topic", "grade"]}
 //! ---
 //! Explain {{ topic }} to a grade {{ grade }} student.
 //! ```
 //!
 //! Every front matter line is `key: value`. `config` and `options` (the
-//! render options; absent: the defaults) are JSON objects and `labels` a
+//! render options; absent: the defaults) are JSON objects, `input_schema`
+//! a JSON Schema (absent: none) and `labels` a
 //! JSON array of strings; `name`, `description` and `category`
 //! are the rest of the line, or a JSON string when they start with `"`
 //! (for newlines or leading spaces). The body is everything after the
@@ -33,6 +35,8 @@ pub struct TemplateFile {
     pub labels: Vec<String>,
     /// Render options as written (empty: the defaults).
     pub options: Map<String, Value>,
+    /// The JSON Schema vars must match, if any.
+    pub input_schema: Option<Value>,
     pub body: String,
 }
 
@@ -65,6 +69,9 @@ pub fn write(t: &TemplateFile) -> String {
     if !t.options.is_empty() {
         s.push_str(&format!("options: {}\n", Value::Object(t.options.clone())));
     }
+    if let Some(schema) = &t.input_schema {
+        s.push_str(&format!("input_schema: {schema}\n"));
+    }
     s.push_str("---\n");
     s.push_str(&t.body);
     s
@@ -88,6 +95,7 @@ pub fn parse(default_name: &str, text: &str) -> Result<TemplateFile, String> {
         config: Map::new(),
         labels: Vec::new(),
         options: Map::new(),
+        input_schema: None,
         body: body.to_string(),
     };
     for (i, line) in matter.lines().enumerate() {
@@ -126,7 +134,16 @@ pub fn parse(default_name: &str, text: &str) -> Result<TemplateFile, String> {
                 pgprompt_engine::render::Options::from_json(&json).map_err(|e| format!("line {n}: {}", e.message))?;
                 t.options = json.as_object().cloned().unwrap_or_default();
             }
-            other => return Err(format!("line {n}: unknown key {other:?} (name, description, category, kind, config, labels, options)")),
+            "input_schema" => match serde_json::from_str::<Value>(value) {
+                Ok(v @ (Value::Object(_) | Value::Bool(_))) => t.input_schema = Some(v),
+                Ok(_) => return Err(format!("line {n}: input_schema must be a JSON Schema (an object)")),
+                Err(e) => return Err(format!("line {n}: input_schema is not valid JSON: {e}")),
+            },
+            other => {
+                return Err(format!(
+                    "line {n}: unknown key {other:?} (name, description, category, kind, config, labels, options, input_schema)"
+                ))
+            }
         }
     }
     if t.name.is_empty() {
@@ -149,6 +166,7 @@ mod tests {
             config: json!({"model": "gpt-4o", "temperature": 0.2}).as_object().unwrap().clone(),
             labels: vec!["production".into()],
             options: json!({"trim_blocks": true, "undefined": "lenient"}).as_object().unwrap().clone(),
+            input_schema: Some(json!({"required": ["x"]})),
             body: "---\n{{ x }}\n---\n".into(),
         }
     }

@@ -124,7 +124,10 @@ fn templates_from_the_command_line() {
     assert_eq!(text(&out), "saved version 1 of tutor\n");
     let file = std::env::temp_dir().join(format!("{}-v2.j2", db.name));
     std::fs::write(&file, "Explain {{ topic }} simply, for grade {{ grade }}.\nUse one example.\n").unwrap();
-    assert_eq!(ok(&db, &["template", "new", "tutor", "--file", file.to_str().unwrap(), "--message", "simpler"]), "saved version 2 of tutor\n");
+    assert_eq!(
+        ok(&db, &["template", "new", "tutor", "--file", file.to_str().unwrap(), "--message", "simpler", "--config", "{}"]),
+        "saved version 2 of tutor\n"
+    );
     std::fs::remove_file(&file).ok();
 
     let list = ok(&db, &["template", "list"]);
@@ -154,6 +157,19 @@ fn templates_from_the_command_line() {
     assert!(show.contains(r#"options         {"undefined": "lenient", "trim_blocks": true, "lstrip_blocks": false, "keep_trailing_newline": false}"#), "{show}");
     let err = fails(&db, &["template", "new", "walk", "--file", "/dev/null", "--options", r#"{"trim": true}"#], 1);
     assert!(err.contains("unknown render option \"trim\"") && err.contains("SQLSTATE 22023"), "{err}");
+    // A version with an input schema (the options inherited): vars that do
+    // not match are refused, naming the path.
+    let out = with_stdin(
+        &["--url", &db.url(), "template", "new", "walk", "--input-schema", r#"{"required": ["p"], "properties": {"p": {"type": "object"}}}"#],
+        "{% for k, v in p|items %}{{ k }}{% endfor %}",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let err = fails(&db, &["template", "render", "walk", "--version", "2", "--var", "p=3"], 1);
+    assert!(err.contains("vars do not match the input schema at /p") && err.contains("SQLSTATE 22023"), "{err}");
+    assert_eq!(ok(&db, &["template", "render", "walk", "--version", "2", "--vars-file", vars.to_str().unwrap()]), "zetaalpha\n");
+    let diff = ok(&db, &["template", "diff", "walk", "1", "2"]);
+    assert!(diff.contains("--- walk v1 input_schema\n+++ walk v2 input_schema\n") && diff.contains("+  \"required\": ["), "{diff}");
+    assert!(!diff.contains("options"), "the options were inherited: {diff}");
     std::fs::remove_file(&vars).ok();
     let err = fails(&db, &["template", "render", "tutor", "--var", "topic=x"], 1);
     assert!(err.contains("SQLSTATE 42P02"), "{err}");
@@ -166,7 +182,7 @@ fn templates_from_the_command_line() {
         diff,
         "--- tutor v1\n+++ tutor v2\n@@ -1 +1,2 @@\n-Explain {{ topic }} for grade {{ grade }}.\n+Explain {{ topic }} simply, for grade {{ grade }}.\n+Use one example.\n\
          --- tutor v1 config\n+++ tutor v2 config\n@@ -1,3 +1 @@\n-{\n-  \"model\": \"gpt-4o\"\n-}\n+{}\n",
-        "version 2 was saved without a configuration"
+        "version 2 was saved with an empty configuration"
     );
     // By label, and with the model configuration and render options that changed.
     let mut admin = db.connect();
@@ -315,7 +331,8 @@ line two', category => 'demo');
            SELECT prompt_label('nlu_topic_extraction', 2, 'production');
            SELECT prompt_save('chat_demo', '[{"role": "system", "content": "Be {{ tone }}"}]', kind => 'chat');
            SELECT prompt_save('hf_chat', E'{% for m in messages %}\n{{ m.content }}\n{% endfor %}',
-                              options => '{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}');"#,
+                              options => '{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}');
+           SELECT prompt_save('typed', '{{ n }} items', input_schema => '{"properties": {"n": {"type": "integer"}}}');"#,
     )
     .unwrap();
     let dir = std::env::temp_dir().join(format!("{}-export", source.name));
@@ -332,7 +349,8 @@ line two', category => 'demo');
     let out = ok(&target, &["import", dir_s]);
     let n: i64 = one(&mut c, "SELECT count(*) FROM prompt_templates");
     assert_eq!(out, format!("{n} templates: {n} new versions, 0 unchanged\n"));
-    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels, g.options), E'\n' ORDER BY t.name)
+    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels, g.options,
+                                           g.input_schema), E'\n' ORDER BY t.name)
                     FROM prompt_templates t, prompt_get(t.name) g";
     let mut r = target.connect();
     assert_eq!(one::<String>(&mut r, active), one::<String>(&mut c, active));

@@ -22,7 +22,7 @@ pub mod stats;
 
 // The template engine and the error type live in their own crate, which
 // the client shares.
-pub use pgprompt_engine::{error, render};
+pub use pgprompt_engine::{error, json_schema, model_config, render};
 
 #[cfg(test)]
 mod properties;

@@ -589,14 +589,14 @@ fn statistics_survive_changed_column_types() {
 }
 
 /// Without a model argument, the call's model is the version's: its
-/// model_config's `model`, or the seeds' `model_name` (the examples' key).
+/// model_config's `model` (the seeds' `model_name` is stored as `model`).
 #[test]
 fn the_model_comes_from_model_or_model_name() {
     let db = TestDb::new();
     let mut c = db.connect();
     c.batch_execute(
         r#"SELECT prompt_save('seeds', 'x', '{"model_name": "gemini-2.5-flash", "temperature": 0.2}');
-           SELECT prompt_save('both', 'y', '{"model": "gpt-4o", "model_name": "ignored"}');
+           SELECT prompt_save('both', 'y', '{"model": "gpt-4o", "model_name": "gpt-4o"}');
            SELECT prompt_save('none', 'z', '{"temperature": 0.2}');"#,
     )
     .unwrap();
@@ -608,6 +608,8 @@ fn the_model_comes_from_model_or_model_name() {
     assert_eq!((model.as_str(), cost.as_str()), ("gemini-2.5-flash", "0.3"));
     let id: i64 = one(&mut c, "SELECT prompt_log_execution('both')");
     assert_eq!(one::<String>(&mut c, &format!("SELECT model FROM prompt_executions WHERE id = {id}")), "gpt-4o");
+    assert_eq!(one::<serde_json::Value>(&mut c, "SELECT model_config FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE t.name = 'seeds'"),
+               serde_json::json!({"model": "gemini-2.5-flash", "temperature": 0.2}));
     let e = expect_error(&mut c, "SELECT prompt_log_execution('none')", "22004");
     assert!(e.contains("model"), "{e}");
 }

@@ -75,7 +75,7 @@ fn bad_options_are_refused_and_nothing_is_written() {
             assert!(msg.contains(needle), "{sql}: {msg}");
         }
     }
-    expect_error(&mut c, "SELECT prompt_save('t', 'y', options => NULL)", "22004");
+    expect_error(&mut c, "SELECT prompt_save('t', 'y', options => 'null')", "22023");
     assert_eq!(fingerprint(&mut c, true), before, "a refused save writes nothing, audit included");
 }
 

@@ -500,7 +500,7 @@ fn bad_saves_are_refused_and_change_nothing() {
         ("SELECT prompt_save('new', 'x', parent => 1)", "42704"),
         ("SELECT prompt_save(NULL, 'x')", "22004"),
         ("SELECT prompt_save('t', NULL)", "22004"),
-        ("SELECT prompt_save('t', 'x', NULL)", "22004"),
+        ("SELECT prompt_save('t', 'x', 'null')", "22023"),
         ("SELECT prompt_save('t', 'x', kind => NULL)", "22004"),
         ("SELECT prompt_activate(NULL, 1)", "22004"),
         ("SELECT prompt_activate('t', NULL)", "22004"),

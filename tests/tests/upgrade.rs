@@ -48,6 +48,9 @@ fn populate(c: &mut Client) {
         "SELECT prompt_save('active_last', 'one'), prompt_save('active_last', 'two'), prompt_save('active_last', 'three')",
         "SELECT prompt_label('active_last', 2, 'production')",
         "SELECT prompt_activate('active_last', 3)",
+        // The seeds' model_name, and a configuration 0.2.0 would refuse.
+        r#"SELECT prompt_save('seeds_config', 'x', '{"model_name": "gpt-4o-mini", "temperature": 0.3, "provider": "openai"}'),
+                  prompt_save('seeds_config', 'y', '{"temperature": "hot"}')"#,
     ] {
         c.batch_execute(step).expect("0.1.0 takes the labels");
     }
@@ -57,10 +60,10 @@ fn populate(c: &mut Client) {
 /// but the stored production labels and the active versions (0.2.0 merges
 /// the two; checked on their own), and nothing the merge added (activations
 /// after `activations`, audit rows after `audit`, the time the merge moved
-/// label_last's release). Columns 0.2.0 added to rows 0.1.0 wrote are left
-/// out.
+/// label_last's release), and model configurations (normalised; checked on
+/// their own). Columns 0.2.0 added to rows 0.1.0 wrote are left out.
 fn kept(c: &mut Client, activations: i64, audit: i64) -> String {
-    let drop = "'{options, guardrail_metrics, overrides, active_version}'::text[]";
+    let drop = "'{options, input_schema, guardrail_metrics, overrides, active_version, model_config}'::text[]";
     one(
         c,
         &format!(
@@ -143,12 +146,12 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
     );
     assert_eq!(
         releases,
-        "nlu_topic_extraction=1 clarification_question_generation=1 educational_script_generation=1 label_last=1 active_last=3"
+        "nlu_topic_extraction=1 clarification_question_generation=1 educational_script_generation=1 label_last=1 active_last=3 seeds_config=1"
     );
     assert_eq!(one::<i64>(&mut c, "SELECT count(*) FROM prompt_labels WHERE label = 'production'"), 0);
     assert_eq!(
         one::<String>(&mut c, "SELECT string_agg(format('%s %s', template, version), ', ' ORDER BY template_id) FROM v_labels WHERE label = 'production'"),
-        "nlu_topic_extraction 1, clarification_question_generation 1, educational_script_generation 1, label_last 1, active_last 3"
+        "nlu_topic_extraction 1, clarification_question_generation 1, educational_script_generation 1, label_last 1, active_last 3, seeds_config 1"
     );
     assert_eq!(one::<String>(&mut c, "SELECT prompt_render('label_last', label => 'production')"), "one");
     assert_eq!(one::<String>(&mut c, "SELECT prompt_render('active_last', label => 'production')"), "three");
@@ -161,6 +164,24 @@ fn updating_from_0_1_0_keeps_the_data_and_matches_a_fresh_install() {
         r#"nlu_topic_extraction@production {"production": 1, "active_version": 1} {"production": 1, "active_version": 1}; label_last@production {"production": 1, "active_version": 2} {"production": 1, "active_version": 1}; active_last@production {"production": 2, "active_version": 3} {"production": 3, "active_version": 3}"#
     );
     assert!(!one::<bool>(&mut c, "SELECT EXISTS (SELECT FROM prompt_audit_logs WHERE action = 'label_remove')"));
+    // Configurations take the checked shape: model_name is stored as model,
+    // audited; one the checks refuse stays as it was.
+    let configs: String = one(
+        &mut c,
+        "SELECT string_agg(format('%s/%s %s', t.name, v.version, v.model_config), '; ' ORDER BY v.id)
+           FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id
+          WHERE t.name IN ('seeds_config', 'nlu_topic_extraction')",
+    );
+    assert_eq!(
+        configs,
+        r#"nlu_topic_extraction/1 {"model": "gemini-2.5-flash", "provider": "vertex_ai", "temperature": 0.2, "max_output_tokens": 1024}; nlu_topic_extraction/2 {}; seeds_config/1 {"model": "gpt-4o-mini", "provider": "openai", "temperature": 0.3}; seeds_config/2 {"temperature": "hot"}"#
+    );
+    let normalized: String = one(
+        &mut c,
+        "SELECT string_agg(format('%s/%s %s', object_name, version, before -> 'model_config' ->> 'model_name'), ', ' ORDER BY id)
+           FROM prompt_audit_logs WHERE action = 'config_normalize'",
+    );
+    assert_eq!(normalized, "seeds_config/1 gpt-4o-mini");
     // The activation the merge made is history: rolling back returns to the
     // version that was active before.
     assert_eq!(one::<i32>(&mut c, "SELECT prompt_rollback('label_last')"), 2);

@@ -20,9 +20,9 @@ pub enum TemplateCmd {
         /// The body; "-" or absent: stdin.
         #[arg(long)]
         file: Option<String>,
-        /// Model configuration, a JSON object.
-        #[arg(long, default_value = "{}")]
-        config: String,
+        /// Model configuration, a JSON object (absent: the parent version's).
+        #[arg(long)]
+        config: Option<String>,
         /// What changed.
         #[arg(long)]
         message: Option<String>,
@@ -34,9 +34,14 @@ pub enum TemplateCmd {
         #[arg(long)]
         category: Option<String>,
         /// Render options, a JSON object: trim_blocks, lstrip_blocks,
-        /// keep_trailing_newline, undefined ("strict" or "lenient").
-        #[arg(long, default_value = "{}")]
-        options: String,
+        /// keep_trailing_newline, undefined ("strict" or "lenient")
+        /// (absent: the parent version's).
+        #[arg(long)]
+        options: Option<String>,
+        /// A JSON Schema the vars must match when the version renders
+        /// (absent: the parent version's; "{}": none).
+        #[arg(long)]
+        input_schema: Option<String>,
     },
     /// Release a version: it becomes the active version, which production names
     /// (refused if it fails its test cases, unless --force).
@@ -57,8 +62,8 @@ pub enum TemplateCmd {
         force: bool,
     },
     /// Unified diff between two versions, each a version number or a label:
-    /// the body, then the kind, model configuration and render options
-    /// where they differ.
+    /// the body, then the kind, model configuration, render options and
+    /// input schema where they differ.
     Diff { name: String, from: String, to: String },
     /// Render a version (default: the active one).
     Render {
@@ -104,7 +109,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let info = Table::query(
                 &mut c,
                 "SELECT t.name, t.description, t.category, g.version AS active_version, g.kind, g.config::text AS config,
-                        g.options::text AS options, g.variables, g.body
+                        g.options::text AS options, g.input_schema::text AS input_schema, g.variables, g.body
                    FROM pgprompt.prompt_get($1) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
                 &[&name],
             )?;
@@ -128,14 +133,22 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
                 print!("{}", history.to_text());
             }
         }
-        TemplateCmd::New { name, file, config, message, kind, description, category, options } => {
+        TemplateCmd::New { name, file, config, message, kind, description, category, options, input_schema } => {
             let body = read_input(file.as_deref())?;
-            let config = super::json_object("--config", &config)?.to_string();
-            let options = super::json_object("--options", &options)?.to_string();
+            let object = |what: &str, text: Option<String>| -> Result<Option<String>> {
+                text.map(|t| super::json_object(what, &t).map(|v| v.to_string())).transpose()
+            };
+            let config = object("--config", config)?;
+            let options = object("--options", options)?;
+            let schema = input_schema
+                .map(|t| serde_json::from_str::<Value>(&t).map(|v| v.to_string()))
+                .transpose()
+                .map_err(|e| Error::local(format!("--input-schema is not JSON: {e}")))?;
             let v: i32 = c
                 .query_one(
-                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, $4, $5, $6, $7, options => $8::text::jsonb)",
-                    &[&name, &body, &config, &message, &kind, &description, &category, &options],
+                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, $4, $5, $6, $7,
+                                                 options => $8::text::jsonb, input_schema => $9::text::jsonb)",
+                    &[&name, &body, &config, &message, &kind, &description, &category, &options, &schema],
                 )?
                 .get(0);
             println!("saved version {v} of {name}");
@@ -161,7 +174,12 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let b = version_for_diff(&mut c, &name, &to)?;
             let diff = similar::TextDiff::from_lines(&a.body, &b.body);
             print!("{}", diff.unified_diff().context_radius(3).header(&a.header, &b.header));
-            for (part, x, y) in [("kind", &a.kind, &b.kind), ("config", &a.config, &b.config), ("options", &a.options, &b.options)] {
+            for (part, x, y) in [
+                ("kind", &a.kind, &b.kind),
+                ("config", &a.config, &b.config),
+                ("options", &a.options, &b.options),
+                ("input_schema", &a.input_schema, &b.input_schema),
+            ] {
                 if x != y {
                     let diff = similar::TextDiff::from_lines(x.as_str(), y.as_str());
                     print!("{}", diff.unified_diff().context_radius(3).header(&format!("{} {part}", a.header), &format!("{} {part}", b.header)));
@@ -207,6 +225,7 @@ struct Compared {
     kind: String,
     config: String,
     options: String,
+    input_schema: String,
 }
 
 /// The version `selector` names: a version number, or a label.
@@ -216,7 +235,7 @@ fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Res
         Err(_) => (None, Some(selector)),
     };
     let r = c.query_one(
-        "SELECT version, body, kind, config::text, options::text FROM pgprompt.prompt_get($1, $2, $3)",
+        "SELECT version, body, kind, config::text, options::text, input_schema::text FROM pgprompt.prompt_get($1, $2, $3)",
         &[&name, &version, &label],
     )?;
     let number: i32 = r.get(0);
@@ -234,5 +253,6 @@ fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Res
         kind: format!("{}\n", r.get::<_, String>(2)),
         config: pretty(r.get(3)),
         options: pretty(r.get(4)),
+        input_schema: pretty(r.get(5)),
     })
 }

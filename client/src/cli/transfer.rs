@@ -93,19 +93,22 @@ pub fn import(url: Option<&str>, args: ImportArgs) -> Result<Done> {
 fn import_one(tx: &mut postgres::Transaction, t: &TemplateFile) -> Result<bool> {
     let config = Value::Object(t.config.clone()).to_string();
     let options = Value::Object(t.options.clone()).to_string();
+    let schema = t.input_schema.as_ref().map(Value::to_string);
     let current = tx.query_opt(
-        "SELECT g.version, g.body = $2 AND g.kind = $3 AND g.config = $4::text::jsonb
+        "SELECT g.version, g.body = $2 AND g.kind = $3 AND g.config = pgprompt._model_config($4::text::jsonb)
                 AND g.options = pgprompt._render_options($5::text::jsonb)
+                AND g.input_schema IS NOT DISTINCT FROM pgprompt._input_schema($6::text::jsonb)
            FROM pgprompt.prompt_templates p, pgprompt.prompt_get(p.name) g WHERE p.name = $1",
-        &[&t.name, &t.body, &t.kind, &config, &options],
+        &[&t.name, &t.body, &t.kind, &config, &options, &schema],
     )?;
     let saved = match current {
         Some(row) if row.get::<_, bool>(1) => false,
         _ => {
             let v: i32 = tx
                 .query_one(
-                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, 'imported', $4, $5, $6, options => $7::text::jsonb)",
-                    &[&t.name, &t.body, &config, &t.kind, &t.description, &t.category, &options],
+                    "SELECT pgprompt.prompt_save($1, $2, $3::text::jsonb, 'imported', $4, $5, $6, options => $7::text::jsonb,
+                                                 input_schema => coalesce($8::text::jsonb, '{}'))",
+                    &[&t.name, &t.body, &config, &t.kind, &t.description, &t.category, &options, &schema],
                 )?
                 .get(0);
             let active: i32 = tx.query_one("SELECT active_version FROM pgprompt.prompt_templates WHERE name = $1", &[&t.name])?.get(0);
@@ -123,7 +126,7 @@ fn import_one(tx: &mut postgres::Transaction, t: &TemplateFile) -> Result<bool> 
     for label in &t.labels {
         tx.execute(
             "SELECT pgprompt.prompt_label(t.name, t.active_version, $2) FROM pgprompt.prompt_templates t
-              WHERE t.name = $1 AND NOT EXISTS (SELECT 1 FROM pgprompt.prompt_labels l
+              WHERE t.name = $1 AND NOT EXISTS (SELECT 1 FROM pgprompt.v_labels l
                                                  WHERE l.template_id = t.id AND l.label = $2 AND l.version = t.active_version)",
             &[&t.name, label],
         )?;
@@ -136,7 +139,7 @@ pub fn export(url: Option<&str>, args: ExportArgs) -> Result<Done> {
     let rows = c.query(
         "SELECT t.name, t.description, t.category, g.kind, g.config::text, g.labels, g.body,
                 -- render options only when they are not the defaults
-                nullif(g.options, pgprompt._render_options('{}'))::text
+                nullif(g.options, pgprompt._render_options('{}'))::text, g.input_schema::text
            FROM pgprompt.prompt_templates t, pgprompt.prompt_get(t.name) g ORDER BY t.name",
         &[],
     )?;
@@ -157,6 +160,7 @@ pub fn export(url: Option<&str>, args: ExportArgs) -> Result<Done> {
                 .and_then(|o| serde_json::from_str::<Value>(o).ok())
                 .and_then(|o| o.as_object().cloned())
                 .unwrap_or_default(),
+            input_schema: r.get::<_, Option<&str>>(8).and_then(|s| serde_json::from_str(s).ok()),
         };
         progress.step(i, &t.name);
         let path = args.dir.join(files::file_name(&t.name));

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::error::Result;
+use crate::json_schema::Schema;
 use crate::render::{Compiled, Engine, Kind, Options};
 
 /// rustc's FxHash. The keys are template names and version ids from the
@@ -68,6 +69,8 @@ pub struct Source {
     pub options: Options,
     /// model_config's jsonb bytes (see `Entry::config`).
     pub config: Vec<u8>,
+    /// The input schema vars must match, if the version has one.
+    pub input_schema: Option<serde_json::Value>,
 }
 
 /// Hits, misses and size, for `prompt_cache_stats()`.
@@ -117,8 +120,17 @@ impl Cache {
         while self.entries.len() >= capacity.max(1) {
             self.evict_oldest();
         }
-        let Source { kind, body, options, config } = load()?;
-        let compiled = self.engine.compile(&id.to_string(), kind, &body, options)?;
+        let Source { kind, body, options, config, input_schema } = load()?;
+        let mut compiled = self.engine.compile(&id.to_string(), kind, &body, options)?;
+        if let Some(schema) = input_schema {
+            match Schema::compile(&schema, "the version's input_schema") {
+                Ok(s) => compiled.input_schema = Some(s),
+                Err(e) => {
+                    self.engine.remove(&compiled);
+                    return Err(e);
+                }
+            }
+        }
         let entry = self.entries.entry(id).or_insert(Entry { stamp, compiled, config, last_used: self.clock });
         f(&mut self.engine, &entry.compiled)
     }
@@ -251,7 +263,7 @@ mod tests {
     use serde_json::json;
 
     fn text_source(body: &str) -> Source {
-        Source { kind: Kind::Text, body: body.to_string(), options: Options::default(), config: Vec::new() }
+        Source { kind: Kind::Text, body: body.to_string(), options: Options::default(), config: Vec::new(), input_schema: None }
     }
 
     fn render(cache: &mut Cache, id: i64, stamp: u64, body: &str, cap: usize) -> String {

@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod cache;
+pub mod config;
 pub mod cost;
 pub mod direct;
 pub mod experiments;

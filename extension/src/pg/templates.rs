@@ -51,37 +51,41 @@ fn describe(sel: &Selector, name: &str) -> String {
 // version in a REPEATABLE READ transaction, `latest` during saves) renders
 // like any other.
 
-/// The resolving query's columns and tables; `{options}` is the version's
-/// render options (see `options_column`).
-const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body, {options}, v.model_config \
+/// The resolving query's columns and tables; `{settings}` is the version's
+/// render options and input schema (see `settings_columns`).
+const SELECT: &str = "SELECT v.id, v.xmin, v.version, t.tableoid, v.template_id, v.tableoid, v.kind, v.body, {settings}, v.model_config \
                       FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id";
 
-/// `v.options`, or NULL while the schema is 0.1.0's (the library updated,
-/// `ALTER EXTENSION pgprompt UPDATE` not yet run): versions then render
-/// with the default options, as 0.1.0 rendered them.
-fn options_column() -> &'static str {
-    let present = Spi::connect(|client| {
-        client
-            .select(
-                "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgprompt.prompt_versions'::regclass \
-                 AND attname = 'options' AND NOT attisdropped)",
-                Some(1),
-                &[],
-            )
-            .ok()
-            .and_then(|t| t.first().get_one::<bool>().ok().flatten())
-    });
-    if present.unwrap_or(false) {
-        "v.options"
-    } else {
-        "NULL::jsonb"
+/// `v.options, v.input_schema`, with NULL for a column the schema lacks:
+/// 0.1.0's (the library updated, `ALTER EXTENSION pgprompt UPDATE` not yet
+/// run) has neither, and its versions render with the default options and
+/// no input schema, as 0.1.0 rendered them.
+fn settings_columns() -> &'static str {
+    let present = |column: &str| {
+        Spi::connect(|client| {
+            client
+                .select(
+                    "SELECT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'pgprompt.prompt_versions'::regclass \
+                     AND attname = $1 AND NOT attisdropped)",
+                    Some(1),
+                    &[column.into()],
+                )
+                .ok()
+                .and_then(|t| t.first().get_one::<bool>().ok().flatten())
+        })
+        .unwrap_or(false)
+    };
+    match (present("options"), present("input_schema")) {
+        (true, true) => "v.options, v.input_schema",
+        (true, false) => "v.options, NULL::jsonb",
+        _ => "NULL::jsonb, NULL::jsonb",
     }
 }
 
 thread_local! {
-    /// What the resolving queries read as a version's options, decided
-    /// when they are planned (see `options_column`).
-    static OPTIONS: std::cell::OnceCell<&'static str> = const { std::cell::OnceCell::new() };
+    /// What the resolving queries read as a version's options and input
+    /// schema, decided when they are planned (see `settings_columns`).
+    static SETTINGS: std::cell::OnceCell<&'static str> = const { std::cell::OnceCell::new() };
     /// The resolving queries: active, version, label, latest; and the body by id.
     static PLANS: [spi::Kept; 5] = const { [spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new(), spi::Kept::new()] };
 }
@@ -119,7 +123,7 @@ fn stamp(table: pg_sys::Datum, xmin: pg_sys::Datum) -> u64 {
 /// Runs the resolving query. With `latest`, under a snapshot taken now
 /// rather than the statement's (see above).
 fn lookup(name: &str, sel: &Selector, latest: bool) -> Option<(Resolved, Option<Body>)> {
-    let select = SELECT.replace("{options}", OPTIONS.with(|o| *o.get_or_init(options_column)));
+    let select = SELECT.replace("{settings}", SETTINGS.with(|o| *o.get_or_init(settings_columns)));
     let (slot, sql, second) = match sel {
         Selector::Active => (0, format!("{select} AND v.version = t.active_version WHERE t.name = $1"), None),
         Selector::Version(v) => (
@@ -189,8 +193,8 @@ unsafe fn column(n: i32) -> pg_sys::Datum {
     }
 }
 
-/// Kind, body, options and model configuration from columns `n` to `n + 3`
-/// of the first row (options NULL: the defaults).
+/// Kind, body, options, input schema and model configuration from columns
+/// `n` to `n + 4` of the first row (options NULL: the defaults).
 ///
 /// # Safety
 /// As `column`.
@@ -207,11 +211,13 @@ unsafe fn body_at(n: i32) -> Body {
             let json = JsonB::from_datum(options, false).expect("options are jsonb").0;
             Options::from_json(&json).expect("options are checked when saved")
         };
+        let schema = pg_sys::SPI_getbinval(*table.vals, table.tupdesc, n + 3, &mut null);
+        let input_schema = if null { None } else { JsonB::from_datum(schema, false).map(|j| j.0) };
         // model_config's bytes, kept as stored: returning them costs a copy,
         // not a conversion through text.
-        let raw = pg_sys::pg_detoast_datum_packed(column(n + 3).cast_mut_ptr());
+        let raw = pg_sys::pg_detoast_datum_packed(column(n + 4).cast_mut_ptr());
         let config = std::slice::from_raw_parts(pgrx::varlena::vardata_any(raw).cast::<u8>(), pgrx::varlena::varsize_any_exhdr(raw)).to_vec();
-        cache::Source { kind: Kind::parse(&kind).expect("kind is checked by the table"), body, options, config }
+        cache::Source { kind: Kind::parse(&kind).expect("kind is checked by the table"), body, options, config, input_schema }
     }
 }
 
@@ -242,7 +248,7 @@ fn load(name: &str, id: i64) -> Result<Body> {
     Spi::connect(|_| {
         let sql = format!(
             "SELECT v.kind, v.body, {}, v.model_config FROM pgprompt.prompt_versions v WHERE v.id = $1",
-            OPTIONS.with(|o| *o.get_or_init(options_column))
+            SETTINGS.with(|o| *o.get_or_init(settings_columns))
         );
         let plan = PLANS.with(|plans| plans[4].plan(&sql, &[pg_sys::INT8OID]));
         let mut args = spi::Args::with_capacity(1);
@@ -496,7 +502,7 @@ pub(super) fn render_any(name: Option<&str>, version: i32, vars: &dyn render::Va
 fn prompt_render_text_with(
     body: Option<&str>,
     vars: default!(Option<JsonbArg>, "'{}'"),
-    options: default!(Option<JsonB>, "'{}'"),
+    options: default!(Option<JsonbArg>, "'{}'"),
 ) -> String {
     let options = render_options(options.as_ref());
     render_text_adhoc(body, &vars_doc(&vars), options)
@@ -504,14 +510,14 @@ fn prompt_render_text_with(
 
 /// `prompt_render_text` with vars as JSON text, keys in the order written.
 #[pg_extern(stable, parallel_safe, name = "prompt_render_text")]
-fn prompt_render_text_ordered(body: Option<&str>, vars: Option<TextArg>, options: default!(Option<JsonB>, "'{}'")) -> String {
+fn prompt_render_text_ordered(body: Option<&str>, vars: Option<TextArg>, options: default!(Option<JsonbArg>, "'{}'")) -> String {
     let options = render_options(options.as_ref());
     render_text_adhoc(body, &text_vars(vars.as_ref()), options)
 }
 
 /// `prompt_render_text` with `json` vars, keys in the order written.
 #[pg_extern(stable, parallel_safe, name = "prompt_render_text")]
-fn prompt_render_text_json(body: Option<&str>, vars: Option<JsonArg>, options: default!(Option<JsonB>, "'{}'")) -> String {
+fn prompt_render_text_json(body: Option<&str>, vars: Option<JsonArg>, options: default!(Option<JsonbArg>, "'{}'")) -> String {
     let options = render_options(options.as_ref());
     render_text_adhoc(body, &text_vars(vars.as_ref()), options)
 }
@@ -538,14 +544,14 @@ fn render_text_adhoc(body: Option<&str>, vars: &dyn render::Vars, options: Optio
 }
 
 /// Render options from a jsonb argument: 22004 for NULL, 22023 for a bad one.
-fn render_options(options: Option<&JsonB>) -> Options {
-    Options::from_json(&required(options, "options").0).or_raise()
+fn render_options(options: Option<&JsonbArg>) -> Options {
+    Options::from_json(&required(options, "options").to_json("options").or_raise()).or_raise()
 }
 
 /// Checks render options and returns them in full, as stored with a
 /// version (prompt_save calls it).
 #[pg_extern(immutable, parallel_safe)]
-fn _render_options(options: Option<JsonB>) -> JsonB {
+fn _render_options(options: Option<JsonbArg>) -> JsonB {
     JsonB(render_options(options.as_ref()).to_json())
 }
 

@@ -75,6 +75,19 @@ impl JsonbArg {
         Doc::new(Jsonb::parse(bytes(self.0, max_bytes, "vars", "pgprompt.max_vars_bytes")?)?)
     }
 
+    /// The document as serde_json's value, `what` naming it in errors: a
+    /// document nested deeper than `jsonb::MAX_DEPTH` is 54000, where
+    /// pgrx's `JsonB` would fail with an internal error.
+    pub fn to_json(&self, what: &str) -> Result<serde_json::Value> {
+        Jsonb::parse(bytes(self.0, usize::MAX, what, "")?)?.to_json().map_err(|e| match e.kind {
+            ErrorKind::LimitExceeded => Error::new(
+                ErrorKind::LimitExceeded,
+                format!("{what} nests deeper than {} levels", crate::jsonb::MAX_DEPTH),
+            ),
+            _ => e,
+        })
+    }
+
     /// What kind of JSON value the argument is ("an object", "an array", ...).
     pub fn type_name(&self) -> Result<&'static str> {
         Ok(Jsonb::parse(bytes(self.0, usize::MAX, "jsonb", "")?)?.type_name())

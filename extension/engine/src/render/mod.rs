@@ -196,6 +196,8 @@ pub struct Compiled {
     pub source_bytes: usize,
     /// Size of the last output, to allocate the next one at once.
     last_output: std::cell::Cell<usize>,
+    /// The version's input schema: vars must match it before rendering.
+    pub input_schema: Option<crate::json_schema::Schema>,
 }
 
 impl Compiled {
@@ -369,6 +371,7 @@ impl Engine {
             paths: paths.into_iter().collect(),
             source_bytes: body.len(),
             last_output: std::cell::Cell::new(0),
+            input_schema: None,
         })
     }
 
@@ -395,7 +398,7 @@ impl Engine {
         if compiled.kind != Kind::Text {
             return Err(Error::new(ErrorKind::WrongKind, "this is a chat template; render it with prompt_render_chat"));
         }
-        check_object(vars)?;
+        check_vars(compiled, vars)?;
         python::set_now(limits.now);
         self.set_fuel(compiled.options, limits.fuel);
         let mut ctx = None;
@@ -410,7 +413,7 @@ impl Engine {
     /// Renders a template as an OpenAI-style message array. A text template
     /// becomes a single `user` message.
     pub fn render_chat(&mut self, compiled: &Compiled, vars: &dyn Vars, limits: &Limits) -> Result<Json> {
-        check_object(vars)?;
+        check_vars(compiled, vars)?;
         python::set_now(limits.now);
         self.set_fuel(compiled.options, limits.fuel);
         let mut ctx = None;
@@ -623,11 +626,16 @@ pub(crate) fn nul_in_output() -> Error {
     Error::new(ErrorKind::InvalidOutput, "rendered output contains a NUL character, which PostgreSQL text cannot hold")
 }
 
-fn check_object(vars: &dyn Vars) -> Result<()> {
-    match vars.non_object() {
+/// Vars must be an object, and match the version's input schema if it has
+/// one (the only case that pays for a conversion to JSON).
+fn check_vars(compiled: &Compiled, vars: &dyn Vars) -> Result<()> {
+    if let Some(what) = vars.non_object() {
+        return Err(Error::invalid(format!("vars must be a JSON object, not {what}"))
+            .with_hint("Pass variables as jsonb, for example '{\"name\": \"Ada\"}'."));
+    }
+    match &compiled.input_schema {
+        Some(schema) => schema.check(&vars.to_json()?, "vars"),
         None => Ok(()),
-        Some(what) => Err(Error::invalid(format!("vars must be a JSON object, not {what}"))
-            .with_hint("Pass variables as jsonb, for example '{\"name\": \"Ada\"}'.")),
     }
 }
 
