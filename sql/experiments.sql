@@ -401,8 +401,12 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Stop it first: SELECT pgprompt.prompt_experiment_stop(''' || v_other || ''');';
     END IF;
-    -- Every variant goes live: each must pass the template's test cases.
+    -- Every variant goes live: each must pass the template's test cases and,
+    -- where the template requires approval, be approved (the release
+    -- itself, already live, excepted) and started by a releaser.
     FOR v_version IN SELECT DISTINCT (v ->> 'version')::integer FROM jsonb_array_elements(v_experiment.variants) v ORDER BY 1 LOOP
+        PERFORM _release_allowed(v_template, v_version, 'starting experiment ' || v_experiment.name, 'production',
+                                 prompt_experiment_start.force, v_version <> v_template.active_version);
         PERFORM _release_gate(v_template, v_version, 'start experiment ' || v_experiment.name, prompt_experiment_start.force);
     END LOOP;
     UPDATE ab_test_experiments e

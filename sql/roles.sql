@@ -8,6 +8,9 @@
 --   pgprompt_admin   manages everything: templates, guardrails, prices,
 --                    experiments, test cases, alert rules; plus what apps
 --                    may. The audit log is append-only even for admins.
+--   pgprompt_releaser  what admins may, plus releases of templates that
+--                    require approval and moves of protected labels
+--                    (approvals.sql).
 --
 -- Grant them to login roles: GRANT pgprompt_app TO my_service;
 --
@@ -25,7 +28,7 @@ DO $$
 DECLARE
     r text;
 BEGIN
-    FOREACH r IN ARRAY ARRAY['pgprompt_reader', 'pgprompt_app', 'pgprompt_admin'] LOOP
+    FOREACH r IN ARRAY ARRAY['pgprompt_reader', 'pgprompt_app', 'pgprompt_admin', 'pgprompt_releaser'] LOOP
         IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN', r);
@@ -48,6 +51,9 @@ BEGIN
     IF NOT pg_catalog.pg_has_role('pgprompt_admin', 'pgprompt_app', 'MEMBER') THEN
         GRANT pgprompt_app TO pgprompt_admin;
     END IF;
+    IF NOT pg_catalog.pg_has_role('pgprompt_releaser', 'pgprompt_admin', 'MEMBER') THEN
+        GRANT pgprompt_admin TO pgprompt_releaser;
+    END IF;
 END
 $$;
 
@@ -67,6 +73,7 @@ BEGIN
                'prompt_log_execution', 'prompt_guard_enforce', 'prompt_score', 'prompt_score_trace',
                -- administration
                'prompt_save', 'prompt_activate', 'prompt_rollback', 'prompt_label', 'prompt_unlabel', 'prompt_delete',
+               'prompt_approve', 'prompt_protect',
                'prompt_experiment_create', 'prompt_experiment_start', 'prompt_experiment_stop', 'prompt_experiment_promote',
                'prompt_test_case_save', 'prompt_test_case_delete', 'prompt_import_prices', 'prompt_purge_executions',
                'prompt_stats_compact', 'prompt_check_alerts'])
@@ -102,7 +109,7 @@ GRANT EXECUTE ON FUNCTION prompt_latency_quantile(bigint[], double precision), _
 GRANT EXECUTE ON FUNCTION prompt_latency_histogram(bigint[]) TO pgprompt_reader;
 
 -- Applications: read the configuration; render, assign, guard, log.
-GRANT SELECT ON prompt_templates, prompt_versions, prompt_labels, v_labels, prompt_guardrails, prompt_model_prices,
+GRANT SELECT ON prompt_templates, prompt_versions, prompt_labels, v_labels, prompt_approvals, prompt_guardrails, prompt_model_prices,
                 ab_test_experiments, prompt_test_cases, prompt_score_definitions
    TO pgprompt_app;
 DO $$
@@ -135,4 +142,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgprompt TO pgpromp
 REVOKE INSERT, UPDATE, DELETE ON prompt_audit_logs FROM pgprompt_admin;
 -- Scores are written by prompt_score alone, which keeps their statistics.
 REVOKE INSERT, UPDATE, DELETE ON prompt_scores FROM pgprompt_admin;
+-- Approvals are written by prompt_approve alone, as the session user.
+REVOKE INSERT, UPDATE, DELETE ON prompt_approvals FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

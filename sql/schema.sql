@@ -46,7 +46,10 @@ CREATE TABLE prompt_templates (
     created_at      timestamptz NOT NULL DEFAULT now(),
     created_by      text NOT NULL DEFAULT session_user,
     updated_at      timestamptz NOT NULL DEFAULT now(),
-    updated_by      text NOT NULL DEFAULT session_user
+    updated_by      text NOT NULL DEFAULT session_user,
+    -- Last, as ALTER TABLE ADD COLUMN put them when 0.2.0 added them.
+    requires_approval boolean NOT NULL DEFAULT false,
+    protected_labels  text[] NOT NULL DEFAULT '{}'
 );
 
 COMMENT ON TABLE prompt_templates IS
@@ -62,6 +65,10 @@ COMMENT ON COLUMN prompt_templates.created_at IS 'When the template was created.
 COMMENT ON COLUMN prompt_templates.created_by IS 'Session user who created the template.';
 COMMENT ON COLUMN prompt_templates.updated_at IS 'Last change to this row (maintained by trigger).';
 COMMENT ON COLUMN prompt_templates.updated_by IS 'Session user of the last change (maintained by trigger).';
+COMMENT ON COLUMN prompt_templates.requires_approval IS
+    'Whether a version must be approved (prompt_approve, by a role other than its author) before it is released or given a protected label; releases then take pgprompt_releaser. Set with prompt_protect (pgprompt.require_approval = on makes every template require it).';
+COMMENT ON COLUMN prompt_templates.protected_labels IS
+    'Labels only members of pgprompt_releaser (or a superuser) may move; production here makes every release take the role. Set with prompt_protect.';
 
 ------------------------------------------------------------------------------
 -- Versions (immutable)

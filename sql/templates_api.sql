@@ -197,6 +197,7 @@ BEGIN
         RAISE NOTICE 'version % of template "%" is already the release (active, production)', p_version, p_template.name;
         RETURN;
     END IF;
+    PERFORM _release_allowed(p_template, p_version, p_action, 'production', p_force);
     PERFORM _release_gate(p_template, p_version, p_action, p_force);
     INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
     VALUES (p_template.id, p_version, p_template.active_version, 'activate',
@@ -206,7 +207,7 @@ END
 $$;
 
 COMMENT ON FUNCTION _release(prompt_templates, integer, boolean, text) IS
-    'Internal: makes a version the release (active and production) after its release gate; p_action names the caller''s step in gate messages.';
+    'Internal: makes a version the release (active and production) after the approval and role checks (approvals.sql) and its release gate; p_action names the caller''s step in messages.';
 
 CREATE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
 RETURNS void
@@ -372,7 +373,8 @@ CREATE TYPE prompt_version_info AS (
     created_at      timestamptz,
     created_by      text,
     options         jsonb,
-    input_schema    jsonb
+    input_schema    jsonb,
+    approvals       jsonb
 );
 
 COMMENT ON TYPE prompt_version_info IS 'One version of a template as prompt_get returns it.';
@@ -390,6 +392,7 @@ COMMENT ON COLUMN prompt_version_info.created_at IS 'When the version was saved.
 COMMENT ON COLUMN prompt_version_info.created_by IS 'Who saved it.';
 COMMENT ON COLUMN prompt_version_info.options IS 'How it renders (trim_blocks, lstrip_blocks, keep_trailing_newline, undefined).';
 COMMENT ON COLUMN prompt_version_info.input_schema IS 'The JSON Schema vars must match, or NULL.';
+COMMENT ON COLUMN prompt_version_info.approvals IS 'Who approved the version, when and why: [{"by", "at", "comment"}] (prompt_approve).';
 
 CREATE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
 RETURNS SETOF prompt_version_info
@@ -424,7 +427,10 @@ BEGIN
                v.version = v_template.active_version,
                coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM v_labels l
                           WHERE l.template_id = v.template_id AND l.version = v.version), '{}'),
-               v.message, v.parent_version, v.created_at, v.created_by, v.options, v.input_schema
+               v.message, v.parent_version, v.created_at, v.created_by, v.options, v.input_schema,
+               coalesce((SELECT jsonb_agg(jsonb_build_object('by', a.approved_by, 'at', a.approved_at, 'comment', a.comment)
+                                          ORDER BY a.id)
+                           FROM prompt_approvals a WHERE a.template_id = v.template_id AND a.version = v.version), '[]')
           FROM prompt_versions v
          WHERE v.template_id = v_template.id AND v.version = v_version;
     IF NOT FOUND THEN
@@ -439,7 +445,7 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_get(text, integer, text) IS
-$$One version of a template: body, kind, config, render options, input schema, variables, number, whether it is active (the release) and its labels (production on the release). Default: the release; label may also be production, active (both the release) or latest.
+$$One version of a template: body, kind, config, render options, input schema, variables, number, whether it is active (the release), its labels (production on the release) and its approvals. Default: the release; label may also be production, active (both the release) or latest.
 Errors: 22004 NULL name, 22023 both version and label, 42704 unknown template, version or label.$$;
 
 CREATE FUNCTION prompt_delete(name text)

@@ -209,6 +209,10 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     let diff = ok(&db, &["template", "diff", "tutor", "staging", "production"]);
     assert!(diff.starts_with("--- tutor staging (v1)\n+++ tutor production (v2)\n"), "{diff}");
     assert_eq!(ok(&db, &["template", "rollback", "tutor"]), "version 1 of tutor is the release (production) again\n");
+    // The versions here were saved by the test's superuser: approving one's
+    // own version is refused, whoever one is.
+    let err = fails(&db, &["template", "approve", "tutor", "2", "--comment", "fine"], 1);
+    assert!(err.contains("its author cannot approve it") && err.contains("SQLSTATE 42501"), "{err}");
 
     let err = fails(&db, &["template", "show", "nope"], 1);
     assert!(err.contains("template \"nope\" does not exist") && err.contains("SQLSTATE 42704"), "{err}");

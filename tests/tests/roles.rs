@@ -4,7 +4,7 @@
 
 use pgprompt_tests::*;
 
-const ROLES: [&str; 3] = ["pgprompt_reader", "pgprompt_app", "pgprompt_admin"];
+const ROLES: [&str; 4] = ["pgprompt_reader", "pgprompt_app", "pgprompt_admin", "pgprompt_releaser"];
 
 /// Functions readers may call (what the views call).
 const READER_FUNCTIONS: [&str; 11] = [
@@ -68,11 +68,12 @@ const READER_RELATIONS: [&str; 18] = [
     "v_ab_test_metrics",
 ];
 
-const APP_RELATIONS: [&str; 9] = [
+const APP_RELATIONS: [&str; 10] = [
     "prompt_templates",
     "prompt_versions",
     "prompt_labels",
     "v_labels",
+    "prompt_approvals",
     "prompt_guardrails",
     "prompt_model_prices",
     "ab_test_experiments",
@@ -98,7 +99,7 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         for role in ROLES {
             let expected = match role {
                 // The audit writer is nobody's to call.
-                "pgprompt_admin" => name != "_audit",
+                "pgprompt_admin" | "pgprompt_releaser" => name != "_audit",
                 "pgprompt_app" => APP_FUNCTIONS.contains(&name.as_str()) || READER_FUNCTIONS.contains(&name.as_str()),
                 _ => READER_FUNCTIONS.contains(&name.as_str()),
             };
@@ -125,7 +126,16 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         .map(|r| r.get(0))
         .collect();
     assert!(definers.is_empty(), "SECURITY DEFINER without a pinned search_path: {definers:?}");
-    for writer in ["prompt_log_execution", "prompt_guard_enforce", "prompt_save", "prompt_activate", "prompt_experiment_start", "_audit_row"] {
+    for writer in [
+        "prompt_log_execution",
+        "prompt_guard_enforce",
+        "prompt_save",
+        "prompt_activate",
+        "prompt_experiment_start",
+        "prompt_approve",
+        "prompt_protect",
+        "_audit_row",
+    ] {
         let definer: bool = one(&mut c, &format!("SELECT bool_and(prosecdef) FROM pg_proc WHERE proname = '{writer}' AND pronamespace = 'pgprompt'::regnamespace"));
         assert!(definer, "{writer} is not SECURITY DEFINER");
     }
@@ -142,10 +152,13 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         for role in ROLES {
             for privilege in ["SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE"] {
                 let expected = match (role, privilege) {
-                    ("pgprompt_admin", "TRUNCATE") => false,
-                    ("pgprompt_admin", "SELECT") => true,
+                    // Releasers may what administrators may (and release, which the checks decide).
+                    ("pgprompt_admin" | "pgprompt_releaser", "TRUNCATE") => false,
+                    ("pgprompt_admin" | "pgprompt_releaser", "SELECT") => true,
                     // Append-only: written by their triggers and functions alone.
-                    ("pgprompt_admin", _) => name != "prompt_audit_logs" && name != "prompt_scores",
+                    ("pgprompt_admin" | "pgprompt_releaser", _) => {
+                        !["prompt_audit_logs", "prompt_scores", "prompt_approvals"].contains(&name.as_str())
+                    }
                     (_, "SELECT") if READER_RELATIONS.contains(&name.as_str()) => true,
                     ("pgprompt_app", "SELECT") => APP_RELATIONS.contains(&name.as_str()),
                     _ => false,

@@ -61,6 +61,14 @@ pub enum TemplateCmd {
         #[arg(long)]
         force: bool,
     },
+    /// Approve a version (as yourself; its author cannot), so that a template
+    /// that requires approval may release it.
+    Approve {
+        name: String,
+        version: i32,
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Unified diff between two versions, each a version number or a label:
     /// the body, then the kind, model configuration, render options and
     /// input schema where they differ.
@@ -118,7 +126,9 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
                 "SELECT v.version, v.version = t.active_version AS active,
                         coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM pgprompt.v_labels l
                                    WHERE l.template_id = t.id AND l.version = v.version), '{}') AS labels,
-                        v.message, v.created_at, v.created_by
+                        v.message, v.created_at, v.created_by,
+                        coalesce((SELECT array_agg(a.approved_by ORDER BY a.id) FROM pgprompt.prompt_approvals a
+                                   WHERE a.template_id = t.id AND a.version = v.version), '{}') AS approved_by
                    FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id
                   WHERE t.name = $1 ORDER BY v.version DESC",
                 &[&name],
@@ -168,6 +178,10 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             } else {
                 println!("{label} of {name} is version {version}");
             }
+        }
+        TemplateCmd::Approve { name, version, comment } => {
+            c.execute("SELECT pgprompt.prompt_approve($1, $2, $3)", &[&name, &version, &comment])?;
+            println!("version {version} of {name} is approved");
         }
         TemplateCmd::Diff { name, from, to } => {
             let a = version_for_diff(&mut c, &name, &from)?;

@@ -37,6 +37,9 @@ pub static STORE_RAW_TEXT: GucSetting<bool> = GucSetting::<bool>::new(false);
 pub static LOG_WINDOW_PAST: GucSetting<i32> = GucSetting::<i32>::new(400 * 86_400);
 /// How far ahead (seconds) a call may be logged by a role that is not an administrator.
 pub static LOG_WINDOW_FUTURE: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+/// Every template needs an approval before a release (as if each had
+/// requires_approval set). Superuser-only, so no session can lift it.
+pub static REQUIRE_APPROVAL: GucSetting<bool> = GucSetting::<bool>::new(false);
 
 /// A limit with its ceiling: the value the server's configuration gives
 /// (postgresql.conf, the command line, or the built-in default).
@@ -196,6 +199,14 @@ pub fn init() {
         GucFlags::UNIT_S,
     );
     GucRegistry::define_bool_guc(
+        c"pgprompt.require_approval",
+        c"Whether every template needs an approval before a release.",
+        c"On: releasing a version (activating it, labelling it production or a protected label, an experiment serving it) takes an approval by a role other than its author (prompt_approve) and membership in pgprompt_releaser, as for templates with requires_approval. Only a superuser may change it (postgresql.conf, ALTER DATABASE or ALTER ROLE ... SET).",
+        &REQUIRE_APPROVAL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
         c"pgprompt.store_raw_text",
         c"Whether logged prompts and responses are stored without redaction.",
         c"Off (the default): PII, and whatever guardrails with action redact find, is replaced by <ENTITY> before a prompt or response is stored.",
@@ -217,4 +228,13 @@ pub fn limits() -> Limits {
 
 pub fn render_memory_limit_bytes() -> usize {
     RENDER_MEMORY_LIMIT.get() as usize * 1024
+}
+
+/// `pgprompt.require_approval`, for the release checks in SQL. A C
+/// function, so that reading it loads the library first: a value a
+/// non-superuser set before the library defined the setting (a
+/// placeholder) is then refused, not believed.
+#[pgrx::pg_extern(stable, parallel_safe)]
+fn _approval_required() -> bool {
+    REQUIRE_APPROVAL.get()
 }
