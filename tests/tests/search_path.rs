@@ -133,6 +133,22 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
             "SELECT pgprompt._executions_create_partition('2032-0{m}-15', true)",
             "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = 'prompt_executions_2032_0{m}')",
         ),
+        (
+            "prompt_approve",
+            "SELECT prompt_approve('t', {m}, 'a{n}')",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_approvals WHERE version = {m})",
+        ),
+        (
+            "_audit_approvals",
+            "SELECT prompt_approve('t', {m}, 'b{n}')",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE action = 'approve' AND version = {m})",
+        ),
+        (
+            // Setting what is set already: allowed to an administrator (changing it takes a releaser).
+            "prompt_protect",
+            "SELECT prompt_protect('t', requires_approval => false)",
+            "SELECT NOT requires_approval FROM pgprompt.prompt_templates WHERE name = 't'",
+        ),
         // The audit triggers run as the owner: fired by an administrator's direct SQL.
         (
             "_audit_row",
@@ -219,6 +235,8 @@ fn security_definer_functions_ignore_the_callers_temporary_objects() {
     let mut su = db.connect();
     su.batch_execute(
         r#"SELECT prompt_save('t', 'hello {{ x }}', '{"model": "gpt-4o"}');
+           -- Versions 2 to 9, for approvals (by the roles below, never their author).
+           SELECT prompt_save('t', 'hello {{ x }} ' || i, '{"model": "gpt-4o"}') FROM generate_series(2, 9) i;
            INSERT INTO prompt_guardrails (name, kind, action, config) VALUES ('homework', 'keywords', 'log', '{"keywords": ["homework"]}');
            SELECT prompt_score_define('stars', 'numeric', 0, 5);"#,
     )

@@ -2,8 +2,9 @@
 //! with bounded work.
 //!
 //! A template is either `text` (one Jinja body) or `chat` (a JSON array of
-//! `{role, content}` messages whose contents are Jinja bodies, plus optional
-//! `{placeholder}` entries that splice a message list from the variables).
+//! messages as providers accept them, whose texts are Jinja bodies, plus
+//! optional `{placeholder}` entries that splice a message list from the
+//! variables; see `chat`).
 //!
 //! Limits, so a template can never hang or blow up the backend:
 //! * fuel: every VM instruction costs fuel; an endless loop runs dry.
@@ -22,6 +23,7 @@
 //! Jinja2 templates take from Python and transformers (`tojson` as
 //! `json.dumps`, `raise_exception`, `strftime_now`, `indent`, `int`).
 
+mod chat;
 pub mod json_text;
 mod options;
 pub mod python;
@@ -174,10 +176,22 @@ const FAST_INLINE: usize = 16;
 /// One piece of a compiled template.
 #[derive(Debug, Clone)]
 enum Part {
-    /// A Jinja body registered in the environment under `template`.
-    Body { role: Option<String>, name: Option<String>, template: String, fast: Option<Fast> },
-    /// A list of messages taken verbatim from a variable.
+    /// A text template's body, registered in the environment under `template`.
+    Body { template: String, fast: Option<Fast> },
+    /// A chat message: its JSON, and the templated strings that go in it.
+    Message { shape: Json, slots: Vec<Slot> },
+    /// A list of messages taken from a variable.
     Placeholder { variable: String, optional: bool },
+}
+
+/// A templated string of a chat message, registered under `template`.
+#[derive(Debug, Clone)]
+struct Slot {
+    path: Vec<chat::Step>,
+    template: String,
+    fast: Option<Fast>,
+    /// How errors name it ("message 2 content part 1 text").
+    label: String,
 }
 
 /// A template ready to render. Immutable once built: the cache keys it by the
@@ -324,45 +338,61 @@ impl Engine {
         let mut vars = BTreeSet::new();
         let mut paths = BTreeSet::new();
         let mut registered: Vec<String> = Vec::new();
+        let mut placeholders = Vec::new();
+        // Registers one Jinja body under `template`; on error every body
+        // registered so far goes again.
+        let mut register = |template: &str, source: String, label: Option<&str>| -> Result<Option<Fast>> {
+            let fail = |env: &mut Environment<'static>, registered: &[String], e: Error| {
+                for t in registered {
+                    env.remove_template(t);
+                }
+                Err(e)
+            };
+            if let Err(e) = env.add_template_owned(template.to_string(), source) {
+                return fail(env, &registered, syntax_error(&e, label));
+            }
+            if let Some(e) = forbidden_statement(env.get_template(template).expect("just added").source(), label) {
+                env.remove_template(template);
+                return fail(env, &registered, e);
+            }
+            let tmpl = env.get_template(template).expect("template was just added");
+            for v in tmpl.undeclared_variables(false) {
+                if !globals.contains(&v) {
+                    vars.insert(v);
+                }
+            }
+            for p in tmpl.undeclared_variables(true) {
+                let root = p.split('.').next().unwrap_or(&p);
+                if !globals.contains(root) {
+                    paths.insert(p);
+                }
+            }
+            registered.push(template.to_string());
+            Ok(fast_path(env, &globals, template))
+        };
         for (i, part) in parsed.into_iter().enumerate() {
             match part {
-                RawPart::Body { role, name, source, label } => {
-                    let template = if kind == Kind::Text { key.to_string() } else { format!("{key}#{i}") };
-                    if let Err(e) = env.add_template_owned(template.clone(), source) {
-                        for t in &registered {
-                            env.remove_template(t);
-                        }
-                        return Err(syntax_error(&e, label.as_deref()));
+                RawPart::Body { source } => {
+                    let fast = register(key, source, None)?;
+                    parts.push(Part::Body { template: key.to_string(), fast });
+                }
+                RawPart::Message { shape, slots: raw } => {
+                    let mut slots = Vec::with_capacity(raw.len());
+                    for (j, slot) in raw.into_iter().enumerate() {
+                        let template = format!("{key}#{i}.{j}");
+                        let fast = register(&template, slot.source, Some(&slot.label))?;
+                        slots.push(Slot { path: slot.path, template, fast, label: slot.label });
                     }
-                    if let Some(e) = forbidden_statement(env.get_template(&template).expect("just added").source(), label.as_deref()) {
-                        env.remove_template(&template);
-                        for t in &registered {
-                            env.remove_template(t);
-                        }
-                        return Err(e);
-                    }
-                    let tmpl = env.get_template(&template).expect("template was just added");
-                    for v in tmpl.undeclared_variables(false) {
-                        if !globals.contains(&v) {
-                            vars.insert(v);
-                        }
-                    }
-                    for p in tmpl.undeclared_variables(true) {
-                        let root = p.split('.').next().unwrap_or(&p);
-                        if !globals.contains(root) {
-                            paths.insert(p);
-                        }
-                    }
-                    let fast = fast_path(env, &globals, &template);
-                    registered.push(template.clone());
-                    parts.push(Part::Body { role, name, template, fast });
+                    parts.push(Part::Message { shape, slots });
                 }
                 RawPart::Placeholder { variable, optional } => {
-                    vars.insert(variable.clone());
+                    placeholders.push(variable.clone());
                     parts.push(Part::Placeholder { variable, optional });
                 }
             }
         }
+        drop(register);
+        vars.extend(placeholders);
         Ok(Compiled {
             kind,
             options,
@@ -379,8 +409,10 @@ impl Engine {
     pub fn remove(&mut self, compiled: &Compiled) {
         let env = &mut self.env_mut(compiled.options).env;
         for part in &compiled.parts {
-            if let Part::Body { template, .. } = part {
-                env.remove_template(template);
+            match part {
+                Part::Body { template, .. } => env.remove_template(template),
+                Part::Message { slots, .. } => slots.iter().for_each(|s| env.remove_template(&s.template)),
+                Part::Placeholder { .. } => {}
             }
         }
     }
@@ -420,22 +452,26 @@ impl Engine {
         let mut messages = Vec::with_capacity(compiled.parts.len());
         let mut total = 0usize;
         for (i, part) in compiled.parts.iter().enumerate() {
+            let text = |bytes: Vec<u8>| {
+                String::from_utf8(bytes).map_err(|_| Error::new(ErrorKind::InvalidOutput, "rendered output is not valid UTF-8"))
+            };
             match part {
-                Part::Body { role, name, template, fast } => {
-                    let label = format!("message {}", i + 1);
-                    let label = (compiled.kind == Kind::Chat).then_some(label.as_str());
+                // A text template: one user message.
+                Part::Body { template, fast } => {
                     let mut bytes = Vec::new();
-                    self.render_part(template, fast.as_ref(), &mut ctx, compiled, vars, limits, label, &mut bytes)?;
-                    let content = String::from_utf8(bytes)
-                        .map_err(|_| Error::new(ErrorKind::InvalidOutput, "rendered output is not valid UTF-8"))?;
-                    total += content.len();
-                    let mut m = serde_json::Map::new();
-                    m.insert("role".into(), Json::String(role.clone().unwrap_or_else(|| "user".into())));
-                    m.insert("content".into(), Json::String(content));
-                    if let Some(n) = name {
-                        m.insert("name".into(), Json::String(n.clone()));
+                    self.render_part(template, fast.as_ref(), &mut ctx, compiled, vars, limits, None, &mut bytes)?;
+                    total += bytes.len();
+                    messages.push(serde_json::json!({"role": "user", "content": text(bytes)?}));
+                }
+                Part::Message { shape, slots } => {
+                    let mut message = shape.clone();
+                    for slot in slots {
+                        let mut bytes = Vec::new();
+                        self.render_part(&slot.template, slot.fast.as_ref(), &mut ctx, compiled, vars, limits, Some(&slot.label), &mut bytes)?;
+                        total += bytes.len();
+                        chat::fill(&mut message, &slot.path, text(bytes)?);
                     }
-                    messages.push(Json::Object(m));
+                    messages.push(message);
                 }
                 Part::Placeholder { variable, optional } => match vars.get_json(variable)? {
                     None | Some(Json::Null) if *optional => {}
@@ -446,7 +482,7 @@ impl Engine {
                         ))
                     }
                     Some(list) => {
-                        let inserted = placeholder_messages(variable, &list)?;
+                        let inserted = chat::spliced(variable, &list).map_err(Error::invalid)?;
                         total += inserted.iter().map(|m| m.to_string().len()).sum::<usize>();
                         messages.extend(inserted);
                     }
@@ -665,35 +701,16 @@ fn output_limit(limits: &Limits) -> Error {
     .with_hint("The limit is set by pgprompt.max_output_bytes.")
 }
 
-/// A message list spliced in by a placeholder must look like messages.
-fn placeholder_messages(variable: &str, list: &Json) -> Result<Vec<Json>> {
-    let Json::Array(items) = list else {
-        return Err(Error::invalid(format!(
-            "variable \"{variable}\" fills a message placeholder and must be an array of messages, not {}",
-            json_type(list)
-        )));
-    };
-    for (i, m) in items.iter().enumerate() {
-        let ok = m.get("role").and_then(Json::as_str).is_some_and(|r| !r.is_empty());
-        if !ok {
-            return Err(Error::invalid(format!(
-                "message {} of variable \"{variable}\" has no \"role\" string",
-                i + 1
-            )));
-        }
-    }
-    Ok(items.clone())
-}
-
 /// The body split into its parts before compilation.
 enum RawPart {
-    Body { role: Option<String>, name: Option<String>, source: String, label: Option<String> },
+    Body { source: String },
+    Message { shape: Json, slots: Vec<chat::RawSlot> },
     Placeholder { variable: String, optional: bool },
 }
 
 fn parse_body(kind: Kind, body: &str) -> Result<Vec<RawPart>> {
     match kind {
-        Kind::Text => Ok(vec![RawPart::Body { role: None, name: None, source: body.to_string(), label: None }]),
+        Kind::Text => Ok(vec![RawPart::Body { source: body.to_string() }]),
         Kind::Chat => parse_chat(body),
     }
 }
@@ -736,28 +753,8 @@ fn parse_chat(body: &str) -> Result<Vec<RawPart>> {
             parts.push(RawPart::Placeholder { variable, optional });
             continue;
         }
-        let role = match obj.remove("role") {
-            Some(Json::String(r)) if CHAT_ROLES.contains(&r.as_str()) => r,
-            Some(Json::String(r)) => {
-                return Err(invalid(format!(
-                    "message {n}: unknown role \"{r}\"; expected one of {}",
-                    CHAT_ROLES.join(", ")
-                )))
-            }
-            _ => return Err(invalid(format!("message {n} needs a \"role\" string"))),
-        };
-        let Some(Json::String(source)) = obj.remove("content") else {
-            return Err(invalid(format!("message {n} needs a \"content\" string")));
-        };
-        let name = match obj.remove("name") {
-            None => None,
-            Some(Json::String(s)) => Some(s),
-            Some(_) => return Err(invalid(format!("message {n}: \"name\" must be a string"))),
-        };
-        if let Some(k) = obj.keys().next() {
-            return Err(invalid(format!("message {n}: unknown key \"{k}\"")));
-        }
-        parts.push(RawPart::Body { role: Some(role), name, source, label: Some(format!("message {n}")) });
+        let slots = chat::template_message(&obj, &format!("message {n}")).map_err(invalid)?;
+        parts.push(RawPart::Message { shape: Json::Object(obj), slots });
     }
     Ok(parts)
 }
