@@ -3059,28 +3059,6 @@ COMMENT ON COLUMN v_labels.is_release IS 'true for production, the release (move
 COMMENT ON COLUMN v_labels.moved_at IS 'When it last moved.';
 COMMENT ON COLUMN v_labels.moved_by IS 'Session user who last moved it.';
 
-CREATE OR REPLACE FUNCTION _release(p_template prompt_templates, p_version integer, p_force boolean, p_action text)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$
-BEGIN
-    PERFORM _require_version(p_template, p_version);
-    IF p_template.active_version = p_version THEN
-        RAISE NOTICE 'version % of template "%" is already the release (active, production)', p_version, p_template.name;
-        RETURN;
-    END IF;
-    PERFORM _release_gate(p_template, p_version, p_action, p_force);
-    INSERT INTO prompt_activations (template_id, version, previous_version, action, undo_to)
-    VALUES (p_template.id, p_version, p_template.active_version, 'activate',
-            (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = p_template.id));
-    UPDATE prompt_templates t SET active_version = p_version WHERE t.id = p_template.id;
-END
-$$;
-
-COMMENT ON FUNCTION _release(prompt_templates, integer, boolean, text) IS
-    'Internal: makes a version the release (active and production) after its release gate; p_action names the caller''s step in gate messages.';
-
 CREATE OR REPLACE FUNCTION prompt_activate(name text, version integer, force boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
@@ -3116,12 +3094,15 @@ BEGIN
     ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
         SET version = excluded.version
         WHERE l.version IS DISTINCT FROM excluded.version;
+    IF FOUND THEN
+        PERFORM _gate_includers(v_template, prompt_label.label, prompt_label.force, 'label ' || prompt_label.label);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION prompt_label(text, integer, text, boolean) IS
 $$Points a label (staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'staging'). production is the release: labelling a version production activates it (as prompt_activate, gated by its test cases unless force => true, audited).
-Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases.$$;
+Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases (the version's, or those of released templates that include this one by that label).$$;
 
 CREATE OR REPLACE FUNCTION prompt_unlabel(name text, label text)
 RETURNS boolean
@@ -3178,8 +3159,6 @@ Errors: 22004 NULL argument, 42704 unknown template, 55000 nothing to roll back 
 ALTER FUNCTION prompt_activate(text, integer, boolean) SECURITY DEFINER;
 ALTER FUNCTION prompt_label(text, integer, text, boolean) SECURITY DEFINER;
 ALTER FUNCTION prompt_unlabel(text, text) SECURITY DEFINER;
-REVOKE ALL ON FUNCTION _release(prompt_templates, integer, boolean, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION _release(prompt_templates, integer, boolean, text) TO pgprompt_admin;
 GRANT SELECT ON v_labels TO pgprompt_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON v_labels TO pgprompt_admin;
 
@@ -3385,6 +3364,9 @@ BEGIN
     VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
             prompt_save.message, v_parent.version, v_options, v_schema);
 
+    -- What it includes: recorded and checked (includes.sql).
+    PERFORM _record_includes(v_template_id, v_version, prompt_save.body, prompt_save.kind);
+
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
         VALUES (v_template_id, 1, 'create');
@@ -3396,7 +3378,8 @@ $$;
 COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS
 $$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version is the release, later ones wait to be released (prompt_activate).
 config: the model configuration, a JSON object checked against the documented shape (model, or model_name stored as model; temperature 0-2; max_tokens; top_p 0-1; stop; tools, each an OpenAI function tool whose parameters are a JSON Schema; tool_choice naming a declared tool; response_format text, json_object or json_schema with a valid schema; other keys as given). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"}. input_schema: a JSON Schema the vars must match when this version renders ('{}' for none). config, options and input_schema left NULL are the parent's (for a new template: none, the defaults, none).
-Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 42704 unknown parent, 54000 body over pgprompt.max_template_bytes.$$;
+Includes: {% include "name@label" %} or {% include "name@version" %} renders another stored text template (see includes.sql).
+Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column) or an include that is not "name@label", 42704 unknown parent or included template, label or version, 42809 an included chat template, 42P17 an include cycle, 54000 body over pgprompt.max_template_bytes, 54001 includes deeper than 5 levels.$$;
 
 ALTER FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) SECURITY DEFINER;
 REVOKE ALL ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) FROM PUBLIC;
@@ -3771,11 +3754,16 @@ BEGIN
     VALUES (p_template.id, p_version, p_template.active_version, 'activate',
             (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = p_template.id));
     UPDATE prompt_templates t SET active_version = p_version WHERE t.id = p_template.id;
+    -- Templates whose release includes this one render it from now on.
+    PERFORM _gate_includers(p_template, 'production', p_force, p_action);
 END
 $$;
 
 COMMENT ON FUNCTION _release(prompt_templates, integer, boolean, text) IS
     'Internal: makes a version the release (active and production) after the approval and role checks (approvals.sql) and its release gate; p_action names the caller''s step in messages.';
+
+REVOKE ALL ON FUNCTION _release(prompt_templates, integer, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _release(prompt_templates, integer, boolean, text) TO pgprompt_admin;
 
 CREATE OR REPLACE FUNCTION prompt_get(name text, version integer DEFAULT NULL, label text DEFAULT NULL)
 RETURNS SETOF prompt_version_info
@@ -3894,3 +3882,174 @@ GRANT EXECUTE ON FUNCTION _approval_required(), _approvals_stamp(), _audit_appro
 GRANT SELECT ON prompt_approvals TO pgprompt_app;
 GRANT SELECT ON prompt_approvals TO pgprompt_admin;
 GRANT USAGE, SELECT ON prompt_approvals_id_seq TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Composition: templates that include stored templates.
+------------------------------------------------------------------------------
+
+CREATE  FUNCTION "_template_includes"(
+	"body" TEXT, /* Option < & str > */
+	"kind" TEXT DEFAULT 'text' /* Option < & str > */
+) RETURNS TABLE (
+	"target" TEXT,  /* String */
+	"template" TEXT,  /* String */
+	"selector" TEXT  /* String */
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', '_template_includes_wrapper';
+
+-- Composition: a template includes another stored template with
+-- {% include "persona@production" %} (a label, production, latest) or
+-- {% include "persona@3" %} (a version). Rendering resolves the include
+-- like any render (so moving persona's label changes what its includers
+-- render from the next statement on) and follows at most 5 levels.
+--
+-- prompt_save records what each version includes, refuses includes of
+-- templates, labels or versions that do not exist (42704) or of chat
+-- templates (42809), and refuses a version that would close a cycle
+-- (42P17) or nest includes deeper than 5 (54001), over the includes of
+-- every version of every template: a label could point at any of them.
+-- Releasing a template re-runs the test cases of the released versions
+-- that include it (by the label that moves), so a child's release cannot
+-- silently break a parent.
+
+CREATE TABLE prompt_includes (
+    template_id bigint NOT NULL,
+    version     integer NOT NULL,
+    target      text NOT NULL,
+    child       text NOT NULL,
+    selector    text NOT NULL,
+    PRIMARY KEY (template_id, version, target),
+    FOREIGN KEY (template_id, version) REFERENCES prompt_versions (template_id, version) ON DELETE CASCADE
+);
+
+CREATE INDEX prompt_includes_child ON prompt_includes (child, selector);
+
+COMMENT ON TABLE prompt_includes IS
+    'What each version includes ({% include "name@label" %}), recorded by prompt_save: the dependencies between templates.';
+COMMENT ON COLUMN prompt_includes.template_id IS 'The including template.';
+COMMENT ON COLUMN prompt_includes.version IS 'The including version.';
+COMMENT ON COLUMN prompt_includes.target IS 'The include as written: name@label or name@version.';
+COMMENT ON COLUMN prompt_includes.child IS 'The included template''s name.';
+COMMENT ON COLUMN prompt_includes.selector IS 'The label (production, latest, any label) or version number it is pinned by.';
+COMMENT ON INDEX prompt_includes_child IS 'Who includes a template (the release gate of its includers).';
+
+SELECT pg_catalog.pg_extension_config_dump('prompt_includes', '');
+
+-- Records and checks what a new version includes (prompt_save calls it).
+CREATE FUNCTION _record_includes(p_template_id bigint, p_version integer, p_body text, p_kind text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    v_name text := (SELECT t.name FROM prompt_templates t WHERE t.id = p_template_id);
+    v_child prompt_templates;
+    v_version integer;
+    v_kind text;
+    v_path text[];
+BEGIN
+    INSERT INTO prompt_includes (template_id, version, target, child, selector)
+    SELECT p_template_id, p_version, i.target, i.template, i.selector FROM _template_includes(p_body, p_kind) i
+    ON CONFLICT DO NOTHING;
+    FOR r IN SELECT * FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version ORDER BY i.target LOOP
+        SELECT * INTO v_child FROM prompt_templates t WHERE t.name = r.child;
+        IF v_child.id IS NULL THEN
+            RAISE EXCEPTION 'template "%" includes %, but template "%" does not exist', v_name, r.target, r.child
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        v_version := CASE
+            WHEN r.selector ~ '^[0-9]+$' THEN r.selector::integer
+            WHEN r.selector IN ('production', 'active') THEN v_child.active_version
+            WHEN r.selector = 'latest' THEN (SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_child.id)
+            ELSE (SELECT l.version FROM prompt_labels l WHERE l.template_id = v_child.id AND l.label = r.selector)
+        END;
+        SELECT v.kind INTO v_kind FROM prompt_versions v WHERE v.template_id = v_child.id AND v.version = v_version;
+        IF v_kind IS NULL THEN
+            RAISE EXCEPTION 'template "%" includes %, but template "%" has no % %', v_name, r.target, r.child,
+                            CASE WHEN r.selector ~ '^[0-9]+$' THEN 'version' ELSE 'label' END, r.selector
+                USING ERRCODE = 'undefined_object';
+        END IF;
+        IF v_kind <> 'text' THEN
+            RAISE EXCEPTION 'template "%" includes %, a chat template: only text templates can be included', v_name, r.target
+                USING ERRCODE = 'wrong_object_type';
+        END IF;
+    END LOOP;
+
+    -- Every chain of includes from this version, over the includes of every
+    -- version: a cycle returns to this template; none may be deeper than 5.
+    WITH RECURSIVE chain (child, path) AS (
+        SELECT i.child, ARRAY[v_name, i.child]
+          FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
+        UNION
+        SELECT i.child, c.path || i.child
+          FROM chain c
+          JOIN prompt_templates t ON t.name = c.child
+          JOIN prompt_includes i ON i.template_id = t.id
+         WHERE c.child <> v_name AND cardinality(c.path) <= 7
+    )
+    SELECT c.path INTO v_path FROM chain c WHERE c.child = v_name ORDER BY cardinality(c.path) LIMIT 1;
+    IF v_path IS NOT NULL THEN
+        RAISE EXCEPTION 'template "%" would include itself: %', v_name, array_to_string(v_path, ' -> ')
+            USING ERRCODE = 'invalid_object_definition',
+                  DETAIL = 'Includes are followed through every version of each template, since a label may point at any of them.';
+    END IF;
+    WITH RECURSIVE chain (child, path) AS (
+        SELECT i.child, ARRAY[v_name, i.child]
+          FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
+        UNION
+        SELECT i.child, c.path || i.child
+          FROM chain c
+          JOIN prompt_templates t ON t.name = c.child
+          JOIN prompt_includes i ON i.template_id = t.id
+         WHERE cardinality(c.path) <= 7
+    )
+    SELECT c.path INTO v_path FROM chain c WHERE cardinality(c.path) > 6 ORDER BY cardinality(c.path) LIMIT 1;
+    IF v_path IS NOT NULL THEN
+        RAISE EXCEPTION 'template "%" would nest includes deeper than 5 levels: %', v_name, array_to_string(v_path, ' -> ')
+            USING ERRCODE = 'statement_too_complex';
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION _record_includes(bigint, integer, text, text) IS
+    'Internal: records what a new version includes and checks it: 42704 an unknown template, label or version, 42809 a chat template, 42P17 a cycle, 54001 deeper than 5 levels.';
+
+-- The release gate of the templates whose release includes p_template by
+-- p_selector: their test cases must pass with the new release in place.
+CREATE FUNCTION _gate_includers(p_template prompt_templates, p_selector text, p_force boolean, p_action text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    r prompt_templates;
+BEGIN
+    FOR r IN
+        SELECT DISTINCT t.* FROM prompt_includes i
+          JOIN prompt_templates t ON t.id = i.template_id AND t.active_version = i.version
+         WHERE i.child = p_template.name
+           AND (i.selector = p_selector OR (p_selector = 'production' AND i.selector = 'active'))
+         ORDER BY t.name
+    LOOP
+        PERFORM _release_gate(r, r.active_version,
+                              format('%s of %s (included by version %s of %s)', p_action, p_template.name, r.active_version, r.name),
+                              p_force);
+    END LOOP;
+END
+$$;
+
+COMMENT ON FUNCTION _gate_includers(prompt_templates, text, boolean, text) IS
+    'Internal: runs the release gate of every released version that includes the template by the label that moves (PG002 when one of their test cases fails, unless forced).';
+
+COMMENT ON FUNCTION _template_includes(text, text) IS
+    'Internal: the stored templates a body includes (target as written, template, label or version); validates the body like prompt_variables (42601 for an include that is not "name@label" or "name@version").';
+
+REVOKE ALL ON FUNCTION _template_includes(text, text), _record_includes(bigint, integer, text, text),
+                       _gate_includers(prompt_templates, text, boolean, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _template_includes(text, text), _record_includes(bigint, integer, text, text),
+                          _gate_includers(prompt_templates, text, boolean, text) TO pgprompt_admin;
+GRANT SELECT ON prompt_includes TO pgprompt_app;
+GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_includes TO pgprompt_admin;

@@ -109,7 +109,8 @@ GRANT EXECUTE ON FUNCTION prompt_latency_quantile(bigint[], double precision), _
 GRANT EXECUTE ON FUNCTION prompt_latency_histogram(bigint[]) TO pgprompt_reader;
 
 -- Applications: read the configuration; render, assign, guard, log.
-GRANT SELECT ON prompt_templates, prompt_versions, prompt_labels, v_labels, prompt_approvals, prompt_guardrails, prompt_model_prices,
+GRANT SELECT ON prompt_templates, prompt_versions, prompt_labels, v_labels, prompt_approvals, prompt_includes,
+                prompt_guardrails, prompt_model_prices,
                 ab_test_experiments, prompt_test_cases, prompt_score_definitions
    TO pgprompt_app;
 DO $$

@@ -167,6 +167,9 @@ BEGIN
     VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
             prompt_save.message, v_parent.version, v_options, v_schema);
 
+    -- What it includes: recorded and checked (includes.sql).
+    PERFORM _record_includes(v_template_id, v_version, prompt_save.body, prompt_save.kind);
+
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
         VALUES (v_template_id, 1, 'create');
@@ -178,7 +181,8 @@ $$;
 COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS
 $$Saves a new immutable version of a template and returns its number. Creates the template if it is new; its first version is the release, later ones wait to be released (prompt_activate).
 config: the model configuration, a JSON object checked against the documented shape (model, or model_name stored as model; temperature 0-2; max_tokens; top_p 0-1; stop; tools, each an OpenAI function tool whose parameters are a JSON Schema; tool_choice naming a declared tool; response_format text, json_object or json_schema with a valid schema; other keys as given). kind: text or chat. parent: the version this one derives from (default: the newest). options: how it renders, {"trim_blocks", "lstrip_blocks", "keep_trailing_newline": true/false, "undefined": "strict"/"lenient"}. input_schema: a JSON Schema the vars must match when this version renders ('{}' for none). config, options and input_schema left NULL are the parent's (for a new template: none, the defaults, none).
-Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column), 42704 unknown parent, 54000 body over pgprompt.max_template_bytes.$$;
+Includes: {% include "name@label" %} or {% include "name@version" %} renders another stored text template (see includes.sql).
+Errors: 22004 NULL name, body or kind, 22023 a config key of the wrong shape (the message names its path) / an invalid input schema / bad name / bad kind / unknown render option or a value of the wrong type, 42601 syntax error (with line and column) or an include that is not "name@label", 42704 unknown parent or included template, label or version, 42809 an included chat template, 42P17 an include cycle, 54000 body over pgprompt.max_template_bytes, 54001 includes deeper than 5 levels.$$;
 
 ------------------------------------------------------------------------------
 -- Activation and rollback
@@ -203,6 +207,8 @@ BEGIN
     VALUES (p_template.id, p_version, p_template.active_version, 'activate',
             (SELECT max(a.id) FROM prompt_activations a WHERE a.template_id = p_template.id));
     UPDATE prompt_templates t SET active_version = p_version WHERE t.id = p_template.id;
+    -- Templates whose release includes this one render it from now on.
+    PERFORM _gate_includers(p_template, 'production', p_force, p_action);
 END
 $$;
 
@@ -301,12 +307,15 @@ BEGIN
     ON CONFLICT ON CONSTRAINT prompt_labels_pkey DO UPDATE
         SET version = excluded.version
         WHERE l.version IS DISTINCT FROM excluded.version;
+    IF FOUND THEN
+        PERFORM _gate_includers(v_template, prompt_label.label, prompt_label.force, 'label ' || prompt_label.label);
+    END IF;
 END
 $$;
 
 COMMENT ON FUNCTION prompt_label(text, integer, text, boolean) IS
 $$Points a label (staging, any lower-case name) at a version, creating or moving it in one call. Render it with prompt_render(name, vars, label => 'staging'). production is the release: labelling a version production activates it (as prompt_activate, gated by its test cases unless force => true, audited).
-Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases.$$;
+Errors: 22004 NULL argument, 22023 invalid or reserved label, 42704 unknown template or version, PG002 failing test cases (the version's, or those of released templates that include this one by that label).$$;
 
 CREATE FUNCTION prompt_unlabel(name text, label text)
 RETURNS boolean

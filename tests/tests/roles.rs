@@ -68,12 +68,13 @@ const READER_RELATIONS: [&str; 18] = [
     "v_ab_test_metrics",
 ];
 
-const APP_RELATIONS: [&str; 10] = [
+const APP_RELATIONS: [&str; 11] = [
     "prompt_templates",
     "prompt_versions",
     "prompt_labels",
     "v_labels",
     "prompt_approvals",
+    "prompt_includes",
     "prompt_guardrails",
     "prompt_model_prices",
     "ab_test_experiments",

@@ -525,7 +525,7 @@ fn syntax_errors_name_line_and_column() {
         r#"SELECT prompt_save('c', '[{"role": "user", "content": "ok"}, {"role": "user", "content": "{% if %}"}]', kind => 'chat')"#,
         "42601",
     );
-    assert!(msg.starts_with("message 2:"), "{msg}");
+    assert!(msg.starts_with("message 2 content:"), "{msg}");
 }
 
 #[test]

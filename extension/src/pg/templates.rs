@@ -17,7 +17,7 @@ use crate::alloc_guard;
 use crate::error::{Error, ErrorKind, Result};
 use crate::jsonb::Doc;
 use crate::render::json_text::TextVars;
-use crate::render::{self, Kind, Options};
+use crate::render::{self, include, Include, Kind, Options};
 
 fn selector(version: Option<i32>, label: Option<&str>) -> Result<Selector> {
     match (version, label) {
@@ -288,11 +288,90 @@ fn try_with_version<R>(name: &str, sel: &Selector, f: impl FnOnce(&mut render::E
         None if cache::with(|c| c.contains(resolved.id, resolved.stamp)) => None,
         None => Some(load(name, resolved.id)?),
     };
-    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
-        cache::with(|c| {
-            c.with_compiled(resolved.id, resolved.stamp, capacity, || Ok(body.expect("read when not compiled")), f)
+    let compiled = |f: Box<dyn FnOnce(&mut render::Engine, &render::Compiled) -> Result<Result<R, Included>> + '_>, body: Option<Body>| {
+        alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+            cache::with(|c| c.with_compiled(resolved.id, resolved.stamp, capacity, || body.map_or_else(|| load(name, resolved.id), Ok), f))
         })
-    })
+    };
+    // Most versions include nothing and render at once. One that includes
+    // stored templates has them resolved first (so a moved label shows from
+    // the next statement on), then renders.
+    let mut f = Some(f);
+    let first = compiled(
+        Box::new(|engine, c| match c.includes.is_empty() {
+            true => (f.take().expect("called once"))(engine, c).map(Ok),
+            false => Ok(Err(Included { options: c.options, includes: c.includes.clone() })),
+        }),
+        body,
+    )?;
+    match first {
+        Ok(r) => Ok(r),
+        Err(Included { options, includes }) => {
+            provide_includes(options, &includes, 1)?;
+            compiled(Box::new(|engine, c| (f.take().expect("called once"))(engine, c).map(Ok)), None)?
+                .map_err(|_| unreachable!("rendered the second time"))
+        }
+    }
+}
+
+/// What a compiled version includes, to provide before it renders.
+struct Included {
+    options: Options,
+    includes: Vec<Include>,
+}
+
+/// Resolves each stored template `includes` names (and what those include,
+/// to `include::MAX_DEPTH` levels) and hands its source to the engine, for
+/// templates rendering with `options`. A version the engine holds already
+/// is not read again.
+fn provide_includes(options: Options, includes: &[Include], depth: usize) -> Result<()> {
+    for inc in includes {
+        if depth > include::MAX_DEPTH {
+            return Err(Error::new(
+                ErrorKind::FuelExhausted,
+                format!("includes nest deeper than {} levels (at {})", include::MAX_DEPTH, inc.name),
+            )
+            .with_hint("A label may have moved to a version that includes more; includes are checked for cycles and depth when saved."));
+        }
+        let sel = match inc.version() {
+            Some(v) => Selector::Version(v),
+            None => selector(None, Some(&inc.selector))?,
+        };
+        let context = |e: Error| e.with_detail(format!("while including {}", inc.name));
+        let (resolved, body) = resolve_with_body(&inc.template, &sel).map_err(context)?;
+        let known = cache::with(|c| c.engine().included(options, &inc.name).map(|(id, inner)| (id, inner.to_vec())));
+        let inner = match known {
+            Some((id, inner)) if id == resolved.id => inner,
+            _ => {
+                let source = match body {
+                    Some(b) => b,
+                    None => load(&inc.template, resolved.id).map_err(context)?,
+                };
+                if source.kind != Kind::Text {
+                    return Err(Error::new(ErrorKind::WrongKind, format!("{} is a chat template: only text templates can be included", inc.name)));
+                }
+                alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+                    cache::with(|c| c.engine().provide_include(options, inc, resolved.id, &source.body))
+                })?
+            }
+        };
+        provide_includes(options, &inner, depth + 1)?;
+    }
+    Ok(())
+}
+
+/// The stored templates a body includes, for prompt_save to check and
+/// record (cycles and depth are checked there, over every version).
+#[pg_extern(stable, parallel_safe)]
+fn _template_includes(
+    body: Option<&str>,
+    kind: default!(Option<&str>, "'text'"),
+) -> TableIterator<'static, (name!(target, String), name!(template, String), name!(selector, String))> {
+    let body = required(body, "body");
+    let kind = Kind::parse(required(kind, "kind")).or_raise();
+    check_size(body).or_raise();
+    let found = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || render::includes(kind, body)).or_raise();
+    TableIterator::new(found.into_iter().map(|i| (i.name, i.template, i.selector)))
 }
 
 /// What a stored version renders to: text, or a chat template's messages.
@@ -533,6 +612,10 @@ fn render_text_adhoc(body: Option<&str>, vars: &dyn render::Vars, options: Optio
     let body = required(body, "body");
     check_size(body).or_raise();
     let limits = gucs::limits();
+    if body.contains("include") {
+        let includes = include::scan(body, None).or_raise();
+        provide_includes(options, &includes, 1).or_raise();
+    }
     let out = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
         cache::with(|c| c.engine().render_adhoc(Kind::Text, body, options, vars, &limits))
     })

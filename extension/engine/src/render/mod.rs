@@ -24,10 +24,12 @@
 //! `json.dumps`, `raise_exception`, `strftime_now`, `indent`, `int`).
 
 mod chat;
+pub mod include;
 pub mod json_text;
 mod options;
 pub mod python;
 
+pub use include::Include;
 pub use options::{Options, Undefined};
 
 use std::collections::{BTreeSet, HashSet};
@@ -212,6 +214,8 @@ pub struct Compiled {
     last_output: std::cell::Cell<usize>,
     /// The version's input schema: vars must match it before rendering.
     pub input_schema: Option<crate::json_schema::Schema>,
+    /// The stored templates it includes (`Engine::provide_include`).
+    pub includes: Vec<Include>,
 }
 
 impl Compiled {
@@ -237,6 +241,9 @@ struct Env {
     options: Options,
     env: Environment<'static>,
     fuel: Option<u64>,
+    /// Included templates registered here: under their `name@selector`,
+    /// which version, and what they include in turn.
+    includes: std::collections::HashMap<String, (i64, Vec<Include>)>,
 }
 
 impl Default for Engine {
@@ -266,10 +273,15 @@ fn environment(options: Options) -> Environment<'static> {
     // Prompts are plain text: never HTML-escape, whatever the name.
     env.set_auto_escape_callback(|_| AutoEscape::None);
     env.set_recursion_limit(MAX_RECURSION);
-    // Templates are self-contained: `compile` refuses include/import/extends,
-    // and should one slip through, every name resolves to nothing, so a
-    // template can never reach another one that happens to be cached.
-    env.set_path_join_callback(|_, _| std::borrow::Cow::Borrowed("\u{0}"));
+    // Templates reach no other template but the stored ones they include
+    // by "name@label" (registered by `provide_include`; `compile` refuses
+    // import, from, extends and any other include): every other name
+    // resolves to nothing, so a template can never reach another one that
+    // happens to be compiled in the same environment.
+    env.set_path_join_callback(|name, _| match Include::parse(name) {
+        Some(_) => std::borrow::Cow::Owned(name.to_string()),
+        None => std::borrow::Cow::Borrowed("\u{0}"),
+    });
     // Python's methods on strings, lists and dicts (`.strip()`, `.items()`, ...).
     env.set_unknown_method_callback(|state, value, method, args| {
         if let Some(s) = value.as_str() {
@@ -317,7 +329,7 @@ impl Engine {
         match self.envs.iter().position(|e| e.options == options) {
             Some(i) => &mut self.envs[i],
             None => {
-                self.envs.push(Env { options, env: environment(options), fuel: None });
+                self.envs.push(Env { options, env: environment(options), fuel: None, includes: Default::default() });
                 self.envs.last_mut().expect("just pushed")
             }
         }
@@ -339,6 +351,7 @@ impl Engine {
         let mut paths = BTreeSet::new();
         let mut registered: Vec<String> = Vec::new();
         let mut placeholders = Vec::new();
+        let mut includes = BTreeSet::new();
         // Registers one Jinja body under `template`; on error every body
         // registered so far goes again.
         let mut register = |template: &str, source: String, label: Option<&str>| -> Result<Option<Fast>> {
@@ -351,9 +364,12 @@ impl Engine {
             if let Err(e) = env.add_template_owned(template.to_string(), source) {
                 return fail(env, &registered, syntax_error(&e, label));
             }
-            if let Some(e) = forbidden_statement(env.get_template(template).expect("just added").source(), label) {
-                env.remove_template(template);
-                return fail(env, &registered, e);
+            match include::scan(env.get_template(template).expect("just added").source(), label) {
+                Ok(found) => includes.extend(found),
+                Err(e) => {
+                    env.remove_template(template);
+                    return fail(env, &registered, e);
+                }
             }
             let tmpl = env.get_template(template).expect("template was just added");
             for v in tmpl.undeclared_variables(false) {
@@ -393,6 +409,7 @@ impl Engine {
         }
         drop(register);
         vars.extend(placeholders);
+        let includes: Vec<Include> = includes.into_iter().collect();
         Ok(Compiled {
             kind,
             options,
@@ -402,7 +419,32 @@ impl Engine {
             source_bytes: body.len(),
             last_output: std::cell::Cell::new(0),
             input_schema: None,
+            includes,
         })
+    }
+
+    /// The version registered for include `name` in the environment of
+    /// `options`, and what it includes; `None` before `provide_include`.
+    pub fn included(&self, options: Options, name: &str) -> Option<(i64, &[Include])> {
+        let env = self.envs.iter().find(|e| e.options == options)?;
+        env.includes.get(name).map(|(id, inc)| (*id, inc.as_slice()))
+    }
+
+    /// Registers `source`, version `id` of the template `include` names, for
+    /// templates rendering with `options`; returns what it includes in turn.
+    /// A version registered already is kept.
+    pub fn provide_include(&mut self, options: Options, include: &Include, id: i64, source: &str) -> Result<Vec<Include>> {
+        if let Some((known, inc)) = self.included(options, &include.name) {
+            if known == id {
+                return Ok(inc.to_vec());
+            }
+        }
+        let label = format!("included template {}", include.name);
+        let env = self.env_mut(options);
+        let found = include::scan(source, Some(&label))?;
+        env.env.add_template_owned(include.name.clone(), source.to_string()).map_err(|e| syntax_error(&e, Some(&label)))?;
+        env.includes.insert(include.name.clone(), (id, found.clone()));
+        Ok(found)
     }
 
     /// Drops a compiled template's entries from its environment.
@@ -590,7 +632,7 @@ impl Engine {
         match tmpl.render_captured_to(ctx, &mut writer) {
             Ok(_) => {}
             Err(_) if writer.exceeded => return Err(output_limit(limits)),
-            Err(e) => return Err(runtime_error(&e, tmpl.source(), compiled, vars, limits, label)),
+            Err(e) => return Err(runtime_error(&e, tmpl.source(), &compiled.paths, &compiled.variables, vars, limits, label)),
         }
         compiled.remember_output(writer.buf.len());
         // minijinja writes whole `str`s, so the bytes are UTF-8; NUL can come
@@ -682,6 +724,12 @@ pub fn inspect(kind: Kind, body: &str, options: Options) -> Result<Vec<String>> 
     Ok(engine.compile("inspect", kind, body, options)?.variables)
 }
 
+/// Validates a body and returns the stored templates it includes.
+pub fn includes(kind: Kind, body: &str) -> Result<Vec<Include>> {
+    let mut engine = Engine::new();
+    Ok(engine.compile("inspect", kind, body, Options::default())?.includes)
+}
+
 pub fn json_type(v: &Json) -> &'static str {
     match v {
         Json::Null => "null",
@@ -767,35 +815,6 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// Statements that would reach other templates. Prompts are self-contained.
-const FORBIDDEN: [&str; 4] = ["include", "import", "from", "extends"];
-
-/// Finds `{% include %}`, `{% import %}`, `{% from %}` or `{% extends %}`
-/// with the real tokenizer, so text, strings and comments never match.
-fn forbidden_statement(source: &str, label: Option<&str>) -> Option<Error> {
-    use minijinja::machinery::{tokenize, Token};
-    let mut after_block_start = false;
-    for tok in tokenize(source, false, Default::default()) {
-        let Ok((tok, span)) = tok else { return None };
-        if after_block_start {
-            if let Token::Ident(word) = tok {
-                if FORBIDDEN.contains(&word) {
-                    let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
-                    return Some(Error::new(
-                        ErrorKind::InvalidTemplate,
-                        format!(
-                            "{prefix}{{% {word} %}} at line {}, column {} is not available: templates are self-contained",
-                            span.start_line,
-                            span.start_col + 1
-                        ),
-                    ));
-                }
-            }
-        }
-        after_block_start = matches!(tok, Token::BlockStart);
-    }
-    None
-}
-
 /// Turns a minijinja compile error into ours, with line and column.
 fn syntax_error(e: &minijinja::Error, label: Option<&str>) -> Error {
     let what = e.detail().unwrap_or("invalid syntax");
@@ -825,20 +844,40 @@ fn column(e: &minijinja::Error) -> Option<usize> {
 fn runtime_error(
     e: &minijinja::Error,
     source: &str,
-    compiled: &Compiled,
+    paths: &[String],
+    variables: &[String],
     vars: &dyn Vars,
     limits: &Limits,
     label: Option<&str>,
 ) -> Error {
-    let vars = &vars.to_json().unwrap_or(Json::Null);
     use minijinja::ErrorKind as K;
+    // An error inside an included template: report it as that template's,
+    // naming it, with the variables it reads.
+    if e.kind() == K::BadInclude {
+        if let Some(inner) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<minijinja::Error>()) {
+            let name = inner.name().unwrap_or("a template");
+            let child = inner.template_source().unwrap_or("");
+            let (mut child_paths, mut child_vars) = (BTreeSet::new(), BTreeSet::new());
+            if let Ok(t) = Environment::new().template_from_str(child) {
+                child_paths.extend(t.undeclared_variables(true));
+                child_vars.extend(t.undeclared_variables(false));
+            }
+            let (child_paths, child_vars): (Vec<String>, Vec<String>) = (child_paths.into_iter().collect(), child_vars.into_iter().collect());
+            let inner_label = match label {
+                Some(l) => format!("{l}: included template {name}"),
+                None => format!("included template {name}"),
+            };
+            return runtime_error(inner, child, &child_paths, &child_vars, vars, limits, Some(&inner_label));
+        }
+    }
+    let vars = &vars.to_json().unwrap_or(Json::Null);
     let prefix = label.map(|l| format!("{l}: ")).unwrap_or_default();
     let at = e.line().map(|l| format!(" at line {l}")).unwrap_or_default();
     match e.kind() {
         K::UndefinedError => {
             // Name the variable at the failing expression; a template may read
             // other variables it does not need (guarded by `if` or `default`).
-            let missing = missing_paths(&compiled.paths, vars);
+            let missing = missing_paths(paths, vars);
             let snippet = e.range().and_then(|r| source.get(r)).unwrap_or("");
             let named_in = |text: &str| missing.iter().find(|m| mentions(text, m.split('.').next().unwrap_or(m)));
             // The failing expression; for a filter or test (`missing|length`)
@@ -857,7 +896,7 @@ fn runtime_error(
             Error::new(ErrorKind::MissingVariable, message)
                 .with_detail(format!(
                     "The template reads: {}. vars has: {}.",
-                    compiled.variables.join(", "),
+                    variables.join(", "),
                     if given.is_empty() { "nothing".to_string() } else { given.join(", ") }
                 ))
                 .with_hint("Pass every variable the template prints, or guard optional ones with {% if name %} or name|default(...).")
