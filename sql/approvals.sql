@@ -57,9 +57,12 @@ BEGIN
     END IF;
     NEW.approved_by := session_user;
     NEW.approved_at := now();
+    -- The author; for an imported version, whoever wrote it and whoever
+    -- imported it.
     SELECT v.created_by INTO v_author FROM prompt_versions v
-     WHERE v.template_id = NEW.template_id AND v.version = NEW.version;
-    IF v_author = NEW.approved_by THEN
+     WHERE v.template_id = NEW.template_id AND v.version = NEW.version
+       AND NEW.approved_by IN (v.created_by, v.authored_by);
+    IF v_author IS NOT NULL THEN
         RAISE EXCEPTION 'version % of template "%" was saved by %: its author cannot approve it', NEW.version,
                         (SELECT t.name FROM prompt_templates t WHERE t.id = NEW.template_id), v_author
             USING ERRCODE = 'insufficient_privilege',
@@ -135,11 +138,12 @@ SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT 1 FROM prompt_approvals a
                      JOIN prompt_versions v ON v.template_id = a.template_id AND v.version = a.version
-                    WHERE a.template_id = p_template_id AND a.version = p_version AND a.approved_by <> v.created_by);
+                    WHERE a.template_id = p_template_id AND a.version = p_version AND a.approved_by <> v.created_by
+                      AND a.approved_by IS DISTINCT FROM v.authored_by);
 $$;
 
 COMMENT ON FUNCTION _approved(bigint, integer) IS
-    'Internal: whether a role other than its author approved the version.';
+    'Internal: whether a role other than its author (or, for an imported version, its importer) approved the version.';
 
 -- What every release path checks: p_label is the label that moves
 -- (production for a release), p_what names the step in messages. A

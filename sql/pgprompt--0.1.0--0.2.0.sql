@@ -3274,8 +3274,7 @@ COMMENT ON COLUMN prompt_versions.input_schema IS
 ALTER TYPE prompt_version_info ADD ATTRIBUTE input_schema jsonb;
 COMMENT ON COLUMN prompt_version_info.input_schema IS 'The JSON Schema vars must match, or NULL.';
 
-DROP FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb);
-CREATE FUNCTION prompt_save(
+CREATE FUNCTION _save(
     name         text,
     body         text,
     config       jsonb   DEFAULT NULL,
@@ -3285,7 +3284,9 @@ CREATE FUNCTION prompt_save(
     category     text    DEFAULT NULL,
     parent       integer DEFAULT NULL,
     options      jsonb   DEFAULT NULL,
-    input_schema jsonb   DEFAULT NULL
+    input_schema jsonb   DEFAULT NULL,
+    authored_by  text    DEFAULT NULL,
+    authored_at  timestamptz DEFAULT NULL
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -3300,72 +3301,72 @@ DECLARE
     v_options jsonb;
     v_schema jsonb;
 BEGIN
-    PERFORM _require(prompt_save.name, 'name');
-    PERFORM _require(prompt_save.body, 'body');
-    PERFORM _require(prompt_save.kind, 'kind');
-    IF length(prompt_save.name) NOT BETWEEN 1 AND 200
-       OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
-        RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
+    PERFORM _require(_save.name, 'name');
+    PERFORM _require(_save.body, 'body');
+    PERFORM _require(_save.kind, 'kind');
+    IF length(_save.name) NOT BETWEEN 1 AND 200
+       OR _save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION 'invalid template name "%"', _save.name
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use letters, digits and _ . : / - (up to 200 characters), not starting with punctuation other than _.';
     END IF;
 
     -- Parses the body (42601 with line and column), checks its size (54000)
     -- and the kind (22023), and lists the variables it reads.
-    v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+    v_variables := prompt_variables(_save.body, _save.kind);
     -- What is given is checked (22023 naming what is wrong); what is not is
     -- inherited from the parent version below.
-    v_config := _model_config(prompt_save.config);
-    v_options := _render_options(coalesce(prompt_save.options, '{}'));
-    v_schema := _input_schema(prompt_save.input_schema);
+    v_config := _model_config(_save.config);
+    v_options := _render_options(coalesce(_save.options, '{}'));
+    v_schema := _input_schema(_save.input_schema);
 
     -- A new template starts with this version active. ON CONFLICT waits for a
     -- concurrent creator of the same name and then takes the other branch.
     INSERT INTO prompt_templates AS t (name, description, category, active_version)
-    VALUES (prompt_save.name, prompt_save.description, prompt_save.category, 1)
+    VALUES (_save.name, _save.description, _save.category, 1)
     ON CONFLICT ON CONSTRAINT prompt_templates_name_key DO NOTHING
     RETURNING t.id INTO v_template_id;
 
     IF v_template_id IS NOT NULL THEN
         v_version := 1;
-        IF prompt_save.parent IS NOT NULL THEN
-            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', prompt_save.parent, prompt_save.name
+        IF _save.parent IS NOT NULL THEN
+            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', _save.parent, _save.name
                 USING ERRCODE = 'undefined_object';
         END IF;
     ELSE
         -- Lock the template (serialising concurrent saves) and touch it.
         UPDATE prompt_templates t
-           SET description = coalesce(prompt_save.description, t.description),
-               category = coalesce(prompt_save.category, t.category)
-         WHERE t.name = prompt_save.name
+           SET description = coalesce(_save.description, t.description),
+               category = coalesce(_save.category, t.category)
+         WHERE t.name = _save.name
         RETURNING t.id INTO v_template_id;
         SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
         SELECT * INTO v_parent FROM prompt_versions v
-         WHERE v.template_id = v_template_id AND v.version = coalesce(prompt_save.parent, v_version - 1);
+         WHERE v.template_id = v_template_id AND v.version = coalesce(_save.parent, v_version - 1);
         IF v_parent.id IS NULL THEN
-            RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
+            RAISE EXCEPTION 'parent version % of template "%" does not exist', _save.parent, _save.name
                 USING ERRCODE = 'undefined_object';
         END IF;
         -- A new version keeps its parent's configuration, render options
         -- and input schema unless given ('{}' clears the input schema).
-        IF prompt_save.config IS NULL THEN
+        IF _save.config IS NULL THEN
             v_config := v_parent.model_config;
         END IF;
-        IF prompt_save.options IS NULL THEN
+        IF _save.options IS NULL THEN
             v_options := v_parent.options;
         END IF;
-        IF prompt_save.input_schema IS NULL THEN
+        IF _save.input_schema IS NULL THEN
             v_schema := v_parent.input_schema;
         END IF;
     END IF;
 
     INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version,
-                                 options, input_schema)
-    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
-            prompt_save.message, v_parent.version, v_options, v_schema);
+                                 options, input_schema, authored_by, authored_at)
+    VALUES (v_template_id, v_version, _save.kind, _save.body, coalesce(v_config, '{}'), v_variables,
+            _save.message, v_parent.version, v_options, v_schema, _save.authored_by, _save.authored_at);
 
     -- What it includes: recorded and checked (includes.sql).
-    PERFORM _record_includes(v_template_id, v_version, prompt_save.body, prompt_save.kind);
+    PERFORM _record_includes(v_template_id, v_version, _save.body, _save.kind);
 
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
@@ -3373,6 +3374,30 @@ BEGIN
     END IF;
     RETURN v_version;
 END
+$$;
+
+COMMENT ON FUNCTION _save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb, text, timestamptz) IS
+    'Internal: prompt_save, and prompt_import_version with the author and time of a version written in another database.';
+
+
+DROP FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb);
+CREATE FUNCTION prompt_save(
+    name         text,
+    body         text,
+    config       jsonb   DEFAULT NULL,
+    message      text    DEFAULT NULL,
+    kind         text    DEFAULT 'text',
+    description  text    DEFAULT NULL,
+    category     text    DEFAULT NULL,
+    parent       integer DEFAULT NULL,
+    options      jsonb   DEFAULT NULL,
+    input_schema jsonb   DEFAULT NULL
+)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    SELECT _save(name, body, config, message, kind, description, category, parent, options, input_schema);
 $$;
 
 COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS
@@ -3475,9 +3500,12 @@ BEGIN
     END IF;
     NEW.approved_by := session_user;
     NEW.approved_at := now();
+    -- The author; for an imported version, whoever wrote it and whoever
+    -- imported it.
     SELECT v.created_by INTO v_author FROM prompt_versions v
-     WHERE v.template_id = NEW.template_id AND v.version = NEW.version;
-    IF v_author = NEW.approved_by THEN
+     WHERE v.template_id = NEW.template_id AND v.version = NEW.version
+       AND NEW.approved_by IN (v.created_by, v.authored_by);
+    IF v_author IS NOT NULL THEN
         RAISE EXCEPTION 'version % of template "%" was saved by %: its author cannot approve it', NEW.version,
                         (SELECT t.name FROM prompt_templates t WHERE t.id = NEW.template_id), v_author
             USING ERRCODE = 'insufficient_privilege',
@@ -3553,11 +3581,12 @@ SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
     SELECT EXISTS (SELECT 1 FROM prompt_approvals a
                      JOIN prompt_versions v ON v.template_id = a.template_id AND v.version = a.version
-                    WHERE a.template_id = p_template_id AND a.version = p_version AND a.approved_by <> v.created_by);
+                    WHERE a.template_id = p_template_id AND a.version = p_version AND a.approved_by <> v.created_by
+                      AND a.approved_by IS DISTINCT FROM v.authored_by);
 $$;
 
 COMMENT ON FUNCTION _approved(bigint, integer) IS
-    'Internal: whether a role other than its author approved the version.';
+    'Internal: whether a role other than its author (or, for an imported version, its importer) approved the version.';
 
 -- What every release path checks: p_label is the label that moves
 -- (production for a release), p_what names the step in messages. A
@@ -4053,3 +4082,138 @@ GRANT EXECUTE ON FUNCTION _template_includes(text, text), _record_includes(bigin
                           _gate_includers(prompt_templates, text, boolean, text) TO pgprompt_admin;
 GRANT SELECT ON prompt_includes TO pgprompt_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_includes TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Lossless export and import: who wrote each version, and imported approvals.
+------------------------------------------------------------------------------
+
+ALTER TABLE prompt_versions ADD COLUMN authored_by text;
+ALTER TABLE prompt_versions ADD COLUMN authored_at timestamptz;
+COMMENT ON COLUMN prompt_versions.authored_by IS
+    'For a version imported from another database (prompt_import_version): who wrote it there. created_by is then who imported it; neither may approve it.';
+COMMENT ON COLUMN prompt_versions.authored_at IS 'For an imported version: when it was saved where it was written.';
+
+-- Import of templates exported from another database (`pgprompt export`
+-- and `import`): every version with who wrote it and when, and the
+-- approvals it had there, reproduced so that exporting again gives the
+-- same files.
+--
+-- Imported history is history, not a new event: an imported version keeps
+-- its author in authored_by (created_by is the importer, and neither may
+-- approve it), and imported approvals go to their own table, which no
+-- release check reads: a template that requires approval is approved
+-- again where it is released.
+
+CREATE TABLE prompt_imported_approvals (
+    template_id bigint NOT NULL,
+    version     integer NOT NULL,
+    approved_by text NOT NULL,
+    approved_at timestamptz NOT NULL,
+    comment     text,
+    imported_by text NOT NULL DEFAULT session_user,
+    imported_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (template_id, version, approved_by, approved_at),
+    FOREIGN KEY (template_id, version) REFERENCES prompt_versions (template_id, version) ON DELETE CASCADE
+);
+
+COMMENT ON TABLE prompt_imported_approvals IS
+    'Approvals a version had in the database it was exported from: kept for the record (and the next export), never counted as approvals here.';
+COMMENT ON COLUMN prompt_imported_approvals.template_id IS 'The template.';
+COMMENT ON COLUMN prompt_imported_approvals.version IS 'The version.';
+COMMENT ON COLUMN prompt_imported_approvals.approved_by IS 'Who approved it there.';
+COMMENT ON COLUMN prompt_imported_approvals.approved_at IS 'When.';
+COMMENT ON COLUMN prompt_imported_approvals.comment IS 'What they said.';
+COMMENT ON COLUMN prompt_imported_approvals.imported_by IS 'Session user who imported it.';
+COMMENT ON COLUMN prompt_imported_approvals.imported_at IS 'When it was imported.';
+
+SELECT pg_catalog.pg_extension_config_dump('prompt_imported_approvals', '');
+
+CREATE FUNCTION prompt_import_version(name text, version integer, body text, kind text, config jsonb, options jsonb,
+                                      input_schema jsonb, message text, parent integer, author text, authored_at timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates;
+    v_existing prompt_versions;
+    v_next integer;
+    v_saved integer;
+    v_differs text[];
+BEGIN
+    PERFORM _require(prompt_import_version.name, 'name');
+    PERFORM _require(prompt_import_version.version, 'version');
+    PERFORM _require(prompt_import_version.author, 'author');
+    PERFORM _require(prompt_import_version.authored_at, 'authored_at');
+    SELECT * INTO v_template FROM prompt_templates t WHERE t.name = prompt_import_version.name FOR UPDATE;
+    SELECT * INTO v_existing FROM prompt_versions v
+     WHERE v.template_id = v_template.id AND v.version = prompt_import_version.version;
+    IF v_existing.id IS NOT NULL THEN
+        -- The same version must be the same: history never forks silently.
+        SELECT array_agg(d) INTO v_differs FROM unnest(ARRAY[
+            CASE WHEN v_existing.body <> prompt_import_version.body THEN 'body' END,
+            CASE WHEN v_existing.kind <> prompt_import_version.kind THEN 'kind' END,
+            CASE WHEN v_existing.model_config <> _model_config(coalesce(prompt_import_version.config, '{}')) THEN 'config' END,
+            CASE WHEN v_existing.options <> _render_options(coalesce(prompt_import_version.options, '{}')) THEN 'options' END,
+            CASE WHEN v_existing.input_schema IS DISTINCT FROM _input_schema(prompt_import_version.input_schema) THEN 'input_schema' END,
+            CASE WHEN v_existing.message IS DISTINCT FROM prompt_import_version.message THEN 'message' END,
+            CASE WHEN v_existing.parent_version IS DISTINCT FROM prompt_import_version.parent THEN 'parent' END]) d
+         WHERE d IS NOT NULL;
+        IF v_differs IS NOT NULL THEN
+            RAISE EXCEPTION 'version % of template "%" differs from the imported one (%)', prompt_import_version.version,
+                            prompt_import_version.name, array_to_string(v_differs, ', ')
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      HINT = 'The two histories have forked: import into a database whose versions of this template are the same, or none.';
+        END IF;
+        RETURN false;
+    END IF;
+    v_next := coalesce((SELECT max(v.version) FROM prompt_versions v WHERE v.template_id = v_template.id), 0) + 1;
+    IF prompt_import_version.version <> v_next THEN
+        RAISE EXCEPTION 'template "%" has % version(s): version % cannot be imported before version %', prompt_import_version.name,
+                        v_next - 1, prompt_import_version.version, v_next
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    v_saved := _save(prompt_import_version.name, prompt_import_version.body, coalesce(prompt_import_version.config, '{}'),
+                     prompt_import_version.message, prompt_import_version.kind, NULL, NULL, prompt_import_version.parent,
+                     coalesce(prompt_import_version.options, '{}'), coalesce(prompt_import_version.input_schema, '{}'),
+                     prompt_import_version.author, prompt_import_version.authored_at);
+    RETURN true;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_import_version(text, integer, text, text, jsonb, jsonb, jsonb, text, integer, text, timestamptz) IS
+$$Imports one version exported from another database (pgprompt import calls it): the next version of the template (created if new) with its body, kind, config, options, input schema, message and parent, keeping who wrote it and when (authored_by, authored_at; created_by is the importer). The same version imported again changes nothing and returns false; a version that differs from the one stored, or that skips a number, is refused (55000).
+Errors: 22004 NULL name, version, author or authored_at, 55000 a forked or incomplete history, and those of prompt_save.$$;
+
+CREATE FUNCTION prompt_import_approval(name text, version integer, approved_by text, approved_at timestamptz, comment text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+DECLARE
+    v_template prompt_templates := _lock_template(prompt_import_approval.name);
+BEGIN
+    PERFORM _require_version(v_template, prompt_import_approval.version);
+    PERFORM _require(prompt_import_approval.approved_by, 'approved_by');
+    PERFORM _require(prompt_import_approval.approved_at, 'approved_at');
+    INSERT INTO prompt_imported_approvals AS a (template_id, version, approved_by, approved_at, comment)
+    VALUES (v_template.id, prompt_import_approval.version, prompt_import_approval.approved_by,
+            prompt_import_approval.approved_at, prompt_import_approval.comment)
+    ON CONFLICT DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION prompt_import_approval(text, integer, text, timestamptz, text) IS
+$$Records an approval a version had in the database it was exported from (pgprompt import calls it). Kept for the record, never counted as an approval here. Returns false if it was recorded already.
+Errors: 22004 NULL argument, 42704 unknown template or version.$$;
+
+ALTER FUNCTION prompt_import_version(text, integer, text, text, jsonb, jsonb, jsonb, text, integer, text, timestamptz) SECURITY DEFINER;
+ALTER FUNCTION prompt_import_approval(text, integer, text, timestamptz, text) SECURITY DEFINER;
+REVOKE ALL ON FUNCTION _save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb, text, timestamptz),
+                       prompt_import_version(text, integer, text, text, jsonb, jsonb, jsonb, text, integer, text, timestamptz),
+                       prompt_import_approval(text, integer, text, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION _save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb, text, timestamptz),
+                          prompt_import_version(text, integer, text, text, jsonb, jsonb, jsonb, text, integer, text, timestamptz),
+                          prompt_import_approval(text, integer, text, timestamptz, text) TO pgprompt_admin;
+GRANT SELECT ON prompt_imported_approvals TO pgprompt_admin;

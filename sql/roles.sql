@@ -73,7 +73,7 @@ BEGIN
                'prompt_log_execution', 'prompt_guard_enforce', 'prompt_score', 'prompt_score_trace',
                -- administration
                'prompt_save', 'prompt_activate', 'prompt_rollback', 'prompt_label', 'prompt_unlabel', 'prompt_delete',
-               'prompt_approve', 'prompt_protect',
+               'prompt_approve', 'prompt_protect', 'prompt_import_version', 'prompt_import_approval',
                'prompt_experiment_create', 'prompt_experiment_start', 'prompt_experiment_stop', 'prompt_experiment_promote',
                'prompt_test_case_save', 'prompt_test_case_delete', 'prompt_import_prices', 'prompt_purge_executions',
                'prompt_stats_compact', 'prompt_check_alerts'])
@@ -143,6 +143,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgprompt TO pgpromp
 REVOKE INSERT, UPDATE, DELETE ON prompt_audit_logs FROM pgprompt_admin;
 -- Scores are written by prompt_score alone, which keeps their statistics.
 REVOKE INSERT, UPDATE, DELETE ON prompt_scores FROM pgprompt_admin;
--- Approvals are written by prompt_approve alone, as the session user.
-REVOKE INSERT, UPDATE, DELETE ON prompt_approvals FROM pgprompt_admin;
+-- Approvals are written by prompt_approve alone, as the session user;
+-- imported ones by prompt_import_approval.
+REVOKE INSERT, UPDATE, DELETE ON prompt_approvals, prompt_imported_approvals FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

@@ -94,6 +94,8 @@ CREATE TABLE prompt_versions (
                     CHECK (jsonb_typeof(options) = 'object'),
     input_schema    jsonb CONSTRAINT prompt_versions_input_schema_check
                     CHECK (jsonb_typeof(input_schema) IN ('object', 'boolean')),
+    authored_by     text,
+    authored_at     timestamptz,
     UNIQUE (template_id, version),
     FOREIGN KEY (template_id, parent_version)
         REFERENCES prompt_versions (template_id, version)
@@ -119,6 +121,9 @@ COMMENT ON COLUMN prompt_versions.created_at IS 'When the version was saved.';
 COMMENT ON COLUMN prompt_versions.created_by IS 'Session user who saved the version.';
 COMMENT ON COLUMN prompt_versions.input_schema IS
     'A JSON Schema the vars must match to render this version (22023 naming the failing path); NULL: any vars.';
+COMMENT ON COLUMN prompt_versions.authored_by IS
+    'For a version imported from another database (prompt_import_version): who wrote it there. created_by is then who imported it; neither may approve it.';
+COMMENT ON COLUMN prompt_versions.authored_at IS 'For an imported version: when it was saved where it was written.';
 COMMENT ON COLUMN prompt_versions.options IS
     'How the version renders: trim_blocks, lstrip_blocks, keep_trailing_newline (Jinja2''s whitespace switches, off by default) and undefined (strict: printing, iterating or measuring a missing variable is an error; lenient: Jinja2''s default Undefined). Every key, as prompt_save stored them.';
 

@@ -78,7 +78,9 @@ COMMENT ON FUNCTION _require_version(prompt_templates, integer) IS
 -- prompt_save
 ------------------------------------------------------------------------------
 
-CREATE FUNCTION prompt_save(
+-- prompt_save, and the import of versions written elsewhere, which keeps
+-- who wrote them and when.
+CREATE FUNCTION _save(
     name         text,
     body         text,
     config       jsonb   DEFAULT NULL,
@@ -88,7 +90,9 @@ CREATE FUNCTION prompt_save(
     category     text    DEFAULT NULL,
     parent       integer DEFAULT NULL,
     options      jsonb   DEFAULT NULL,
-    input_schema jsonb   DEFAULT NULL
+    input_schema jsonb   DEFAULT NULL,
+    authored_by  text    DEFAULT NULL,
+    authored_at  timestamptz DEFAULT NULL
 )
 RETURNS integer
 LANGUAGE plpgsql
@@ -103,72 +107,72 @@ DECLARE
     v_options jsonb;
     v_schema jsonb;
 BEGIN
-    PERFORM _require(prompt_save.name, 'name');
-    PERFORM _require(prompt_save.body, 'body');
-    PERFORM _require(prompt_save.kind, 'kind');
-    IF length(prompt_save.name) NOT BETWEEN 1 AND 200
-       OR prompt_save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
-        RAISE EXCEPTION 'invalid template name "%"', prompt_save.name
+    PERFORM _require(_save.name, 'name');
+    PERFORM _require(_save.body, 'body');
+    PERFORM _require(_save.kind, 'kind');
+    IF length(_save.name) NOT BETWEEN 1 AND 200
+       OR _save.name !~ '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$' THEN
+        RAISE EXCEPTION 'invalid template name "%"', _save.name
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Use letters, digits and _ . : / - (up to 200 characters), not starting with punctuation other than _.';
     END IF;
 
     -- Parses the body (42601 with line and column), checks its size (54000)
     -- and the kind (22023), and lists the variables it reads.
-    v_variables := prompt_variables(prompt_save.body, prompt_save.kind);
+    v_variables := prompt_variables(_save.body, _save.kind);
     -- What is given is checked (22023 naming what is wrong); what is not is
     -- inherited from the parent version below.
-    v_config := _model_config(prompt_save.config);
-    v_options := _render_options(coalesce(prompt_save.options, '{}'));
-    v_schema := _input_schema(prompt_save.input_schema);
+    v_config := _model_config(_save.config);
+    v_options := _render_options(coalesce(_save.options, '{}'));
+    v_schema := _input_schema(_save.input_schema);
 
     -- A new template starts with this version active. ON CONFLICT waits for a
     -- concurrent creator of the same name and then takes the other branch.
     INSERT INTO prompt_templates AS t (name, description, category, active_version)
-    VALUES (prompt_save.name, prompt_save.description, prompt_save.category, 1)
+    VALUES (_save.name, _save.description, _save.category, 1)
     ON CONFLICT ON CONSTRAINT prompt_templates_name_key DO NOTHING
     RETURNING t.id INTO v_template_id;
 
     IF v_template_id IS NOT NULL THEN
         v_version := 1;
-        IF prompt_save.parent IS NOT NULL THEN
-            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', prompt_save.parent, prompt_save.name
+        IF _save.parent IS NOT NULL THEN
+            RAISE EXCEPTION 'parent % does not exist: "%" is a new template', _save.parent, _save.name
                 USING ERRCODE = 'undefined_object';
         END IF;
     ELSE
         -- Lock the template (serialising concurrent saves) and touch it.
         UPDATE prompt_templates t
-           SET description = coalesce(prompt_save.description, t.description),
-               category = coalesce(prompt_save.category, t.category)
-         WHERE t.name = prompt_save.name
+           SET description = coalesce(_save.description, t.description),
+               category = coalesce(_save.category, t.category)
+         WHERE t.name = _save.name
         RETURNING t.id INTO v_template_id;
         SELECT max(v.version) + 1 INTO v_version FROM prompt_versions v WHERE v.template_id = v_template_id;
         SELECT * INTO v_parent FROM prompt_versions v
-         WHERE v.template_id = v_template_id AND v.version = coalesce(prompt_save.parent, v_version - 1);
+         WHERE v.template_id = v_template_id AND v.version = coalesce(_save.parent, v_version - 1);
         IF v_parent.id IS NULL THEN
-            RAISE EXCEPTION 'parent version % of template "%" does not exist', prompt_save.parent, prompt_save.name
+            RAISE EXCEPTION 'parent version % of template "%" does not exist', _save.parent, _save.name
                 USING ERRCODE = 'undefined_object';
         END IF;
         -- A new version keeps its parent's configuration, render options
         -- and input schema unless given ('{}' clears the input schema).
-        IF prompt_save.config IS NULL THEN
+        IF _save.config IS NULL THEN
             v_config := v_parent.model_config;
         END IF;
-        IF prompt_save.options IS NULL THEN
+        IF _save.options IS NULL THEN
             v_options := v_parent.options;
         END IF;
-        IF prompt_save.input_schema IS NULL THEN
+        IF _save.input_schema IS NULL THEN
             v_schema := v_parent.input_schema;
         END IF;
     END IF;
 
     INSERT INTO prompt_versions (template_id, version, kind, body, model_config, variables, message, parent_version,
-                                 options, input_schema)
-    VALUES (v_template_id, v_version, prompt_save.kind, prompt_save.body, coalesce(v_config, '{}'), v_variables,
-            prompt_save.message, v_parent.version, v_options, v_schema);
+                                 options, input_schema, authored_by, authored_at)
+    VALUES (v_template_id, v_version, _save.kind, _save.body, coalesce(v_config, '{}'), v_variables,
+            _save.message, v_parent.version, v_options, v_schema, _save.authored_by, _save.authored_at);
 
     -- What it includes: recorded and checked (includes.sql).
-    PERFORM _record_includes(v_template_id, v_version, prompt_save.body, prompt_save.kind);
+    PERFORM _record_includes(v_template_id, v_version, _save.body, _save.kind);
 
     IF v_version = 1 THEN
         INSERT INTO prompt_activations (template_id, version, action)
@@ -176,6 +180,28 @@ BEGIN
     END IF;
     RETURN v_version;
 END
+$$;
+
+COMMENT ON FUNCTION _save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb, text, timestamptz) IS
+    'Internal: prompt_save, and prompt_import_version with the author and time of a version written in another database.';
+
+CREATE FUNCTION prompt_save(
+    name         text,
+    body         text,
+    config       jsonb   DEFAULT NULL,
+    message      text    DEFAULT NULL,
+    kind         text    DEFAULT 'text',
+    description  text    DEFAULT NULL,
+    category     text    DEFAULT NULL,
+    parent       integer DEFAULT NULL,
+    options      jsonb   DEFAULT NULL,
+    input_schema jsonb   DEFAULT NULL
+)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    SELECT _save(name, body, config, message, kind, description, category, parent, options, input_schema);
 $$;
 
 COMMENT ON FUNCTION prompt_save(text, text, jsonb, text, text, text, text, integer, jsonb, jsonb) IS

@@ -1,155 +1,222 @@
-//! Templates as files, for review in git: front matter, then the body.
+//! Templates as files, for review in git: one directory per template
+//! (`/` in its name written as `__`), holding `template.json` and one file
+//! per version, so a new version is a new file and a release a one-line
+//! change.
+//!
+//! `template.json` (pretty, fields in a fixed order):
+//!
+//! ```text
+//! {
+//!   "name": "tutor",
+//!   "description": "Explains a topic to a student",
+//!   "category": "tutoring",
+//!   "release": 2,
+//!   "labels": {"staging": 3},
+//!   "requires_approval": false,
+//!   "protected_labels": [],
+//!   "test_cases": [{"name": "short", "description": null, "vars": {...}, "assertions": [...]}]
+//! }
+//! ```
+//!
+//! `v2.prompt`: front matter, one `key: value` per line, then the body
+//! after the closing `---` line, byte for byte.
 //!
 //! ```text
 //! ---
-//! name: tutor
-//! description: Explains a topic to a student
-//! category: tutoring
+//! version: 2
 //! kind: text
-//! config: {"model": "gemini-2.5-flash", "temperature": 0.2}
-//! labels: ["production"]
-//! options: {"trim_blocks": true, "lstrip_blocks": true}
-//! input_schema: {"required": ["topic", "grade"]}
+//! author: ada
+//! created_at: 2026-11-30T01:02:03.456789Z
+//! parent: 1
+//! message: "simpler"
+//! config: {"model": "gpt-4o"}
+//! options: {"undefined": "strict", "trim_blocks": false, "lstrip_blocks": false, "keep_trailing_newline": false}
+//! input_schema: {"required": ["topic"]}
+//! approvals: [{"by": "bo", "at": "2026-11-30T02:00:00.000000Z", "comment": "ok"}]
 //! ---
-//! Explain {{ topic }} to a grade {{ grade }} student.
+//! Explain {{ topic }}.
 //! ```
 //!
-//! Every front matter line is `key: value`. `config` and `options` (the
-//! render options; absent: the defaults) are JSON objects, `input_schema`
-//! a JSON Schema (absent: none) and `labels` a
-//! JSON array of strings; `name`, `description` and `category`
-//! are the rest of the line, or a JSON string when they start with `"`
-//! (for newlines or leading spaces). The body is everything after the
-//! closing `---` line, byte for byte.
+//! `message` is a JSON string (or absent); `config`, `options`,
+//! `input_schema` (absent: none) and `approvals` are JSON. Exporting,
+//! importing into an empty database and exporting again gives the same
+//! bytes.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-/// One template: what `export` writes and `import` reads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TemplateFile {
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A template's `template.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateMeta {
     pub name: String,
     pub description: Option<String>,
     pub category: Option<String>,
+    /// The released version (production).
+    pub release: i32,
+    /// The other labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, i32>,
+    #[serde(default)]
+    pub requires_approval: bool,
+    #[serde(default)]
+    pub protected_labels: Vec<String>,
+    #[serde(default)]
+    pub test_cases: Vec<TestCase>,
+}
+
+/// A test case, as `prompt_test_case_save` takes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestCase {
+    pub name: String,
+    pub description: Option<String>,
+    pub vars: Value,
+    pub assertions: Value,
+}
+
+/// An approval a version had.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub by: String,
+    pub at: String,
+    pub comment: Option<String>,
+}
+
+/// One version's file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionFile {
+    pub version: i32,
     pub kind: String,
-    pub config: Map<String, Value>,
-    pub labels: Vec<String>,
-    /// Render options as written (empty: the defaults).
-    pub options: Map<String, Value>,
-    /// The JSON Schema vars must match, if any.
+    pub author: String,
+    pub created_at: String,
+    pub parent: Option<i32>,
+    pub message: Option<String>,
+    pub config: Value,
+    pub options: Value,
     pub input_schema: Option<Value>,
+    pub approvals: Vec<Approval>,
     pub body: String,
 }
 
-/// The file name a template is exported to (`/` in names becomes `__`).
-pub fn file_name(template: &str) -> String {
-    format!("{}.prompt", template.replace('/', "__"))
+/// The directory a template is exported to (`/` in names becomes `__`).
+pub fn dir_name(template: &str) -> String {
+    template.replace('/', "__")
 }
 
-fn text_value(v: &str) -> String {
-    if v.is_empty() || v.contains('\n') || v.starts_with('"') || v.trim() != v {
-        Value::String(v.to_string()).to_string()
-    } else {
-        v.to_string()
+/// The file name of a version.
+pub fn version_file_name(version: i32) -> String {
+    format!("v{version}.prompt")
+}
+
+/// `template.json`'s text.
+pub fn write_meta(meta: &TemplateMeta) -> String {
+    serde_json::to_string_pretty(meta).expect("template metadata serializes") + "\n"
+}
+
+/// Reads `template.json`.
+pub fn parse_meta(text: &str) -> Result<TemplateMeta, String> {
+    let meta: TemplateMeta = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if meta.name.is_empty() {
+        return Err("the template has no name".into());
     }
+    Ok(meta)
 }
 
-/// The file's text.
-pub fn write(t: &TemplateFile) -> String {
+/// A version file's text.
+pub fn write_version(v: &VersionFile) -> String {
     let mut s = String::from("---\n");
-    s.push_str(&format!("name: {}\n", text_value(&t.name)));
-    if let Some(d) = &t.description {
-        s.push_str(&format!("description: {}\n", text_value(d)));
+    s.push_str(&format!("version: {}\n", v.version));
+    s.push_str(&format!("kind: {}\n", v.kind));
+    s.push_str(&format!("author: {}\n", Value::String(v.author.clone())));
+    s.push_str(&format!("created_at: {}\n", v.created_at));
+    if let Some(p) = v.parent {
+        s.push_str(&format!("parent: {p}\n"));
     }
-    if let Some(c) = &t.category {
-        s.push_str(&format!("category: {}\n", text_value(c)));
+    if let Some(m) = &v.message {
+        s.push_str(&format!("message: {}\n", Value::String(m.clone())));
     }
-    s.push_str(&format!("kind: {}\n", t.kind));
-    s.push_str(&format!("config: {}\n", Value::Object(t.config.clone())));
-    s.push_str(&format!("labels: {}\n", Value::from(t.labels.clone())));
-    if !t.options.is_empty() {
-        s.push_str(&format!("options: {}\n", Value::Object(t.options.clone())));
-    }
-    if let Some(schema) = &t.input_schema {
+    s.push_str(&format!("config: {}\n", v.config));
+    s.push_str(&format!("options: {}\n", v.options));
+    if let Some(schema) = &v.input_schema {
         s.push_str(&format!("input_schema: {schema}\n"));
     }
+    if !v.approvals.is_empty() {
+        s.push_str(&format!("approvals: {}\n", serde_json::to_string(&v.approvals).expect("approvals serialize")));
+    }
     s.push_str("---\n");
-    s.push_str(&t.body);
+    s.push_str(&v.body);
     s
 }
 
-/// Reads a file; `default_name` (from the file name) applies when the front
-/// matter has no name. Errors name the line.
-pub fn parse(default_name: &str, text: &str) -> Result<TemplateFile, String> {
+/// Reads a version file. Errors name the line.
+pub fn parse_version(text: &str) -> Result<VersionFile, String> {
     let rest = text.strip_prefix("---\n").ok_or("line 1: expected front matter starting with a line \"---\"")?;
-    let end = rest.find("\n---\n").map(|i| (i, i + 5)).or_else(|| rest.strip_suffix("\n---").map(|r| (r.len(), rest.len())));
-    let (matter, body) = match (rest.starts_with("---\n"), end) {
-        (true, _) => ("", &rest[4..]),
-        (false, Some((e, b))) => (&rest[..e], &rest[b..]),
-        (false, None) => return Err("the front matter has no closing \"---\" line".into()),
+    let (matter, body) = match rest.find("\n---\n") {
+        Some(i) => (&rest[..i], &rest[i + 5..]),
+        None => match rest.strip_suffix("\n---") {
+            Some(m) => (m, ""),
+            None => return Err("the front matter has no closing \"---\" line".into()),
+        },
     };
-    let mut t = TemplateFile {
-        name: default_name.to_string(),
-        description: None,
-        category: None,
+    let mut v = VersionFile {
+        version: 0,
         kind: "text".into(),
-        config: Map::new(),
-        labels: Vec::new(),
-        options: Map::new(),
+        author: String::new(),
+        created_at: String::new(),
+        parent: None,
+        message: None,
+        config: Value::Object(Default::default()),
+        options: Value::Object(Default::default()),
         input_schema: None,
+        approvals: Vec::new(),
         body: body.to_string(),
     };
     for (i, line) in matter.lines().enumerate() {
         let n = i + 2;
-        if line.trim().is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (key, value) = line.split_once(':').ok_or_else(|| format!("line {n}: expected \"key: value\", got {line:?}"))?;
-        let value = value.trim();
-        let text = || -> Result<String, String> {
-            if value.starts_with('"') {
-                serde_json::from_str::<String>(value).map_err(|e| format!("line {n}: {key}: not a JSON string: {e}"))
-            } else {
-                Ok(value.to_string())
-            }
-        };
-        match key.trim() {
-            "name" => t.name = text()?,
-            "description" => t.description = Some(text()?),
-            "category" => t.category = Some(text()?),
+        let (key, value) = line.split_once(": ").ok_or_else(|| format!("line {n}: expected \"key: value\", got {line:?}"))?;
+        let json = || serde_json::from_str::<Value>(value).map_err(|e| format!("line {n}: {key} is not valid JSON: {e}"));
+        let int = || value.parse::<i32>().map_err(|_| format!("line {n}: {key} must be a number"));
+        match key {
+            "version" => v.version = int()?,
             "kind" => match value {
-                "text" | "chat" => t.kind = value.to_string(),
+                "text" | "chat" => v.kind = value.to_string(),
                 other => return Err(format!("line {n}: kind must be text or chat, not {other:?}")),
             },
-            "config" => match serde_json::from_str(value) {
-                Ok(Value::Object(m)) => t.config = m,
-                Ok(_) => return Err(format!("line {n}: config must be a JSON object")),
-                Err(e) => return Err(format!("line {n}: config is not valid JSON: {e}")),
-            },
-            "labels" => match serde_json::from_str::<Vec<String>>(value) {
-                Ok(l) => t.labels = l,
-                Err(_) => return Err(format!("line {n}: labels must be a JSON array of strings, e.g. [\"production\"]")),
+            "author" => v.author = serde_json::from_str(value).map_err(|e| format!("line {n}: author must be a JSON string: {e}"))?,
+            "created_at" => v.created_at = value.to_string(),
+            "parent" => v.parent = Some(int()?),
+            "message" => v.message = Some(serde_json::from_str(value).map_err(|e| format!("line {n}: message must be a JSON string: {e}"))?),
+            "config" => match json()? {
+                c @ Value::Object(_) => v.config = c,
+                _ => return Err(format!("line {n}: config must be a JSON object")),
             },
             "options" => {
-                let json: Value = serde_json::from_str(value).map_err(|e| format!("line {n}: options is not valid JSON: {e}"))?;
-                pgprompt_engine::render::Options::from_json(&json).map_err(|e| format!("line {n}: {}", e.message))?;
-                t.options = json.as_object().cloned().unwrap_or_default();
+                let o = json()?;
+                pgprompt_engine::render::Options::from_json(&o).map_err(|e| format!("line {n}: {}", e.message))?;
+                v.options = o;
             }
-            "input_schema" => match serde_json::from_str::<Value>(value) {
-                Ok(v @ (Value::Object(_) | Value::Bool(_))) => t.input_schema = Some(v),
-                Ok(_) => return Err(format!("line {n}: input_schema must be a JSON Schema (an object)")),
-                Err(e) => return Err(format!("line {n}: input_schema is not valid JSON: {e}")),
-            },
+            "input_schema" => v.input_schema = Some(json()?),
+            "approvals" => {
+                v.approvals = serde_json::from_str(value).map_err(|e| format!("line {n}: approvals must be a list of {{by, at, comment}}: {e}"))?
+            }
             other => {
                 return Err(format!(
-                    "line {n}: unknown key {other:?} (name, description, category, kind, config, labels, options, input_schema)"
+                    "line {n}: unknown key {other:?} (version, kind, author, created_at, parent, message, config, options, input_schema, approvals)"
                 ))
             }
         }
     }
-    if t.name.is_empty() {
-        return Err("the template has no name".into());
+    if v.version < 1 {
+        return Err("the file names no version (version: N)".into());
     }
-    Ok(t)
+    if v.author.is_empty() || v.created_at.is_empty() {
+        return Err("the file names no author or created_at".into());
+    }
+    Ok(v)
 }
 
 #[cfg(test)]
@@ -157,49 +224,49 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn sample() -> TemplateFile {
-        TemplateFile {
-            name: "nlu/topics".into(),
-            description: Some("Finds \"topics\"\nin questions".into()),
-            category: Some("nlu".into()),
+    fn sample() -> VersionFile {
+        VersionFile {
+            version: 2,
             kind: "chat".into(),
-            config: json!({"model": "gpt-4o", "temperature": 0.2}).as_object().unwrap().clone(),
-            labels: vec!["production".into()],
-            options: json!({"trim_blocks": true, "undefined": "lenient"}).as_object().unwrap().clone(),
+            author: "ada lovelace".into(),
+            created_at: "2026-11-30T01:02:03.456789Z".into(),
+            parent: Some(1),
+            message: Some("two\nlines".into()),
+            config: json!({"model": "gpt-4o", "temperature": 0.2}),
+            options: json!({"trim_blocks": true, "undefined": "lenient"}),
             input_schema: Some(json!({"required": ["x"]})),
+            approvals: vec![Approval { by: "bo".into(), at: "2026-11-30T02:00:00.000000Z".into(), comment: None }],
             body: "---\n{{ x }}\n---\n".into(),
         }
     }
 
     #[test]
-    fn files_round_trip() {
-        let t = sample();
-        let text = write(&t);
-        assert!(text.starts_with("---\nname: nlu/topics\ndescription: \"Finds \\\"topics\\\"\\nin questions\"\ncategory: nlu\nkind: chat\n"), "{text}");
-        assert_eq!(parse("ignored", &text).unwrap(), t);
-        assert_eq!(file_name("nlu/topics"), "nlu__topics.prompt");
-        let bare = parse("greeting", "---\n---\nHello").unwrap();
-        assert_eq!((bare.name.as_str(), bare.kind.as_str(), bare.body.as_str()), ("greeting", "text", "Hello"));
+    fn version_files_round_trip() {
+        let v = sample();
+        let text = write_version(&v);
+        assert!(text.starts_with("---\nversion: 2\nkind: chat\nauthor: \"ada lovelace\"\n"), "{text}");
+        assert_eq!(parse_version(&text).unwrap(), v);
+        let bare = VersionFile { parent: None, message: None, input_schema: None, approvals: vec![], body: String::new(), ..sample() };
+        assert_eq!(parse_version(&write_version(&bare)).unwrap(), bare);
+        assert_eq!(dir_name("nlu/topics"), "nlu__topics");
     }
 
     #[test]
-    fn malformed_front_matter_names_the_line() {
-        for (text, says) in [
-            ("Hello", "line 1: expected front matter"),
-            ("---\nname: x\nHello", "no closing"),
-            ("---\nname x\n---\nbody", "line 2: expected \"key: value\""),
-            ("---\nconfig: {oops}\n---\nbody", "line 2: config is not valid JSON"),
-            ("---\nconfig: [1]\n---\nbody", "config must be a JSON object"),
-            ("---\nkind: html\n---\nbody", "kind must be text or chat"),
-            ("---\nlabels: production\n---\nbody", "labels must be a JSON array"),
-            ("---\ncolour: red\n---\nbody", "unknown key \"colour\""),
-            ("---\noptions: {\"trim\": true}\n---\nbody", "line 2: unknown render option \"trim\""),
-            ("---\noptions: {\"undefined\": 1}\n---\nbody", "line 2: render option \"undefined\" must be"),
-            ("---\noptions: [1]\n---\nbody", "line 2: render options must be a JSON object"),
-            ("---\ndescription: \"unterminated\n---\nbody", "not a JSON string"),
+    fn malformed_files_name_the_line() {
+        for (text, why) in [
+            ("no front matter", "line 1"),
+            ("---\nversion: 1\n", "no closing"),
+            ("---\nversion: x\n---\n", "line 2: version must be a number"),
+            ("---\nversion: 1\nkind: poem\n---\n", "line 3: kind must be text or chat"),
+            ("---\nversion: 1\nconfig: {oops}\n---\n", "line 3: config is not valid JSON"),
+            ("---\nversion: 1\noptions: {\"trim\": true}\n---\n", "line 3: unknown render option \"trim\""),
+            ("---\nversion: 1\nlabels: []\n---\n", "line 3: unknown key \"labels\""),
+            ("---\nkind: text\n---\n", "no version"),
+            ("---\nversion: 1\n---\n", "no author"),
         ] {
-            let e = parse("t", text).unwrap_err();
-            assert!(e.contains(says), "{text:?}: {e}");
+            let e = parse_version(text).unwrap_err();
+            assert!(e.contains(why), "{text:?}: {e}");
         }
+        assert!(parse_meta("{\"name\": \"t\", \"release\": 1, \"extra\": 1}").unwrap_err().contains("unknown field"));
     }
 }

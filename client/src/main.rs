@@ -62,9 +62,9 @@ enum Command {
     /// Model prices: list, set, import.
     #[command(subcommand)]
     Price(cli::prices::PriceCmd),
-    /// Import a directory of template files (idempotent).
+    /// Import an export directory: every version, label, release, approval and test case (idempotent).
     Import(cli::transfer::ImportArgs),
-    /// Export every template's active version to a directory.
+    /// Export every template with its whole history to a directory, one directory per template.
     Export(cli::transfer::ExportArgs),
     /// Check the installation: extension, tables, indexes, views, triggers, defaults, roles, tests.
     Doctor,

@@ -154,18 +154,23 @@ impl Prompts {
         self
     }
 
-    /// Overrides from a directory of template files (`pgprompt export` writes them).
+    /// Overrides from an export directory (`pgprompt export` writes it):
+    /// each template's release, with its render options.
     pub fn with_override_dir(mut self, dir: &Path) -> Result<Prompts> {
-        for entry in std::fs::read_dir(dir).map_err(|e| Error::local(format!("{}: {e}", dir.display())))? {
+        let local = |path: &Path, e: &dyn std::fmt::Display| Error::local(format!("{}: {e}", path.display()));
+        for entry in std::fs::read_dir(dir).map_err(|e| local(dir, &e))? {
             let path = entry.map_err(|e| Error::local(e.to_string()))?.path();
-            if path.extension().and_then(|e| e.to_str()) != Some("prompt") {
+            let meta_path = path.join("template.json");
+            if !meta_path.is_file() {
                 continue;
             }
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
-            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().replace("__", "/");
-            let t = files::parse(&stem, &text).map_err(|e| Error::local(format!("{}: {e}", path.display())))?;
-            let options = Options::from_json(&Value::Object(t.options)).map_err(|e| Error::local(e.message))?;
-            self.overrides.insert(t.name, Local { body: t.body, options });
+            let meta = files::parse_meta(&std::fs::read_to_string(&meta_path).map_err(|e| local(&meta_path, &e))?)
+                .map_err(|e| local(&meta_path, &e))?;
+            let version_path = path.join(files::version_file_name(meta.release));
+            let v = files::parse_version(&std::fs::read_to_string(&version_path).map_err(|e| local(&version_path, &e))?)
+                .map_err(|e| local(&version_path, &e))?;
+            let options = Options::from_json(&v.options).map_err(|e| Error::local(e.message))?;
+            self.overrides.insert(meta.name, Local { body: v.body, options });
         }
         Ok(self)
     }

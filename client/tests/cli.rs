@@ -322,69 +322,103 @@ fn guardrails_experiments_prices_and_stats() {
     assert!(text(&out).contains("error_rate"), "{}", text(&out));
 }
 
+/// Every file under `dir`, path and bytes, sorted.
+fn tree(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(tree(&p).into_iter().map(|(n, b)| (format!("{}/{n}", p.file_name().unwrap().to_str().unwrap()), b)));
+        } else {
+            out.push((p.file_name().unwrap().to_str().unwrap().to_string(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
-fn export_then_import_gives_identical_templates() {
+fn export_then_import_reproduces_every_template_byte_for_byte() {
     let source = TestDb::new();
     let mut c = source.connect();
     pgprompt_tests::load_examples(&mut c);
     c.batch_execute(
         r#"SELECT prompt_save('nested/name:x', 'Hi {{ who }}', '{"model": "gpt-4o"}', description => 'line one
 line two', category => 'demo');
-           SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}');
+           SELECT prompt_save('nlu_topic_extraction', 'v2 {{ student_query }}', message => E'shorter\nand kinder');
+           SELECT prompt_save('nlu_topic_extraction', 'v3 {{ student_query }}', parent => 1, input_schema => '{"required": ["student_query"]}');
            SELECT prompt_activate('nlu_topic_extraction', 2);
-           SELECT prompt_label('nlu_topic_extraction', 2, 'production');
+           SELECT prompt_label('nlu_topic_extraction', 3, 'staging');
+           SELECT prompt_test_case_save('nlu_topic_extraction', 'short', '[{"max_length": 500}]', '{"student_query": "q"}', 'stays short');
            SELECT prompt_save('chat_demo', '[{"role": "system", "content": "Be {{ tone }}"}]', kind => 'chat');
            SELECT prompt_save('hf_chat', E'{% for m in messages %}\n{{ m.content }}\n{% endfor %}',
-                              options => '{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}');
-           SELECT prompt_save('typed', '{{ n }} items', input_schema => '{"properties": {"n": {"type": "integer"}}}');"#,
+                              options => '{"trim_blocks": true, "lstrip_blocks": true, "undefined": "lenient"}');"#,
     )
     .unwrap();
-    let dir = std::env::temp_dir().join(format!("{}-export", source.name));
-    let dir_s = dir.to_str().unwrap();
-    let out = ok(&source, &["export", dir_s]);
-    assert!(out.ends_with(&format!("templates written to {dir_s}\n")), "{out}");
-    assert!(dir.join("nested__name:x.prompt").exists());
-    let hf = std::fs::read_to_string(dir.join("hf_chat.prompt")).unwrap();
-    assert!(hf.contains("\noptions: {\"undefined\":\"lenient\",\"trim_blocks\":true,\"lstrip_blocks\":true,\"keep_trailing_newline\":false}\n"), "{hf}");
-    let plain = std::fs::read_to_string(dir.join("nested__name:x.prompt")).unwrap();
-    assert!(!plain.contains("options:"), "default options are not written: {plain}");
+    // An approval, by another role than the author.
+    let mut reviewer = source.login("admin");
+    reviewer.batch_execute("SELECT prompt_approve('nlu_topic_extraction', 2, 'fine')").unwrap();
 
+    let base = std::env::temp_dir().join(format!("{}-export", source.name));
+    let (first, second) = (base.join("first"), base.join("second"));
+    let out = ok(&source, &["export", first.to_str().unwrap()]);
+    assert!(out.ends_with(&format!("templates written to {}\n", first.display())), "{out}");
+    let nlu = std::fs::read_to_string(first.join("nlu_topic_extraction/template.json")).unwrap();
+    assert!(nlu.contains("\"release\": 2") && nlu.contains("\"staging\": 3") && nlu.contains("\"name\": \"short\""), "{nlu}");
+    let v2 = std::fs::read_to_string(first.join("nlu_topic_extraction/v2.prompt")).unwrap();
+    assert!(v2.contains("\nmessage: \"shorter\\nand kinder\"\n") && v2.contains("\"comment\":\"fine\""), "{v2}");
+    assert!(first.join("nested__name:x/v1.prompt").exists());
+
+    // Into an empty database: a dry run first, which writes nothing.
     let target = TestDb::new();
-    let out = ok(&target, &["import", dir_s]);
-    let n: i64 = one(&mut c, "SELECT count(*) FROM prompt_templates");
-    assert_eq!(out, format!("{n} templates: {n} new versions, 0 unchanged\n"));
-    let active = "SELECT string_agg(format('%s|%s|%s|%s|%s|%s|%s|%s|%s', t.name, t.description, t.category, g.kind, g.body, g.config, g.labels, g.options,
-                                           g.input_schema), E'\n' ORDER BY t.name)
-                    FROM prompt_templates t, prompt_get(t.name) g";
     let mut r = target.connect();
-    assert_eq!(one::<String>(&mut r, active), one::<String>(&mut c, active));
+    let before = pgprompt_tests::snapshot(&mut r);
+    let dry = ok(&target, &["import", "--dry-run", first.to_str().unwrap()]);
+    assert!(dry.contains("nlu_topic_extraction: new version 3") && dry.contains("nlu_topic_extraction: release 1 -> 2"), "{dry}");
+    assert!(dry.contains("nlu_topic_extraction: approval of version 2") && dry.ends_with("nothing written\n"), "{dry}");
+    assert_eq!(pgprompt_tests::snapshot(&mut r), before);
+    ok(&target, &["import", first.to_str().unwrap()]);
+    // Exported again: the same files, byte for byte.
+    ok(&target, &["export", second.to_str().unwrap()]);
+    assert_eq!(tree(&second), tree(&first));
+    // The imported approval is history, not an approval here.
+    assert_eq!(one::<serde_json::Value>(&mut r, "SELECT approvals FROM prompt_get('nlu_topic_extraction', 2)"), serde_json::json!([]));
+    assert_eq!(one::<String>(&mut r, r#"SELECT prompt_render('nlu_topic_extraction', label => 'staging', vars => '{"student_query": "q"}')"#), "v3 q");
 
-    // Idempotent: nothing changes the second time.
+    // Idempotent: nothing changes the second time, not even the audit log.
     let audit: i64 = one(&mut r, "SELECT count(*) FROM prompt_audit_logs");
-    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 0 new versions, {n} unchanged\n"));
+    let n: i64 = one(&mut c, "SELECT count(*) FROM prompt_templates");
+    assert_eq!(ok(&target, &["import", first.to_str().unwrap()]), format!("{n} templates: 0 changes\n"));
     assert_eq!(one::<i64>(&mut r, "SELECT count(*) FROM prompt_audit_logs"), audit);
 
-    // An edited file makes one new, active version.
-    let file = dir.join("nested__name:x.prompt");
-    let edited = std::fs::read_to_string(&file).unwrap().replace("Hi {{ who }}", "Hello {{ who }}");
-    std::fs::write(&file, edited).unwrap();
-    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 1 new versions, {} unchanged\n", n - 1));
-    assert_eq!(one::<String>(&mut r, r#"SELECT prompt_render('nested/name:x', '{"who": "Ada"}')"#), "Hello Ada");
+    // A new version in the source: imported as the next version; --no-activate keeps the release.
+    c.batch_execute("SELECT prompt_save('nested/name:x', 'Hello {{ who }}'); SELECT prompt_activate('nested/name:x', 2);").unwrap();
+    std::fs::remove_dir_all(&first).unwrap();
+    ok(&source, &["export", first.to_str().unwrap()]);
+    let out = ok(&target, &["import", "--no-activate", first.to_str().unwrap()]);
+    assert_eq!(out, format!("nested/name:x: new version 2\n{n} templates: 1 changes\n"));
+    assert_eq!(one::<i32>(&mut r, "SELECT active_version FROM prompt_templates WHERE name = 'nested/name:x'"), 1);
 
-    // Changed render options make a new version too.
-    let file = dir.join("hf_chat.prompt");
-    let edited = std::fs::read_to_string(&file).unwrap().replace("\"lstrip_blocks\":true", "\"lstrip_blocks\":false");
-    std::fs::write(&file, edited).unwrap();
-    assert_eq!(ok(&target, &["import", dir_s]), format!("{n} templates: 1 new versions, {} unchanged\n", n - 1));
-    assert_eq!(one::<bool>(&mut r, "SELECT (prompt_get('hf_chat')).options->>'lstrip_blocks' = 'false'"), true);
+    // A history that forked is refused, naming what differs; nothing is written.
+    let forked = TestDb::new();
+    forked.connect().batch_execute("SELECT prompt_save('hf_chat', 'something else')").unwrap();
+    let mut f = forked.connect();
+    let before = pgprompt_tests::snapshot(&mut f);
+    let err = fails(&forked, &["import", first.to_str().unwrap()], 1);
+    assert!(err.contains("hf_chat: version 1 of template \"hf_chat\" differs from the imported one (body, options)") && err.contains("SQLSTATE 55000"), "{err}");
+    assert_eq!(pgprompt_tests::snapshot(&mut f), before);
 
-    // A malformed file stops the import before anything is written.
-    std::fs::write(dir.join("zzz.prompt"), "---\nconfig: {oops}\n---\nbody").unwrap();
-    let before = pgprompt_tests::snapshot(&mut r);
-    let err = fails(&target, &["import", dir_s], 1);
-    assert!(err.contains("zzz.prompt: line 2: config is not valid JSON"), "{err}");
-    assert_eq!(pgprompt_tests::snapshot(&mut r), before);
-    std::fs::remove_dir_all(&dir).ok();
+    // Two directories holding one template, or a malformed file: refused before anything is written.
+    std::fs::create_dir_all(first.join("copy")).unwrap();
+    std::fs::copy(first.join("hf_chat/template.json"), first.join("copy/template.json")).unwrap();
+    let err = fails(&forked, &["import", first.to_str().unwrap()], 1);
+    assert!(err.contains("copy") && err.contains("hf_chat") && err.contains("both hold template \"hf_chat\""), "{err}");
+    std::fs::remove_dir_all(first.join("copy")).unwrap();
+    std::fs::write(first.join("hf_chat/v1.prompt"), "---\nversion: 1\nconfig: {oops}\n---\nbody").unwrap();
+    let err = fails(&forked, &["import", first.to_str().unwrap()], 1);
+    assert!(err.contains("v1.prompt: line 3: config is not valid JSON"), "{err}");
+    assert_eq!(pgprompt_tests::snapshot(&mut f), before);
+    std::fs::remove_dir_all(&base).ok();
 }
 
 #[test]

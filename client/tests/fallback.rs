@@ -163,17 +163,23 @@ fn rendering_survives_the_database_going_away() {
 #[test]
 fn overrides_come_from_an_exported_directory() {
     let dir = std::env::temp_dir().join(format!("pgprompt-overrides-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("nlu__topics.prompt"), "---\nkind: text\noptions: {\"trim_blocks\": true}\n---\n{% if q %}\nTopics of {{ q }}{% endif %}").unwrap();
+    let t = dir.join("nlu__topics");
+    std::fs::create_dir_all(&t).unwrap();
+    std::fs::write(t.join("template.json"), r#"{"name": "nlu/topics", "description": null, "category": null, "release": 2}"#).unwrap();
+    let version = |n: u32, body: &str| {
+        format!("---\nversion: {n}\nkind: text\nauthor: \"ada\"\ncreated_at: 2026-01-01T00:00:00.000000Z\nconfig: {{}}\noptions: {{\"trim_blocks\": true}}\n---\n{body}")
+    };
+    std::fs::write(t.join("v1.prompt"), version(1, "old {{ q }}")).unwrap();
+    std::fs::write(t.join("v2.prompt"), version(2, "{% if q %}\nTopics of {{ q }}{% endif %}")).unwrap();
     std::fs::write(dir.join("README.md"), "not a template").unwrap();
     let mut cfg = pgprompt_client::postgres::Config::new();
     cfg.host("127.0.0.1").port(1).user("nobody").dbname("none").connect_timeout(Duration::from_secs(2));
     let mut prompts = Prompts::new(cfg).with_override_dir(&dir).unwrap();
     let r = prompts.render("nlu/topics", &json!({"q": "tides"})).unwrap();
-    assert_eq!((r.text.as_str(), r.source), ("Topics of tides", Source::Override));
-    std::fs::write(dir.join("bad.prompt"), "no front matter").unwrap();
+    assert_eq!((r.text.as_str(), r.source), ("Topics of tides", Source::Override), "the release, with its render options");
+    std::fs::write(t.join("v2.prompt"), "no front matter").unwrap();
     let e = Prompts::new(pgprompt_client::postgres::Config::new()).with_override_dir(&dir).err().unwrap();
-    assert!(e.message.contains("bad.prompt: line 1"), "{e}");
+    assert!(e.message.contains("v2.prompt: line 1"), "{e}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

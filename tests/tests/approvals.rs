@@ -147,3 +147,31 @@ fn a_setting_makes_every_template_require_approval() {
     releaser.batch_execute("SELECT prompt_activate('plain', 2)").unwrap();
     su.batch_execute(&format!("ALTER DATABASE {} RESET pgprompt.require_approval", db.name)).unwrap();
 }
+
+/// An imported version keeps who wrote it: neither that role nor the
+/// importer may approve it, and the approvals it had elsewhere are history,
+/// not approvals here.
+#[test]
+fn imported_versions_are_approved_again_by_someone_else() {
+    let db = TestDb::new();
+    let mut importer = login(&db, "importer", "admin");
+    let mut reviewer = login(&db, "reviewer", "admin");
+    let mut releaser = login(&db, "releaser", "releaser");
+    let writer = format!("{}_reviewer", db.name);
+    importer
+        .batch_execute(&format!(
+            "SELECT prompt_import_version('t', 1, 'one', 'text', '{{}}', '{{}}', NULL, NULL, NULL, 'elsewhere', '2020-01-01');
+             SELECT prompt_import_version('t', 2, 'two', 'text', '{{}}', '{{}}', NULL, 'by the reviewer', 1, '{writer}', '2020-01-02');
+             SELECT prompt_import_approval('t', 2, 'someone', '2020-01-03', 'approved there');"
+        ))
+        .unwrap();
+    releaser.batch_execute("SELECT prompt_protect('t', requires_approval => true)").unwrap();
+    expect_error(&mut releaser, "SELECT prompt_activate('t', 2)", "55000");
+    expect_error(&mut importer, "SELECT prompt_approve('t', 2)", "42501");
+    expect_error(&mut reviewer, "SELECT prompt_approve('t', 2)", "42501");
+    releaser.batch_execute("SELECT prompt_approve('t', 2); SELECT prompt_activate('t', 2);").unwrap();
+    // A skipped number or a different version 2 is refused.
+    expect_error(&mut importer, "SELECT prompt_import_version('t', 4, 'four', 'text', '{}', '{}', NULL, NULL, 3, 'x', now())", "55000");
+    let msg = expect_error(&mut importer, "SELECT prompt_import_version('t', 2, 'TWO', 'text', '{}', '{}', NULL, 'by the reviewer', 1, 'x', now())", "55000");
+    assert!(msg.contains("differs from the imported one (body)"), "{msg}");
+}

@@ -158,7 +158,7 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
                     ("pgprompt_admin" | "pgprompt_releaser", "SELECT") => true,
                     // Append-only: written by their triggers and functions alone.
                     ("pgprompt_admin" | "pgprompt_releaser", _) => {
-                        !["prompt_audit_logs", "prompt_scores", "prompt_approvals"].contains(&name.as_str())
+                        !["prompt_audit_logs", "prompt_scores", "prompt_approvals", "prompt_imported_approvals"].contains(&name.as_str())
                     }
                     (_, "SELECT") if READER_RELATIONS.contains(&name.as_str()) => true,
                     ("pgprompt_app", "SELECT") => APP_RELATIONS.contains(&name.as_str()),

@@ -144,6 +144,17 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
             "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE action = 'approve' AND version = {m})",
         ),
         (
+            "prompt_import_version",
+            "SELECT prompt_import_version('im{n}', 1, 'x {{ y }}', 'text', '{}', '{}', NULL, 'm', NULL, 'someone', '2020-01-01')",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_versions v JOIN pgprompt.prompt_templates t ON t.id = v.template_id
+                             WHERE t.name = 'im{n}' AND v.authored_by = 'someone')",
+        ),
+        (
+            "prompt_import_approval",
+            "SELECT prompt_import_approval('t', 1, 'r{n}', '2020-01-01')",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_imported_approvals WHERE approved_by = 'r{n}')",
+        ),
+        (
             // Setting what is set already: allowed to an administrator (changing it takes a releaser).
             "prompt_protect",
             "SELECT prompt_protect('t', requires_approval => false)",

@@ -63,7 +63,7 @@ fn populate(c: &mut Client) {
 /// label_last's release), and model configurations (normalised; checked on
 /// their own). Columns 0.2.0 added to rows 0.1.0 wrote are left out.
 fn kept(c: &mut Client, activations: i64, audit: i64) -> String {
-    let drop = "'{options, input_schema, requires_approval, protected_labels, guardrail_metrics, overrides, active_version, model_config}'::text[]";
+    let drop = "'{options, input_schema, authored_by, authored_at, requires_approval, protected_labels, guardrail_metrics, overrides, active_version, model_config}'::text[]";
     one(
         c,
         &format!(

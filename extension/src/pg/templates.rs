@@ -288,30 +288,28 @@ fn try_with_version<R>(name: &str, sel: &Selector, f: impl FnOnce(&mut render::E
         None if cache::with(|c| c.contains(resolved.id, resolved.stamp)) => None,
         None => Some(load(name, resolved.id)?),
     };
-    let compiled = |f: Box<dyn FnOnce(&mut render::Engine, &render::Compiled) -> Result<Result<R, Included>> + '_>, body: Option<Body>| {
-        alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
-            cache::with(|c| c.with_compiled(resolved.id, resolved.stamp, capacity, || body.map_or_else(|| load(name, resolved.id), Ok), f))
-        })
-    };
     // Most versions include nothing and render at once. One that includes
     // stored templates has them resolved first (so a moved label shows from
     // the next statement on), then renders.
     let mut f = Some(f);
-    let first = compiled(
-        Box::new(|engine, c| match c.includes.is_empty() {
-            true => (f.take().expect("called once"))(engine, c).map(Ok),
-            false => Ok(Err(Included { options: c.options, includes: c.includes.clone() })),
-        }),
-        body,
-    )?;
-    match first {
-        Ok(r) => Ok(r),
-        Err(Included { options, includes }) => {
-            provide_includes(options, &includes, 1)?;
-            compiled(Box::new(|engine, c| (f.take().expect("called once"))(engine, c).map(Ok)), None)?
-                .map_err(|_| unreachable!("rendered the second time"))
-        }
-    }
+    let first = alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+        cache::with(|c| {
+            c.with_compiled(resolved.id, resolved.stamp, capacity, || Ok(body.expect("read when not compiled")), |engine, compiled| {
+                if compiled.includes.is_empty() {
+                    (f.take().expect("called once"))(engine, compiled).map(Ok)
+                } else {
+                    Ok(Err(Included { options: compiled.options, includes: compiled.includes.clone() }))
+                }
+            })
+        })
+    })?;
+    let Err(Included { options, includes }) = first else {
+        return first.map_err(|_| unreachable!("rendered"));
+    };
+    provide_includes(options, &includes, 1)?;
+    alloc_guard::guarded(gucs::render_memory_limit_bytes(), || {
+        cache::with(|c| c.with_compiled(resolved.id, resolved.stamp, capacity, || load(name, resolved.id), f.take().expect("called once")))
+    })
 }
 
 /// What a compiled version includes, to provide before it renders.
