@@ -131,9 +131,9 @@ fn templates_from_the_command_line() {
     std::fs::remove_file(&file).ok();
 
     let list = ok(&db, &["template", "list"]);
-    assert!(list.lines().nth(2).unwrap().starts_with("tutor  1       2"), "{list}");
+    assert!(list.lines().nth(2).unwrap().starts_with("tutor  1        2"), "{list}");
     let json: serde_json::Value = serde_json::from_str(&ok(&db, &["template", "list", "--json"])).unwrap();
-    assert_eq!((json[0]["name"].as_str(), json[0]["active"].as_i64(), json[0]["newest"].as_i64()), (Some("tutor"), Some(1), Some(2)));
+    assert_eq!((json[0]["name"].as_str(), json[0]["release"].as_i64(), json[0]["newest"].as_i64()), (Some("tutor"), Some(1), Some(2)));
 
     assert_eq!(ok(&db, &["template", "render", "tutor", "--var", "topic=gravity", "--var", "grade=8"]), "Explain gravity for grade 8.\n");
     let vars = std::env::temp_dir().join(format!("{}-vars.json", db.name));
@@ -203,9 +203,9 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     let err = fails(&db, &["template", "diff", "tutor", "nolabel", "2"], 1);
     assert!(err.contains("SQLSTATE 42704"), "{err}");
     let show = ok(&db, &["template", "show", "tutor"]);
-    assert!(show.contains("active_version  2") && show.contains("description     Explains"), "{show}");
-    assert!(show.contains("1        false   staging") && show.contains("simpler"), "{show}");
-    assert!(show.contains("2        true    production"), "the release is production: {show}");
+    assert!(show.contains("release         2") && show.contains("description     Explains"), "{show}");
+    assert!(show.contains("1        false    staging") && show.contains("simpler"), "{show}");
+    assert!(show.contains("2        true     production"), "the release is production: {show}");
     let diff = ok(&db, &["template", "diff", "tutor", "staging", "production"]);
     assert!(diff.starts_with("--- tutor staging (v1)\n+++ tutor production (v2)\n"), "{diff}");
     assert_eq!(ok(&db, &["template", "rollback", "tutor"]), "version 1 of tutor is the release (production) again\n");

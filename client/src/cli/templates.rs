@@ -107,7 +107,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         TemplateCmd::List => {
             out.query(
                 &mut c,
-                "SELECT t.name, t.active_version AS active, max(v.version) AS newest, t.category, t.description, t.updated_at
+                "SELECT t.name, t.active_version AS release, max(v.version) AS newest, t.category, t.description, t.updated_at
                    FROM pgprompt.prompt_templates t JOIN pgprompt.prompt_versions v ON v.template_id = t.id
                   GROUP BY t.id ORDER BY t.name",
                 &[],
@@ -116,14 +116,14 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         TemplateCmd::Show { name } => {
             let info = Table::query(
                 &mut c,
-                "SELECT t.name, t.description, t.category, g.version AS active_version, g.kind, g.config::text AS config,
+                "SELECT t.name, t.description, t.category, g.version AS release, g.kind, g.config::text AS config,
                         g.options::text AS options, g.input_schema::text AS input_schema, g.variables, g.body
                    FROM pgprompt.prompt_get($1) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
                 &[&name],
             )?;
             let history = Table::query(
                 &mut c,
-                "SELECT v.version, v.version = t.active_version AS active,
+                "SELECT v.version, v.version = t.active_version AS release,
                         coalesce((SELECT array_agg(l.label ORDER BY l.label) FROM pgprompt.v_labels l
                                    WHERE l.template_id = t.id AND l.version = v.version), '{}') AS labels,
                         v.message, v.created_at, v.created_by,
