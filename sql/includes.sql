@@ -49,6 +49,7 @@ DECLARE
     v_version integer;
     v_kind text;
     v_path text[];
+    v_deep text[];
 BEGIN
     INSERT INTO prompt_includes (template_id, version, target, child, selector)
     SELECT p_template_id, p_version, i.target, i.template, i.selector FROM _template_includes(p_body, p_kind) i
@@ -77,8 +78,9 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Every chain of includes from this version, over the includes of every
-    -- version: a cycle returns to this template; none may be deeper than 5.
+    -- Every chain of includes from this version (to 7 steps), over the
+    -- includes of every version: one returning to this template is a
+    -- cycle; none may be deeper than 5.
     WITH RECURSIVE chain (child, path) AS (
         SELECT i.child, ARRAY[v_name, i.child]
           FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
@@ -89,25 +91,16 @@ BEGIN
           JOIN prompt_includes i ON i.template_id = t.id
          WHERE c.child <> v_name AND cardinality(c.path) <= 7
     )
-    SELECT c.path INTO v_path FROM chain c WHERE c.child = v_name ORDER BY cardinality(c.path) LIMIT 1;
+    SELECT (SELECT c.path FROM chain c WHERE c.child = v_name ORDER BY cardinality(c.path) LIMIT 1),
+           (SELECT c.path FROM chain c WHERE cardinality(c.path) > 6 ORDER BY cardinality(c.path) LIMIT 1)
+      INTO v_path, v_deep;
     IF v_path IS NOT NULL THEN
         RAISE EXCEPTION 'template "%" would include itself: %', v_name, array_to_string(v_path, ' -> ')
             USING ERRCODE = 'invalid_object_definition',
                   DETAIL = 'Includes are followed through every version of each template, since a label may point at any of them.';
     END IF;
-    WITH RECURSIVE chain (child, path) AS (
-        SELECT i.child, ARRAY[v_name, i.child]
-          FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
-        UNION
-        SELECT i.child, c.path || i.child
-          FROM chain c
-          JOIN prompt_templates t ON t.name = c.child
-          JOIN prompt_includes i ON i.template_id = t.id
-         WHERE cardinality(c.path) <= 7
-    )
-    SELECT c.path INTO v_path FROM chain c WHERE cardinality(c.path) > 6 ORDER BY cardinality(c.path) LIMIT 1;
-    IF v_path IS NOT NULL THEN
-        RAISE EXCEPTION 'template "%" would nest includes deeper than 5 levels: %', v_name, array_to_string(v_path, ' -> ')
+    IF v_deep IS NOT NULL THEN
+        RAISE EXCEPTION 'template "%" would nest includes deeper than 5 levels: %', v_name, array_to_string(v_deep, ' -> ')
             USING ERRCODE = 'statement_too_complex';
     END IF;
 END

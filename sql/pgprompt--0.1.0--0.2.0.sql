@@ -225,7 +225,7 @@ BEGIN
             to_jsonb(OLD) || jsonb_build_object(
                 'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
                 'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
-                             FROM prompt_labels WHERE template_id = OLD.id)),
+                             FROM v_labels WHERE template_id = OLD.id)),
             NULL);
         PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
         RETURN OLD;
@@ -244,6 +244,9 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+COMMENT ON FUNCTION _audit_templates() IS
+    'Trigger: audits creation, deletion and changes of templates; notifies pgprompt_changes on create and delete.';
 
 CREATE OR REPLACE FUNCTION _audit_versions()
 RETURNS trigger
@@ -3161,49 +3164,6 @@ ALTER FUNCTION prompt_label(text, integer, text, boolean) SECURITY DEFINER;
 ALTER FUNCTION prompt_unlabel(text, text) SECURITY DEFINER;
 GRANT SELECT ON v_labels TO pgprompt_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON v_labels TO pgprompt_admin;
-
-CREATE OR REPLACE FUNCTION _audit_templates()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_before jsonb;
-    v_after jsonb;
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NOT _restoring() THEN
-            PERFORM _audit('create', 'template', NEW.name, NEW.id, NULL, NULL, to_jsonb(NEW));
-            PERFORM _notify_change(NEW.name, NEW.active_version, 'create');
-        END IF;
-        RETURN NEW;
-    ELSIF TG_OP = 'DELETE' THEN
-        -- BEFORE DELETE: the versions and labels are still there to count.
-        PERFORM _audit('delete', 'template', OLD.name, OLD.id, OLD.active_version,
-            to_jsonb(OLD) || jsonb_build_object(
-                'versions', (SELECT count(*) FROM prompt_versions WHERE template_id = OLD.id),
-                'labels', (SELECT coalesce(jsonb_object_agg(label, version), '{}')
-                             FROM v_labels WHERE template_id = OLD.id)),
-            NULL);
-        PERFORM _notify_change(OLD.name, OLD.active_version, 'delete');
-        RETURN OLD;
-    END IF;
-    -- UPDATE: activations are audited from prompt_activations; record the
-    -- other columns that changed, if any.
-    SELECT jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, n.value)
-      INTO v_before, v_after
-      FROM jsonb_each(to_jsonb(OLD)) o
-      JOIN jsonb_each(to_jsonb(NEW)) n USING (key)
-     WHERE o.value IS DISTINCT FROM n.value
-       AND o.key NOT IN ('active_version', 'updated_at', 'updated_by');
-    IF v_before IS NOT NULL THEN
-        PERFORM _audit('update', 'template', NEW.name, NEW.id, NULL, v_before, v_after);
-    END IF;
-    RETURN NEW;
-END
-$$;
-
 ------------------------------------------------------------------------------
 -- Structured prompts: a model configuration of a checked shape, an input
 -- schema per version, and settings a new version inherits.
@@ -3979,6 +3939,7 @@ DECLARE
     v_version integer;
     v_kind text;
     v_path text[];
+    v_deep text[];
 BEGIN
     INSERT INTO prompt_includes (template_id, version, target, child, selector)
     SELECT p_template_id, p_version, i.target, i.template, i.selector FROM _template_includes(p_body, p_kind) i
@@ -4007,8 +3968,9 @@ BEGIN
         END IF;
     END LOOP;
 
-    -- Every chain of includes from this version, over the includes of every
-    -- version: a cycle returns to this template; none may be deeper than 5.
+    -- Every chain of includes from this version (to 7 steps), over the
+    -- includes of every version: one returning to this template is a
+    -- cycle; none may be deeper than 5.
     WITH RECURSIVE chain (child, path) AS (
         SELECT i.child, ARRAY[v_name, i.child]
           FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
@@ -4019,25 +3981,16 @@ BEGIN
           JOIN prompt_includes i ON i.template_id = t.id
          WHERE c.child <> v_name AND cardinality(c.path) <= 7
     )
-    SELECT c.path INTO v_path FROM chain c WHERE c.child = v_name ORDER BY cardinality(c.path) LIMIT 1;
+    SELECT (SELECT c.path FROM chain c WHERE c.child = v_name ORDER BY cardinality(c.path) LIMIT 1),
+           (SELECT c.path FROM chain c WHERE cardinality(c.path) > 6 ORDER BY cardinality(c.path) LIMIT 1)
+      INTO v_path, v_deep;
     IF v_path IS NOT NULL THEN
         RAISE EXCEPTION 'template "%" would include itself: %', v_name, array_to_string(v_path, ' -> ')
             USING ERRCODE = 'invalid_object_definition',
                   DETAIL = 'Includes are followed through every version of each template, since a label may point at any of them.';
     END IF;
-    WITH RECURSIVE chain (child, path) AS (
-        SELECT i.child, ARRAY[v_name, i.child]
-          FROM prompt_includes i WHERE i.template_id = p_template_id AND i.version = p_version
-        UNION
-        SELECT i.child, c.path || i.child
-          FROM chain c
-          JOIN prompt_templates t ON t.name = c.child
-          JOIN prompt_includes i ON i.template_id = t.id
-         WHERE cardinality(c.path) <= 7
-    )
-    SELECT c.path INTO v_path FROM chain c WHERE cardinality(c.path) > 6 ORDER BY cardinality(c.path) LIMIT 1;
-    IF v_path IS NOT NULL THEN
-        RAISE EXCEPTION 'template "%" would nest includes deeper than 5 levels: %', v_name, array_to_string(v_path, ' -> ')
+    IF v_deep IS NOT NULL THEN
+        RAISE EXCEPTION 'template "%" would nest includes deeper than 5 levels: %', v_name, array_to_string(v_deep, ' -> ')
             USING ERRCODE = 'statement_too_complex';
     END IF;
 END

@@ -265,26 +265,16 @@ fn try_score(
             pg_sys::INT8OID,
             pg_sys::JSONBOID,
         ];
-        let insert = match target {
-            Target::Call(_) => INSERT_CALL.with(|p| {
-                p.plan(
-                    &format!(
-                        "{COLUMNS} ON CONFLICT (execution_id, name, coalesce(supersedes, 0)) WHERE execution_id IS NOT NULL
-                         DO NOTHING RETURNING id"
-                    ),
-                    &TYPES,
-                )
-            }),
-            Target::Trace(_) => INSERT_TRACE.with(|p| {
-                p.plan(
-                    &format!(
-                        "{COLUMNS} ON CONFLICT (trace_id, name, coalesce(supersedes, 0)) WHERE trace_id IS NOT NULL
-                         DO NOTHING RETURNING id"
-                    ),
-                    &TYPES,
-                )
-            }),
+        let (kept, column) = match target {
+            Target::Call(_) => (&INSERT_CALL, "execution_id"),
+            Target::Trace(_) => (&INSERT_TRACE, "trace_id"),
         };
+        let insert = kept.with(|p| {
+            p.plan(
+                &format!("{COLUMNS} ON CONFLICT ({column}, name, coalesce(supersedes, 0)) WHERE {column} IS NOT NULL DO NOTHING RETURNING id"),
+                &TYPES,
+            )
+        });
         let mut args = spi::Args::with_capacity(10);
         args.push(Some(name))
             .push(match target {

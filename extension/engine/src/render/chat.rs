@@ -101,21 +101,18 @@ impl Walk<'_> {
             };
             match kind {
                 "text" => self.text(p.get("text"), at("text"), &format!("{what} text"), true)?,
-                "image_url" => {
-                    media("image_url")?;
-                    let image = field("image_url")?;
-                    let mut path = at("image_url");
-                    path.push(Step::Key("url"));
-                    self.text(image.get("url"), path, &format!("{what} image_url.url"), true)?;
-                    self.literal(image.get("detail"), &format!("{what} image_url.detail"), &["auto", "low", "high"], false)?;
-                }
-                "input_audio" => {
-                    media("input_audio")?;
-                    let audio = field("input_audio")?;
-                    let mut path = at("input_audio");
-                    path.push(Step::Key("data"));
-                    self.text(audio.get("data"), path, &format!("{what} input_audio.data"), true)?;
-                    self.literal(audio.get("format"), &format!("{what} input_audio.format"), &["wav", "mp3"], true)?;
+                "image_url" | "input_audio" => {
+                    // The templated key, and the literal one with its values.
+                    let (part, key, literal, allowed, required): (&'static str, &'static str, &str, &[&str], bool) = match kind {
+                        "image_url" => ("image_url", "url", "detail", &["auto", "low", "high"], false),
+                        _ => ("input_audio", "data", "format", &["wav", "mp3"], true),
+                    };
+                    media(part)?;
+                    let object = field(part)?;
+                    let mut path = at(part);
+                    path.push(Step::Key(key));
+                    self.text(object.get(key), path, &format!("{what} {part}.{key}"), true)?;
+                    self.literal(object.get(literal), &format!("{what} {part}.{literal}"), allowed, required)?;
                 }
                 "file" => {
                     media("file")?;
