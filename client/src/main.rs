@@ -79,6 +79,14 @@ struct CompletionArgs {
 }
 
 fn main() -> ExitCode {
+    // Piped into `head` or a pager that quits: end quietly, as Unix tools
+    // do, instead of a panic on the failed write (exit 101). Rust starts
+    // programs with SIGPIPE ignored; this restores the default.
+    // SAFETY: setting a signal disposition before any thread is started.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let out = cli::Out { json: cli.json };
     let url = cli.url.as_deref();

@@ -77,6 +77,29 @@ fn connection_errors_exit_1_without_a_panic() {
     assert!(text(&out).contains("FAIL  connection"), "{}", text(&out));
 }
 
+/// `pgprompt ... | head`: the reader goes away; the command ends quietly
+/// (as Unix tools do, by SIGPIPE), not with a panic and exit 101.
+#[test]
+fn a_closed_pipe_ends_the_command_quietly() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute("SELECT prompt_save('t' || i, 'body ' || i) FROM generate_series(1, 300) i").unwrap();
+    for args in [vec!["completions", "bash"], vec!["--url", &db.url(), "template", "list"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+            .args(&args)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+        assert_ne!(out.status.code(), Some(101), "{args:?}");
+    }
+}
+
 #[test]
 fn unix_socket_and_tcp_urls_both_work() {
     let db = TestDb::new();
