@@ -4,7 +4,9 @@
 //! `render` (templates), `jsonb` (reading vars in place), `guard`
 //! (guardrail scanning), `cost` (prices and exact costs), `stats` (latency
 //! histograms), `bucket` (experiment assignment), `significance` (the
-//! statistics of experiment results), `gate` (test case assertions), `error` (the error type and its SQLSTATEs) and `alloc_guard`
+//! statistics of experiment results), `gate` (test case assertions),
+//! `model_config` and `json_schema` (what a version's configuration and
+//! input schema must look like), `error` (the error type and its SQLSTATEs) and `alloc_guard`
 //! (the render memory budget). `pg` is the thin PostgreSQL layer. The
 //! schema is plain SQL in the repository's `sql/` directory.
 

@@ -632,7 +632,13 @@ impl Engine {
         match tmpl.render_captured_to(ctx, &mut writer) {
             Ok(_) => {}
             Err(_) if writer.exceeded => return Err(output_limit(limits)),
-            Err(e) => return Err(runtime_error(&e, tmpl.source(), &compiled.paths, &compiled.variables, vars, limits, label)),
+            Err(e) => {
+                // An included template's source, by name, from this environment
+                // (minijinja keeps sources in errors only in debug builds).
+                let env = self.env(compiled.options);
+                let source_of = |name: &str| env.get_template(name).ok().map(|t| t.source().to_string());
+                return Err(runtime_error(&e, tmpl.source(), &compiled.paths, &compiled.variables, vars, limits, label, &source_of));
+            }
         }
         compiled.remember_output(writer.buf.len());
         // minijinja writes whole `str`s, so the bytes are UTF-8; NUL can come
@@ -849,6 +855,7 @@ fn runtime_error(
     vars: &dyn Vars,
     limits: &Limits,
     label: Option<&str>,
+    source_of: &dyn Fn(&str) -> Option<String>,
 ) -> Error {
     use minijinja::ErrorKind as K;
     // An error inside an included template: report it as that template's,
@@ -856,7 +863,8 @@ fn runtime_error(
     if e.kind() == K::BadInclude {
         if let Some(inner) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<minijinja::Error>()) {
             let name = inner.name().unwrap_or("a template");
-            let child = inner.template_source().unwrap_or("");
+            let child = source_of(name).unwrap_or_default();
+            let child = child.as_str();
             let (mut child_paths, mut child_vars) = (BTreeSet::new(), BTreeSet::new());
             if let Ok(t) = Environment::new().template_from_str(child) {
                 child_paths.extend(t.undeclared_variables(true));
@@ -867,7 +875,7 @@ fn runtime_error(
                 Some(l) => format!("{l}: included template {name}"),
                 None => format!("included template {name}"),
             };
-            return runtime_error(inner, child, &child_paths, &child_vars, vars, limits, Some(&inner_label));
+            return runtime_error(inner, child, &child_paths, &child_vars, vars, limits, Some(&inner_label), source_of);
         }
     }
     let vars = &vars.to_json().unwrap_or(Json::Null);
