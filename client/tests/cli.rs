@@ -226,7 +226,7 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     let err = fails(&db, &["template", "diff", "tutor", "nolabel", "2"], 1);
     assert!(err.contains("SQLSTATE 42704"), "{err}");
     let show = ok(&db, &["template", "show", "tutor"]);
-    assert!(show.contains("release         2") && show.contains("description     Explains"), "{show}");
+    assert!(show.contains("version         2") && show.contains("release         true") && show.contains("description     Explains"), "{show}");
     assert!(show.contains("1        false    staging") && show.contains("simpler"), "{show}");
     assert!(show.contains("2        true     production"), "the release is production: {show}");
     let diff = ok(&db, &["template", "diff", "tutor", "staging", "production"]);
@@ -236,6 +236,23 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     // own version is refused, whoever one is.
     let err = fails(&db, &["template", "approve", "tutor", "2", "--comment", "fine"], 1);
     assert!(err.contains("its author cannot approve it") && err.contains("SQLSTATE 42501"), "{err}");
+
+    // One version or label shown; the audit trail; unlabel; delete.
+    let staging = ok(&db, &["template", "show", "tutor", "--label", "staging"]);
+    assert!(staging.contains("version         1") && staging.contains("labels          production, staging"), "{staging}");
+    let v2 = ok(&db, &["template", "show", "tutor", "--version", "2"]);
+    assert!(v2.contains("version         2") && v2.contains("release         false"), "{v2}");
+    let history = ok(&db, &["template", "history", "tutor"]);
+    assert!(history.contains("rollback") && history.contains("label_set") && history.contains("tutor@staging"), "{history}");
+    assert_eq!(ok(&db, &["template", "unlabel", "tutor", "staging"]), "removed label staging of tutor\n");
+    assert!(fails(&db, &["template", "unlabel", "tutor", "staging"], 1).contains("has no label"));
+    assert!(fails(&db, &["template", "unlabel", "tutor", "production"], 1).contains("SQLSTATE 55000"));
+    let out = with_stdin(&["--url", &db.url(), "template", "new", "scratch"], "throwaway");
+    assert!(out.status.success());
+    assert!(fails(&db, &["template", "delete", "scratch"], 1).contains("pass --yes"));
+    assert_eq!(ok(&db, &["template", "delete", "scratch", "--yes"]), "deleted template scratch\n");
+    assert!(ok(&db, &["template", "history", "scratch"]).contains("delete"), "the trail outlives the template");
+    assert!(fails(&db, &["template", "history", "never"], 1).contains("never did"));
 
     let err = fails(&db, &["template", "show", "nope"], 1);
     assert!(err.contains("template \"nope\" does not exist") && err.contains("SQLSTATE 42704"), "{err}");
@@ -286,6 +303,7 @@ fn guardrails_experiments_prices_and_stats() {
     ok(&db, &["guardrail", "update", "order_ids", "--severity", "high"]);
     assert!(ok(&db, &["guardrail", "show", "order_ids", "--json"]).contains(r#""severity": "high""#));
     let found = with_stdin(&["--url", &db.url(), "guardrail", "check"], "order ORD-123456 for jane@example.com");
+    assert_eq!(found.status.code(), Some(1), "a block guardrail fired: exit 1");
     let found = text(&found);
     assert!(found.contains("EMAIL_ADDRESS") && found.contains("jane@example.com") && found.contains("ORD-123456"), "{found}");
     let err = fails(&db, &["guardrail", "add", "bad", "--kind", "regex", "--config", r#"{"patterns": ["(unclosed"]}"#], 1);

@@ -50,7 +50,8 @@ pub enum GuardrailCmd {
     Enable { name: String },
     /// Turn a guardrail off.
     Disable { name: String },
-    /// Scan text (an argument, or stdin) and show the findings.
+    /// Scan text (an argument, or stdin) and show the findings; exit 1 when
+    /// a block guardrail fires (as prompt_guard_enforce would refuse it).
     Check {
         text: Option<String>,
         /// input or output.
@@ -111,6 +112,13 @@ pub fn run(url: Option<&str>, out: &Out, cmd: GuardrailCmd) -> Result<Done> {
                    FROM pgprompt.prompt_guard_scan($1, $2)",
                 &[&text, &direction],
             )?;
+            // As prompt_guard_enforce would refuse it: exit 1, for scripts.
+            let blocked: bool = c
+                .query_one("SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_guard_scan($1, $2) WHERE action = 'block')", &[&text, &direction])?
+                .get(0);
+            if blocked {
+                return Ok(Done::Failed);
+            }
         }
     }
     Ok(Done::Ok)

@@ -8,11 +8,32 @@ use super::{connect, parse_var, read_input, vars, Done, Out};
 
 #[derive(Subcommand)]
 pub enum TemplateCmd {
-    /// Every template with its active and newest version.
+    /// Every template with its release and newest version.
     List,
-    /// One template: its active version, labels and history.
+    /// One template: its release (or the version or label asked for), then
+    /// every version with its labels and approvals.
     Show {
         name: String,
+        #[arg(long, conflicts_with = "label")]
+        version: Option<i32>,
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// The audit trail of one template: every change, who made it and when.
+    History {
+        name: String,
+        /// The newest N events.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Remove a label (production is moved, never removed).
+    Unlabel { name: String, label: String },
+    /// Delete a template with all its versions (the audit log keeps them).
+    Delete {
+        name: String,
+        /// Confirm: nothing is deleted without it.
+        #[arg(long)]
+        yes: bool,
     },
     /// Save a new version from a file or stdin (the first version of a new template is released at once).
     New {
@@ -113,13 +134,14 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
                 &[],
             )?;
         }
-        TemplateCmd::Show { name } => {
+        TemplateCmd::Show { name, version, label } => {
             let info = Table::query(
                 &mut c,
-                "SELECT t.name, t.description, t.category, g.version AS release, g.kind, g.config::text AS config,
-                        g.options::text AS options, g.input_schema::text AS input_schema, g.variables, g.body
-                   FROM pgprompt.prompt_get($1) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
-                &[&name],
+                "SELECT t.name, t.description, t.category, g.version, g.is_active AS release, g.labels, g.kind,
+                        g.config::text AS config, g.options::text AS options, g.input_schema::text AS input_schema,
+                        g.variables, g.body
+                   FROM pgprompt.prompt_get($1, $2, $3) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
+                &[&name, &version, &label],
             )?;
             let history = Table::query(
                 &mut c,
@@ -178,6 +200,41 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             } else {
                 println!("{label} of {name} is version {version}");
             }
+        }
+        TemplateCmd::History { name, limit } => {
+            let exists: bool = c.query_one("SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_templates WHERE name = $1)", &[&name])?.get(0);
+            let logged: bool = c
+                .query_one("SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE object_name = $1)", &[&name])?
+                .get(0);
+            if !exists && !logged {
+                return Err(Error::local(format!("template \"{name}\" does not exist and never did")));
+            }
+            out.query(
+                &mut c,
+                "SELECT a.occurred_at, a.actor, a.action, a.object_type, a.object_name, a.version,
+                        a.before::text AS before, a.after::text AS after
+                   FROM pgprompt.prompt_audit_logs a
+                  WHERE a.template_id = (SELECT t.id FROM pgprompt.prompt_templates t WHERE t.name = $1)
+                     OR a.object_name = $1 OR a.object_name LIKE replace(replace($1, '_', '\\_'), '%', '\\%') || '@%'
+                  ORDER BY a.id DESC LIMIT $2",
+                &[&name, &limit],
+            )?;
+        }
+        TemplateCmd::Unlabel { name, label } => {
+            let removed: bool = c.query_one("SELECT pgprompt.prompt_unlabel($1, $2)", &[&name, &label])?.get(0);
+            if !removed {
+                return Err(Error::local(format!("template \"{name}\" has no label \"{label}\"")));
+            }
+            println!("removed label {label} of {name}");
+        }
+        TemplateCmd::Delete { name, yes } => {
+            if !yes {
+                return Err(Error::local(format!(
+                    "deleting \"{name}\" removes every version, label and test case (the audit log keeps them): pass --yes"
+                )));
+            }
+            c.execute("SELECT pgprompt.prompt_delete($1)", &[&name])?;
+            println!("deleted template {name}");
         }
         TemplateCmd::Approve { name, version, comment } => {
             c.execute("SELECT pgprompt.prompt_approve($1, $2, $3)", &[&name, &version, &comment])?;
