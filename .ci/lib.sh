@@ -172,6 +172,12 @@ max_connections = 200
 max_slot_wal_keep_size = '2GB'
 EOF
     fi
+    # One role authenticates by password over TCP (the CLI's connection
+    # tests: password files, services, wrong passwords); the rest trust.
+    if ! grep -q '^host all pgprompt_pw_test ' "$DATA_DIR/pg_hba.conf"; then
+        as_pg sed -i '1i host all pgprompt_pw_test 127.0.0.1/32 scram-sha-256' "$DATA_DIR/pg_hba.conf"
+        cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
+    fi
     local fp
     fp=$(installed_fingerprint)
     if cluster_running; then

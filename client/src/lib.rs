@@ -1,8 +1,11 @@
 //! pgprompt-client: a typed Rust API over pgprompt's SQL functions.
 //!
-//! Connections come from a URL or, like libpq, from the environment:
-//! `DATABASE_URL`, or `PGHOST`, `PGPORT`, `PGUSER`, `PGDATABASE`,
-//! `PGPASSWORD` (with libpq's defaults for what is unset).
+//! Connections are found as psql finds them: a URL (or `DATABASE_URL`);
+//! then the service named by `PGSERVICE` (`PGSERVICEFILE`,
+//! `~/.pg_service.conf`, `$PGSYSCONFDIR/pg_service.conf`); then `PGHOST`,
+//! `PGPORT`, `PGUSER`, `PGDATABASE`, `PGCONNECT_TIMEOUT`; the password from
+//! any of those, else `PGPASSWORD`, else the password file (`PGPASSFILE` or
+//! `~/.pgpass`); libpq's defaults for what is left.
 
 use std::env;
 use std::fmt;
@@ -10,6 +13,7 @@ use std::fmt;
 pub use postgres;
 use postgres::{Client, Config, NoTls};
 
+pub mod conninfo;
 pub mod files;
 pub mod prompts;
 pub mod table;
@@ -67,31 +71,149 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Connection settings: `url` if given, else `DATABASE_URL`, else the
 /// libpq environment variables.
 pub fn config(url: Option<&str>) -> Result<Config> {
+    let invalid = |what: String| Error { sqlstate: None, message: what };
     let from_url = url.map(str::to_string).or_else(|| env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()));
-    if let Some(url) = from_url {
-        return url
-            .parse::<Config>()
-            .map_err(|e| Error { sqlstate: None, message: format!("invalid connection string: {e}") });
+    let mut cfg = match &from_url {
+        Some(url) => url.parse::<Config>().map_err(|e| invalid(format!("invalid connection string: {}", innermost(&e))))?,
+        None => Config::new(),
+    };
+    // The service's settings, then the environment's, for what the URL left out.
+    let mut settings: Vec<(String, String)> = Vec::new();
+    if let Some(name) = env::var("PGSERVICE").ok().filter(|s| !s.is_empty()) {
+        let files = [
+            env::var("PGSERVICEFILE").ok(),
+            env::var("HOME").ok().map(|h| format!("{h}/.pg_service.conf")),
+            Some(format!("{}/pg_service.conf", env::var("PGSYSCONFDIR").unwrap_or_else(|_| "/etc/postgresql-common".into()))),
+        ];
+        let found = files.iter().flatten().find_map(|f| std::fs::read_to_string(f).ok().and_then(|t| conninfo::service_settings(&t, &name)));
+        settings = found.ok_or_else(|| invalid(format!("definition of service \"{name}\" not found")))?;
     }
-    let mut cfg = Config::new();
-    let user = env::var("PGUSER").or_else(|_| env::var("USER")).unwrap_or_else(|_| "postgres".into());
-    cfg.host(&env::var("PGHOST").unwrap_or_else(|_| "/var/run/postgresql".into()));
-    cfg.port(match env::var("PGPORT") {
-        Ok(p) => p.parse().map_err(|_| Error { sqlstate: None, message: format!("PGPORT is not a port: {p}") })?,
-        Err(_) => 5432,
-    });
-    cfg.dbname(&env::var("PGDATABASE").unwrap_or_else(|_| user.clone()));
-    cfg.user(&user);
-    if let Ok(pw) = env::var("PGPASSWORD") {
-        cfg.password(pw);
+    for (key, var) in [("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"), ("connect_timeout", "PGCONNECT_TIMEOUT")] {
+        if let Ok(v) = env::var(var) {
+            settings.push((key.to_string(), v));
+        }
     }
-    cfg.application_name("pgprompt");
+    for (key, value) in settings {
+        match key.as_str() {
+            "host" if cfg.get_hosts().is_empty() => {
+                cfg.host(&value);
+            }
+            "port" if cfg.get_ports().is_empty() => {
+                cfg.port(value.parse().map_err(|_| invalid(format!("invalid port number: \"{value}\"")))?);
+            }
+            "dbname" if cfg.get_dbname().is_none() => {
+                cfg.dbname(&value);
+            }
+            "user" if cfg.get_user().is_none() => {
+                cfg.user(&value);
+            }
+            "password" if cfg.get_password().is_none() => {
+                cfg.password(value);
+            }
+            "connect_timeout" if cfg.get_connect_timeout().is_none() => {
+                let secs: u64 = value.parse().map_err(|_| invalid(format!("invalid connect_timeout: \"{value}\"")))?;
+                cfg.connect_timeout(std::time::Duration::from_secs(secs));
+            }
+            "application_name" if cfg.get_application_name().is_none() => {
+                cfg.application_name(&value);
+            }
+            _ => {}
+        }
+    }
+    // libpq's defaults.
+    let user = match cfg.get_user() {
+        Some(u) => u.to_string(),
+        None => env::var("USER").unwrap_or_else(|_| "postgres".into()),
+    };
+    if cfg.get_user().is_none() {
+        cfg.user(&user);
+    }
+    if cfg.get_hosts().is_empty() {
+        cfg.host("/var/run/postgresql");
+    }
+    if cfg.get_ports().is_empty() {
+        cfg.port(5432);
+    }
+    if cfg.get_dbname().is_none() {
+        cfg.dbname(&user);
+    }
+    if cfg.get_application_name().is_none() {
+        cfg.application_name("pgprompt");
+    }
+    // The password: given, else PGPASSWORD, else the password file.
+    if cfg.get_password().is_none() {
+        if let Some(pw) = env::var("PGPASSWORD").ok().filter(|p| !p.is_empty()) {
+            cfg.password(pw);
+        } else if let Some(pw) = password_file(&cfg) {
+            cfg.password(pw);
+        }
+    }
     Ok(cfg)
 }
 
-/// Connects with `config(url)`.
+/// The password the password file gives for `cfg`'s first host, if the file
+/// exists and (as libpq insists) only its owner can read it.
+fn password_file(cfg: &Config) -> Option<String> {
+    let path = env::var("PGPASSFILE").ok().or_else(|| env::var("HOME").ok().map(|h| format!("{h}/.pgpass")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if std::fs::metadata(&path).ok()?.permissions().mode() & 0o077 != 0 {
+            eprintln!("WARNING: password file \"{path}\" has group or world access; permissions should be u=rw (0600) or less");
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    let host = host_name(cfg.get_hosts().first()?);
+    conninfo::pgpass_password(&text, &host, *cfg.get_ports().first()?, cfg.get_dbname()?, cfg.get_user()?)
+}
+
+fn host_name(host: &postgres::config::Host) -> String {
+    match host {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        #[cfg(unix)]
+        postgres::config::Host::Unix(p) => p.display().to_string(),
+    }
+}
+
+/// Connects with `config(url)`. A failure says where it tried and why, as
+/// psql does: `connection to server at "127.0.0.1", port 5433 failed:
+/// Connection refused`.
 pub fn connect(url: Option<&str>) -> Result<Client> {
-    Ok(config(url)?.connect(NoTls)?)
+    let cfg = config(url)?;
+    cfg.connect(NoTls).map_err(|e| connection_error(&cfg, &e))
+}
+
+/// The innermost cause of an error, as psql words it (without " (os error N)").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    let text = cause.to_string();
+    match text.find(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+fn connection_error(cfg: &Config, e: &postgres::Error) -> Error {
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    let at = match cfg.get_hosts().first() {
+        #[cfg(unix)]
+        Some(postgres::config::Host::Unix(dir)) => format!("on socket \"{}/.s.PGSQL.{port}\"", dir.display()),
+        Some(h) => format!("at \"{}\", port {port}", host_name(h)),
+        None => format!("port {port}"),
+    };
+    let why = match e.as_db_error() {
+        Some(db) => format!("{}:  {}", db.severity(), db.message()),
+        None => match innermost(e).as_str() {
+            "password missing" | "invalid configuration: password missing" => "fe_sendauth: no password supplied".to_string(),
+            "timed out" | "timeout waiting for server" => "timeout expired".to_string(),
+            other => other.to_string(),
+        },
+    };
+    Error { sqlstate: e.as_db_error().map(|d| d.code().code().to_string()), message: format!("connection to server {at} failed: {why}") }
 }
 
 /// What is installed where the client is connected.

@@ -70,8 +70,13 @@ fn connection_errors_exit_1_without_a_panic() {
     let out = pgprompt(&["--url", "postgresql://nobody@127.0.0.1:1/none", "template", "list"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("pgprompt: "), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(stderr, "pgprompt: connection to server at \"127.0.0.1\", port 1 failed: Connection refused\n");
+    let out = pgprompt(&["--url", "postgresql://nobody@/none?host=/nonexistent-socket-dir&port=5999", "status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("connection to server on socket \"/nonexistent-socket-dir/.s.PGSQL.5999\" failed: No such file or directory"), "{stderr}");
+    let out = pgprompt(&["--url", "postgresql://x@host:99999/db", "status"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid connection string: invalid value for option `port`"));
     let out = pgprompt(&["--url", "postgresql://nobody@/none?host=/nonexistent-socket-dir", "doctor"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("FAIL  connection"), "{}", text(&out));
@@ -98,6 +103,65 @@ fn a_closed_pipe_ends_the_command_quietly() {
         assert!(stderr.is_empty(), "{args:?}: {stderr}");
         assert_ne!(out.status.code(), Some(101), "{args:?}");
     }
+}
+
+/// Passwords and settings come from where psql finds them: the URL,
+/// PGPASSWORD beside a URL without one, the password file, a service.
+/// The role authenticates by password over TCP (see .ci/lib.sh).
+#[test]
+fn passwords_come_from_where_psql_finds_them() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(
+        "DO $$ BEGIN CREATE ROLE pgprompt_pw_test LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$;
+         ALTER ROLE pgprompt_pw_test PASSWORD 's3cret:pw'",
+    )
+    .unwrap();
+    let port: String = one(&mut c, "SELECT current_setting('port')");
+    let run = |envs: &[(&str, &str)], args: &[&str]| -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgprompt"));
+        cmd.args(args).env_remove("DATABASE_URL").env_remove("PGPASSWORD").env_remove("PGSERVICE").env("PGPASSFILE", "/nonexistent");
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let url = format!("postgresql://pgprompt_pw_test@127.0.0.1:{port}/{}", db.name);
+    let status = |o: &Output| (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned());
+
+    // No password where one is needed; a wrong one.
+    let (code, err) = status(&run(&[], &["--url", &url, "status"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains(&format!("connection to server at \"127.0.0.1\", port {port} failed: fe_sendauth: no password supplied")), "{err}");
+    let (code, err) = status(&run(&[("PGPASSWORD", "wrong")], &["--url", &url, "status"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("failed: FATAL:  password authentication failed for user \"pgprompt_pw_test\""), "{err}");
+    // PGPASSWORD beside a URL without a password.
+    let out = run(&[("PGPASSWORD", "s3cret:pw")], &["--url", &url, "status"]);
+    assert!(out.status.success(), "{:?}", status(&out));
+    // The password file: only its owner may read it, and the escaped colon counts.
+    let dir = std::env::temp_dir().join(format!("{}-conn", db.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pgpass = dir.join("pgpass");
+    std::fs::write(&pgpass, format!("# ours\nelsewhere:*:*:*:no\n127.0.0.1:{port}:*:pgprompt_pw_test:s3cret\\:pw\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (code, err) = status(&run(&[("PGPASSFILE", pgpass.to_str().unwrap())], &["--url", &url, "status"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("has group or world access") && err.contains("no password supplied"), "{err}");
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run(&[("PGPASSFILE", pgpass.to_str().unwrap())], &["--url", &url, "status"]);
+    assert!(out.status.success(), "{:?}", status(&out));
+    // A service: host, port, database and user from the service file, the password from the password file.
+    let services = dir.join("pg_service.conf");
+    std::fs::write(&services, format!("[other]\nhost=nowhere\n\n[prompts]\nhost=127.0.0.1\nport={port}\ndbname={}\nuser=pgprompt_pw_test\n", db.name)).unwrap();
+    let envs = [("PGSERVICE", "prompts"), ("PGSERVICEFILE", services.to_str().unwrap()), ("PGPASSFILE", pgpass.to_str().unwrap())];
+    let out = run(&envs, &["status"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("pgprompt  "), "{:?}", status(&out));
+    let (code, err) = status(&run(&[("PGSERVICE", "missing"), ("PGSERVICEFILE", services.to_str().unwrap())], &["status"]));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("definition of service \"missing\" not found"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]
