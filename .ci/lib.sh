@@ -78,7 +78,7 @@ apt_ensure() {
 
 # Debian packages the build and the cluster need.
 ensure_packages() {
-    apt_ensure "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make
+    apt_ensure "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make openssl
     [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing postgresql-server-dev-$PG_MAJOR"
 }
 
@@ -172,6 +172,18 @@ max_connections = 200
 max_slot_wal_keep_size = '2GB'
 EOF
     fi
+    # TLS, with a certificate for localhost signed by a CA made here (the
+    # CLI's TLS tests verify it with $DATA_DIR/ca.crt).
+    if [ ! -f "$DATA_DIR/server.crt" ]; then
+        as_pg sh -c "cd '$DATA_DIR' &&
+            openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pgprompt test CA' -keyout ca.key -out ca.crt &&
+            openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr &&
+            printf 'subjectAltName=DNS:localhost\n' >server.ext &&
+            openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile server.ext -out server.crt &&
+            chmod 600 server.key ca.key && chmod 644 ca.crt &&
+            printf '\n# TLS (the CLI tests)\nssl = on\n' >>postgresql.conf" >/dev/null 2>&1 || die "making the TLS certificate failed"
+        cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
+    fi
     # One role authenticates by password over TCP (the CLI's connection
     # tests: password files, services, wrong passwords); the rest trust.
     if ! grep -q '^host all pgprompt_pw_test ' "$DATA_DIR/pg_hba.conf"; then
@@ -231,7 +243,8 @@ replica_start() {
     as_pg find "$REPLICA_DIR/" -mindepth 1 -delete
     psql_db -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pgprompt_replica'" >/dev/null
     as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REPLICA_DIR" -R -X stream -c fast -C -S pgprompt_replica
-    as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\ncluster_name = pgprompt_replica\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
+    # Without TLS: the CLI's tests of a server that refuses it.
+    as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\ncluster_name = pgprompt_replica\nssl = off\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
     log "starting the replica on port $REPLICA_PORT"
     as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -w -t 60 start -l "$REPLICA_DIR/startup.log" >/dev/null ||
         { cat "$REPLICA_DIR/startup.log" >&2; die "the replica did not start"; }

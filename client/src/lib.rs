@@ -7,16 +7,18 @@
 //! any of those, else `PGPASSWORD`, else the password file (`PGPASSFILE` or
 //! `~/.pgpass`); libpq's defaults for what is left.
 
+use std::collections::BTreeMap;
 use std::env;
 use std::fmt;
 
 pub use postgres;
-use postgres::{Client, Config, NoTls};
+use postgres::{Client, Config};
 
 pub mod conninfo;
 pub mod files;
 pub mod prompts;
 pub mod table;
+pub mod tls;
 
 pub use prompts::{Execution, Finding, Performance, Prompts, Rendered, RenderedFor, ScoreValue, Scored, Source, VariantResult};
 pub use table::Table;
@@ -71,10 +73,54 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Connection settings: `url` if given, else `DATABASE_URL`, else the
 /// libpq environment variables.
 pub fn config(url: Option<&str>) -> Result<Config> {
+    settings(url).map(|s| s.config)
+}
+
+/// A connection's settings: the postgres crate's, and TLS's (which it
+/// does not know in full: see `tls`).
+pub struct Settings {
+    pub config: Config,
+    pub tls: tls::Tls,
+}
+
+/// The TLS settings of a connection string (`sslmode`, `sslrootcert`,
+/// `sslcert`, `sslkey`), taken out of it: the postgres crate knows only
+/// some sslmodes and none of the files.
+fn take_tls(conn: &str, tls: &mut BTreeMap<String, String>) -> String {
+    const KEYS: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
+    if conn.starts_with("postgres://") || conn.starts_with("postgresql://") {
+        let Some((base, query)) = conn.split_once('?') else { return conn.to_string() };
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            match pair.split_once('=') {
+                Some((k, v)) if KEYS.contains(&k) => {
+                    tls.insert(k.to_string(), v.to_string());
+                }
+                _ => kept.push(pair),
+            }
+        }
+        if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) }
+    } else {
+        let mut kept = Vec::new();
+        for pair in conn.split_whitespace() {
+            match pair.split_once('=') {
+                Some((k, v)) if KEYS.contains(&k) => {
+                    tls.insert(k.to_string(), v.to_string());
+                }
+                _ => kept.push(pair),
+            }
+        }
+        kept.join(" ")
+    }
+}
+
+/// `config`, with the TLS settings.
+pub fn settings(url: Option<&str>) -> Result<Settings> {
     let invalid = |what: String| Error { sqlstate: None, message: what };
     let from_url = url.map(str::to_string).or_else(|| env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()));
+    let mut tls_given: BTreeMap<String, String> = BTreeMap::new();
     let mut cfg = match &from_url {
-        Some(url) => url.parse::<Config>().map_err(|e| invalid(format!("invalid connection string: {}", innermost(&e))))?,
+        Some(url) => take_tls(url, &mut tls_given).parse::<Config>().map_err(|e| invalid(format!("invalid connection string: {}", innermost(&e))))?,
         None => Config::new(),
     };
     // The service's settings, then the environment's, for what the URL left out.
@@ -88,7 +134,17 @@ pub fn config(url: Option<&str>) -> Result<Config> {
         let found = files.iter().flatten().find_map(|f| std::fs::read_to_string(f).ok().and_then(|t| conninfo::service_settings(&t, &name)));
         settings = found.ok_or_else(|| invalid(format!("definition of service \"{name}\" not found")))?;
     }
-    for (key, var) in [("host", "PGHOST"), ("port", "PGPORT"), ("dbname", "PGDATABASE"), ("user", "PGUSER"), ("connect_timeout", "PGCONNECT_TIMEOUT")] {
+    for (key, var) in [
+        ("host", "PGHOST"),
+        ("port", "PGPORT"),
+        ("dbname", "PGDATABASE"),
+        ("user", "PGUSER"),
+        ("connect_timeout", "PGCONNECT_TIMEOUT"),
+        ("sslmode", "PGSSLMODE"),
+        ("sslrootcert", "PGSSLROOTCERT"),
+        ("sslcert", "PGSSLCERT"),
+        ("sslkey", "PGSSLKEY"),
+    ] {
         if let Ok(v) = env::var(var) {
             settings.push((key.to_string(), v));
         }
@@ -116,6 +172,9 @@ pub fn config(url: Option<&str>) -> Result<Config> {
             }
             "application_name" if cfg.get_application_name().is_none() => {
                 cfg.application_name(&value);
+            }
+            "sslmode" | "sslrootcert" | "sslcert" | "sslkey" => {
+                tls_given.entry(key).or_insert(value);
             }
             _ => {}
         }
@@ -148,7 +207,17 @@ pub fn config(url: Option<&str>) -> Result<Config> {
             cfg.password(pw);
         }
     }
-    Ok(cfg)
+    let tls = tls::Tls {
+        mode: match tls_given.get("sslmode") {
+            Some(m) => tls::SslMode::parse(m)?,
+            None => tls::SslMode::Prefer,
+        },
+        root_cert: tls_given.get("sslrootcert").map(Into::into),
+        cert: tls_given.get("sslcert").map(Into::into),
+        key: tls_given.get("sslkey").map(Into::into),
+    };
+    cfg.ssl_mode(tls.mode.postgres());
+    Ok(Settings { config: cfg, tls })
 }
 
 /// The password the password file gives for `cfg`'s first host, if the file
@@ -180,8 +249,8 @@ fn host_name(host: &postgres::config::Host) -> String {
 /// psql does: `connection to server at "127.0.0.1", port 5433 failed:
 /// Connection refused`.
 pub fn connect(url: Option<&str>) -> Result<Client> {
-    let cfg = config(url)?;
-    cfg.connect(NoTls).map_err(|e| connection_error(&cfg, &e))
+    let Settings { config, tls } = settings(url)?;
+    config.connect(tls.connector()?).map_err(|e| connection_error(&config, &e))
 }
 
 /// The innermost cause of an error, as psql words it (without " (os error N)").
@@ -210,6 +279,7 @@ fn connection_error(cfg: &Config, e: &postgres::Error) -> Error {
         None => match innermost(e).as_str() {
             "password missing" | "invalid configuration: password missing" => "fe_sendauth: no password supplied".to_string(),
             "timed out" | "timeout waiting for server" => "timeout expired".to_string(),
+            "server does not support TLS" => "server does not support SSL, but SSL was required".to_string(),
             other => other.to_string(),
         },
     };

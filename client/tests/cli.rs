@@ -164,6 +164,41 @@ fn passwords_come_from_where_psql_finds_them() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// TLS as libpq's sslmode means it, against the cluster (TLS on, with a
+/// certificate for localhost signed by a CA .ci/lib.sh made) and its
+/// replica (TLS off).
+#[test]
+fn tls_is_used_and_verified_as_sslmode_says() {
+    let db = TestDb::new();
+    let ca = std::env::var("PGPROMPT_TLS_ROOT_CERT").expect("PGPROMPT_TLS_ROOT_CERT names the cluster's CA (make test sets it)");
+    let port: String = one(&mut db.connect(), "SELECT current_setting('port')");
+    let url = |host: &str, params: &str| format!("postgresql://postgres@{host}:{port}/{}?{params}", db.name);
+    let ssl_used = |u: &str| -> String {
+        let out = pgprompt(&["--url", u, "status"]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() { "ok".into() } else { err }
+    };
+    assert_eq!(ssl_used(&url("127.0.0.1", "sslmode=require")), "ok");
+    assert_eq!(ssl_used(&url("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={ca}"))), "ok");
+    assert_eq!(ssl_used(&url("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"))), "ok");
+    // The certificate is for localhost, not 127.0.0.1.
+    let err = ssl_used(&url("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={ca}")));
+    assert!(err.contains("connection to server at \"127.0.0.1\"") && err.contains("not valid for name"), "{err}");
+    // No root certificate to verify with.
+    let err = ssl_used(&url("127.0.0.1", "sslmode=verify-ca&sslrootcert=/nonexistent/root.crt"));
+    assert!(err.contains("could not read root certificate file \"/nonexistent/root.crt\""), "{err}");
+    assert!(ssl_used(&url("127.0.0.1", "sslmode=sometimes")).contains("invalid sslmode value: \"sometimes\""));
+    // A server without TLS: required is refused, preferred goes on without.
+    if let Ok(replica) = std::env::var("PGPROMPT_REPLICA_URL") {
+        let replica_port = replica.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_string();
+        let on_replica = |params: &str| ssl_used(&format!("postgresql://postgres@127.0.0.1:{replica_port}/postgres?{params}"));
+        let err = on_replica("sslmode=require");
+        assert!(err.contains(&format!("port {replica_port} failed: server does not support SSL, but SSL was required")), "{err}");
+        let out = pgprompt(&["--url", &format!("postgresql://postgres@127.0.0.1:{replica_port}/postgres?sslmode=prefer"), "status"]);
+        assert!(out.status.success());
+    }
+}
+
 #[test]
 fn unix_socket_and_tcp_urls_both_work() {
     let db = TestDb::new();
