@@ -249,7 +249,13 @@ fn host_name(host: &postgres::config::Host) -> String {
 /// psql does: `connection to server at "127.0.0.1", port 5433 failed:
 /// Connection refused`.
 pub fn connect(url: Option<&str>) -> Result<Client> {
-    let Settings { config, tls } = settings(url)?;
+    let Settings { mut config, tls } = settings(url)?;
+    // Over a Unix socket there is no TLS (libpq ignores sslmode there).
+    #[cfg(unix)]
+    if config.get_hosts().iter().all(|h| matches!(h, postgres::config::Host::Unix(_))) {
+        config.ssl_mode(postgres::config::SslMode::Disable);
+        return config.connect(postgres::NoTls).map_err(|e| connection_error(&config, &e));
+    }
     config.connect(tls.connector()?).map_err(|e| connection_error(&config, &e))
 }
 
