@@ -95,24 +95,26 @@ impl Tls {
     pub fn connector(&self) -> Result<MakeRustlsConnect> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let root = self.root_cert.clone().or_else(|| home_file("root.crt").filter(|p| p.exists()));
-        let verifier: Arc<dyn ServerCertVerifier> = match (self.mode, root) {
+        let chain = match (self.mode, root) {
             (SslMode::VerifyCa | SslMode::VerifyFull, None) => {
                 return Err(Error::local(
                     "root certificate file \"~/.postgresql/root.crt\" does not exist: give sslrootcert, or use sslmode=require to skip server certificate verification",
                 ))
             }
-            (SslMode::Disable | SslMode::Prefer | SslMode::Require, None) => Arc::new(Unverified(provider.clone())),
-            (mode, Some(root)) => {
+            (_, None) => None,
+            (_, Some(root)) => {
                 let mut roots = RootCertStore::empty();
                 for cert in certificates(&root, "root certificate")? {
                     roots.add(cert).map_err(|e| Error::local(format!("root certificate \"{}\": {e}", root.display())))?;
                 }
-                let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| Error::local(format!("root certificate \"{}\": {e}", root.display())))?;
-                Arc::new(Verified { inner: webpki, check_host: mode == SslMode::VerifyFull })
+                Some(
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .build()
+                        .map_err(|e| Error::local(format!("root certificate \"{}\": {e}", root.display())))?,
+                )
             }
         };
+        let verifier = Arc::new(ServerCheck { provider: provider.clone(), chain, check_host: self.mode == SslMode::VerifyFull });
         let builder = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::local(e.to_string()))?
@@ -135,54 +137,18 @@ impl Tls {
     }
 }
 
-/// `prefer` and `require` without a root certificate: encrypted, not
-/// authenticated (libpq's behaviour). Signatures are still checked.
+/// What is checked of the server's certificate: nothing but its signatures
+/// (`prefer` and `require` without a root certificate: encrypted, not
+/// authenticated, as libpq does), or its chain to the root certificate,
+/// and with `check_host` the host name too (`verify-ca`, `verify-full`).
 #[derive(Debug)]
-struct Unverified(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca` (the chain) and `verify-full` (the chain and the host name).
-#[derive(Debug)]
-struct Verified {
-    inner: Arc<WebPkiServerVerifier>,
+struct ServerCheck {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    chain: Option<Arc<WebPkiServerVerifier>>,
     check_host: bool,
 }
 
-impl ServerCertVerifier for Verified {
+impl ServerCertVerifier for ServerCheck {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -191,7 +157,8 @@ impl ServerCertVerifier for Verified {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
             Err(rustls::Error::InvalidCertificate(CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. }))
                 if !self.check_host =>
             {
@@ -207,7 +174,7 @@ impl ServerCertVerifier for Verified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -216,10 +183,10 @@ impl ServerCertVerifier for Verified {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
