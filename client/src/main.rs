@@ -72,6 +72,26 @@ enum Command {
     Completions(CompletionArgs),
 }
 
+/// Whether a command prints what `--json` can render (the commands that
+/// read); a command that writes, or prints a diff, refuses the flag rather
+/// than ignore it.
+fn prints_json(command: &Command) -> bool {
+    use cli::experiments::ExperimentCmd as E;
+    use cli::guardrails::GuardrailCmd as G;
+    use cli::prices::PriceCmd as P;
+    use cli::scores::ScoreCmd as S;
+    use cli::templates::TemplateCmd as T;
+    match command {
+        Command::Stats(_) | Command::Trace(_) => true,
+        Command::Template(t) => matches!(t, T::List | T::Show { .. } | T::History { .. } | T::Render { .. } | T::Variables { .. } | T::Test { .. }),
+        Command::Guardrail(g) => matches!(g, G::List | G::Show { .. } | G::Check { .. }),
+        Command::Experiment(e) => matches!(e, E::List | E::Results { .. }),
+        Command::Score(s) => matches!(s, S::List),
+        Command::Price(p) => matches!(p, P::List { .. }),
+        _ => false,
+    }
+}
+
 #[derive(Args)]
 struct CompletionArgs {
     /// bash, zsh, fish, elvish or powershell.
@@ -88,6 +108,15 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    if cli.json && !prints_json(&cli.command) {
+        let mut usage = Cli::command();
+        usage
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                "--json is for the commands that read: list, show, history, render, variables, test, check, results, stats, trace show",
+            )
+            .exit();
+    }
     let out = cli::Out { json: cli.json };
     let url = cli.url.as_deref();
     let result = match cli.command {

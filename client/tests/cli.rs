@@ -230,6 +230,12 @@ fn unix_socket_and_tcp_urls_both_work() {
 #[test]
 fn usage_errors_exit_2() {
     assert_eq!(pgprompt(&["no-such-command"]).status.code(), Some(2));
+    // --json on a command that writes: refused, not ignored (nothing is done).
+    for args in [vec!["--json", "template", "activate", "t", "2"], vec!["template", "delete", "t", "--yes", "--json"], vec!["--json", "doctor"]] {
+        let out = pgprompt(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--json is for the commands that read"), "{args:?}");
+    }
     let db = TestDb::new();
     let err = fails(&db, &["template", "render", "tutor", "--var", "novalue"], 2);
     assert!(err.contains("expected key=value"), "{err}");
