@@ -82,8 +82,15 @@ fn prints_json(command: &Command) -> bool {
     use cli::scores::ScoreCmd as S;
     use cli::templates::TemplateCmd as T;
     match command {
-        Command::Stats(_) | Command::Trace(_) => true,
-        Command::Template(t) => matches!(t, T::List | T::Show { .. } | T::History { .. } | T::Render { .. } | T::Variables { .. } | T::Test { .. }),
+        Command::Trace(_) => true,
+        Command::Stats(s) => {
+            use cli::stats::StatsCmd as St;
+            matches!(s, St::Performance { .. } | St::Costs { .. } | St::Errors | St::Alerts | St::Rules)
+        }
+        Command::Template(t) => matches!(
+            t,
+            T::List | T::Show { .. } | T::History { .. } | T::Render { .. } | T::Variables { .. } | T::Test { .. } | T::Cases { .. }
+        ),
         Command::Guardrail(g) => matches!(g, G::List | G::Show { .. } | G::Check { .. }),
         Command::Experiment(e) => matches!(e, E::List | E::Results { .. }),
         Command::Score(s) => matches!(s, S::List),
@@ -113,7 +120,7 @@ fn main() -> ExitCode {
         usage
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
-                "--json is for the commands that read: list, show, history, render, variables, test, check, results, stats, trace show",
+                "--json is for the commands that read: list, show, history, render, variables, test, cases, check, results, stats, rules, trace show",
             )
             .exit();
     }

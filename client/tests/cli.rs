@@ -363,6 +363,17 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     assert!(err.contains("template \"nope\" does not exist") && err.contains("SQLSTATE 42704"), "{err}");
     fails(&db, &["template", "activate", "nope", "1"], 1);
 
+    // Test cases from the command line.
+    assert_eq!(
+        ok(&db, &["template", "case-save", "tutor", "short", "--assertions", r#"[{"max_length": 500}]"#, "--vars", r#"{"topic": "x", "grade": 1}"#]),
+        "saved test case short of tutor\n"
+    );
+    assert!(ok(&db, &["template", "cases", "tutor"]).contains("[{\"max_length\": 500}]"));
+    let err = fails(&db, &["template", "case-save", "tutor", "bad", "--assertions", r#"[{"sounds_good": true}]"#], 1);
+    assert!(err.contains("SQLSTATE 22023"), "{err}");
+    assert_eq!(ok(&db, &["template", "case-delete", "tutor", "short"]), "deleted test case short of tutor\n");
+    assert!(fails(&db, &["template", "case-delete", "tutor", "short"], 1).contains("has no test case"));
+
     // Test cases: failing ones exit 1 and are listed.
     let mut c = db.connect();
     c.batch_execute(r#"SELECT prompt_test_case_save('tutor', 'short', '[{"max_length": 40}]', '{"topic": "x", "grade": 1}')"#).unwrap();
@@ -462,6 +473,18 @@ fn guardrails_experiments_prices_and_stats() {
     assert_eq!(perf.as_array().unwrap().iter().map(|r| r["executions"].as_i64().unwrap()).sum::<i64>(), 200);
     assert!(ok(&db, &["stats", "costs", "--days", "7"]).contains("tutor"));
     assert!(ok(&db, &["stats", "errors"]).contains("tutor"));
+    // Alert rules from the command line.
+    assert_eq!(
+        ok(&db, &["stats", "rule-set", "slow_tutor", "--metric", "p95_latency_ms", "--threshold", "2000", "--window", "10 minutes", "--template", "tutor"]),
+        "saved alert rule slow_tutor\n"
+    );
+    let rules = ok(&db, &["stats", "rules"]);
+    assert!(rules.contains("slow_tutor") && rules.contains("00:10:00") && rules.contains("tutor"), "{rules}");
+    assert_eq!(ok(&db, &["stats", "rule-enable", "slow_tutor", "--enabled", "false"]), "disabled alert rule slow_tutor\n");
+    let err = fails(&db, &["stats", "rule-set", "odd", "--metric", "happiness", "--threshold", "1", "--window", "1 hour"], 1);
+    assert!(err.contains("SQLSTATE 22023"), "{err}");
+    assert_eq!(ok(&db, &["stats", "rule-delete", "slow_tutor"]), "deleted alert rule slow_tutor\n");
+    assert!(fails(&db, &["stats", "rule-delete", "slow_tutor"], 1).contains("does not exist"));
     // 10% errors in the last 15 minutes: the error-rate alert (over 5%) fires, exit 1.
     let out = pgprompt(&["--url", &db.url(), "stats", "alerts"]);
     assert_eq!(out.status.code(), Some(1));

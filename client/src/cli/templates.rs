@@ -90,6 +90,23 @@ pub enum TemplateCmd {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// The template's test cases.
+    Cases { name: String },
+    /// Create or replace a test case: assertions and vars as JSON.
+    CaseSave {
+        name: String,
+        case: String,
+        /// A JSON array of assertions, e.g. '[{"contains": "gravity"}]'.
+        #[arg(long)]
+        assertions: String,
+        /// The variables, a JSON object.
+        #[arg(long, default_value = "{}")]
+        vars: String,
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// Delete a test case.
+    CaseDelete { name: String, case: String },
     /// Unified diff between two versions, each a version number or a label:
     /// the body, then the kind, model configuration, render options and
     /// input schema where they differ.
@@ -278,6 +295,32 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         }
         TemplateCmd::Variables { name, version } => {
             out.query(&mut c, "SELECT unnest(variables) AS variable FROM pgprompt.prompt_get($1, $2)", &[&name, &version])?;
+        }
+        TemplateCmd::Cases { name } => {
+            out.query(
+                &mut c,
+                "SELECT c.name, c.description, c.vars::text AS vars, c.assertions::text AS assertions, c.updated_at
+                   FROM pgprompt.prompt_test_cases c JOIN pgprompt.prompt_templates t ON t.id = c.template_id
+                  WHERE t.name = $1 ORDER BY c.name",
+                &[&name],
+            )?;
+        }
+        TemplateCmd::CaseSave { name, case, assertions, vars, description } => {
+            let assertions: Value =
+                serde_json::from_str(&assertions).map_err(|e| Error::local(format!("--assertions is not JSON: {e}")))?;
+            let vars = super::json_object("--vars", &vars)?;
+            c.execute(
+                "SELECT pgprompt.prompt_test_case_save($1, $2, $3::text::jsonb, $4::text::jsonb, $5)",
+                &[&name, &case, &assertions.to_string(), &vars.to_string(), &description],
+            )?;
+            println!("saved test case {case} of {name}");
+        }
+        TemplateCmd::CaseDelete { name, case } => {
+            let deleted: bool = c.query_one("SELECT pgprompt.prompt_test_case_delete($1, $2)", &[&name, &case])?.get(0);
+            if !deleted {
+                return Err(Error::local(format!("template \"{name}\" has no test case \"{case}\"")));
+            }
+            println!("deleted test case {case} of {name}");
         }
         TemplateCmd::Test { name, version } => {
             let t = out.query(&mut c, "SELECT test, passed, detail FROM pgprompt.prompt_run_tests($1, $2)", &[&name, &version])?;
