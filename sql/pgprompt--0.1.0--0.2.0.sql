@@ -277,11 +277,15 @@ BEGIN
         PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
             jsonb_build_object('active_version', NEW.previous_version),
             jsonb_build_object('active_version', NEW.version));
-        PERFORM _notify_change(v_name, NEW.version, NEW.action);
+        -- The release moved: production names the new version.
+        PERFORM _notify_change(v_name, NEW.version, NEW.action, 'production');
     END IF;
     RETURN NEW;
 END
 $$;
+
+COMMENT ON FUNCTION _audit_activations() IS
+    'Trigger: audits activations and rollbacks (moves of the release, production) and notifies pgprompt_changes with label production.';
 
 CREATE OR REPLACE FUNCTION _audit_labels()
 RETURNS trigger
@@ -3131,29 +3135,6 @@ $$;
 COMMENT ON FUNCTION prompt_unlabel(text, text) IS
 $$Removes a label from a template. Returns false if the template had no such label.
 Errors: 22004 NULL argument, 42704 unknown template, 55000 production (the release is moved, not removed).$$;
-
-CREATE OR REPLACE FUNCTION _audit_activations()
-RETURNS trigger
-LANGUAGE plpgsql
-SECURITY DEFINER
-SET search_path = pgprompt, pg_catalog, pg_temp
-AS $$
-DECLARE
-    v_name text := (SELECT name FROM prompt_templates WHERE id = NEW.template_id);
-BEGIN
-    IF NEW.action <> 'create' AND NOT _restoring() THEN
-        PERFORM _audit(NEW.action, 'activation', v_name, NEW.template_id, NEW.version,
-            jsonb_build_object('active_version', NEW.previous_version),
-            jsonb_build_object('active_version', NEW.version));
-        -- The release moved: production names the new version.
-        PERFORM _notify_change(v_name, NEW.version, NEW.action, 'production');
-    END IF;
-    RETURN NEW;
-END
-$$;
-
-COMMENT ON FUNCTION _audit_activations() IS
-    'Trigger: audits activations and rollbacks (moves of the release, production) and notifies pgprompt_changes with label production.';
 
 COMMENT ON FUNCTION prompt_rollback(text) IS
 $$Re-releases the version that was active (production) before the current one and returns its number. Repeated rollbacks walk further back, like undo.
