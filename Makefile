@@ -1,7 +1,7 @@
 # pgprompt: the two commands of the README, plus stop and bench.
 # Scripts live in .ci/; settings in pgrx.toml.
 
-.PHONY: run test stop bench fidelity
+.PHONY: run test stop bench fidelity package
 
 # Build, install, start a local cluster with the extension and examples, demo it.
 run:
@@ -22,3 +22,7 @@ bench:
 # Rendering agreement with Python's Jinja2 on third-party templates (see README).
 fidelity:
 	@bash .ci/fidelity
+
+# Debian packages of the extension and the CLI in target/package/ (see README).
+package:
+	@bash .ci/package

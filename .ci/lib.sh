@@ -281,6 +281,30 @@ ensure_oracle() {
     export PGPROMPT_ORACLE_PYTHON="$ORACLE_VENV/bin/python"
 }
 
+# The examples of client/examples/: Python's psycopg in a virtual
+# environment, node-postgres in the Node example's folder (the Node.js of
+# the machine, or Debian's).
+EXAMPLES_VENV="$ROOT/target/examples-venv"
+ensure_examples() {
+    apt_ensure python3 python3-venv
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_ensure nodejs npm
+    local req="$ROOT/client/examples/python/requirements.txt"
+    if ! cmp -s "$req" "$EXAMPLES_VENV/requirements.txt"; then
+        log "creating the Python examples' environment in $EXAMPLES_VENV"
+        rm -rf "$EXAMPLES_VENV"
+        /usr/bin/python3 -m venv "$EXAMPLES_VENV"
+        "$EXAMPLES_VENV/bin/pip" install -q -r "$req"
+        cp "$req" "$EXAMPLES_VENV/requirements.txt"
+    fi
+    export PGPROMPT_EXAMPLES_PYTHON="$EXAMPLES_VENV/bin/python"
+    local node="$ROOT/client/examples/node"
+    if ! cmp -s "$node/package-lock.json" "$node/node_modules/.installed-lock.json"; then
+        log "installing the Node example's packages (npm ci)"
+        (cd "$node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+        cp "$node/package-lock.json" "$node/node_modules/.installed-lock.json"
+    fi
+}
+
 setup() {
     ensure_packages
     ensure_cargo_pgrx

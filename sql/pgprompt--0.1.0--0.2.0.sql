@@ -1288,7 +1288,7 @@ CREATE  FUNCTION "prompt_log_execution"(
 	"model" TEXT DEFAULT NULL, /* Option < & str > */
 	"input_tokens" bigint DEFAULT 0, /* Option < i64 > */
 	"output_tokens" bigint DEFAULT 0, /* Option < i64 > */
-	"latency_ms" INT DEFAULT NULL, /* Option < i32 > */
+	"latency_ms" double precision DEFAULT NULL, /* Option < f64 > */
 	"success" bool DEFAULT true, /* Option < bool > */
 	"user_id" TEXT DEFAULT NULL, /* Option < & str > */
 	"rendered_prompt" TEXT DEFAULT NULL, /* Option < & str > */
@@ -1307,13 +1307,13 @@ VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'prompt_log_execution_traced_wrapper';
 
-COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) IS
-$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. version defaults to the active one, model to the version's model_config.model (or model_name, the seeds' key). In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. trace_id, parent_id (the id of the call that caused this one) and session_id place the call in the application's work (v_trace_calls, v_traces, v_sessions); a call with a parent belongs to the parent's trace and session, taken from it when left out. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
-Errors: 22004 NULL template or no model, 22023 negative tokens or latency, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template, an empty or overlong (200 characters) trace or session id, a parent that is not a logged call or whose trace or session contradicts the given one; 42704 unknown template, version or experiment.$$;
+COMMENT ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, double precision, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) IS
+$$Logs one LLM call and returns its id: prices it (cost_usd, NULL with a WARNING when the model has no price), stores the rendered prompt, response and error message with PII and what redact guardrails find replaced by <ENTITY> (raw when pgprompt.store_raw_text is on), records what log and redact guardrails find in prompt_guardrail_violations, and counts it in the statistics. latency_ms may have a fraction (drivers send a measured duration as double precision): it is kept in whole milliseconds, rounded half away from zero. version defaults to the active one, model to the version's model_config.model (or model_name, the seeds' key). In an experiment, a call with a user_id counts for the variant the user's bucket owns: variant may be left out, and one that contradicts the bucket is refused. trace_id, parent_id (the id of the call that caused this one) and session_id place the call in the application's work (v_trace_calls, v_traces, v_sessions); a call with a parent belongs to the parent's trace and session, taken from it when left out. With pgprompt.log_executions off it writes nothing and returns NULL. Nothing here fails the caller for a missing price or a guardrail finding.
+Errors: 22004 NULL template or no model, 22023 negative tokens or latency, a latency that is not finite or beyond 2147483647 ms, cached tokens above input tokens, empty model, metadata not an object, a variant without an experiment, an experiment without variant or user, a variant that is not the user's, a variant of another experiment or template, an empty or overlong (200 characters) trace or session id, a parent that is not a logged call or whose trace or session contradicts the given one; 42704 unknown template, version or experiment.$$;
 
-ALTER FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, integer, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) TO pgprompt_app, pgprompt_admin;
+ALTER FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, double precision, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp;
+REVOKE ALL ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, double precision, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_log_execution(text, integer, text, bigint, bigint, double precision, boolean, text, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) TO pgprompt_app, pgprompt_admin;
 
 ------------------------------------------------------------------------------
 -- Purged months are remembered (a late score of their calls says so).
@@ -4151,3 +4151,109 @@ GRANT EXECUTE ON FUNCTION _save(text, text, jsonb, text, text, text, text, integ
                           prompt_import_version(text, integer, text, text, jsonb, jsonb, jsonb, text, integer, text, timestamptz),
                           prompt_import_approval(text, integer, text, timestamptz, text) TO pgprompt_admin;
 GRANT SELECT ON prompt_imported_approvals TO pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- What database drivers send: overloads for typed parameters (drivers.sql).
+------------------------------------------------------------------------------
+
+-- A user id of any type but an array, as its text (42 -> '42', a uuid in
+-- its canonical form): the user's bucket is the bucket of that text.
+CREATE FUNCTION prompt_bucket(user_id anynonarray, salt text DEFAULT '') RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pgprompt.prompt_bucket(user_id::pg_catalog.text, salt) $$;
+
+CREATE FUNCTION prompt_assign(template text, user_id anynonarray) RETURNS integer
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT pgprompt.prompt_assign(template, user_id::pg_catalog.text) $$;
+
+CREATE FUNCTION prompt_render_for(template text, user_id anynonarray, vars jsonb DEFAULT '{}')
+RETURNS TABLE (prompt text, messages jsonb, version integer, experiment text, variant text, config jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT * FROM pgprompt.prompt_render_for(template, user_id::pg_catalog.text, vars) $$;
+
+CREATE FUNCTION prompt_render_for(template text, user_id anynonarray, vars json)
+RETURNS TABLE (prompt text, messages jsonb, version integer, experiment text, variant text, config jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT * FROM pgprompt.prompt_render_for(template, user_id::pg_catalog.text, vars) $$;
+
+CREATE FUNCTION prompt_render_for(template text, user_id anynonarray, vars text)
+RETURNS TABLE (prompt text, messages jsonb, version integer, experiment text, variant text, config jsonb)
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT * FROM pgprompt.prompt_render_for(template, user_id::pg_catalog.text, vars) $$;
+
+-- user_id comes first so that this overload is chosen only when user_id is
+-- given with a type other than text (every other argument is named or
+-- defaulted as in the main form, which callers reach with named arguments).
+CREATE FUNCTION prompt_log_execution(
+    user_id anynonarray,
+    template text,
+    version integer DEFAULT NULL,
+    model text DEFAULT NULL,
+    input_tokens bigint DEFAULT 0,
+    output_tokens bigint DEFAULT 0,
+    latency_ms double precision DEFAULT NULL,
+    success boolean DEFAULT true,
+    rendered_prompt text DEFAULT NULL,
+    response text DEFAULT NULL,
+    error_message text DEFAULT NULL,
+    cached_input_tokens bigint DEFAULT 0,
+    experiment text DEFAULT NULL,
+    variant text DEFAULT NULL,
+    metadata jsonb DEFAULT '{}',
+    executed_at timestamptz DEFAULT now(),
+    trace_id text DEFAULT NULL,
+    parent_id bigint DEFAULT NULL,
+    session_id text DEFAULT NULL
+) RETURNS bigint
+LANGUAGE sql VOLATILE
+AS $$ SELECT pgprompt.prompt_log_execution(
+    template => template, version => version, model => model, input_tokens => input_tokens,
+    output_tokens => output_tokens, latency_ms => latency_ms, success => success, user_id => user_id::pg_catalog.text,
+    rendered_prompt => rendered_prompt, response => response, error_message => error_message,
+    cached_input_tokens => cached_input_tokens, experiment => experiment, variant => variant,
+    metadata => metadata, executed_at => executed_at, trace_id => trace_id, parent_id => parent_id,
+    session_id => session_id) $$;
+
+-- A score given as double precision, as numeric: exactly the number for
+-- integers up to 2^53 and PostgreSQL's 15 significant digits for fractions
+-- (0.1 stays 0.1). Integer literals reach this form too (double precision
+-- is the preferred numeric type), with the same value.
+CREATE FUNCTION prompt_score(execution bigint, name text, value double precision, comment text DEFAULT NULL,
+                             source text DEFAULT 'api') RETURNS bigint
+LANGUAGE sql VOLATILE
+RETURN pgprompt.prompt_score(execution, name, value::pg_catalog.numeric, comment, source);
+
+CREATE FUNCTION prompt_score_trace(trace_id text, name text, value double precision, comment text DEFAULT NULL,
+                                   source text DEFAULT 'api') RETURNS bigint
+LANGUAGE sql VOLATILE
+RETURN pgprompt.prompt_score_trace(trace_id, name, value::pg_catalog.numeric, comment, source);
+
+COMMENT ON FUNCTION prompt_bucket(anynonarray, text) IS
+    'prompt_bucket with a user id of another type than text (an integer or uuid a driver sends typed): the bucket of its text form.';
+COMMENT ON FUNCTION prompt_assign(text, anynonarray) IS
+    'prompt_assign with a user id of another type than text (an integer or uuid a driver sends typed), read as its text form.';
+COMMENT ON FUNCTION prompt_render_for(text, anynonarray, jsonb) IS
+    'prompt_render_for with a user id of another type than text (an integer or uuid a driver sends typed), read as its text form.';
+COMMENT ON FUNCTION prompt_render_for(text, anynonarray, json) IS
+    'prompt_render_for with json vars and a user id of another type than text, read as its text form.';
+COMMENT ON FUNCTION prompt_render_for(text, anynonarray, text) IS
+    'prompt_render_for with vars as JSON text and a user id of another type than text, read as its text form.';
+COMMENT ON FUNCTION prompt_log_execution(anynonarray, text, integer, text, bigint, bigint, double precision, boolean, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text) IS
+    'prompt_log_execution with a user id of another type than text (an integer or uuid a driver sends typed), logged as its text form. Call it with named arguments, as the main form.';
+COMMENT ON FUNCTION prompt_score(bigint, text, double precision, text, text) IS
+    'prompt_score with a numeric score given as double precision (what drivers send for a float, and what integer literals resolve to): the value as numeric.';
+COMMENT ON FUNCTION prompt_score_trace(text, text, double precision, text, text) IS
+    'prompt_score_trace with a numeric score given as double precision: the value as numeric.';
+
+REVOKE ALL ON FUNCTION prompt_bucket(anynonarray, text), prompt_assign(text, anynonarray),
+                       prompt_render_for(text, anynonarray, jsonb), prompt_render_for(text, anynonarray, json),
+                       prompt_render_for(text, anynonarray, text),
+                       prompt_log_execution(anynonarray, text, integer, text, bigint, bigint, double precision, boolean, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text),
+                       prompt_score(bigint, text, double precision, text, text),
+                       prompt_score_trace(text, text, double precision, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_bucket(anynonarray, text), prompt_assign(text, anynonarray),
+                          prompt_render_for(text, anynonarray, jsonb), prompt_render_for(text, anynonarray, json),
+                          prompt_render_for(text, anynonarray, text),
+                          prompt_log_execution(anynonarray, text, integer, text, bigint, bigint, double precision, boolean, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text),
+                          prompt_score(bigint, text, double precision, text, text),
+                          prompt_score_trace(text, text, double precision, text, text) TO pgprompt_app, pgprompt_admin;

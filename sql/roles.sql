@@ -77,6 +77,10 @@ BEGIN
                'prompt_experiment_create', 'prompt_experiment_start', 'prompt_experiment_stop', 'prompt_experiment_promote',
                'prompt_test_case_save', 'prompt_test_case_delete', 'prompt_import_prices', 'prompt_purge_executions',
                'prompt_stats_compact', 'prompt_check_alerts'])
+           -- Not the SQL overloads for typed driver parameters (drivers.sql),
+           -- which call these as the caller.
+           AND NOT (p.proname IN ('prompt_log_execution', 'prompt_score', 'prompt_score_trace')
+                    AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql'))
     LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp', f);
     END LOOP;

@@ -306,7 +306,7 @@ impl Prompts {
         let row = self
             .database(|c| {
                 c.query_one(
-                    "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb,
+                    "SELECT pgprompt.prompt_log_execution($1, $2, $3, $4, $5, $6::int4, $7, $8, $9, $10, $11, $12, $13, $14, $15::text::jsonb,
                                                          trace_id => $16, parent_id => $17, session_id => $18)",
                     &[
                         &e.template,

@@ -125,4 +125,5 @@ pgrx::extension_sql_file!("../../sql/templates_api.sql", name = "templates_api",
 pgrx::extension_sql_file!("../../sql/includes.sql", name = "includes", requires = ["templates_api", _template_includes]);
 pgrx::extension_sql_file!("../../sql/approvals.sql", name = "approvals", requires = ["includes", _approval_required]);
 pgrx::extension_sql_file!("../../sql/imports.sql", name = "imports", requires = ["approvals"]);
+pgrx::extension_sql_file!("../../sql/drivers.sql", name = "drivers", requires = ["imports"]);
 pgrx::extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);

@@ -137,9 +137,30 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         "prompt_protect",
         "_audit_row",
     ] {
-        let definer: bool = one(&mut c, &format!("SELECT bool_and(prosecdef) FROM pg_proc WHERE proname = '{writer}' AND pronamespace = 'pgprompt'::regnamespace"));
+        // Not the SQL overloads taking what drivers send (drivers.sql):
+        // they run as the caller and call the definer.
+        let definer: bool = one(
+            &mut c,
+            &format!(
+                "SELECT bool_and(prosecdef) FROM pg_proc WHERE proname = '{writer}' AND pronamespace = 'pgprompt'::regnamespace
+                    AND NOT (prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql') AND proargtypes::regtype[] && ARRAY['anynonarray', 'double precision']::regtype[])"
+            ),
+        );
         assert!(definer, "{writer} is not SECURITY DEFINER");
     }
+    let driver_forms: Vec<(String, bool)> = c
+        .query(
+            "SELECT p.oid::regprocedure::text, p.prosecdef FROM pg_proc p
+              WHERE p.pronamespace = 'pgprompt'::regnamespace AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
+                AND p.proargtypes::regtype[] && ARRAY['anynonarray', 'double precision']::regtype[] ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(driver_forms.len(), 8, "{driver_forms:?}");
+    assert!(driver_forms.iter().all(|(_, definer)| !definer), "driver forms run as the caller: {driver_forms:?}");
 
     let relations = c
         .query(

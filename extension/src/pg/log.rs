@@ -329,7 +329,7 @@ fn prompt_log_execution_traced(
     model: default!(Option<&str>, "NULL"),
     input_tokens: default!(Option<i64>, 0),
     output_tokens: default!(Option<i64>, 0),
-    latency_ms: default!(Option<i32>, "NULL"),
+    latency_ms: default!(Option<f64>, "NULL"),
     success: default!(Option<bool>, true),
     user_id: default!(Option<&str>, "NULL"),
     rendered_prompt: default!(Option<&str>, "NULL"),
@@ -345,10 +345,25 @@ fn prompt_log_execution_traced(
     session_id: default!(Option<&str>, "NULL"),
 ) -> Option<i64> {
     log_call(
-        template, version, model, input_tokens, output_tokens, latency_ms, success, user_id, rendered_prompt, response,
-        error_message, cached_input_tokens, experiment, variant, metadata, executed_at,
+        template, version, model, input_tokens, output_tokens, latency_ms.map(whole_milliseconds), success, user_id, rendered_prompt,
+        response, error_message, cached_input_tokens, experiment, variant, metadata, executed_at,
         Some(Trace { trace_id, parent_id, session_id }),
     )
+}
+
+/// A latency as the column keeps it: whole milliseconds, rounded half away
+/// from zero. Taken as double precision because that is what drivers send
+/// for a measured duration (Python's `time.perf_counter() * 1000`, a
+/// JavaScript `performance.now()` difference); an integer converts to it
+/// implicitly.
+fn whole_milliseconds(ms: f64) -> i32 {
+    if ms < 0.0 {
+        raise::raise(Error::invalid(format!("latency_ms must not be negative (got {ms})")));
+    }
+    if !ms.is_finite() || ms.round() > f64::from(i32::MAX) {
+        raise::raise(Error::invalid(format!("latency_ms must be a finite number of milliseconds up to {} (got {ms})", i32::MAX)));
+    }
+    ms.round() as i32
 }
 
 /// Longest trace or session id accepted (they are the application's keys,
