@@ -1,15 +1,25 @@
 # pgprompt: the two commands of the README, plus stop and bench.
 # Scripts live in .ci/; settings in pgrx.toml.
 
-.PHONY: run test stop bench fidelity package
+.PHONY: run test test-quick stop bench fidelity package
+
+# PG=18 builds and tests against PostgreSQL 18 instead of the default 15.
+ifdef PG
+export PG
+endif
 
 # Build, install, start a local cluster with the extension and examples, demo it.
 run:
 	@bash .ci/up
 
-# Everything `run` sets up, then every test layer.
+# Everything `run` sets up, then every test layer (and the integration
+# tests on PostgreSQL 18 too, and the Debian packages).
 test:
 	@bash .ci/test
+
+# The test layers on one major only (PG, default 15): for iteration.
+test-quick:
+	@QUICK=1 bash .ci/test
 
 # Stop the local cluster.
 stop:

