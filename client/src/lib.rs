@@ -17,6 +17,7 @@ use postgres::{Client, Config};
 pub mod conninfo;
 pub mod files;
 pub mod prompts;
+pub mod style;
 pub mod table;
 pub mod tls;
 

@@ -68,12 +68,13 @@ enum Command {
     Export(cli::transfer::ExportArgs),
     /// Check the installation: extension, tables, indexes, views, triggers, defaults, roles, tests.
     Doctor,
-    /// Print shell completions.
+    /// Print the script that gives a shell completions, template and experiment names included
+    /// (bash: source <(pgprompt completions bash)).
     Completions(CompletionArgs),
 }
 
 /// Whether a command prints what `--json` can render (the commands that
-/// read); a command that writes, or prints a diff, refuses the flag rather
+/// read, diff and doctor); a command that writes refuses the flag rather
 /// than ignore it.
 fn prints_json(command: &Command) -> bool {
     use cli::experiments::ExperimentCmd as E;
@@ -82,14 +83,21 @@ fn prints_json(command: &Command) -> bool {
     use cli::scores::ScoreCmd as S;
     use cli::templates::TemplateCmd as T;
     match command {
-        Command::Trace(_) => true,
+        Command::Trace(_) | Command::Doctor => true,
         Command::Stats(s) => {
             use cli::stats::StatsCmd as St;
             matches!(s, St::Performance { .. } | St::Costs { .. } | St::Errors | St::Alerts | St::Rules)
         }
         Command::Template(t) => matches!(
             t,
-            T::List | T::Show { .. } | T::History { .. } | T::Render { .. } | T::Variables { .. } | T::Test { .. } | T::Cases { .. }
+            T::List
+                | T::Show { .. }
+                | T::History { .. }
+                | T::Render { .. }
+                | T::Variables { .. }
+                | T::Test { .. }
+                | T::Cases { .. }
+                | T::Diff { .. }
         ),
         Command::Guardrail(g) => matches!(g, G::List | G::Show { .. } | G::Check { .. }),
         Command::Experiment(e) => matches!(e, E::List | E::Results { .. }),
@@ -114,17 +122,20 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A shell asking for completions (COMPLETE=bash pgprompt -- words):
+    // answered here, and the process ends.
+    clap_complete::CompleteEnv::with_factory(Cli::command).complete();
     let cli = Cli::parse();
     if cli.json && !prints_json(&cli.command) {
         let mut usage = Cli::command();
         usage
             .error(
                 clap::error::ErrorKind::ArgumentConflict,
-                "--json is for the commands that read: list, show, history, render, variables, test, cases, check, results, stats, rules, trace show",
+                "--json is for the commands that read: list, show, history, diff, render, variables, test, cases, check, results, stats, rules, trace show, doctor",
             )
             .exit();
     }
-    let out = cli::Out { json: cli.json };
+    let out = cli::Out::new(cli.json);
     let url = cli.url.as_deref();
     let result = match cli.command {
         Command::Status => cli::status(url),
@@ -137,9 +148,13 @@ fn main() -> ExitCode {
         Command::Price(c) => cli::prices::run(url, &out, c),
         Command::Import(a) => cli::transfer::import(url, a),
         Command::Export(a) => cli::transfer::export(url, a),
-        Command::Doctor => cli::doctor::run(url),
+        Command::Doctor => cli::doctor::run(url, &out),
         Command::Completions(a) => {
-            clap_complete::generate(a.shell, &mut Cli::command(), "pgprompt", &mut std::io::stdout());
+            // The registration script of the dynamic completions, which
+            // ask pgprompt (and so the database) at each <Tab>.
+            // SAFETY: no thread has been started.
+            unsafe { std::env::set_var("COMPLETE", a.shell.to_string()) };
+            clap_complete::CompleteEnv::with_factory(Cli::command).complete();
             Ok(cli::Done::Ok)
         }
     };

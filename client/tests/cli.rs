@@ -232,7 +232,7 @@ fn unix_socket_and_tcp_urls_both_work() {
 fn usage_errors_exit_2() {
     assert_eq!(pgprompt(&["no-such-command"]).status.code(), Some(2));
     // --json on a command that writes: refused, not ignored (nothing is done).
-    for args in [vec!["--json", "template", "activate", "t", "2"], vec!["template", "delete", "t", "--yes", "--json"], vec!["--json", "doctor"]] {
+    for args in [vec!["--json", "template", "activate", "t", "2"], vec!["template", "delete", "t", "--yes", "--json"], vec!["--json", "status"]] {
         let out = pgprompt(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(String::from_utf8_lossy(&out.stderr).contains("--json is for the commands that read"), "{args:?}");
@@ -326,6 +326,16 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     assert!(diff.contains("--- tutor staging (v1) config\n+++ tutor v3 config\n"), "{diff}");
     assert!(diff.contains("+  \"temperature\": 0.7") && diff.contains("--- tutor staging (v1) options\n"), "{diff}");
     assert!(diff.contains("-  \"trim_blocks\": false,\n") && diff.contains("+  \"trim_blocks\": true,\n"), "{diff}");
+    // As JSON: each part as it is, config and options as objects.
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["template", "diff", "tutor", "staging", "3", "--json"])).unwrap();
+    assert_eq!(json["from"], serde_json::json!({"selector": "staging", "version": 1}));
+    assert_eq!(json["to"], serde_json::json!({"selector": "3", "version": 3}));
+    assert_eq!(json["changed"], serde_json::json!(["body", "config", "options"]));
+    assert_eq!(json["config"]["to"], serde_json::json!({"model": "gpt-4o", "temperature": 0.7}));
+    assert_eq!(json["options"]["to"]["trim_blocks"], serde_json::json!(true));
+    assert_eq!(json["body"]["from"].as_str().map(str::trim_end), Some("Explain {{ topic }} for grade {{ grade }}."));
+    assert!(json["body"]["unified"].as_str().unwrap().starts_with("--- tutor staging (v1)\n"), "{json}");
+    assert_eq!(json["kind"], serde_json::json!({"from": "text", "to": "text"}));
     // The same version: no section for settings.
     let same = ok(&db, &["template", "diff", "tutor", "2", "2"]);
     assert!(!same.contains("config") && !same.contains("options"), "{same}");
@@ -444,6 +454,19 @@ fn guardrails_experiments_prices_and_stats() {
     let json: serde_json::Value = serde_json::from_str(&ok(&db, &["experiment", "results", "tone", "--json"])).unwrap();
     let row = json.as_array().unwrap().iter().find(|r| r["metric"] == "success_rate" && r["variant"] == "simple").unwrap();
     assert_eq!((row["role"].as_str(), row["verdict"].as_str()), (Some("primary"), Some("better")));
+    // Numbers in full, intervals as [low, high].
+    let (value, low, high, p): (f64, f64, f64, f64) = {
+        let r = c
+            .query_one(
+                "SELECT value, ci_low, ci_high, seq_p_value FROM v_ab_test_metrics WHERE experiment = 'tone' AND metric = 'success_rate' AND variant = 'simple'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2), r.get(3))
+    };
+    assert_eq!(row["value"].as_f64(), Some(value));
+    assert_eq!((row["ci"][0].as_f64(), row["ci"][1].as_f64(), row["ci"].as_array().map(Vec::len)), (Some(low), Some(high), Some(2)));
+    assert_eq!(row["seq_p_value"].as_f64(), Some(p));
     // Metrics on the command line.
     let err = fails(&db, &["experiment", "create", "x", "--template", "tutor", "--variant", "a=1:50", "--variant", "b=2:50", "--metric", "revenue"], 1);
     assert!(err.contains("unknown metric \"revenue\"") && err.contains("22023"), "{err}");
@@ -607,20 +630,129 @@ fn doctor_checks_the_installation() {
            SELECT prompt_test_case_save('tutor', 'tiny', '[{"max_length": 3}]');"#,
     )
     .unwrap();
+    // Policy changed on purpose (audited): warnings, exit 0.
+    let out = ok(&db, &["doctor"]);
+    assert!(out.contains("WARN  default guardrail: toxic_content_filter (high, warn, disabled); the default is high, warn, enabled"), "{out}");
+    assert!(out.contains("WARN  test cases: active version 1 of tutor fails: tiny (released with force)"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+    c.batch_execute("UPDATE prompt_alert_rules SET enabled = false WHERE name = (SELECT min(name) FROM prompt_alert_rules WHERE builtin)").unwrap();
+    assert!(ok(&db, &["doctor"]).contains("WARN  default alert rules: 4 of 4, 3 enabled"));
+    // A broken installation: a failure, exit 1, in text and in JSON.
+    c.batch_execute("DROP TRIGGER trigger_enforce_single_active_template ON prompt_templates").unwrap();
     let url = db.url();
     let out = pgprompt(&["--url", &url, "doctor"]);
     assert_eq!(out.status.code(), Some(1));
     let out = text(&out);
-    assert!(out.contains("FAIL  default guardrail: toxic_content_filter (high, warn, disabled)"), "{out}");
-    assert!(out.contains("FAIL  test cases: active version 1 of tutor fails: tiny"), "{out}");
+    assert!(out.contains("FAIL  seed triggers: 2 of 3; missing trigger_enforce_single_active_template"), "{out}");
+    let out = pgprompt(&["--url", &url, "doctor", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let checks: serde_json::Value = serde_json::from_str(&text(&out)).unwrap();
+    let status = |check: &str| -> Vec<String> {
+        checks.as_array().unwrap().iter().filter(|c| c["check"] == check).map(|c| c["status"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(status("seed triggers"), ["fail"]);
+    assert_eq!(status("tables"), ["ok"]);
+    assert_eq!(status("default alert rules"), ["warn"]);
+    assert!(status("default guardrail").contains(&"warn".to_string()), "{checks}");
+}
+
+/// On a terminal (a pseudo-terminal made by script(1)): colour unless
+/// NO_COLOR, tables cut to COLUMNS, output longer than LINES through PAGER.
+/// Into a pipe: none of it.
+#[test]
+fn terminals_get_colour_fitted_tables_and_a_pager() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('t' || i, 'A template with a rather long description', description => repeat('long words ', 10))
+           FROM generate_series(1, 5) i",
+    )
+    .unwrap();
+    let url = db.url();
+    let on_terminal = |env: &[(&str, &str)]| -> String {
+        let command = format!("{} --url '{url}' template list", env!("CARGO_BIN_EXE_pgprompt"));
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"]).env_remove("DATABASE_URL").env_remove("NO_COLOR").env_remove("PAGER");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("script(1) runs");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n")
+    };
+    let out = on_terminal(&[("COLUMNS", "60"), ("LINES", "100"), ("TERM", "xterm")]);
+    assert!(out.contains("\x1b[1mname"), "a bold header: {out:?}");
+    for line in out.lines().skip(1) {
+        assert!(line.chars().count() <= 60, "{line:?} is wider than the terminal");
+    }
+    assert!(out.contains('…'), "the description is cut: {out}");
+    let plain = on_terminal(&[("COLUMNS", "60"), ("LINES", "100"), ("NO_COLOR", "1"), ("TERM", "xterm")]);
+    assert!(!plain.contains('\x1b'), "NO_COLOR: {plain:?}");
+    let paged = on_terminal(&[("COLUMNS", "200"), ("LINES", "4"), ("PAGER", "sed 's/^/paged: /'"), ("TERM", "xterm")]);
+    assert!(paged.lines().filter(|l| !l.is_empty()).all(|l| l.starts_with("paged: ")), "{paged}");
+    assert!(paged.contains("t5"), "{paged}");
+    // Short output is not paged.
+    let short = on_terminal(&[("COLUMNS", "200"), ("LINES", "100"), ("PAGER", "sed 's/^/paged: /'"), ("TERM", "xterm")]);
+    assert!(!short.contains("paged: "), "{short}");
+    // A pipe: everything, uncut, uncoloured, whatever COLUMNS says.
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .args(["--url", &url, "template", "list"])
+        .env("COLUMNS", "20")
+        .env("LINES", "2")
+        .env("PAGER", "false")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let piped = text(&out);
+    assert!(!piped.contains('\x1b') && !piped.contains('…') && piped.contains("long words long words"), "{piped}");
 }
 
 #[test]
-fn completions_are_generated() {
+fn completions_know_the_database() {
+    // The registration script, which calls pgprompt back at each <Tab>.
     let out = pgprompt(&["completions", "bash"]);
     assert!(out.status.success());
-    assert!(text(&out).contains("pgprompt__subcmd__template__subcmd__render"), "bash completions name the subcommands");
+    let script = text(&out);
+    assert!(script.contains("_CLAP_COMPLETE_INDEX") && script.contains("complete ") && script.contains("pgprompt"), "{script}");
+    assert!(pgprompt(&["completions", "zsh"]).status.success());
     assert_eq!(pgprompt(&["completions", "tcsh"]).status.code(), Some(2));
+
+    let db = TestDb::new();
+    db.connect()
+        .batch_execute(
+            "SELECT prompt_save('tutor', 'a'); SELECT prompt_save('tutor_v2', 'b'); SELECT prompt_save('summarise', 'c');
+             SELECT prompt_experiment_create('tone', 'tutor', '[{\"name\": \"a\", \"version\": 1, \"weight\": 100}]')",
+        )
+        .unwrap();
+    let url = db.url();
+    // What bash runs for `pgprompt --url URL <words>` with the cursor on the last word.
+    let complete = |words: &[&str], env_url: Option<&str>| -> Vec<String> {
+        let mut args = vec!["--", "pgprompt"];
+        args.extend_from_slice(words);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pgprompt"));
+        cmd.args(&args)
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", words.len().to_string())
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_IFS", "\n")
+            .env_remove("DATABASE_URL");
+        if let Some(u) = env_url {
+            cmd.env("DATABASE_URL", u);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        text(&out).lines().map(str::to_string).filter(|l| !l.is_empty()).collect()
+    };
+    assert_eq!(complete(&["--url", &url, "template", "show", "tu"], None), ["tutor", "tutor_v2"]);
+    assert_eq!(complete(&["template", "render", "s"], Some(&url)), ["summarise"], "from DATABASE_URL");
+    let names: Vec<String> = complete(&["--url", &url, "experiment", "results", ""], None).into_iter().filter(|c| !c.starts_with('-')).collect();
+    assert_eq!(names, ["tone"], "with the options, which an empty word completes too");
+    assert!(complete(&["--url", &url, "guardrail", "show", "pii"], None).contains(&"pii_detection_basic".to_string()));
+    // Subcommands complete without a database; an unreachable one gives no names, quickly.
+    assert!(complete(&["templ"], None).contains(&"template".to_string()));
+    let started = std::time::Instant::now();
+    assert!(complete(&["--url", "postgresql://x@127.0.0.1:1/none", "template", "show", "tu"], None).is_empty());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
 
 #[test]

@@ -1,10 +1,16 @@
-//! `pgprompt doctor`: the seeds' verification script. One line per check;
-//! exit status 1 when any fails.
+//! `pgprompt doctor`: the seeds' verification script. One line per check:
+//! `ok`, `WARN` for a deliberate change of policy (a default guardrail or
+//! alert rule switched off or changed, an active version released over its
+//! failing test cases with force), `FAIL` for a broken installation (a
+//! missing table, view, trigger, index, role or extension). Exit status 1
+//! when anything fails; warnings alone exit 0. `--json` prints the checks
+//! as an array of {status, check, detail}.
 
 use postgres::Client;
 use pgprompt_client::Result;
+use serde_json::json;
 
-use super::Done;
+use super::{Done, Out};
 
 const TABLES: [&str; 14] = [
     "prompt_templates",
@@ -48,14 +54,64 @@ const GUARDRAILS: [(&str, &str, &str); 3] = [
     ("prompt_injection_detection", "high", "warn"),
 ];
 
+/// What a check found.
+#[derive(Clone, Copy, PartialEq)]
+enum Status {
+    Ok,
+    /// A deliberate change of the defaults: reported, not a failure.
+    Warn,
+    /// The installation is broken.
+    Fail,
+}
+
+impl Status {
+    fn word(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+#[derive(Default)]
 struct Report {
-    failed: bool,
+    checks: Vec<(Status, String, String)>,
 }
 
 impl Report {
     fn line(&mut self, ok: bool, what: &str, detail: String) {
-        self.failed |= !ok;
-        println!("{}  {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+        self.add(if ok { Status::Ok } else { Status::Fail }, what, detail);
+    }
+
+    fn add(&mut self, status: Status, what: &str, detail: String) {
+        self.checks.push((status, what.to_string(), detail));
+    }
+
+    /// Prints the checks and says how the command ends.
+    fn finish(self, out: &Out) -> Done {
+        if out.json {
+            let checks: Vec<_> =
+                self.checks.iter().map(|(s, what, detail)| json!({"status": s.word(), "check": what, "detail": detail})).collect();
+            out.print(&serde_json::to_string_pretty(&checks).unwrap_or_default());
+        } else {
+            let style = out.style();
+            let mut text = String::new();
+            for (status, what, detail) in &self.checks {
+                let label = match status {
+                    Status::Ok => style.green("ok  "),
+                    Status::Warn => style.yellow("WARN"),
+                    Status::Fail => style.red("FAIL"),
+                };
+                text.push_str(&format!("{label}  {what}: {detail}\n"));
+            }
+            out.print(&text);
+        }
+        if self.checks.iter().any(|c| c.0 == Status::Fail) {
+            Done::Failed
+        } else {
+            Done::Ok
+        }
     }
 
     /// Which of `names` are missing, by `sql` (returning the ones present).
@@ -73,20 +129,20 @@ impl Report {
     }
 }
 
-pub fn run(url: Option<&str>) -> Result<Done> {
-    let mut r = Report { failed: false };
+pub fn run(url: Option<&str>, out: &Out) -> Result<Done> {
+    let mut r = Report::default();
     let mut c = match pgprompt_client::connect(url) {
         Ok(c) => c,
         Err(e) => {
             r.line(false, "connection", e.to_string());
-            return Ok(Done::Failed);
+            return Ok(r.finish(out));
         }
     };
     let info = pgprompt_client::server_info(&mut c)?;
     r.line(true, "connection", format!("PostgreSQL {}", info.server_version));
     let Some(version) = info.extension_version else {
         r.line(false, "extension", "pgprompt is not installed in this database (CREATE EXTENSION pgprompt)".into());
-        return Ok(Done::Failed);
+        return Ok(r.finish(out));
     };
     r.line(true, "extension", format!("pgprompt {version}"));
     r.present(
@@ -139,20 +195,31 @@ pub fn run(url: Option<&str>) -> Result<Done> {
             format!("missing indexes on {}", short.join(", "))
         },
     );
+    // The defaults are policy: an administrator may switch them off or
+    // change them (audited), which is worth a warning, not a failure.
     for (name, severity, action) in GUARDRAILS {
         let row = c.query_opt("SELECT severity, action, enabled FROM pgprompt.prompt_guardrails WHERE name = $1", &[&name])?;
         match row {
-            None => r.line(false, "default guardrail", format!("{name} is missing")),
+            None => r.add(Status::Warn, "default guardrail", format!("{name} was deleted")),
             Some(row) => {
                 let (s, a, on): (String, String, bool) = (row.get(0), row.get(1), row.get(2));
                 let ok = on && s == severity && a == action;
                 let detail = format!("{name} ({s}, {a}{})", if on { "" } else { ", disabled" });
-                r.line(ok, "default guardrail", if ok { detail } else { format!("{detail}; expected {severity}, {action}, enabled") });
+                if ok {
+                    r.add(Status::Ok, "default guardrail", detail);
+                } else {
+                    r.add(Status::Warn, "default guardrail", format!("{detail}; the default is {severity}, {action}, enabled"));
+                }
             }
         }
     }
-    let rules: i64 = c.query_one("SELECT count(*) FROM pgprompt.prompt_alert_rules WHERE builtin", &[])?.get(0);
-    r.line(rules == 4, "default alert rules", format!("{rules} of 4"));
+    let rules = c.query_one("SELECT count(*), count(*) FILTER (WHERE enabled) FROM pgprompt.prompt_alert_rules WHERE builtin", &[])?;
+    let (rules, enabled): (i64, i64) = (rules.get(0), rules.get(1));
+    if rules == 4 && enabled == 4 {
+        r.add(Status::Ok, "default alert rules", "4 of 4, enabled".into());
+    } else {
+        r.add(Status::Warn, "default alert rules", format!("{rules} of 4, {enabled} enabled"));
+    }
     r.present(
         &mut c,
         "roles",
@@ -171,9 +238,10 @@ pub fn run(url: Option<&str>) -> Result<Done> {
     if failing.is_empty() {
         r.line(true, "test cases", format!("the active versions of {tested} tested template(s) pass"));
     }
+    // Only a forced (audited) release puts a failing version in production.
     for f in &failing {
         let (name, v, tests): (String, i32, String) = (f.get(0), f.get(1), f.get(2));
-        r.line(false, "test cases", format!("active version {v} of {name} fails: {tests}"));
+        r.add(Status::Warn, "test cases", format!("active version {v} of {name} fails: {tests} (released with force)"));
     }
-    Ok(if r.failed { Done::Failed } else { Done::Ok })
+    Ok(r.finish(out))
 }

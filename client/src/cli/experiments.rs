@@ -1,6 +1,7 @@
 //! `pgprompt experiment ...`
 
 use clap::Subcommand;
+use clap_complete::ArgValueCandidates;
 use pgprompt_client::Result;
 use serde_json::{json, Value};
 
@@ -39,16 +40,18 @@ pub enum ExperimentCmd {
     },
     /// Start (or resume) an experiment.
     Start {
+        #[arg(add = ArgValueCandidates::new(super::complete::experiments))]
         name: String,
         #[arg(long)]
         force: bool,
     },
     /// Stop a running experiment.
-    Stop { name: String },
+    Stop { #[arg(add = ArgValueCandidates::new(super::complete::experiments))] name: String },
     /// Every metric per variant with intervals, fixed-horizon and sequential tests, and the decision.
-    Results { name: String },
+    Results { #[arg(add = ArgValueCandidates::new(super::complete::experiments))] name: String },
     /// Activate the winner and conclude (default: the variant the sequential test calls better on the primary metric).
     Promote {
+        #[arg(add = ArgValueCandidates::new(super::complete::experiments))]
         name: String,
         #[arg(long)]
         variant: Option<String>,
@@ -105,8 +108,24 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
             if !exists {
                 return Err(pgprompt_client::Error::local(format!("experiment \"{name}\" does not exist")));
             }
-            // Every metric per variant, then the decision: with --json one
-            // array of the metric rows.
+            // Every metric per variant, then the decision. With --json one
+            // array of the metric rows, numbers in full and intervals as
+            // [low, high] arrays.
+            if out.json {
+                out.query(
+                    &mut c,
+                    "SELECT m.metric, m.role, m.variant, m.version, m.n, m.value, ARRAY[m.ci_low, m.ci_high] AS ci,
+                            m.diff, CASE WHEN m.diff IS NOT NULL THEN ARRAY[m.diff_ci_low, m.diff_ci_high] END AS diff_ci,
+                            m.p_value, m.seq_p_value,
+                            CASE WHEN m.seq_ci_low IS NOT NULL THEN ARRAY[m.seq_ci_low, m.seq_ci_high] END AS seq_ci,
+                            m.verdict, m.p95
+                       FROM pgprompt.v_ab_test_metrics m
+                      WHERE m.experiment = $1
+                      ORDER BY CASE m.role WHEN 'primary' THEN 0 WHEN 'guardrail' THEN 1 ELSE 2 END, m.metric, m.version, m.variant",
+                    &[&name],
+                )?;
+                return Ok(Done::Ok);
+            }
             let g = |x: &str| format!("CASE WHEN abs({x}) >= 0.01 OR {x} = 0 THEN round({x}::numeric, 4)::text ELSE btrim(to_char({x}, '9.999EEEE')) END");
             let t = out.query(
                 &mut c,
@@ -125,7 +144,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
                 ),
                 &[&name],
             )?;
-            if !out.json && !t.rows.is_empty() {
+            if !t.rows.is_empty() {
                 let decision = c.query_one(
                     "SELECT e.primary_metric, e.status,
                             string_agg(r.variant, ', ') FILTER (WHERE r.primary_verdict = 'better'),

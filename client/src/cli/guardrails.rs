@@ -1,6 +1,7 @@
 //! `pgprompt guardrail ...`
 
 use clap::Subcommand;
+use clap_complete::ArgValueCandidates;
 use pgprompt_client::{Error, Result};
 
 use super::{connect, json_object, read_input, Done, Out};
@@ -10,7 +11,7 @@ pub enum GuardrailCmd {
     /// Every guardrail.
     List,
     /// One guardrail with its configuration.
-    Show { name: String },
+    Show { #[arg(add = ArgValueCandidates::new(super::complete::guardrails))] name: String },
     /// Add a guardrail.
     Add {
         name: String,
@@ -34,6 +35,7 @@ pub enum GuardrailCmd {
     },
     /// Change a guardrail (only what is given).
     Update {
+        #[arg(add = ArgValueCandidates::new(super::complete::guardrails))]
         name: String,
         #[arg(long)]
         action: Option<String>,
@@ -47,9 +49,9 @@ pub enum GuardrailCmd {
         description: Option<String>,
     },
     /// Turn a guardrail on.
-    Enable { name: String },
+    Enable { #[arg(add = ArgValueCandidates::new(super::complete::guardrails))] name: String },
     /// Turn a guardrail off.
-    Disable { name: String },
+    Disable { #[arg(add = ArgValueCandidates::new(super::complete::guardrails))] name: String },
     /// Scan text (an argument, or stdin) and show the findings; exit 1 when
     /// a block guardrail fires (as prompt_guard_enforce would refuse it).
     Check {

@@ -1,13 +1,16 @@
 //! The CLI's commands, one module per noun. Every query is parameterised;
 //! read commands print a table, or JSON with --json.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read, Write};
+use std::process::{Command, Stdio};
 
 use postgres::types::ToSql;
 use postgres::Client;
+use pgprompt_client::style::Style;
 use pgprompt_client::{Error, Result, Table};
 use serde_json::{Map, Value};
 
+pub mod complete;
 pub mod doctor;
 pub mod experiments;
 pub mod guardrails;
@@ -24,18 +27,41 @@ pub enum Done {
     Failed,
 }
 
-/// Output settings.
+/// Output settings: JSON or text; on a terminal, colour (unless NO_COLOR),
+/// tables cut to its width, and output longer than it through $PAGER, as
+/// psql and gh do. Into a pipe or a file: plain text, whole, unpaged.
 pub struct Out {
     pub json: bool,
+    terminal: bool,
+    style: Style,
 }
 
 impl Out {
+    pub fn new(json: bool) -> Out {
+        let terminal = std::io::stdout().is_terminal();
+        Out { json, terminal, style: Style::for_output(terminal) }
+    }
+
+    /// The colours of this output (none unless on a terminal).
+    pub fn style(&self) -> Style {
+        self.style
+    }
+
+    /// Prints `text`, through the pager when it is longer than the terminal.
+    pub fn print(&self, text: &str) {
+        if self.terminal && text.lines().count() >= terminal_size().1 && page(text) {
+            return;
+        }
+        print!("{text}");
+    }
+
     /// Prints a query's result as a table or JSON.
     pub fn table(&self, t: &Table) {
         if self.json {
-            println!("{}", t.to_json());
+            self.print(&(t.to_json() + "\n"));
         } else {
-            print!("{}", t.to_text());
+            let width = if self.terminal { terminal_size().0 } else { usize::MAX };
+            self.print(&t.to_text_within(width, &self.style));
         }
     }
 
@@ -45,6 +71,51 @@ impl Out {
         self.table(&t);
         Ok(t)
     }
+}
+
+/// The terminal's columns and lines: COLUMNS and LINES when set (shells
+/// keep them), else what the terminal reports, else 80 by 24.
+fn terminal_size() -> (usize, usize) {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0);
+    // SAFETY: TIOCGWINSZ fills a winsize for a terminal descriptor, and
+    // fails (leaving it zeroed) for anything else.
+    let (cols, rows) = unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) == 0 {
+            (ws.ws_col as usize, ws.ws_row as usize)
+        } else {
+            (0, 0)
+        }
+    };
+    let or = |n: usize, default: usize| if n > 0 { n } else { default };
+    (env("COLUMNS").unwrap_or(or(cols, 80)), env("LINES").unwrap_or(or(rows, 24)))
+}
+
+/// Writes `text` through the pager: PAGER (run by the shell, as git runs
+/// it), or `less -FRX` when PAGER is unset and less is installed. An empty
+/// PAGER, or none to be found, prints directly (false).
+fn page(text: &str) -> bool {
+    let pager = match std::env::var("PAGER") {
+        Ok(p) => p,
+        Err(_) if on_path("less") => "less -FRX".to_string(),
+        Err(_) => return false,
+    };
+    if pager.trim().is_empty() {
+        return false;
+    }
+    let Ok(mut child) = Command::new("sh").arg("-c").arg(&pager).stdin(Stdio::piped()).spawn() else {
+        return false;
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // A pager quit early closes the pipe; what is left is not wanted.
+        let _ = stdin.write_all(text.as_bytes());
+    }
+    let _ = child.wait();
+    true
+}
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
 /// A connection to a database with the extension installed.

@@ -1,8 +1,9 @@
 //! `pgprompt template ...`
 
 use clap::Subcommand;
+use clap_complete::ArgValueCandidates;
 use pgprompt_client::{Error, Result, Table};
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::{connect, parse_var, read_input, vars, Done, Out};
 
@@ -13,6 +14,7 @@ pub enum TemplateCmd {
     /// One template: its release (or the version or label asked for), then
     /// every version with its labels and approvals.
     Show {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         #[arg(long, conflicts_with = "label")]
         version: Option<i32>,
@@ -21,15 +23,17 @@ pub enum TemplateCmd {
     },
     /// The audit trail of one template: every change, who made it and when.
     History {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         /// The newest N events.
         #[arg(long, default_value_t = 50)]
         limit: i64,
     },
     /// Remove a label (production is moved, never removed).
-    Unlabel { name: String, label: String },
+    Unlabel { #[arg(add = ArgValueCandidates::new(super::complete::templates))] name: String, label: String },
     /// Delete a template with all its versions (the audit log keeps them).
     Delete {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         /// Confirm: nothing is deleted without it.
         #[arg(long)]
@@ -67,15 +71,17 @@ pub enum TemplateCmd {
     /// Release a version: it becomes the active version, which production names
     /// (refused if it fails its test cases, unless --force).
     Activate {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         version: i32,
         #[arg(long)]
         force: bool,
     },
     /// Release again the version that was the release before the current one.
-    Rollback { name: String },
+    Rollback { #[arg(add = ArgValueCandidates::new(super::complete::templates))] name: String },
     /// Point a label at a version; production releases it, as activate does.
     Label {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         version: i32,
         label: String,
@@ -85,15 +91,17 @@ pub enum TemplateCmd {
     /// Approve a version (as yourself; its author cannot), so that a template
     /// that requires approval may release it.
     Approve {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         version: i32,
         #[arg(long)]
         comment: Option<String>,
     },
     /// The template's test cases.
-    Cases { name: String },
+    Cases { #[arg(add = ArgValueCandidates::new(super::complete::templates))] name: String },
     /// Create or replace a test case: assertions and vars as JSON.
     CaseSave {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         case: String,
         /// A JSON array of assertions, e.g. '[{"contains": "gravity"}]'.
@@ -106,13 +114,14 @@ pub enum TemplateCmd {
         description: Option<String>,
     },
     /// Delete a test case.
-    CaseDelete { name: String, case: String },
+    CaseDelete { #[arg(add = ArgValueCandidates::new(super::complete::templates))] name: String, case: String },
     /// Unified diff between two versions, each a version number or a label:
     /// the body, then the kind, model configuration, render options and
     /// input schema where they differ.
-    Diff { name: String, from: String, to: String },
+    Diff { #[arg(add = ArgValueCandidates::new(super::complete::templates))] name: String, from: String, to: String },
     /// Render a version (default: the active one).
     Render {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         /// A variable: key=value (numbers, true, false and null are JSON; the rest strings).
         #[arg(long = "var", value_parser = parse_var)]
@@ -127,12 +136,14 @@ pub enum TemplateCmd {
     },
     /// The variables a version uses.
     Variables {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         #[arg(long)]
         version: Option<i32>,
     },
     /// Run the template's test cases against a version (default: the newest).
     Test {
+        #[arg(add = ArgValueCandidates::new(super::complete::templates))]
         name: String,
         #[arg(long)]
         version: Option<i32>,
@@ -260,19 +271,39 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         TemplateCmd::Diff { name, from, to } => {
             let a = version_for_diff(&mut c, &name, &from)?;
             let b = version_for_diff(&mut c, &name, &to)?;
-            let diff = similar::TextDiff::from_lines(&a.body, &b.body);
-            print!("{}", diff.unified_diff().context_radius(3).header(&a.header, &b.header));
-            for (part, x, y) in [
+            let parts = [
                 ("kind", &a.kind, &b.kind),
                 ("config", &a.config, &b.config),
                 ("options", &a.options, &b.options),
                 ("input_schema", &a.input_schema, &b.input_schema),
-            ] {
+            ];
+            if out.json {
+                // Each part as it is (config an object), and which changed.
+                let side = |v: &Compared, sel: &str| json!({"selector": sel, "version": v.version});
+                let mut doc = json!({"template": name, "from": side(&a, &from), "to": side(&b, &to)});
+                let mut changed = Vec::new();
+                if a.body != b.body {
+                    changed.push("body");
+                }
+                doc["body"] = json!({"from": a.body, "to": b.body,
+                                     "unified": similar::TextDiff::from_lines(&a.body, &b.body).unified_diff().context_radius(3).header(&a.header, &b.header).to_string()});
+                for (part, x, y) in &parts {
+                    if x != y {
+                        changed.push(part);
+                    }
+                    doc[*part] = json!({"from": a.value(part), "to": b.value(part)});
+                }
+                doc["changed"] = json!(changed);
+                out.print(&(serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"));
+                return Ok(Done::Ok);
+            }
+            let mut text = diff_text(&a.body, &b.body, &a.header, &b.header, &out.style());
+            for (part, x, y) in parts {
                 if x != y {
-                    let diff = similar::TextDiff::from_lines(x.as_str(), y.as_str());
-                    print!("{}", diff.unified_diff().context_radius(3).header(&format!("{} {part}", a.header), &format!("{} {part}", b.header)));
+                    text.push_str(&diff_text(x, y, &format!("{} {part}", a.header), &format!("{} {part}", b.header), &out.style()));
                 }
             }
+            out.print(&text);
         }
         TemplateCmd::Render { name, vars: pairs, vars_file, version, label } => {
             let vars = vars(vars_file.as_deref(), &pairs)?.to_string();
@@ -332,14 +363,53 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
     Ok(Done::Ok)
 }
 
-/// A version as `template diff` compares it.
+/// A unified diff of two texts, coloured on a terminal as git colours it.
+fn diff_text(a: &str, b: &str, from: &str, to: &str, style: &pgprompt_client::style::Style) -> String {
+    let text = similar::TextDiff::from_lines(a, b).unified_diff().context_radius(3).header(from, to).to_string();
+    if !style.is_on() {
+        return text;
+    }
+    text.lines()
+        .map(|l| {
+            let painted = if l.starts_with("+++") || l.starts_with("---") {
+                style.bold(l)
+            } else if l.starts_with('+') {
+                style.green(l)
+            } else if l.starts_with('-') {
+                style.red(l)
+            } else if l.starts_with("@@") {
+                style.cyan(l)
+            } else {
+                l.to_string()
+            };
+            painted + "\n"
+        })
+        .collect()
+}
+
+/// A version as `template diff` compares it: each part as text, one JSON
+/// key per line, so a diff shows which setting changed.
 struct Compared {
+    version: i32,
     header: String,
     body: String,
     kind: String,
     config: String,
     options: String,
     input_schema: String,
+}
+
+impl Compared {
+    /// A part as JSON (`--json`): config, options and schema as objects.
+    fn value(&self, part: &str) -> Value {
+        let text = match part {
+            "kind" => return Value::String(self.kind.trim_end().to_string()),
+            "config" => &self.config,
+            "options" => &self.options,
+            _ => &self.input_schema,
+        };
+        serde_json::from_str(text).unwrap_or(Value::Null)
+    }
 }
 
 /// The version `selector` names: a version number, or a label.
@@ -359,6 +429,7 @@ fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Res
         serde_json::to_string_pretty(&value).unwrap_or_default() + "\n"
     };
     Ok(Compared {
+        version: number,
         header: match label {
             Some(l) => format!("{name} {l} (v{number})"),
             None => format!("{name} v{number}"),
