@@ -248,6 +248,26 @@ EOF
             printf '\n# TLS (the CLI tests)\nssl = on\n' >>postgresql.conf" >/dev/null 2>&1 || die "making the TLS certificate failed"
         cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
     fi
+    # One role authenticates by a client certificate signed by the same CA
+    # (client.crt and client.key, an X.509 v3 certificate as TLS libraries
+    # require, for the CLI's TLS test).
+    if server_has_ssl; then
+        if [ ! -f "$DATA_DIR/client.crt" ]; then
+            as_pg sh -c "cd '$DATA_DIR' &&
+                openssl req -newkey rsa:2048 -nodes -subj '/CN=pgprompt_cert_test' -keyout client.key -out client.csr &&
+                printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext &&
+                openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile client.ext -out client.crt &&
+                chmod 600 client.key && chmod 644 client.crt" >/dev/null 2>&1 || die "making the client certificate failed"
+        fi
+        if ! grep -q "^ssl_ca_file" "$DATA_DIR/postgresql.conf"; then
+            as_pg sh -c "printf '\n# Client certificates signed by the CA (the CLI tests)\nssl_ca_file = '\''ca.crt'\''\n' >>'$DATA_DIR/postgresql.conf'"
+            cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
+        fi
+        if ! grep -q '^hostssl all pgprompt_cert_test ' "$DATA_DIR/pg_hba.conf"; then
+            as_pg sed -i '1i hostssl all pgprompt_cert_test 127.0.0.1/32 cert' "$DATA_DIR/pg_hba.conf"
+            cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
+        fi
+    fi
     # One role authenticates by password over TCP (the CLI's connection
     # tests: password files, services, wrong passwords); the rest trust.
     if ! grep -q '^host all pgprompt_pw_test ' "$DATA_DIR/pg_hba.conf"; then

@@ -189,6 +189,37 @@ fn tls_is_used_and_verified_as_sslmode_says() {
     let err = ssl_used(&url("127.0.0.1", "sslmode=verify-ca&sslrootcert=/nonexistent/root.crt"));
     assert!(err.contains("could not read root certificate file \"/nonexistent/root.crt\""), "{err}");
     assert!(ssl_used(&url("127.0.0.1", "sslmode=sometimes")).contains("invalid sslmode value: \"sometimes\""));
+    // A role the server admits by client certificate only (pg_hba `cert`;
+    // client.crt, signed by the same CA, for CN=pgprompt_cert_test).
+    let dir = std::path::Path::new(&ca).parent().unwrap();
+    let (cert, key) = (dir.join("client.crt"), dir.join("client.key"));
+    db.connect()
+        .batch_execute("DO $$ BEGIN CREATE ROLE pgprompt_cert_test LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .unwrap();
+    let as_cert = |params: &str| format!("postgresql://pgprompt_cert_test@localhost:{port}/{}?sslmode=verify-full&sslrootcert={ca}{params}", db.name);
+    let with_cert = as_cert(&format!("&sslcert={}&sslkey={}", cert.display(), key.display()));
+    assert_eq!(ssl_used(&with_cert), "ok", "a client certificate the server accepts");
+    // None to send (and none in ~/.postgresql): the server says why not.
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .args(["--url", &as_cert(""), "status"])
+        .env_remove("DATABASE_URL")
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(err.contains("connection requires a valid client certificate"), "no certificate sent: {err}");
+    let err = ssl_used(&as_cert("&sslcert=/nonexistent/client.crt&sslkey=/nonexistent/client.key"));
+    assert!(err.contains("could not read client certificate file \"/nonexistent/client.crt\""), "{err}");
+    // From the environment, as libpq reads them.
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .args(["--url", &as_cert(""), "status"])
+        .env_remove("DATABASE_URL")
+        .env("PGSSLCERT", &cert)
+        .env("PGSSLKEY", &key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "PGSSLCERT and PGSSLKEY: {}", String::from_utf8_lossy(&out.stderr));
     // A server without TLS: required is refused, preferred goes on without.
     if let Ok(replica) = std::env::var("PGPROMPT_REPLICA_URL") {
         let replica_port = replica.rsplit(':').next().and_then(|p| p.split('/').next()).unwrap().to_string();
