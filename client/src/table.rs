@@ -60,11 +60,12 @@ impl Table {
         }
     }
 
-    /// Cell `i` of row `n` as it prints in a table.
-    fn text_cell(&self, n: usize, i: usize) -> String {
+    /// Cell `i` of row `n` as it prints in a table: numbers and JSON
+    /// documents as the server wrote them (every digit; jsonb's spacing).
+    pub fn display(&self, n: usize, i: usize) -> String {
         match &self.rows[n][i] {
-            // Numbers as the server wrote them, every digit.
-            Value::Number(_) => self.json_cell(n, i),
+            Value::Number(_) | Value::Object(_) => self.json_cell(n, i),
+            Value::Array(items) if !items.iter().all(Value::is_string) => self.json_cell(n, i),
             v => cell(v),
         }
     }
@@ -98,7 +99,7 @@ impl Table {
     /// widest columns are cut (ending in …) until the lines fit, none
     /// below 8 characters. The header in bold when `style` has colour.
     pub fn to_text_within(&self, width: usize, style: &crate::style::Style) -> String {
-        let cells: Vec<Vec<String>> = (0..self.rows.len()).map(|n| (0..self.columns.len()).map(|i| self.text_cell(n, i)).collect()).collect();
+        let cells: Vec<Vec<String>> = (0..self.rows.len()).map(|n| (0..self.columns.len()).map(|i| self.display(n, i)).collect()).collect();
         let mut widths: Vec<usize> = self
             .columns
             .iter()

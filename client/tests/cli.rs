@@ -373,6 +373,12 @@ Use one example.', '{"model": "gpt-4o", "temperature": 0.7}', options => '{"trim
     let err = fails(&db, &["template", "diff", "tutor", "nolabel", "2"], 1);
     assert!(err.contains("SQLSTATE 42704"), "{err}");
     let show = ok(&db, &["template", "show", "tutor"]);
+    // --json: settings as objects, not text.
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["template", "show", "tutor", "--json"])).unwrap();
+    assert!(json["template"]["config"].is_object() && json["template"]["options"]["trim_blocks"].is_boolean(), "{json}");
+    assert!(json["history"].as_array().is_some_and(|h| h.len() == 3), "{json}");
+    let json: serde_json::Value = serde_json::from_str(&ok(&db, &["guardrail", "show", "pii_detection_basic", "--json"])).unwrap();
+    assert!(json[0]["config"].is_object(), "{json}");
     assert!(show.contains("version         2") && show.contains("release         true") && show.contains("description     Explains"), "{show}");
     assert!(show.contains("1        false    staging") && show.contains("simpler"), "{show}");
     assert!(show.contains("2        true     production"), "the release is production: {show}");

@@ -78,7 +78,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: ExperimentCmd) -> Result<Done> {
         ExperimentCmd::List => {
             out.query(
                 &mut c,
-                "SELECT e.name, t.name AS template, e.status, e.variants::text AS variants, e.control_variant AS control,
+                "SELECT e.name, t.name AS template, e.status, e.variants, e.control_variant AS control,
                         e.started_at, e.stopped_at, e.winner
                    FROM pgprompt.ab_test_experiments e JOIN pgprompt.prompt_templates t ON t.id = e.template_id
                   ORDER BY e.id",

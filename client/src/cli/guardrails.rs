@@ -62,7 +62,7 @@ pub enum GuardrailCmd {
     },
 }
 
-const COLUMNS: &str = "name, kind, severity, action, direction, enabled, config::text AS config, builtin, description, updated_at";
+const COLUMNS: &str = "name, kind, severity, action, direction, enabled, config, builtin, description, updated_at";
 
 pub fn run(url: Option<&str>, out: &Out, cmd: GuardrailCmd) -> Result<Done> {
     let mut c = connect(url)?;

@@ -166,7 +166,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             let info = Table::query(
                 &mut c,
                 "SELECT t.name, t.description, t.category, g.version, g.is_active AS release, g.labels, g.kind,
-                        g.config::text AS config, g.options::text AS options, g.input_schema::text AS input_schema,
+                        g.config, g.options, g.input_schema,
                         g.variables, g.body
                    FROM pgprompt.prompt_get($1, $2, $3) g JOIN pgprompt.prompt_templates t ON t.name = g.name",
                 &[&name, &version, &label],
@@ -187,7 +187,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
                 println!("{{\"template\": {}, \"history\": {}}}", info.to_json().trim_start_matches('[').trim_end_matches(']').trim(), history.to_json());
             } else {
                 for (i, col) in info.columns.iter().enumerate().filter(|(_, c)| *c != "body") {
-                    println!("{col:15} {}", pgprompt_client::table::cell(&info.rows[0][i]));
+                    println!("{col:15} {}", info.display(0, i));
                 }
                 println!("\n{}\n", info.get(0, "body").and_then(Value::as_str).unwrap_or_default());
                 print!("{}", history.to_text());
@@ -240,7 +240,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
             out.query(
                 &mut c,
                 "SELECT a.occurred_at, a.actor, a.action, a.object_type, a.object_name, a.version,
-                        a.before::text AS before, a.after::text AS after
+                        a.before, a.after
                    FROM pgprompt.prompt_audit_logs a
                   WHERE a.template_id = (SELECT t.id FROM pgprompt.prompt_templates t WHERE t.name = $1)
                      OR a.object_name = $1 OR a.object_name LIKE replace(replace($1, '_', '\\_'), '%', '\\%') || '@%'
@@ -330,7 +330,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: TemplateCmd) -> Result<Done> {
         TemplateCmd::Cases { name } => {
             out.query(
                 &mut c,
-                "SELECT c.name, c.description, c.vars::text AS vars, c.assertions::text AS assertions, c.updated_at
+                "SELECT c.name, c.description, c.vars, c.assertions, c.updated_at
                    FROM pgprompt.prompt_test_cases c JOIN pgprompt.prompt_templates t ON t.id = c.template_id
                   WHERE t.name = $1 ORDER BY c.name",
                 &[&name],
