@@ -347,21 +347,26 @@ replica_stop() {
     fi
 }
 
-# Everything up to a running cluster with the current extension installed.
+# A Python virtual environment in $1 with the pinned packages of the
+# requirements file $2, made again when the file changes.
+ensure_venv() {
+    local venv=$1 req=$2
+    apt_ensure python3 python3-venv
+    if ! cmp -s "$req" "$venv/requirements.txt"; then
+        log "creating the Python environment $venv (${req#"$ROOT"/})"
+        rm -rf "$venv"
+        /usr/bin/python3 -m venv "$venv"
+        "$venv/bin/pip" install -q -r "$req"
+        cp "$req" "$venv/requirements.txt"
+    fi
+}
+
 # Python's Jinja2, the oracle of the differential rendering test and the
 # benchmark's reference: a virtual environment in target/oracle-venv with
 # the pinned packages of tests/oracle/requirements.txt.
 ORACLE_VENV="$ROOT/target/oracle-venv"
 ensure_oracle() {
-    apt_ensure python3 python3-venv
-    local req="$ROOT/tests/oracle/requirements.txt"
-    if ! cmp -s "$req" "$ORACLE_VENV/requirements.txt"; then
-        log "creating the Jinja2 oracle environment in $ORACLE_VENV"
-        rm -rf "$ORACLE_VENV"
-        /usr/bin/python3 -m venv "$ORACLE_VENV"
-        "$ORACLE_VENV/bin/pip" install -q -r "$req"
-        cp "$req" "$ORACLE_VENV/requirements.txt"
-    fi
+    ensure_venv "$ORACLE_VENV" "$ROOT/tests/oracle/requirements.txt"
     export PGPROMPT_ORACLE_PYTHON="$ORACLE_VENV/bin/python"
 }
 
@@ -370,17 +375,9 @@ ensure_oracle() {
 # the machine, or Debian's).
 EXAMPLES_VENV="$ROOT/target/examples-venv"
 ensure_examples() {
-    apt_ensure python3 python3-venv
-    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_ensure nodejs npm
-    local req="$ROOT/client/examples/python/requirements.txt"
-    if ! cmp -s "$req" "$EXAMPLES_VENV/requirements.txt"; then
-        log "creating the Python examples' environment in $EXAMPLES_VENV"
-        rm -rf "$EXAMPLES_VENV"
-        /usr/bin/python3 -m venv "$EXAMPLES_VENV"
-        "$EXAMPLES_VENV/bin/pip" install -q -r "$req"
-        cp "$req" "$EXAMPLES_VENV/requirements.txt"
-    fi
+    ensure_venv "$EXAMPLES_VENV" "$ROOT/client/examples/python/requirements.txt"
     export PGPROMPT_EXAMPLES_PYTHON="$EXAMPLES_VENV/bin/python"
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || apt_ensure nodejs npm
     local node="$ROOT/client/examples/node"
     if ! cmp -s "$node/package-lock.json" "$node/node_modules/.installed-lock.json"; then
         log "installing the Node example's packages (npm ci)"
@@ -389,6 +386,7 @@ ensure_examples() {
     fi
 }
 
+# Everything up to a running cluster with the current extension installed.
 setup() {
     ensure_packages
     ensure_cargo_pgrx
