@@ -485,7 +485,10 @@ impl Scanner {
                 Check::Word => {
                     for c in d.regex().captures_iter(text) {
                         let m = c.get(1).expect("phrase patterns capture the phrase");
-                        if !text[m.end()..].starts_with(|ch: char| ch.is_alphanumeric()) && !m.is_empty() {
+                        if !text[m.end()..].starts_with(|ch: char| ch.is_alphanumeric())
+                            && !m.is_empty()
+                            && !phrases::idiom(&d.entity, m.as_str(), &text[m.end()..])
+                        {
                             push(m.start(), m.end());
                         }
                     }

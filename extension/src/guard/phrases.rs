@@ -249,6 +249,31 @@ pub fn toxicity(categories: &[&str], extra: &[String]) -> Vec<(&'static str, Str
     out
 }
 
+/// Whether a toxic word or threat, followed by `rest`, is an everyday
+/// idiom instead: "a chink in the armour" (a gap), "a chink of light";
+/// "I'll find you a good hotel" (finding something for someone, not
+/// hunting them: "I'll kill you the next time" stays a threat).
+pub fn idiom(entity: &str, matched: &str, rest: &str) -> bool {
+    let words: Vec<String> = rest
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .map(str::to_lowercase)
+        .collect();
+    let word = |i: usize| words.get(i).map_or("", String::as_str);
+    match entity {
+        "SLUR" => {
+            (word(0) == "in" && ["armor", "armour"].contains(&word(2)))
+                || (word(0) == "of" && ["light", "sunlight", "daylight", "hope"].contains(&word(1)))
+        }
+        "THREAT" => matched.to_lowercase().contains("find") && [
+            "a", "an", "the", "some", "something", "someone", "somewhere", "one", "another", "more", "better", "good", "great", "nice",
+        ]
+        .contains(&word(0)),
+        _ => false,
+    }
+}
+
 /// A keyword or phrase matched on word boundaries, literally (no stand-ins).
 pub fn keyword(k: &str, case_sensitive: bool) -> String {
     let body = k.split_whitespace().map(regex::escape).collect::<Vec<_>>().join(r"\s+");

@@ -79,7 +79,7 @@ pub const ENTITIES: &[Entity] = &[
             r"hf_[A-Za-z0-9]{30,64}",
             r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
         ],
-        check: token,
+        check: api_key,
     },
     Entity {
         name: "BEARER_TOKEN",
@@ -363,12 +363,27 @@ fn ip(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
         return ok.then_some((start, end));
     }
     let version = text[..start].trim_end().to_ascii_lowercase();
+    // A full stop after the address ends the sentence, not the address.
+    let full_stop = text[end..].starts_with('.') && text[end + 1..].chars().next().is_none_or(char::is_whitespace);
+    let glued = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '_';
     let ok = s.parse::<std::net::Ipv4Addr>().is_ok_and(|a| !a.is_loopback() && !a.is_unspecified())
-        && isolated(text, start, end, |c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+        && !before(text, start).is_some_and(glued)
+        && (full_stop || !after(text, end).is_some_and(glued))
         && !version.ends_with("version")
         && !version.ends_with(" v")
         && !before(text, start).is_some_and(|c| c == 'v' || c == 'V');
     ok.then_some((start, end))
+}
+
+/// A key's random part has digits or capitals (base64 and hex do); names
+/// made of lowercase words joined by hyphens (`sk-button-primary-large-rounded`,
+/// a CSS class; `sk-learn-tutorial-notes`) are not keys.
+fn api_key(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let s = &text[start..end];
+    if !s.contains(|c: char| c.is_ascii_digit() || c.is_ascii_uppercase()) {
+        return None;
+    }
+    token(text, start, end)
 }
 
 fn token(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {

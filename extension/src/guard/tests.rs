@@ -73,6 +73,30 @@ fn injection_and_toxicity_are_found() {
     assert_eq!(entities(&s, "honestly you are so stupid"), ["INSULT"]);
     assert_eq!(entities(&s, "sh1iit, f u c k"), ["PROFANITY"]);
     assert_eq!(entities(&s, "I will kill you"), ["THREAT"]);
+    assert_eq!(entities(&s, "I'll kill you the next time I see you"), ["THREAT"]);
+    assert_eq!(entities(&s, "I'll find you. Wherever you hide."), ["THREAT"]);
+    assert_eq!(entities(&s, "they called him a chink"), ["SLUR"]);
+}
+
+/// Everyday sentences that used to be flagged (an idiom, a CSS class, an
+/// address ending a sentence that was missed).
+#[test]
+fn idioms_slugs_and_sentence_ends() {
+    let s = defaults();
+    for text in [
+        "Found a chink in the armor of their argument.",
+        "There was a chink in his armour after all.",
+        "A chink of light came through the door.",
+        "I'll find you a good hotel near the station.",
+        "I will find you the answer by tomorrow.",
+        "Use the class sk-button-primary-large-rounded for it.",
+        "See sk-learn-tutorial-notes in the wiki.",
+    ] {
+        assert!(entities(&s, text).is_empty(), "{text}: {:?}", found(&s, text));
+    }
+    assert_eq!(found(&s, "The server is at 192.168.1.20."), [("IP_ADDRESS".to_string(), "192.168.1.20".to_string())]);
+    assert_eq!(entities(&s, "Version 10.0.19041.1 is out."), Vec::<String>::new());
+    assert_eq!(entities(&s, "key sk-proj-4fQz8KpLmN2vR7tXy9AbCdEf1234567890abcdEF"), ["API_KEY"]);
 }
 
 #[test]
