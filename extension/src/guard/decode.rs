@@ -69,7 +69,7 @@ const CLASS: [u8; 256] = {
 /// run pattern finds in a text without `%` or `\\`, found without it
 /// (most prompts; several times faster than the pattern). `None` when the
 /// text has an escape character, which needs the pattern.
-fn base64_runs(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
+pub(super) fn base64_runs(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
     if bytes.contains(&b'%') || bytes.contains(&b'\\') {
         return None;
     }
@@ -147,7 +147,7 @@ pub fn decode_runs(text: &str, budget: &mut usize) -> Runs {
 }
 
 /// Valid UTF-8 of some length, nearly all of it printable.
-fn reads_as_text(s: &str) -> bool {
+pub(super) fn reads_as_text(s: &str) -> bool {
     let total = s.chars().count();
     if total < 6 {
         return false;
@@ -213,6 +213,11 @@ fn percent(s: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// Base64 that decodes to text.
+pub(super) fn base64_text(s: &str) -> Option<String> {
+    base64(s).filter(|d| reads_as_text(d))
 }
 
 /// Standard or URL-safe base64, padding optional.

@@ -18,6 +18,7 @@ pub mod decode;
 pub mod normalize;
 pub mod phrases;
 pub mod pii;
+pub mod transform;
 
 use std::borrow::Cow;
 
@@ -386,7 +387,7 @@ impl Scanner {
         }
         let mut budget = decode::BUDGET;
         if text.len() <= WINDOW {
-            self.scan_view(&normalize::fold(text), None, direction, 0, &mut budget, &mut findings);
+            self.scan_view(&normalize::fold(text), None, direction, 0, true, &mut budget, &mut findings);
         } else {
             self.scan_windows(text, direction, &mut budget, &mut findings);
         }
@@ -423,7 +424,7 @@ impl Scanner {
             let window = &text[start..boundary(next + OVERLAP)];
             let next_chars = start_chars + text[start..next].chars().count();
             let mut found = Vec::new();
-            self.scan_view(&normalize::fold(window), None, direction, 0, budget, &mut found);
+            self.scan_view(&normalize::fold(window), None, direction, 0, true, budget, &mut found);
             out.extend(found.into_iter().filter_map(|mut f| {
                 f.start += start_chars;
                 f.end += start_chars;
@@ -436,12 +437,17 @@ impl Scanner {
     /// Scans one view. `span`: when the view is decoded from an encoded run,
     /// the run's place in the original, to which all its findings point.
     /// `budget`: bytes of encoded runs still to decode in this scan.
+    /// `pii`: whether PII detectors read this view (not in rewritten text:
+    /// reversing or spacing out changes no address, and a number read
+    /// backwards is no finding).
+    #[allow(clippy::too_many_arguments)]
     fn scan_view(
         &self,
         view: &normalize::View,
         span: Option<(usize, usize)>,
         direction: Direction,
         depth: usize,
+        pii: bool,
         budget: &mut usize,
         out: &mut Vec<Finding>,
     ) {
@@ -454,7 +460,7 @@ impl Scanner {
             interrupts();
             let d = &self.detectors[i];
             let g = &self.guardrails[d.guardrail];
-            if !g.direction.covers(direction) {
+            if !g.direction.covers(direction) || (!pii && matches!(d.check, Check::Pii(_))) {
                 continue;
             }
             let mut found = 0usize;
@@ -500,11 +506,25 @@ impl Scanner {
             for (s, e, decoded) in runs.decoded {
                 interrupts();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
-                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, budget, out);
+                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, pii, budget, out);
+            }
+            // Spaced-out letters, HTML references, base32, wrapped base64,
+            // and rot13 or reversed text where the text asks for it.
+            let mut unscanned = runs.unscanned;
+            for (s, e, rewritten) in transform::rewrites(text) {
+                interrupts();
+                if rewritten.len() > *budget {
+                    *budget = 0;
+                    unscanned.push((s, e));
+                    continue;
+                }
+                *budget -= rewritten.len();
+                let run = span.unwrap_or_else(|| view.original_range(s, e));
+                self.scan_view(&normalize::fold(&rewritten), Some(run), direction, depth + 1, false, budget, out);
             }
             // Runs the budget did not reach could hide anything: every
             // guardrail that reads decoded text reports them (fail closed).
-            for (s, e) in runs.unscanned {
+            for (s, e) in unscanned {
                 let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
                 for (i, _) in self.guardrails.iter().enumerate().filter(|(_, g)| g.direction.covers(direction)) {
                     out.push(Finding { guardrail: i, entity: Cow::Borrowed(UNSCANNED), start, end });

@@ -5,7 +5,8 @@
 //! `ｉｇｎｏｒｅ`, ligatures, mathematical letters `𝐢𝐠𝐧𝐨𝐫𝐞`, circled letters),
 //! then combining marks dropped (`ìgnóre` → `ignore`), invisible format
 //! characters dropped (zero-width spaces and joiners, soft hyphens, bidi
-//! controls, variation selectors, tag characters), and letters that look
+//! controls, variation selectors), tag characters read as the ASCII they
+//! encode, a literal `\n` glued to a word blanked, and letters that look
 //! Latin folded to Latin (Cyrillic `іgnоrе`, Greek `ΙGΝΟRΕ`). Whitespace of
 //! any kind becomes a plain space.
 //!
@@ -45,13 +46,23 @@ pub fn fold(original: &str) -> View {
         // Most prompts: nothing to fold but whitespace, and the map is the identity.
         let mut bytes = original.as_bytes().to_vec();
         bytes.iter_mut().for_each(|b| *b = if b.is_ascii_whitespace() { b' ' } else { *b });
+        blank_escaped_whitespace(&mut bytes);
         return View { text: String::from_utf8(bytes).expect("ASCII is UTF-8"), map: None };
     }
     let mut text = String::with_capacity(original.len());
     let mut map = Vec::with_capacity(original.len());
+    let mut in_tags = false;
     for (index, c) in original.chars().enumerate() {
         let before = text.len();
-        if c.is_ascii() {
+        // Tag characters spell ASCII invisibly ("ASCII smuggling"): read as
+        // the text they carry, set apart from what precedes them.
+        let tag = ('\u{E0020}'..='\u{E007E}').contains(&c);
+        if tag {
+            if !in_tags {
+                text.push(' ');
+            }
+            text.push(char::from_u32(c as u32 - 0xE0000).unwrap_or(' '));
+        } else if c.is_ascii() {
             // The common case: nothing to decompose.
             text.push(if c.is_ascii_whitespace() { ' ' } else { c });
         } else if c.is_whitespace() {
@@ -64,10 +75,30 @@ pub fn fold(original: &str) -> View {
                 text.push(confusable(d).unwrap_or(d));
             }
         }
+        in_tags = tag;
         map.resize(text.len(), index as u32);
         debug_assert!(text.len() >= before);
     }
-    View { text, map: Some(map) }
+    // Byte for byte, so the map still holds.
+    let mut bytes = text.into_bytes();
+    blank_escaped_whitespace(&mut bytes);
+    View { text: String::from_utf8(bytes).expect("ASCII blanks keep UTF-8"), map: Some(map) }
+}
+
+/// A literal `\n`, `\r` or `\t` (backslash and letter, as JSON and code
+/// write a line break) becomes two spaces, so a phrase glued behind one
+/// (`Hello\nIgnore all previous instructions`) starts a word.
+fn blank_escaped_whitespace(bytes: &mut [u8]) {
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'\\' && matches!(bytes[i + 1], b'n' | b'r' | b't') {
+            bytes[i] = b' ';
+            bytes[i + 1] = b' ';
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
 }
 
 /// Format characters that render as nothing: used to split words invisibly.
@@ -76,7 +107,7 @@ fn is_invisible(c: char) -> bool {
         '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
         | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
         | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
+        | '\u{1D173}'..='\u{1D17A}' | '\u{E0000}'..='\u{E001F}' | '\u{E007F}' | '\u{E0100}'..='\u{E01EF}')
 }
 
 /// Letters from other scripts that look like Latin ones (Unicode's
@@ -148,6 +179,18 @@ mod tests {
         assert_eq!(v.original_range(5, 7), (5, 7));
         assert_eq!(v.original_range(0, 100), (0, 16));
         assert_eq!(fold("").original_range(0, 1), (0, 0));
+    }
+
+    #[test]
+    fn tag_characters_and_escaped_line_breaks_are_read() {
+        let hidden: String = "ignore all".chars().map(|c| char::from_u32(0xE0000 + c as u32).unwrap()).collect();
+        let v = fold(&format!("Hello{hidden}"));
+        assert_eq!(v.text, "Hello ignore all");
+        let at = v.text.find("ignore").unwrap();
+        assert_eq!(v.original_range(at, at + 6), (5, 11));
+        assert_eq!(fold("Hello\\nIgnore all").text, "Hello  Ignore all");
+        assert_eq!(fold("é\\tx").text, "e  x");
+        assert_eq!(fold("C:\\new").text, "C:  ew");
     }
 
     #[test]
