@@ -222,25 +222,32 @@ pub(super) fn base64_text(s: &str) -> Option<String> {
 
 /// Standard or URL-safe base64, padding optional.
 fn base64(s: &str) -> Option<String> {
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    for b in s.bytes() {
-        let v = match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            _ => return None,
-        };
-        bits = (bits << 6) | v as u32;
-        nbits += 6;
-        if nbits >= 8 {
-            nbits -= 8;
-            out.push((bits >> nbits) as u8);
-            bits &= (1 << nbits) - 1;
+    unpack(s, 6, |b| match b {
+        b'A'..=b'Z' => Some(b - b'A'),
+        b'a'..=b'z' => Some(b - b'a' + 26),
+        b'0'..=b'9' => Some(b - b'0' + 52),
+        b'+' | b'-' => Some(62),
+        b'/' | b'_' => Some(63),
+        _ => None,
+    })
+}
+
+/// Bytes packed `bits` to a character (base64 6, base32 5) as UTF-8 text;
+/// `=` ends the data, a character `value` does not know is no encoding.
+pub(super) fn unpack(s: &str, bits: u32, value: impl Fn(u8) -> Option<u8>) -> Option<String> {
+    let mut acc: u64 = 0;
+    let mut n = 0;
+    let mut out = Vec::with_capacity(s.len() * bits as usize / 8);
+    for c in s.bytes() {
+        if c == b'=' {
+            break;
+        }
+        acc = (acc << bits) | u64::from(value(c)?);
+        n += bits;
+        if n >= 8 {
+            n -= 8;
+            out.push((acc >> n) as u8);
+            acc &= (1 << n) - 1;
         }
     }
     String::from_utf8(out).ok()

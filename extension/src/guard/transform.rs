@@ -221,24 +221,11 @@ fn base32_runs(text: &str, out: &mut Vec<(usize, usize, String)>) {
 }
 
 fn base32(s: &str) -> Option<String> {
-    let mut bits: u64 = 0;
-    let mut n = 0;
-    let mut out = Vec::with_capacity(s.len() * 5 / 8);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'2'..=b'7' => c - b'2' + 26,
-            _ => return None,
-        };
-        bits = (bits << 5) | u64::from(v);
-        n += 5;
-        if n >= 8 {
-            n -= 8;
-            out.push((bits >> n) as u8);
-            bits &= (1 << n) - 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    super::decode::unpack(s, 5, |c| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'2'..=b'7' => Some(c - b'2' + 26),
+        _ => None,
+    })
 }
 
 /// Base64 broken over lines (the view has the line breaks as spaces): two
