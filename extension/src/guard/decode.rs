@@ -69,7 +69,7 @@ const CLASS: [u8; 256] = {
 /// run pattern finds in a text without `%` or `\\`, found without it
 /// (most prompts; several times faster than the pattern). `None` when the
 /// text has an escape character, which needs the pattern.
-pub(super) fn base64_runs(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
+fn base64_runs(bytes: &[u8]) -> Option<Vec<(usize, usize)>> {
     if bytes.contains(&b'%') || bytes.contains(&b'\\') {
         return None;
     }
@@ -110,13 +110,16 @@ pub struct Runs {
     pub decoded: Vec<(usize, usize, String)>,
     /// Byte ranges of runs left undecoded because the budget ran out.
     pub unscanned: Vec<(usize, usize)>,
+    /// Every run found, decoded or not (what base64 wrapped over lines is
+    /// pieced together from, without searching the text again).
+    pub spans: Vec<(usize, usize)>,
 }
 
 /// The encoded runs of `text`, decoded while `budget` (bytes of runs) lasts.
 pub fn decode_runs(text: &str, budget: &mut usize) -> Runs {
     let mut out = Runs::default();
-    let spans = base64_runs(text.as_bytes()).unwrap_or_else(|| runs().find_iter(text).map(|m| (m.start(), m.end())).collect());
-    for (start, end) in spans {
+    out.spans = base64_runs(text.as_bytes()).unwrap_or_else(|| runs().find_iter(text).map(|m| (m.start(), m.end())).collect());
+    for &(start, end) in &out.spans {
         let run = &text[start..end];
         let escaped = run.contains('%') || run.contains('\\');
         if run.len() < MIN_RUN && !escaped {

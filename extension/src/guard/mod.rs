@@ -511,7 +511,7 @@ impl Scanner {
             // Spaced-out letters, HTML references, base32, wrapped base64,
             // and rot13 or reversed text where the text asks for it.
             let mut unscanned = runs.unscanned;
-            for (s, e, rewritten) in transform::rewrites(text) {
+            for (s, e, rewritten) in transform::rewrites(text, &runs.spans) {
                 interrupts();
                 if rewritten.len() > *budget {
                     *budget = 0;

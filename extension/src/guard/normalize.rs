@@ -45,8 +45,7 @@ pub fn fold(original: &str) -> View {
     if original.is_ascii() {
         // Most prompts: nothing to fold but whitespace, and the map is the identity.
         let mut bytes = original.as_bytes().to_vec();
-        bytes.iter_mut().for_each(|b| *b = if b.is_ascii_whitespace() { b' ' } else { *b });
-        blank_escaped_whitespace(&mut bytes);
+        blank_whitespace(&mut bytes);
         return View { text: String::from_utf8(bytes).expect("ASCII is UTF-8"), map: None };
     }
     let mut text = String::with_capacity(original.len());
@@ -81,23 +80,27 @@ pub fn fold(original: &str) -> View {
     }
     // Byte for byte, so the map still holds.
     let mut bytes = text.into_bytes();
-    blank_escaped_whitespace(&mut bytes);
+    blank_whitespace(&mut bytes);
     View { text: String::from_utf8(bytes).expect("ASCII blanks keep UTF-8"), map: Some(map) }
 }
 
-/// A literal `\n`, `\r` or `\t` (backslash and letter, as JSON and code
-/// write a line break) becomes two spaces, so a phrase glued behind one
-/// (`Hello\nIgnore all previous instructions`) starts a word.
-fn blank_escaped_whitespace(bytes: &mut [u8]) {
+/// ASCII whitespace as a plain space, and a literal `\n`, `\r` or `\t`
+/// (backslash and letter, as JSON and code write a line break) as two
+/// spaces, so a phrase glued behind one (`Hello\nIgnore all previous
+/// instructions`) starts a word. One pass, byte for byte.
+fn blank_whitespace(bytes: &mut [u8]) {
     let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'\\' && matches!(bytes[i + 1], b'n' | b'r' | b't') {
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && matches!(bytes.get(i + 1), Some(b'n' | b'r' | b't')) {
             bytes[i] = b' ';
             bytes[i + 1] = b' ';
             i += 2;
-        } else {
-            i += 1;
+            continue;
         }
+        if bytes[i].is_ascii_whitespace() {
+            bytes[i] = b' ';
+        }
+        i += 1;
     }
 }
 
