@@ -1,7 +1,7 @@
 # pgprompt: the two commands of the README, plus stop and bench.
 # Scripts live in .ci/; settings in pgrx.toml.
 
-.PHONY: run test test-quick stop bench fidelity package
+.PHONY: run test test-quick stop bench fidelity package model guard-eval
 
 # PG=18 builds and tests against PostgreSQL 18 instead of the default 15.
 ifdef PG
@@ -36,3 +36,11 @@ fidelity:
 # Debian packages of the extension and the CLI in target/package/ (see README).
 package:
 	@bash .ci/package
+
+# Rebuild the learned injection detector from its pinned public sources.
+model:
+	@bash extension/guard_model/train.sh
+
+# The injection guardrail on the collections reserved for evaluation (see README).
+guard-eval:
+	@bash .ci/guard_eval

@@ -66,7 +66,8 @@ CREATE TABLE prompt_guardrail_violations (
     end_pos         integer,
     actor           text NOT NULL DEFAULT session_user,
     application     text DEFAULT nullif(current_setting('application_name', true), ''),
-    execution_id    bigint
+    execution_id    bigint,
+    score           real
 );
 
 CREATE INDEX prompt_guardrail_violations_occurred_idx ON prompt_guardrail_violations (occurred_at);
@@ -90,6 +91,7 @@ COMMENT ON COLUMN prompt_guardrail_violations.end_pos IS 'Offset just past the f
 COMMENT ON COLUMN prompt_guardrail_violations.actor IS 'Session user whose text it was.';
 COMMENT ON COLUMN prompt_guardrail_violations.application IS 'application_name of that session.';
 COMMENT ON COLUMN prompt_guardrail_violations.execution_id IS 'prompt_executions.id when the finding was made while logging that call.';
+COMMENT ON COLUMN prompt_guardrail_violations.score IS 'Injection findings: the learned detector''s probability (0 to 1) that the text around the finding is an injection; NULL for other kinds.';
 
 ------------------------------------------------------------------------------
 -- Triggers
@@ -200,11 +202,11 @@ AS $$
     WITH ins AS (
         INSERT INTO prompt_guardrail_violations
             (guardrail_id, guardrail, template, direction, kind, entity, severity, action, start_pos, end_pos, actor, application,
-             execution_id)
+             execution_id, score)
         SELECT f.guardrail_id, f.guardrail, p_template, p_direction, f.kind, f.entity, f.severity, f.action,
-               f.start_pos, f.end_pos, p_actor, p_application, p_execution_id
+               f.start_pos, f.end_pos, p_actor, p_application, p_execution_id, f.score
           FROM jsonb_to_recordset(p_findings) AS f(guardrail_id bigint, guardrail text, kind text, entity text,
-                                                   severity text, action text, start_pos int, end_pos int)
+                                                   severity text, action text, start_pos int, end_pos int, score real)
         RETURNING 1)
     SELECT count(*)::int FROM ins;
 $$;
@@ -264,7 +266,7 @@ $$Scans content with the enabled guardrails for the direction and applies their 
 Errors: 22004 NULL content or direction, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes, PG001 blocked.$$;
 
 COMMENT ON FUNCTION prompt_guard_scan(text, text) IS
-$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
+$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
 Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes.$$;
 
 COMMENT ON FUNCTION prompt_guard_redact(text, text) IS

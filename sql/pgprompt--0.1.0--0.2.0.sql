@@ -4257,3 +4257,56 @@ GRANT EXECUTE ON FUNCTION prompt_bucket(anynonarray, text), prompt_assign(text, 
                           prompt_log_execution(anynonarray, text, integer, text, bigint, bigint, double precision, boolean, text, text, text, bigint, text, text, jsonb, timestamptz, text, bigint, text),
                           prompt_score(bigint, text, double precision, text, text),
                           prompt_score_trace(text, text, double precision, text, text) TO pgprompt_app, pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- The learned injection detector: findings carry its score.
+------------------------------------------------------------------------------
+
+ALTER TABLE prompt_guardrail_violations ADD COLUMN score real;
+COMMENT ON COLUMN prompt_guardrail_violations.score IS 'Injection findings: the learned detector''s probability (0 to 1) that the text around the finding is an injection; NULL for other kinds.';
+
+CREATE OR REPLACE FUNCTION _record_violations(p_findings jsonb, p_direction text, p_template text,
+                                   p_actor text DEFAULT session_user,
+                                   p_application text DEFAULT nullif(current_setting('application_name', true), ''),
+                                   p_execution_id bigint DEFAULT NULL)
+RETURNS integer
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    WITH ins AS (
+        INSERT INTO prompt_guardrail_violations
+            (guardrail_id, guardrail, template, direction, kind, entity, severity, action, start_pos, end_pos, actor, application,
+             execution_id, score)
+        SELECT f.guardrail_id, f.guardrail, p_template, p_direction, f.kind, f.entity, f.severity, f.action,
+               f.start_pos, f.end_pos, p_actor, p_application, p_execution_id, f.score
+          FROM jsonb_to_recordset(p_findings) AS f(guardrail_id bigint, guardrail text, kind text, entity text,
+                                                   severity text, action text, start_pos int, end_pos int, score real)
+        RETURNING 1)
+    SELECT count(*)::int FROM ins;
+$$;
+
+
+DROP FUNCTION prompt_guard_scan(text, text);
+CREATE FUNCTION "prompt_guard_scan"(
+	"content" TEXT, /* Option < & str > */
+	"direction" TEXT DEFAULT 'input' /* Option < & str > */
+) RETURNS TABLE (
+	"guardrail" TEXT,  /* String */
+	"kind" TEXT,  /* String */
+	"entity" TEXT,  /* String */
+	"start_pos" INT,  /* i32 */
+	"end_pos" INT,  /* i32 */
+	"severity" TEXT,  /* String */
+	"action" TEXT,  /* String */
+	"score" real  /* Option < f32 > */
+)
+STABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'prompt_guard_scan_scored_wrapper';
+
+COMMENT ON FUNCTION prompt_guard_scan(text, text) IS
+$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
+Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes.$$;
+
+REVOKE ALL ON FUNCTION prompt_guard_scan(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION prompt_guard_scan(text, text) TO pgprompt_app, pgprompt_admin;

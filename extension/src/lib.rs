@@ -63,7 +63,7 @@ pgrx::extension_sql_file!("../../sql/triggers.sql", name = "triggers", requires 
 pgrx::extension_sql_file!(
     "../../sql/guardrails.sql",
     name = "guardrails",
-    requires = ["triggers", _guardrail_check, _guard_enforce, _record_violations_detached, prompt_guard_scan, prompt_guard_redact]
+    requires = ["triggers", _guardrail_check, _guard_enforce, _record_violations_detached, prompt_guard_scan_scored, prompt_guard_redact]
 );
 pgrx::extension_sql_file!(
     "../../sql/costs.sql",

@@ -213,9 +213,10 @@ pub fn calls_fingerprint(client: &mut Client) -> String {
         client,
         "SELECT concat_ws('|',
             coalesce((SELECT string_agg(to_jsonb(p)::text, ',' ORDER BY id) FROM pgprompt.prompt_model_prices p), ''),
-            -- Without NULL columns: 0.2.0's trace columns are NULL in calls 0.1.0 logged.
+            -- Without NULL columns: 0.2.0's trace columns are NULL in calls
+            -- 0.1.0 logged, and its scores in findings 0.1.0 recorded.
             coalesce((SELECT string_agg(jsonb_strip_nulls(to_jsonb(e))::text, ',' ORDER BY id) FROM pgprompt.prompt_executions e), ''),
-            coalesce((SELECT string_agg(to_jsonb(v)::text, ',' ORDER BY id) FROM pgprompt.prompt_guardrail_violations v), ''),
+            coalesce((SELECT string_agg(jsonb_strip_nulls(to_jsonb(v))::text, ',' ORDER BY id) FROM pgprompt.prompt_guardrail_violations v), ''),
             (SELECT last_value FROM pgprompt.prompt_executions_id_seq))",
     )
 }

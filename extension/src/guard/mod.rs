@@ -15,6 +15,7 @@
 //! characters, 0-based with the end excluded (Presidio's convention).
 
 pub mod decode;
+pub mod model;
 pub mod normalize;
 pub mod phrases;
 pub mod pii;
@@ -146,7 +147,7 @@ pub struct Guardrail {
 }
 
 /// One finding: which guardrail, what, and where in the original text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
     /// Index into the scanner's guardrails.
     pub guardrail: usize,
@@ -154,7 +155,14 @@ pub struct Finding {
     /// Character offsets into the original text, end excluded.
     pub start: usize,
     pub end: usize,
+    /// Injection findings: the learned detector's probability that the
+    /// text around the finding is an injection (`None` for other kinds).
+    pub score: Option<f32>,
 }
+
+/// The entity of a finding of the learned injection detector: a window
+/// of text it scores at or above the guardrail's threshold.
+pub const LEARNED_INJECTION: &str = "PROMPT_INJECTION";
 
 /// How a match is narrowed and checked.
 #[derive(Clone, Copy)]
@@ -197,6 +205,9 @@ pub struct Scanner {
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
     pii_only: bool,
+    /// Per guardrail: the learned detector's threshold, for injection
+    /// guardrails that use it.
+    thresholds: Vec<Option<f32>>,
 }
 
 fn config_error(name: &str, what: impl Into<String>) -> Error {
@@ -277,7 +288,8 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
             strings(name, c, "allow_list")?;
         }
         Kind::Injection => {
-            check_keys(name, c, &["categories", "phrases", "allow_list"])?;
+            check_keys(name, c, &["categories", "phrases", "allow_list", "threshold"])?;
+            threshold(name, c)?;
             let cats = pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")?;
             for (e, p) in phrases::injection(&cats) {
                 out.push((Cow::Borrowed(e), p, Check::Word));
@@ -344,6 +356,20 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
     Ok(out)
 }
 
+/// The learned detector's threshold of an injection guardrail:
+/// `config.threshold` (a probability; 1 turns the detector off), else the
+/// model's own. `None`: off.
+fn threshold(name: &str, c: &Json) -> Result<Option<f32>> {
+    let t = match c.get("threshold") {
+        None | Some(Json::Null) => model::builtin().threshold,
+        Some(v) => match v.as_f64() {
+            Some(t) if (0.0..=1.0).contains(&t) && t > 0.0 => t as f32,
+            _ => return Err(config_error(name, "\"threshold\" must be a number above 0 and at most 1 (1 turns the learned detector off)")),
+        },
+    };
+    Ok((t < 1.0).then_some(t))
+}
+
 fn entity_name(name: &str, c: &Json, default: &str) -> Result<String> {
     match c.get("entity") {
         None => Ok(default.to_string()),
@@ -358,7 +384,9 @@ impl Scanner {
     pub fn new(guardrails: Vec<Guardrail>) -> Result<Scanner> {
         let mut detectors = Vec::new();
         let mut allow = Vec::new();
+        let mut thresholds = Vec::new();
         for (i, g) in guardrails.iter().enumerate() {
+            thresholds.push(if g.kind == Kind::Injection { threshold(&g.name, &g.config)? } else { None });
             for (entity, pattern, check) in detectors_of(g)? {
                 detectors.push(Detector { guardrail: i, entity, pattern, regex: std::cell::OnceCell::new(), check });
             }
@@ -370,7 +398,7 @@ impl Scanner {
             .build()
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        Ok(Scanner { guardrails, detectors, allow, set, pii_only })
+        Ok(Scanner { guardrails, detectors, allow, set, pii_only, thresholds })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -382,7 +410,7 @@ impl Scanner {
     /// by position.
     pub fn scan(&self, text: &str, direction: Direction) -> Vec<Finding> {
         let mut findings = Vec::new();
-        if self.detectors.is_empty() || text.is_empty() {
+        if (self.detectors.is_empty() && self.thresholds.iter().all(Option::is_none)) || text.is_empty() {
             return findings;
         }
         let mut budget = decode::BUDGET;
@@ -392,7 +420,16 @@ impl Scanner {
             self.scan_windows(text, direction, &mut budget, &mut findings);
         }
         findings.sort_by(|a, b| (a.start, a.end, a.guardrail).cmp(&(b.start, b.end, b.guardrail)));
-        findings.dedup_by(|a, b| a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end);
+        findings.dedup_by(|a, b| {
+            let same = a.guardrail == b.guardrail && a.entity == b.entity && a.start < b.end && b.start < a.end;
+            if same {
+                b.score = match (a.score, b.score) {
+                    (Some(x), Some(y)) => Some(x.max(y)),
+                    (x, y) => x.or(y),
+                };
+            }
+            same
+        });
         // Digit groups inside a card number or an IBAN also look like a phone
         // number; the entity with a checksum wins.
         let strong: Vec<(usize, usize)> = findings
@@ -452,6 +489,7 @@ impl Scanner {
         out: &mut Vec<Finding>,
     ) {
         let text = view.text.as_str();
+        let first = out.len();
         // Most texts match nothing: the PII prefilter, or else a plain
         // search, says so faster than collecting the set's matches.
         let possible = !self.pii_only || pii::may_match(text);
@@ -473,7 +511,7 @@ impl Scanner {
                     return;
                 }
                 let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
-                out.push(Finding { guardrail: d.guardrail, entity: d.entity.clone(), start, end });
+                out.push(Finding { guardrail: d.guardrail, entity: d.entity.clone(), start, end, score: None });
             };
             match d.check {
                 Check::Plain => {
@@ -501,6 +539,7 @@ impl Scanner {
                 }
             }
         }
+        self.learned(view, span, direction, first, out);
         if depth < DECODE_DEPTH {
             let runs = decode::decode_runs(text, budget);
             for (s, e, decoded) in runs.decoded {
@@ -527,9 +566,60 @@ impl Scanner {
             for (s, e) in unscanned {
                 let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
                 for (i, _) in self.guardrails.iter().enumerate().filter(|(_, g)| g.direction.covers(direction)) {
-                    out.push(Finding { guardrail: i, entity: Cow::Borrowed(UNSCANNED), start, end });
+                    out.push(Finding { guardrail: i, entity: Cow::Borrowed(UNSCANNED), start, end, score: None });
                 }
             }
+        }
+    }
+
+    /// The learned detector on one view, for the injection guardrails
+    /// covering `direction`: windows scoring at or above a guardrail's
+    /// threshold become findings (overlapping ones merged, with the higher
+    /// score), and the rule findings of this view (from `first` on) carry
+    /// the score of the windows they fall in.
+    fn learned(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, first: usize, out: &mut Vec<Finding>) {
+        let users: Vec<(usize, Option<f32>)> = self
+            .guardrails
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.kind == Kind::Injection && g.direction.covers(direction))
+            .map(|(i, _)| (i, self.thresholds[i]))
+            .collect();
+        if users.is_empty() || view.text.is_empty() {
+            return;
+        }
+        interrupts();
+        // Scores to three decimals: what a reader of the findings can use.
+        let scores: Vec<(usize, usize, f32)> =
+            model::builtin().scores(&view.text).into_iter().map(|(s, e, p)| (s, e, (p * 1000.0).round() / 1000.0)).collect();
+        let place = |s: usize, e: usize| span.unwrap_or_else(|| view.original_range(s, e));
+        let placed: Vec<(usize, usize, f32)> = scores.iter().map(|&(s, e, p)| {
+            let (a, b) = place(s, e);
+            (a, b, p)
+        }).collect();
+        for f in out[first..].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
+            let around = placed.iter().filter(|&&(a, b, _)| a < f.end.max(f.start + 1) && f.start < b).map(|&(_, _, p)| p);
+            f.score = Some(around.fold(0f32, f32::max));
+        }
+        for &(i, threshold) in &users {
+            let Some(threshold) = threshold else { continue };
+            // Windows where the guardrail's rules found something already
+            // say so with its score; the detector adds what they missed.
+            let ruled: Vec<(usize, usize)> = out[first..].iter().filter(|f| f.guardrail == i).map(|f| (f.start, f.end)).collect();
+            let mut merged: Option<Finding> = None;
+            for &(a, b, p) in placed.iter().filter(|w| w.2 >= threshold && !ruled.iter().any(|&(s, e)| s < w.1 && w.0 < e)) {
+                match &mut merged {
+                    Some(m) if a <= m.end => {
+                        m.end = m.end.max(b);
+                        m.score = m.score.map(|s| s.max(p));
+                    }
+                    _ => {
+                        out.extend(merged.take());
+                        merged = Some(Finding { guardrail: i, entity: Cow::Borrowed(LEARNED_INJECTION), start: a, end: b, score: Some(p) });
+                    }
+                }
+            }
+            out.extend(merged);
         }
     }
 

@@ -146,10 +146,11 @@ pub fn blocking(content: &str) -> Vec<(String, usize)> {
 }
 
 /// Findings of the enabled guardrails in `content`: which guardrail, what,
-/// and where (character offsets into `content`, 0-based, end excluded).
-/// Reads nothing but the guardrails and writes nothing.
-#[pg_extern(stable, parallel_safe)]
-fn prompt_guard_scan(
+/// where (character offsets into `content`, 0-based, end excluded), and for
+/// injection findings the learned detector's score. Reads nothing but the
+/// guardrails and writes nothing.
+#[pg_extern(name = "prompt_guard_scan", stable, parallel_safe)]
+fn prompt_guard_scan_scored(
     content: Option<&str>,
     direction: default!(Option<&str>, "'input'"),
 ) -> TableIterator<
@@ -162,6 +163,7 @@ fn prompt_guard_scan(
         name!(end_pos, i32),
         name!(severity, String),
         name!(action, String),
+        name!(score, Option<f32>),
     ),
 > {
     let content = required(content, "content");
@@ -178,9 +180,32 @@ fn prompt_guard_scan(
                 f.end as i32,
                 severity.clone(),
                 action.clone(),
+                f.score,
             )
         })
         .collect();
+    TableIterator::new(rows)
+}
+
+/// 0.1.0's `prompt_guard_scan` (without the score), for databases whose
+/// schema is not updated yet (the library is shared by every version's SQL).
+#[pg_extern(stable, parallel_safe, sql = false)]
+fn prompt_guard_scan(
+    content: Option<&str>,
+    direction: default!(Option<&str>, "'input'"),
+) -> TableIterator<
+    'static,
+    (
+        name!(guardrail, String),
+        name!(kind, String),
+        name!(entity, String),
+        name!(start_pos, i32),
+        name!(end_pos, i32),
+        name!(severity, String),
+        name!(action, String),
+    ),
+> {
+    let rows: Vec<_> = prompt_guard_scan_scored(content, direction).map(|(g, k, e, s, n, sev, a, _)| (g, k, e, s, n, sev, a)).collect();
     TableIterator::new(rows)
 }
 
@@ -235,6 +260,7 @@ fn finding_json(c: &Compiled, f: &Finding) -> Json {
         "end_pos": f.end,
         "severity": severity,
         "action": action,
+        "score": f.score,
     })
 }
 

