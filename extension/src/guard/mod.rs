@@ -591,7 +591,7 @@ impl Scanner {
         interrupts();
         // Scores to three decimals: what a reader of the findings can use.
         let scores: Vec<(usize, usize, f32)> =
-            model::builtin().scores(&view.text).into_iter().map(|(s, e, p)| (s, e, (p * 1000.0).round() / 1000.0)).collect();
+            model::builtin().scores(&view.text, interrupts).into_iter().map(|(s, e, p)| (s, e, (p * 1000.0).round() / 1000.0)).collect();
         let place = |s: usize, e: usize| span.unwrap_or_else(|| view.original_range(s, e));
         let placed: Vec<(usize, usize, f32)> = scores.iter().map(|&(s, e, p)| {
             let (a, b) = place(s, e);
