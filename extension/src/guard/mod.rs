@@ -15,6 +15,7 @@
 //! characters, 0-based with the end excluded (Presidio's convention).
 
 pub mod decode;
+pub mod languages;
 pub mod model;
 pub mod normalize;
 pub mod phrases;
@@ -172,6 +173,9 @@ enum Check {
     /// Phrases and keywords: the first capture group is the match; the
     /// character after it must not continue a word.
     Word,
+    /// Phrases of stems (other languages): the first capture group is the
+    /// match, which may end inside a word.
+    Stem,
     /// User regex: the match as is.
     Plain,
 }
@@ -293,6 +297,9 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
             let cats = pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")?;
             for (e, p) in phrases::injection(&cats) {
                 out.push((Cow::Borrowed(e), p, Check::Word));
+            }
+            for (e, p) in languages::injection(&cats) {
+                out.push((Cow::Borrowed(e), p, Check::Stem));
             }
             for p in strings(name, c, "phrases")?.unwrap_or_default() {
                 if p.trim().is_empty() {
@@ -524,6 +531,12 @@ impl Scanner {
                         if let Some((s, e)) = check(text, m.start(), m.end()) {
                             push(s, e);
                         }
+                    }
+                }
+                Check::Stem => {
+                    for c in d.regex().captures_iter(text) {
+                        let m = c.get(1).expect("phrase patterns capture the phrase");
+                        push(m.start(), m.end());
                     }
                 }
                 Check::Word => {

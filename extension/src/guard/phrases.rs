@@ -252,7 +252,8 @@ pub fn toxicity(categories: &[&str], extra: &[String]) -> Vec<(&'static str, Str
 /// Whether a toxic word or threat, followed by `rest`, is an everyday
 /// idiom instead: "a chink in the armour" (a gap), "a chink of light";
 /// "I'll find you a good hotel" (finding something for someone, not
-/// hunting them: "I'll kill you the next time" stays a threat).
+/// hunting them: "I'll kill you the next time" stays a threat); a device's
+/// developer mode; what is written above a door.
 pub fn idiom(entity: &str, matched: &str, rest: &str) -> bool {
     let words: Vec<String> = rest
         .split(|c: char| !c.is_alphanumeric() && c != '\'')
@@ -270,8 +271,36 @@ pub fn idiom(entity: &str, matched: &str, rest: &str) -> bool {
             "a", "an", "the", "some", "something", "someone", "somewhere", "one", "another", "more", "better", "good", "great", "nice",
         ]
         .contains(&word(0)),
+        // "enable developer mode on my Android phone": a device's setting,
+        // not the model's ("enable developer mode for yourself" stays).
+        "ROLE_PLAY_JAILBREAK" => {
+            let m = matched.to_lowercase();
+            (m.contains("developer") || m.contains("dev") || m.contains("debug"))
+                && if m.ends_with(" on") || m.ends_with("_on") || m.ends_with(".on") {
+                    // "developer mode on my phone" ("mode on" read as switched on).
+                    ["my", "the", "your", "a", "an", "his", "her", "our", "their", "this"].contains(&word(0)) && !addresses_the_model(&words[1..])
+                } else {
+                    ["on", "in", "for", "of"].contains(&word(0)) && !addresses_the_model(&words[1..])
+                }
+        }
+        // "what's written above the entrance of the temple": something
+        // physical above, not the text above this message.
+        "PROMPT_EXTRACTION" => {
+            let m = matched.to_lowercase();
+            m.ends_with("above")
+                && ["the", "a", "an", "that", "his", "her", "their", "our"].contains(&word(0))
+                && !["text", "line", "lines", "message", "messages", "prompt", "instructions", "conversation", "chat", "paragraph", "input", "rules"].contains(&word(1))
+        }
         _ => false,
     }
+}
+
+/// Whether the words after a preposition name the model itself: "for
+/// you", "in this chat", "on ChatGPT".
+fn addresses_the_model(words: &[String]) -> bool {
+    const MODEL: [&str; 14] =
+        ["you", "yourself", "u", "this", "chatgpt", "gpt", "ai", "assistant", "model", "bot", "chatbot", "claude", "gemini", "llm"];
+    words.iter().take(2).any(|w| MODEL.contains(&w.as_str()))
 }
 
 /// A keyword or phrase matched on word boundaries, literally (no stand-ins).
