@@ -39,7 +39,7 @@ COMMENT ON COLUMN prompt_guardrails.action IS
 COMMENT ON COLUMN prompt_guardrails.direction IS 'input (prompts), output (responses) or both.';
 COMMENT ON COLUMN prompt_guardrails.enabled IS 'Disabled guardrails are not scanned.';
 COMMENT ON COLUMN prompt_guardrails.config IS
-$$Per kind. pii: {"entities": [...], "allow_list": [...]}. injection: {"categories": ["instruction_override", "role_play", "prompt_extraction"], "phrases": [...]}. toxicity: {"categories": ["profanity", "insult", "slur", "threat"], "words": [...]}. regex: {"patterns": [...], "entity": "NAME", "case_insensitive": false}. keywords: {"keywords": [...], "entity": "NAME", "case_sensitive": false}. Every kind takes "allow_list": exact matches to ignore.$$;
+$$Per kind. pii: {"entities": [...], "allow_list": [...]}. injection: {"categories": ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect"], "phrases": [...], "threshold": the learned detector's (1 turns it off)}. toxicity: {"categories": ["profanity", "insult", "slur", "threat"], "words": [...]}. regex: {"patterns": [...], "entity": "NAME", "case_insensitive": false}. keywords: {"keywords": [...], "entity": "NAME", "case_sensitive": false}. Every kind takes "allow_list": exact matches to ignore.$$;
 COMMENT ON COLUMN prompt_guardrails.builtin IS
     'Installed by CREATE EXTENSION. Built-in guardrails can be changed and disabled, not deleted.';
 COMMENT ON COLUMN prompt_guardrails.created_at IS 'When the guardrail was created.';
@@ -57,7 +57,7 @@ CREATE TABLE prompt_guardrail_violations (
     guardrail_id    bigint REFERENCES prompt_guardrails (id) ON DELETE SET NULL,
     guardrail       text NOT NULL,
     template        text,
-    direction       text NOT NULL CHECK (direction IN ('input', 'output', 'both')),
+    direction       text NOT NULL CHECK (direction IN ('input', 'output', 'both', 'context')),
     kind            text NOT NULL,
     entity          text NOT NULL,
     severity        text NOT NULL,
@@ -81,7 +81,7 @@ COMMENT ON COLUMN prompt_guardrail_violations.occurred_at IS 'When the text was 
 COMMENT ON COLUMN prompt_guardrail_violations.guardrail_id IS 'The guardrail (NULL once it is deleted; its name stays).';
 COMMENT ON COLUMN prompt_guardrail_violations.guardrail IS 'Name of the guardrail at the time.';
 COMMENT ON COLUMN prompt_guardrail_violations.template IS 'Template the text belonged to, if the caller said.';
-COMMENT ON COLUMN prompt_guardrail_violations.direction IS 'input, output or both: what was scanned.';
+COMMENT ON COLUMN prompt_guardrail_violations.direction IS 'input, output or both: what was scanned; context: content going into a prompt (a document, a tool''s result).';
 COMMENT ON COLUMN prompt_guardrail_violations.kind IS 'Kind of the guardrail.';
 COMMENT ON COLUMN prompt_guardrail_violations.entity IS 'What was found: EMAIL_ADDRESS, INSTRUCTION_OVERRIDE, PROFANITY, ...';
 COMMENT ON COLUMN prompt_guardrail_violations.severity IS 'Severity of the guardrail at the time.';
@@ -262,11 +262,11 @@ END
 $$;
 
 COMMENT ON FUNCTION prompt_guard_enforce(text, text, text) IS
-$$Scans content with the enabled guardrails for the direction and applies their actions: every finding is recorded in prompt_guardrail_violations (never the matched text); warn raises a WARNING; redact replaces the match with <ENTITY>; block raises ERROR with SQLSTATE PG001 naming the guardrails (the findings are still recorded). Returns the content, redacted where asked.
+$$Scans content with the enabled guardrails for the direction (input, output, both, or context: content going into a prompt, such as a retrieved document or a tool's result, read by input guardrails and by the rules for instructions addressed to the model) and applies their actions: every finding is recorded in prompt_guardrail_violations (never the matched text); warn raises a WARNING; redact replaces the match with <ENTITY>; block raises ERROR with SQLSTATE PG001 naming the guardrails (the findings are still recorded). Returns the content, redacted where asked.
 Errors: 22004 NULL content or direction, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes, PG001 blocked.$$;
 
 COMMENT ON FUNCTION prompt_guard_scan(text, text) IS
-$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
+$$Findings of the enabled guardrails covering the direction (input, output or both; context: content going into a prompt, such as a retrieved document or a tool's result, which input guardrails read and where instructions addressed to the model are found as INDIRECT_INSTRUCTION): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
 Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes.$$;
 
 COMMENT ON FUNCTION prompt_guard_redact(text, text) IS

@@ -4305,8 +4305,23 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'prompt_guard_scan_scored_wrapper';
 
 COMMENT ON FUNCTION prompt_guard_scan(text, text) IS
-$$Findings of the enabled guardrails covering the direction (input, output or both): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
+$$Findings of the enabled guardrails covering the direction (input, output or both; context: content going into a prompt, such as a retrieved document or a tool's result, which input guardrails read and where instructions addressed to the model are found as INDIRECT_INSTRUCTION): guardrail, kind, entity, character offsets into the content (start_pos from 0, end_pos excluded), severity, action, and for injection guardrails score, the learned detector's probability (0 to 1) that the text around the finding is an injection. Injection guardrails report a window of text the detector scores at or above config.threshold (default: the model's, chosen for about 1% false positives on held-back benign prompts; 1 turns the detector off) as entity PROMPT_INJECTION, besides what their phrase rules find. The text is folded against evasions (Unicode compatibility forms, invisible characters, look-alike letters) and base64, hex, percent-encoded and \uNNNN-escaped runs are decoded and scanned too (up to 1 MB of runs per text; runs beyond that are findings of entity UNSCANNED_ENCODING for every guardrail, so blocking and redaction fail closed). Writes nothing.
 Errors: 22004 NULL argument, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes.$$;
 
 REVOKE ALL ON FUNCTION prompt_guard_scan(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION prompt_guard_scan(text, text) TO pgprompt_app, pgprompt_admin;
+
+------------------------------------------------------------------------------
+-- Content scans (direction context), injection categories fake_delimiter and
+-- indirect, the learned detector's threshold.
+------------------------------------------------------------------------------
+
+ALTER TABLE prompt_guardrail_violations DROP CONSTRAINT prompt_guardrail_violations_direction_check;
+ALTER TABLE prompt_guardrail_violations ADD CONSTRAINT prompt_guardrail_violations_direction_check
+    CHECK (direction IN ('input', 'output', 'both', 'context'));
+COMMENT ON COLUMN prompt_guardrail_violations.direction IS 'input, output or both: what was scanned; context: content going into a prompt (a document, a tool''s result).';
+COMMENT ON COLUMN prompt_guardrails.config IS
+$$Per kind. pii: {"entities": [...], "allow_list": [...]}. injection: {"categories": ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect"], "phrases": [...], "threshold": the learned detector's (1 turns it off)}. toxicity: {"categories": ["profanity", "insult", "slur", "threat"], "words": [...]}. regex: {"patterns": [...], "entity": "NAME", "case_insensitive": false}. keywords: {"keywords": [...], "entity": "NAME", "case_sensitive": false}. Every kind takes "allow_list": exact matches to ignore.$$;
+COMMENT ON FUNCTION prompt_guard_enforce(text, text, text) IS
+$$Scans content with the enabled guardrails for the direction (input, output, both, or context: content going into a prompt, such as a retrieved document or a tool's result, read by input guardrails and by the rules for instructions addressed to the model) and applies their actions: every finding is recorded in prompt_guardrail_violations (never the matched text); warn raises a WARNING; redact replaces the match with <ENTITY>; block raises ERROR with SQLSTATE PG001 naming the guardrails (the findings are still recorded). Returns the content, redacted where asked.
+Errors: 22004 NULL content or direction, 22023 bad direction, 54000 content over pgprompt.max_scan_bytes, PG001 blocked.$$;

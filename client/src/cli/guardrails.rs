@@ -56,7 +56,7 @@ pub enum GuardrailCmd {
     /// a block guardrail fires (as prompt_guard_enforce would refuse it).
     Check {
         text: Option<String>,
-        /// input or output.
+        /// input, output, or context (a document or tool result going into a prompt).
         #[arg(long, default_value = "input")]
         direction: String,
     },
@@ -109,7 +109,7 @@ pub fn run(url: Option<&str>, out: &Out, cmd: GuardrailCmd) -> Result<Done> {
             };
             out.query(
                 &mut c,
-                "SELECT guardrail, kind, entity, start_pos, end_pos, severity, action,
+                "SELECT guardrail, kind, entity, start_pos, end_pos, severity, action, score,
                         substr($1, start_pos + 1, end_pos - start_pos) AS found
                    FROM pgprompt.prompt_guard_scan($1, $2)",
                 &[&text, &direction],

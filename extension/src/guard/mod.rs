@@ -15,6 +15,7 @@
 //! characters, 0-based with the end excluded (Presidio's convention).
 
 pub mod decode;
+pub mod indirect;
 pub mod languages;
 pub mod model;
 pub mod normalize;
@@ -94,6 +95,11 @@ pub enum Direction {
     Input,
     Output,
     Both,
+    /// A scan of content going into a prompt (a retrieved document, a web
+    /// page, a tool's result): what input guardrails read, plus the rules
+    /// for instructions addressed to the model (see `indirect`). Not a
+    /// guardrail's direction.
+    Context,
 }
 
 impl Kind {
@@ -122,6 +128,7 @@ impl Action {
 }
 
 impl Direction {
+    /// A guardrail's direction.
     pub fn parse(s: &str) -> Result<Direction> {
         Ok(match s {
             "input" => Direction::Input,
@@ -131,9 +138,21 @@ impl Direction {
         })
     }
 
-    /// Whether a guardrail for `self` applies to text going `way`.
+    /// What a scan reads: a guardrail's direction, or `context`.
+    pub fn parse_scan(s: &str) -> Result<Direction> {
+        match s {
+            "context" => Ok(Direction::Context),
+            _ => Direction::parse(s).map_err(|_| Error::invalid(format!("unknown direction \"{s}\"; expected input, output, both or context"))),
+        }
+    }
+
+    /// Whether a guardrail for `self` applies to text going `way`: content
+    /// goes into a prompt, so input guardrails read it.
     fn covers(self, way: Direction) -> bool {
-        self == Direction::Both || way == Direction::Both || self == way
+        match way {
+            Direction::Context => matches!(self, Direction::Input | Direction::Both),
+            _ => self == Direction::Both || way == Direction::Both || self == way,
+        }
     }
 }
 
@@ -173,9 +192,12 @@ enum Check {
     /// Phrases and keywords: the first capture group is the match; the
     /// character after it must not continue a word.
     Word,
-    /// Phrases of stems (other languages): the first capture group is the
-    /// match, which may end inside a word.
+    /// Phrases of stems (other languages), delimiters: the first capture
+    /// group is the match, which may end inside a word.
     Stem,
+    /// As `Stem`, but only in text scanned as content (direction
+    /// `context`): instructions addressed to the model from a document.
+    Content,
     /// User regex: the match as is.
     Plain,
 }
@@ -300,6 +322,9 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
             }
             for (e, p) in languages::injection(&cats) {
                 out.push((Cow::Borrowed(e), p, Check::Stem));
+            }
+            for (e, p, content) in indirect::injection(&cats) {
+                out.push((Cow::Borrowed(e), p, if content { Check::Content } else { Check::Stem }));
             }
             for p in strings(name, c, "phrases")?.unwrap_or_default() {
                 if p.trim().is_empty() {
@@ -505,7 +530,10 @@ impl Scanner {
             interrupts();
             let d = &self.detectors[i];
             let g = &self.guardrails[d.guardrail];
-            if !g.direction.covers(direction) || (!pii && matches!(d.check, Check::Pii(_))) {
+            if !g.direction.covers(direction)
+                || (!pii && matches!(d.check, Check::Pii(_)))
+                || (direction != Direction::Context && matches!(d.check, Check::Content))
+            {
                 continue;
             }
             let mut found = 0usize;
@@ -533,7 +561,7 @@ impl Scanner {
                         }
                     }
                 }
-                Check::Stem => {
+                Check::Stem | Check::Content => {
                     for c in d.regex().captures_iter(text) {
                         let m = c.get(1).expect("phrase patterns capture the phrase");
                         push(m.start(), m.end());

@@ -208,7 +208,7 @@ fn broad(categories: &[&str]) -> Vec<(&'static str, String)> {
     out
 }
 
-pub const INJECTION_CATEGORIES: [&str; 3] = ["instruction_override", "role_play", "prompt_extraction"];
+pub const INJECTION_CATEGORIES: [&str; 5] = ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect"];
 
 /// Toxic words and phrases, by category.
 const PROFANITY: &str = "fuck|fucks|fucked|fucker|fuckers|fucking|fuckin|fuckn|motherfucker|motherfuckers|motherfucking|fuckface|fuckhead|fuckwit|shit|shits|shitty|shithead|shitface|bullshit|horseshit|bitch|bitches|bitching|son_of_a_bitch|cunt|cunts|asshole|assholes|arsehole|bastard|bastards|dickhead|dickheads|prick|pricks|twat|twats|wanker|wankers|bollocks|cocksucker|cocksuckers|slut|sluts|whore|whores|piss_off|jackass|dipshit|douchebag|douchebags";

@@ -108,7 +108,7 @@ fn load() -> Vec<Row> {
 }
 
 fn direction(d: Option<&str>) -> Direction {
-    Direction::parse(required(d, "direction")).or_raise()
+    Direction::parse_scan(required(d, "direction")).or_raise()
 }
 
 /// Scans `content`, within the size cap and the memory budget.
