@@ -4,7 +4,9 @@ nothing was trained or tuned on: the reserved collections of reserved.py.
 
 Every text goes through prompt_guard_scan on a real server (a database of
 its own, dropped at the end), once with the rules alone (config.threshold 1)
-and once with the rules and the learned detector (the shipped default). A
+and once with the rules and the learned detector (the shipped default), as
+a prompt (direction input); and once more as content (direction context:
+what an application scanning a retrieved document would see). A
 text counts as caught when the `prompt_injection_detection` guardrail has
 any finding in it. Prints a Markdown table per source group: attacks caught
 (recall), benign texts flagged (false positives), and plain harmful
@@ -48,13 +50,17 @@ def main():
             c.execute("CREATE EXTENSION pgprompt")
             c.execute("SET search_path = pgprompt, public")
             results = {}
-            for mode, config in [("rules", '{"threshold": 1}'), ("rules + model", "{}")]:
+            for mode, config, direction in [
+                ("rules", '{"threshold": 1}', "input"),
+                ("rules + model", "{}", "input"),
+                ("as content", "{}", "context"),
+            ]:
                 c.execute("UPDATE prompt_guardrails SET config = %s::jsonb WHERE name = 'prompt_injection_detection'", (config,))
                 caught = []
                 for r in rows:
                     n = c.execute(
-                        "SELECT count(*) FROM prompt_guard_scan(%s, 'input') WHERE guardrail = 'prompt_injection_detection'",
-                        (r["text"],),
+                        "SELECT count(*) FROM prompt_guard_scan(%s, %s) WHERE guardrail = 'prompt_injection_detection'",
+                        (r["text"], direction),
                     ).fetchone()[0]
                     caught.append(n > 0)
                 results[mode] = caught
@@ -69,15 +75,15 @@ def main():
                 t = table[key][(mode, r["label"])]
                 t[0] += 1
                 t[1] += caught[i]
-    print("| source | texts | attacks caught, rules | attacks caught, rules + model | benign flagged, rules + model | harmful requests flagged |")
-    print("|---|---|---|---|---|---|")
+    print("| source | texts | attacks caught, rules | attacks caught, rules + model | benign flagged, rules + model | harmful requests flagged | attacks caught as content | benign flagged as content |")
+    print("|---|---|---|---|---|---|---|---|")
     for key in sorted(table, key=lambda k: (k == "all", k)):
         t = table[key]
         def rate(mode, label):
             n, k, _ = t[(mode, label)]
             return f"{k / n:.3f} ({k}/{n})" if n else "–"
         total = sum(t[("rules", l)][0] for l in (0, 1, 2))
-        print(f"| {key} | {total} | {rate('rules', 1)} | {rate('rules + model', 1)} | {rate('rules + model', 0)} | {rate('rules + model', 2)} |")
+        print(f"| {key} | {total} | {rate('rules', 1)} | {rate('rules + model', 1)} | {rate('rules + model', 0)} | {rate('rules + model', 2)} | {rate('as content', 1)} | {rate('as content', 0)} |")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,13 @@ use crate::error::{Error, ErrorKind, Result};
 pub const USER_PATTERN_LIMIT: usize = 1 << 20;
 /// Compiled size allowed for the whole set of patterns.
 const SET_LIMIT: usize = 256 << 20;
+/// The lazy DFA's cache of one pattern, and of the set. The cache lives as
+/// long as the session's scanner and grows with the variety of texts read;
+/// bounded, it is cleared and refilled (or the search falls back to the
+/// NFA) instead of growing into the render memory budget, which a long
+/// session of scans of varied documents once reached (one 134 MB step).
+const DFA_CACHE: usize = 16 << 20;
+const SET_DFA_CACHE: usize = 64 << 20;
 /// Scans `redact_until_clean` may make; each redaction removes text, so two
 /// rarely find anything new.
 const REDACT_PASSES: usize = 4;
@@ -219,7 +226,7 @@ impl Detector {
 }
 
 fn compile(pattern: &str) -> std::result::Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern).size_limit(SET_LIMIT).dfa_size_limit(SET_LIMIT).build()
+    RegexBuilder::new(pattern).size_limit(SET_LIMIT).dfa_size_limit(DFA_CACHE).build()
 }
 
 /// All enabled guardrails, compiled.
@@ -426,7 +433,7 @@ impl Scanner {
         }
         let set = RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
             .size_limit(SET_LIMIT)
-            .dfa_size_limit(SET_LIMIT)
+            .dfa_size_limit(SET_DFA_CACHE)
             .build()
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
