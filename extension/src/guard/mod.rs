@@ -637,14 +637,16 @@ impl Scanner {
             return;
         }
         interrupts();
-        // Scores to three decimals: what a reader of the findings can use.
-        let scores: Vec<(usize, usize, f32)> =
-            model::builtin().scores(&view.text, interrupts).into_iter().map(|(s, e, p)| (s, e, (p * 1000.0).round() / 1000.0)).collect();
-        let place = |s: usize, e: usize| span.unwrap_or_else(|| view.original_range(s, e));
-        let placed: Vec<(usize, usize, f32)> = scores.iter().map(|&(s, e, p)| {
-            let (a, b) = place(s, e);
-            (a, b, p)
-        }).collect();
+        // Each window placed in the original text, its score to three
+        // decimals (what a reader of the findings can use).
+        let placed: Vec<(usize, usize, f32)> = model::builtin()
+            .scores(&view.text, interrupts)
+            .into_iter()
+            .map(|(s, e, p)| {
+                let (a, b) = span.unwrap_or_else(|| view.original_range(s, e));
+                (a, b, (p * 1000.0).round() / 1000.0)
+            })
+            .collect();
         for f in out[first..].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
             let around = placed.iter().filter(|&&(a, b, _)| a < f.end.max(f.start + 1) && f.start < b).map(|&(_, _, p)| p);
             f.score = Some(around.fold(0f32, f32::max));

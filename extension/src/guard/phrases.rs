@@ -275,13 +275,15 @@ pub fn idiom(entity: &str, matched: &str, rest: &str) -> bool {
         // not the model's ("enable developer mode for yourself" stays).
         "ROLE_PLAY_JAILBREAK" => {
             let m = matched.to_lowercase();
-            (m.contains("developer") || m.contains("dev") || m.contains("debug"))
-                && if m.ends_with(" on") || m.ends_with("_on") || m.ends_with(".on") {
-                    // "developer mode on my phone" ("mode on" read as switched on).
-                    ["my", "the", "your", "a", "an", "his", "her", "our", "their", "this"].contains(&word(0)) && !addresses_the_model(&words[1..])
-                } else {
-                    ["on", "in", "for", "of"].contains(&word(0)) && !addresses_the_model(&words[1..])
-                }
+            // "developer mode on my phone": the rule read "mode on" as
+            // switched on, so the preposition is already in the match.
+            let on_matched = m.rsplit(|c: char| !c.is_alphanumeric()).next() == Some("on");
+            let next_ok = if on_matched {
+                ["my", "the", "your", "a", "an", "his", "her", "our", "their", "this"].contains(&word(0))
+            } else {
+                ["on", "in", "for", "of"].contains(&word(0))
+            };
+            (m.contains("dev") || m.contains("debug")) && next_ok && !addresses_the_model(words.get(1..).unwrap_or_default())
         }
         // "what's written above the entrance of the temple": something
         // physical above, not the text above this message.
