@@ -2100,9 +2100,11 @@ DO $$
 DECLARE
     f regprocedure;
 BEGIN
+    -- As the owner, with no search_path setting: they resolve no name but
+    -- through SQL they run with the path pinned (see roles.sql).
     FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
               WHERE p.pronamespace = 'pgprompt'::regnamespace AND p.proname IN ('prompt_score', 'prompt_score_trace') LOOP
-        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp', f);
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
     END LOOP;
 END
 $$;

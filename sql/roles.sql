@@ -70,7 +70,7 @@ BEGIN
          WHERE p.pronamespace = 'pgprompt'::regnamespace
            AND p.proname = ANY (ARRAY[
                -- applications
-               'prompt_log_execution', 'prompt_guard_enforce', 'prompt_score', 'prompt_score_trace',
+               'prompt_log_execution', 'prompt_guard_enforce',
                -- administration
                'prompt_save', 'prompt_activate', 'prompt_rollback', 'prompt_label', 'prompt_unlabel', 'prompt_delete',
                'prompt_approve', 'prompt_protect', 'prompt_import_version', 'prompt_import_approval',
@@ -79,10 +79,22 @@ BEGIN
                'prompt_stats_compact', 'prompt_check_alerts'])
            -- Not the SQL overloads for typed driver parameters (drivers.sql),
            -- which call these as the caller.
-           AND NOT (p.proname IN ('prompt_log_execution', 'prompt_score', 'prompt_score_trace')
+           AND NOT (p.proname = 'prompt_log_execution'
                     AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'sql'))
     LOOP
         EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pgprompt, pg_catalog, pg_temp', f);
+    END LOOP;
+    -- prompt_score and prompt_score_trace (Rust) set no search_path: on
+    -- their usual path they resolve no name (index lookups and inserts by
+    -- OID, pg/direct.rs and pg/probe.rs), and they pin the path around the
+    -- SQL they run now and then (pg/spi.rs: pinned). Setting it for every
+    -- call cost a twentieth of a score. (Not their SQL overloads for typed
+    -- driver parameters, drivers.sql, which call these as the caller.)
+    FOR f IN SELECT p.oid::regprocedure FROM pg_catalog.pg_proc p
+              WHERE p.pronamespace = 'pgprompt'::regnamespace AND p.proname IN ('prompt_score', 'prompt_score_trace')
+                AND p.prolang = (SELECT oid FROM pg_catalog.pg_language WHERE lanname = 'c')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER', f);
     END LOOP;
 END
 $$;

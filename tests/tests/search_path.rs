@@ -9,6 +9,12 @@ use pgprompt_tests::*;
 /// (left out, PostgreSQL searches pg_temp first).
 const PINNED: &str = "search_path=pgprompt, pg_catalog, pg_temp";
 
+/// SECURITY DEFINER functions that set no search_path: written in Rust,
+/// they resolve no name on their usual path (index lookups and inserts by
+/// OID) and pin the path themselves around the SQL they run now and then.
+/// The calls below plant shadows for both paths.
+const PINNED_IN_CODE: [&str; 2] = ["prompt_score", "prompt_score_trace"];
+
 /// A call of each SECURITY DEFINER function that reaches the tables it
 /// writes, and a query (run as superuser afterwards) that is true when the
 /// real tables got what the call wrote. `{n}` is replaced by a fresh number.
@@ -109,6 +115,17 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
                              WHERE e.user_id = 'q{n}')",
         ),
         (
+            // Through SQL: under REPEATABLE READ, and for an undeclared name
+            // (whose error lists the declared ones).
+            "prompt_score",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ;
+             SELECT prompt_score(prompt_log_execution('t', model => 'gpt-4o', user_id => 'rr{n}'), 'stars', 2);
+             COMMIT;
+             DO $$ BEGIN PERFORM prompt_score(1, 'no such score', 1); EXCEPTION WHEN undefined_object THEN NULL; END $$",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_scores s JOIN pgprompt.prompt_executions e ON e.id = s.execution_id
+                             WHERE e.user_id = 'rr{n}')",
+        ),
+        (
             "prompt_score_trace",
             "SELECT prompt_log_execution('t', model => 'gpt-4o', trace_id => 'tr{n}'); SELECT prompt_score_trace('tr{n}', 'stars', 3)",
             "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_scores WHERE trace_id = 'tr{n}')",
@@ -194,8 +211,9 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
 
 /// A session's shadows: for each relation and type of pgprompt, an object of
 /// the same name in pg_temp (a table with triggers on every statement, or a
-/// view whose rows and INSTEAD OF triggers call the trap), and the trap: a
-/// function that logs who runs it and tries to make the caller superuser.
+/// view whose rows and INSTEAD OF triggers call the trap), domains named as
+/// the built-in types, and the trap: a function that logs who runs it and
+/// tries to make the caller superuser.
 fn plant(c: &mut Client, views: bool, names: &[(String, String, String)]) {
     c.batch_execute(
         "CREATE TEMP TABLE pwned (who text, what text);
@@ -236,6 +254,13 @@ fn plant(c: &mut Client, views: bool, names: &[(String, String, String)]) {
                      FOR EACH ROW EXECUTE FUNCTION pg_temp.trap_row()"
             ),
         };
+        c.batch_execute(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // And the built-in types SQL casts to by name: a domain in pg_temp
+    // named so is what `::int8` means when pg_temp comes first, and its
+    // check calls the trap.
+    for ty in ["int8", "int4", "text", "numeric", "jsonb", "timestamptz", "bool", "oid", "regclass", "float8"] {
+        let sql = format!("CREATE DOMAIN pg_temp.{ty} AS pg_catalog.{ty} CHECK (pg_temp.trap('type {ty}'))");
         c.batch_execute(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 }
@@ -340,9 +365,10 @@ fn every_function_that_sets_a_search_path_pins_pg_temp_last() {
                FROM pg_proc p
               WHERE p.pronamespace = 'pgprompt'::regnamespace
                 AND (p.prosecdef AND NOT coalesce($1 = ANY (p.proconfig), false)
+                         AND NOT (p.proname = ANY ($2) AND p.proconfig IS NULL AND p.prolang = (SELECT oid FROM pg_language WHERE lanname = 'c'))
                      OR EXISTS (SELECT 1 FROM unnest(p.proconfig) s WHERE s LIKE 'search\\_path=%' AND s <> $1))
               ORDER BY 1",
-            &[&PINNED],
+            &[&PINNED, &PINNED_IN_CODE.to_vec()],
         )
         .unwrap()
         .iter()

@@ -708,11 +708,26 @@ impl Scanner {
             }
         }
         let mut out = String::with_capacity(text.len());
-        // Character offsets to byte offsets.
-        let offsets: Vec<usize> = text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len())).collect();
+        // Character offsets to byte offsets, walking forward (the spans are
+        // in order) and interruptible: texts run to hundreds of megabytes.
+        let mut chars = text.char_indices().map(|(i, _)| i).chain(std::iter::once(text.len()));
+        let (mut char_at, mut byte_at) = (0usize, chars.next().unwrap_or(0));
+        let mut byte_of = |char_offset: usize| {
+            while char_at < char_offset {
+                match chars.next() {
+                    Some(b) => byte_at = b,
+                    None => break,
+                }
+                char_at += 1;
+                if char_at % 65_536 == 0 {
+                    interrupts();
+                }
+            }
+            byte_at
+        };
         let mut at = 0usize;
         for (start, end, entity) in merged {
-            let (bs, be) = (offsets[start.min(offsets.len() - 1)], offsets[end.min(offsets.len() - 1)]);
+            let (bs, be) = (byte_of(start), byte_of(end));
             if bs < at {
                 continue;
             }

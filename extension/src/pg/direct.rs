@@ -42,6 +42,70 @@ struct Prepared {
     at: Vec<usize>,
     /// Attribute index of `id`.
     id: usize,
+    /// The defaults' and constraints' expression states, made on first use
+    /// in `cxt` and used by every row after (made per row, they cost as
+    /// much as the row's index entries); `busy` while a row uses them, so
+    /// that a row put while another is (by a function a constraint calls)
+    /// makes its own.
+    states: std::cell::Cell<Option<States>>,
+    busy: std::cell::Cell<bool>,
+}
+
+/// Expression states of a `Prepared`'s defaults (in order) and constraints
+/// (an array, as ExecConstraints reads it).
+#[derive(Clone, Copy)]
+struct States {
+    defaults: *mut *mut pg_sys::ExprState,
+    checks: *mut *mut pg_sys::ExprState,
+}
+
+impl Prepared {
+    /// Expression states for one row: the kept ones unless a row uses them
+    /// already, then new ones in the current memory context. The caller
+    /// gives them back with `release` (`true`: they were the kept ones).
+    ///
+    /// # Safety
+    /// Inside a transaction, with the relation locked.
+    unsafe fn acquire(&self) -> (States, bool) {
+        unsafe {
+            if self.busy.replace(true) {
+                return (self.make_states(), false);
+            }
+            let states = match self.states.get() {
+                Some(s) => s,
+                None => {
+                    let old = pg_sys::MemoryContextSwitchTo(self.cxt);
+                    let s = self.make_states();
+                    pg_sys::MemoryContextSwitchTo(old);
+                    self.states.set(Some(s));
+                    s
+                }
+            };
+            (states, true)
+        }
+    }
+
+    fn release(&self, kept: bool) {
+        if kept {
+            self.busy.set(false);
+        }
+    }
+
+    /// # Safety
+    /// As `acquire`; allocates in the current memory context.
+    unsafe fn make_states(&self) -> States {
+        unsafe {
+            let array = |n: usize| pg_sys::palloc0(n.max(1) * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
+            let (defaults, checks) = (array(self.defaults.len()), array(self.checks.len()));
+            for (i, &(_, expr)) in self.defaults.iter().enumerate() {
+                *defaults.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
+            }
+            for (i, &expr) in self.checks.iter().enumerate() {
+                *checks.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
+            }
+            States { defaults, checks }
+        }
+    }
 }
 
 impl Drop for Prepared {
@@ -113,24 +177,17 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(
         if p.relkind != pg_sys::RELKIND_PARTITIONED_TABLE as c_char
             || r.relkind != pg_sys::RELKIND_RELATION as c_char
             || !r.relispartition
-            || p.relrowsecurity
-            || !(*parent).rd_rules.is_null()
-            || !(*part).rd_rules.is_null()
+            || !plain(parent)
+            || !plain(part)
         {
             return None;
-        }
-        for rel in [parent, part] {
-            let t = (*rel).trigdesc;
-            if !t.is_null() && ((*t).trig_insert_before_row || (*t).trig_insert_instead_row) {
-                return None;
-            }
         }
         // Still a partition of this table.
         let desc = pg_sys::RelationGetPartitionDesc(parent, true);
         if desc.is_null() || !std::slice::from_raw_parts((*desc).oids, (*desc).nparts as usize).contains(&(*part).rd_id) {
             return None;
         }
-        // Shaped as its parent, column for column, nothing generated.
+        // Shaped as its parent, column for column.
         let (pa, ra) = (attrs(parent), attrs(part));
         let same = |a: &pg_sys::FormData_pg_attribute, b: &pg_sys::FormData_pg_attribute| {
             a.attisdropped == b.attisdropped && (a.attisdropped || (a.atttypid == b.atttypid && name_of(a) == name_of(b)))
@@ -138,16 +195,101 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(
         if pa.len() != ra.len() || !pa.iter().zip(ra).all(|(a, b)| same(a, b)) {
             return None;
         }
-        let constr = (*(*part).rd_att).constr;
-        if !constr.is_null() && (*constr).has_generated_stored {
+        plan(parent, part, columns)
+    }
+}
+
+/// Plans what rows of `table` (not partitioned) need, or `None` when they
+/// must go through SPI.
+///
+/// # Safety
+/// `table` open and locked.
+unsafe fn prepare_table(table: pg_sys::Relation, columns: &[(&str, Oid)]) -> Option<Prepared> {
+    unsafe {
+        let r = &*(*table).rd_rel;
+        if r.relkind != pg_sys::RELKIND_RELATION as c_char || r.relispartition || !plain(table) || fires_on_insert(table) {
             return None;
         }
+        let p = plan(table, table, columns)?;
+        // Its callers (prompt_score) run as the owner without a pinned
+        // search_path (see `spi::pinned`): a function of the owner's that a
+        // constraint, a default or an index calls could resolve names the
+        // caller planted, so rows of a table with any go through SQL,
+        // with the path pinned.
+        let indexes = pg_sys::RelationGetIndexList(table);
+        let mut exprs: Vec<*mut pg_sys::Node> = p.checks.iter().chain(p.defaults.iter().map(|(_, e)| e)).map(|&e| e.cast()).collect();
+        for i in 0..(if indexes.is_null() { 0 } else { (*indexes).length }) {
+            let index = pg_sys::index_open(pg_sys::list_nth_oid(indexes, i), pg_sys::RowExclusiveLock as i32);
+            exprs.push(pg_sys::RelationGetIndexExpressions(index).cast());
+            exprs.push(pg_sys::RelationGetIndexPredicate(index).cast());
+            pg_sys::index_close(index, pg_sys::NoLock as i32);
+        }
+        pg_sys::list_free(indexes);
+        exprs.into_iter().all(|e| builtin_only(e)).then_some(p)
+    }
+}
+
+/// Whether an expression calls built-in functions only (by OID: those of
+/// initdb, below FirstNormalObjectId), and no type input or output
+/// function (a coercion through text), which could be anyone's.
+///
+/// # Safety
+/// `node` is an expression tree or NULL.
+unsafe fn builtin_only(node: *mut pg_sys::Node) -> bool {
+    if node.is_null() {
+        return true;
+    }
+    // SAFETY: the tree written out as PostgreSQL writes stored expressions.
+    let text = unsafe {
+        let s = pg_sys::nodeToString(node.cast());
+        let text = CStr::from_ptr(s).to_string_lossy().into_owned();
+        pg_sys::pfree(s.cast());
+        text
+    };
+    if text.contains("{COERCEVIAIO") || text.contains("{ARRAYCOERCEEXPR") {
+        return false;
+    }
+    [":funcid ", ":opfuncid "].iter().all(|key| {
+        text.match_indices(key).all(|(at, _)| {
+            let digits: String = text[at + key.len()..].chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u32>().is_ok_and(|oid| oid < pg_sys::FirstNormalObjectId)
+        })
+    })
+}
+
+/// Whether `rel` is a table rows can go into the way COPY puts them: no
+/// rules, no row security, no BEFORE or INSTEAD OF row trigger on INSERT,
+/// no generated column.
+///
+/// # Safety
+/// `rel` open.
+unsafe fn plain(rel: pg_sys::Relation) -> bool {
+    unsafe {
+        let r = &*(*rel).rd_rel;
+        let t = (*rel).trigdesc;
+        let constr = (*(*rel).rd_att).constr;
+        (r.relkind == pg_sys::RELKIND_RELATION as c_char || r.relkind == pg_sys::RELKIND_PARTITIONED_TABLE as c_char)
+            && !r.relrowsecurity
+            && (*rel).rd_rules.is_null()
+            && (t.is_null() || !((*t).trig_insert_before_row || (*t).trig_insert_instead_row))
+            && (constr.is_null() || !(*constr).has_generated_stored)
+    }
+}
+
+/// Plans the CHECK constraints of `rel` and the defaults (those of
+/// `defaults_of`, the table an INSERT names) of the columns not given.
+///
+/// # Safety
+/// Both relations open and locked, with the same columns.
+unsafe fn plan(defaults_of: pg_sys::Relation, rel: pg_sys::Relation, columns: &[(&str, Oid)]) -> Option<Prepared> {
+    unsafe {
+        let ra = attrs(rel);
         let find = |name: &str| ra.iter().position(|a| !a.attisdropped && name_of(a).to_bytes() == name.as_bytes());
         // Each given column, of the type its datum has.
         let at: Vec<usize> = columns.iter().map(|&(c, ty)| find(c).filter(|&i| ra[i].atttypid == ty)).collect::<Option<_>>()?;
-        // The id is returned as read: an int8, or the call goes through SPI.
+        // The id is returned as read: an int8, or the row goes through SPI.
         let id = find("id").filter(|&i| ra[i].atttypid == pg_sys::INT8OID)?;
-        invalidation::watch_also(Channel::Executions, (*part).rd_id.to_u32());
+        invalidation::watch_also(Channel::Executions, (*rel).rd_id.to_u32());
 
         let cxt = pg_sys::AllocSetContextCreateInternal(
             pg_sys::TopMemoryContext,
@@ -158,25 +300,25 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(
         );
         let old = pg_sys::MemoryContextSwitchTo(cxt);
         let mut checks = Vec::new();
+        let constr = (*(*rel).rd_att).constr;
         if !constr.is_null() {
             for i in 0..(*constr).num_check as usize {
                 let check = &*(*constr).check.add(i);
                 checks.push(pg_sys::expression_planner(pg_sys::stringToNode(check.ccbin).cast()));
             }
         }
-        // Defaults are the parent's: they are what an INSERT through it uses.
         let mut defaults = Vec::new();
-        for (i, a) in pa.iter().enumerate() {
+        for (i, a) in attrs(defaults_of).iter().enumerate() {
             if a.attisdropped || at.contains(&i) {
                 continue;
             }
-            let expr = pg_sys::build_column_default(parent, i as i32 + 1);
+            let expr = pg_sys::build_column_default(defaults_of, i as i32 + 1);
             if !expr.is_null() {
                 defaults.push((i, pg_sys::expression_planner(expr.cast())));
             }
         }
         pg_sys::MemoryContextSwitchTo(old);
-        Some(Prepared { cxt, checks, defaults, at, id })
+        Some(Prepared { cxt, checks, defaults, at, id, states: std::cell::Cell::new(None), busy: std::cell::Cell::new(false) })
     }
 }
 
@@ -184,24 +326,230 @@ unsafe fn prepare(parent: pg_sys::Relation, part: pg_sys::Relation, columns: &[(
 pub enum Outcome {
     /// Inserted, with this id.
     Done(Option<i64>),
-    /// Not inserted: the partition needs the executor (see above).
+    /// Not inserted: the table needs the executor (see above).
     Unsuitable,
     /// Not inserted: the partition is gone or no longer holds the row.
     Moved,
+    /// Not inserted: a row with the same key in the arbiter index exists
+    /// (`insert_unless_conflict`).
+    Conflict,
+}
+
+/// The kept plans of `rel` for rows of `columns`, made by `prepare` if
+/// not kept yet; `None` when its rows go through SPI.
+///
+/// # Safety
+/// `rel` open and locked (which accepted pending invalidations).
+unsafe fn kept(rel: Oid, columns: &[(&str, Oid)], prepare: impl FnOnce() -> Option<Prepared>) -> Option<Rc<Prepared>> {
+    forget_if_stale();
+    KEPT.with(|k| k.borrow_mut().partitions.entry((rel, columns.len())).or_insert_with(|| prepare().map(Rc::new)).clone())
+}
+
+/// One row on its way into a table, set up as the executor sets up an
+/// INSERT (`root` is the table the INSERT names, `leaf` where the row goes).
+struct Putting {
+    estate: *mut pg_sys::EState,
+    root: *mut pg_sys::ResultRelInfo,
+    leaf: *mut pg_sys::ResultRelInfo,
+    slot: *mut pg_sys::TupleTableSlot,
+    /// The memory context before `begin`.
+    old: pg_sys::MemoryContext,
+    capture: *mut pg_sys::TransitionCaptureState,
+    /// Whether a trigger (or a foreign key) acts on the INSERT: without,
+    /// the trigger machinery is not set up at all.
+    triggers: bool,
+}
+
+/// Whether `rel` has a trigger that fires on INSERT (foreign keys are such
+/// triggers too).
+///
+/// # Safety
+/// `rel` is open.
+unsafe fn fires_on_insert(rel: pg_sys::Relation) -> bool {
+    unsafe {
+        let t = (*rel).trigdesc;
+        !t.is_null()
+            && ((*t).trig_insert_before_row
+                || (*t).trig_insert_after_row
+                || (*t).trig_insert_instead_row
+                || (*t).trig_insert_before_statement
+                || (*t).trig_insert_after_statement
+                || (*t).trig_insert_new_table)
+    }
+}
+
+impl Putting {
+    /// The row of `args` (in the order of `p.at`), in a slot of `leaf`.
+    ///
+    /// # Safety
+    /// Relations open and locked; `p` planned for `leaf`.
+    unsafe fn begin(root_rel: pg_sys::Relation, leaf_rel: pg_sys::Relation, p: &Prepared, args: &spi::Args) -> Putting {
+        unsafe {
+            let estate = pg_sys::CreateExecutorState();
+            let old = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
+            let info = || pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
+            let leaf = info();
+            let root = if root_rel == leaf_rel {
+                pg_sys::InitResultRelInfo(leaf, leaf_rel, 0, std::ptr::null_mut(), 0);
+                (*estate).es_opened_result_relations = pg_sys::lappend(std::ptr::null_mut(), leaf.cast());
+                leaf
+            } else {
+                let root = info();
+                pg_sys::InitResultRelInfo(root, root_rel, 0, std::ptr::null_mut(), 0);
+                pg_sys::InitResultRelInfo(leaf, leaf_rel, 0, root, 0);
+                (*estate).es_opened_result_relations = pg_sys::lappend(pg_sys::lappend(std::ptr::null_mut(), leaf.cast()), root.cast());
+                root
+            };
+            let desc = (*leaf_rel).rd_att;
+            let natts = (*desc).natts as usize;
+            let slot = pg_sys::MakeSingleTupleTableSlot(desc, &raw const pg_sys::TTSOpsVirtual);
+            let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+            let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+            nulls.fill(true);
+            for (k, &i) in p.at.iter().enumerate() {
+                values[i] = args.values[k];
+                nulls[i] = args.nulls[k] == b'n' as c_char;
+            }
+            pg_sys::ExecStoreVirtualTuple(slot);
+            Putting { estate, root, leaf, slot, old, capture: std::ptr::null_mut(), triggers: false }
+        }
+    }
+
+    /// Statement triggers and the row's defaults and constraints, from the
+    /// kept plans; the row's id.
+    ///
+    /// # Safety
+    /// As `begin`.
+    unsafe fn start(&mut self, p: &Prepared) -> Option<i64> {
+        unsafe {
+            let (estate, leaf, slot) = (self.estate, self.leaf, self.slot);
+            let root_rel = (*self.root).ri_RelationDesc;
+            self.triggers = fires_on_insert(root_rel) || fires_on_insert((*leaf).ri_RelationDesc);
+            if self.triggers {
+                pg_sys::AfterTriggerBeginQuery();
+                self.capture = pg_sys::MakeTransitionCaptureState((*root_rel).trigdesc, (*root_rel).rd_id, pg_sys::CmdType::CMD_INSERT);
+                pg_sys::ExecBSInsertTriggers(estate, self.root);
+            }
+
+            let desc = (*slot).tts_tupleDescriptor;
+            let natts = (*desc).natts as usize;
+            let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
+            let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
+            let econtext = pg_sys::MakePerTupleExprContext(estate);
+            let (states, kept) = p.acquire();
+            // Given back however the row ends (an ERROR unwinds through here).
+            let _release = Release(p, kept);
+            for (k, &(i, _)) in p.defaults.iter().enumerate() {
+                let state = *states.defaults.add(k);
+                let outer = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
+                let eval = (*state).evalfunc.expect("an initialised expression");
+                values[i] = eval(state, econtext, &raw mut nulls[i]);
+                pg_sys::MemoryContextSwitchTo(outer);
+            }
+            // Set, ExecConstraints uses these instead of parsing the
+            // constraints again.
+            if !p.checks.is_empty() {
+                #[cfg(feature = "pg18")]
+                {
+                    (*leaf).ri_CheckConstraintExprs = states.checks;
+                }
+                #[cfg(not(feature = "pg18"))]
+                {
+                    (*leaf).ri_ConstraintExprs = states.checks;
+                }
+            }
+            if !(*desc).constr.is_null() {
+                pg_sys::ExecConstraints(leaf, slot, estate);
+            }
+            (!nulls[p.id]).then(|| values[p.id].value() as i64)
+        }
+    }
+
+    /// The row's index entries: `None` when it conflicts in an `arbiter`
+    /// index (then `noDupErr`); the indexes to recheck otherwise.
+    ///
+    /// # Safety
+    /// After `start` and the tuple's insertion.
+    unsafe fn index(&self, arbiter: *mut pg_sys::List, conflict: &mut bool) -> *mut pg_sys::List {
+        unsafe {
+            if (*self.leaf).ri_NumIndices == 0 {
+                return std::ptr::null_mut();
+            }
+            let speculative = !arbiter.is_null();
+            // (Since PostgreSQL 16, a last argument: only summarizing
+            // indexes, for HOT updates; an insert updates every index.)
+            #[cfg(feature = "pg18")]
+            let list = pg_sys::ExecInsertIndexTuples(self.leaf, self.slot, self.estate, false, speculative, conflict, arbiter, false);
+            #[cfg(not(feature = "pg18"))]
+            let list = pg_sys::ExecInsertIndexTuples(self.leaf, self.slot, self.estate, false, speculative, conflict, arbiter);
+            list
+        }
+    }
+
+    /// Row and statement triggers of the inserted row (none when it was
+    /// not, `inserted` false), then frees what `begin` made.
+    ///
+    /// # Safety
+    /// After `start`.
+    unsafe fn finish(self, inserted: bool, recheck: *mut pg_sys::List) {
+        unsafe {
+            if self.triggers {
+                if inserted {
+                    pg_sys::ExecARInsertTriggers(self.estate, self.leaf, self.slot, recheck, self.capture);
+                }
+                pg_sys::ExecASInsertTriggers(self.estate, self.root, self.capture);
+                pg_sys::AfterTriggerEndQuery(self.estate);
+            }
+            pg_sys::list_free(recheck);
+            pg_sys::ExecCloseResultRelations(self.estate);
+            self.abandon();
+        }
+    }
+
+    /// Frees what `begin` made (alone: nothing happened).
+    ///
+    /// # Safety
+    /// After `begin`, and `start` only if `finish` calls it.
+    unsafe fn abandon(self) {
+        unsafe {
+            pg_sys::ExecDropSingleTupleTableSlot(self.slot);
+            // Slots the triggers made (ExecGetTriggerNewSlot for AFTER ROW
+            // triggers and foreign keys) hold their descriptors pinned, as
+            // CopyFrom's end releases them.
+            pg_sys::ExecResetTupleTable((*self.estate).es_tupleTable, false);
+            pg_sys::MemoryContextSwitchTo(self.old);
+            pg_sys::FreeExecutorState(self.estate);
+        }
+    }
+}
+
+/// Gives a `Prepared`'s expression states back when dropped.
+struct Release<'a>(&'a Prepared, bool);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.release(self.1);
+    }
+}
+
+/// Whether the current user may insert into `table`.
+fn insertable(table: Oid) -> bool {
+    // SAFETY: a catalog lookup.
+    unsafe { pg_sys::pg_class_aclcheck(table, pg_sys::GetUserId(), pg_sys::ACL_INSERT as pg_sys::AclMode) == pg_sys::AclResult::ACLCHECK_OK }
 }
 
 /// Inserts a row of `columns` (names and types; `args` in that order) into
 /// `part`, a partition of `parent`.
 pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args) -> Outcome {
     use pg_sys::{NoLock, RowExclusiveLock};
+    if !insertable(parent) {
+        return Outcome::Unsuitable;
+    }
     // SAFETY: the executor's own sequence for one inserted row, as COPY runs
     // it; relations stay locked until the transaction ends, as an INSERT's.
     // An ERROR (a constraint, a unique key) aborts the (sub)transaction,
     // which releases all of it.
     unsafe {
-        if pg_sys::pg_class_aclcheck(parent, pg_sys::GetUserId(), pg_sys::ACL_INSERT as pg_sys::AclMode) != pg_sys::AclResult::ACLCHECK_OK {
-            return Outcome::Unsuitable;
-        }
         let parent_rel = pg_sys::table_open(parent, RowExclusiveLock as i32);
         let part_rel = pg_sys::try_table_open(part, RowExclusiveLock as i32);
         if part_rel.is_null() {
@@ -212,109 +560,115 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
             pg_sys::table_close(part_rel, NoLock as i32);
             pg_sys::table_close(parent_rel, NoLock as i32);
         };
-        // Locking accepted any pending invalidation: check only now.
-        forget_if_stale();
-        let kept = KEPT.with(|k| k.borrow_mut().partitions.entry((part, columns.len())).or_insert_with(|| prepare(parent_rel, part_rel, columns).map(Rc::new)).clone());
-        let Some(p) = kept else {
+        let Some(p) = kept(part, columns, || prepare(parent_rel, part_rel, columns)) else {
             close();
             return Outcome::Unsuitable;
         };
-        let estate = pg_sys::CreateExecutorState();
-        let old = pg_sys::MemoryContextSwitchTo((*estate).es_query_cxt);
-        let root = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
-        let leaf = pg_sys::palloc0(std::mem::size_of::<pg_sys::ResultRelInfo>()).cast::<pg_sys::ResultRelInfo>();
-        pg_sys::InitResultRelInfo(root, parent_rel, 0, std::ptr::null_mut(), 0);
-        pg_sys::InitResultRelInfo(leaf, part_rel, 0, root, 0);
-        (*estate).es_opened_result_relations = pg_sys::lappend(pg_sys::lappend(std::ptr::null_mut(), leaf.cast()), root.cast());
-
-        let desc = (*part_rel).rd_att;
-        let natts = (*desc).natts as usize;
-        let slot = pg_sys::MakeSingleTupleTableSlot(desc, &raw const pg_sys::TTSOpsVirtual);
-        let values = std::slice::from_raw_parts_mut((*slot).tts_values, natts);
-        let nulls = std::slice::from_raw_parts_mut((*slot).tts_isnull, natts);
-        nulls.fill(true);
-        for (k, &i) in p.at.iter().enumerate() {
-            values[i] = args.values[k];
-            nulls[i] = args.nulls[k] == b'n' as c_char;
-        }
-        pg_sys::ExecStoreVirtualTuple(slot);
-
+        let mut row = Putting::begin(parent_rel, part_rel, &p, args);
         // Nothing happened yet: a row this partition does not hold (its
         // bounds changed) goes through SPI, which routes it.
-        if !pg_sys::ExecPartitionCheck(leaf, slot, estate, false) {
-            pg_sys::ExecDropSingleTupleTableSlot(slot);
-            pg_sys::MemoryContextSwitchTo(old);
-            pg_sys::FreeExecutorState(estate);
+        if !pg_sys::ExecPartitionCheck(row.leaf, row.slot, row.estate, false) {
+            row.abandon();
             close();
             return Outcome::Moved;
         }
-
-        pg_sys::AfterTriggerBeginQuery();
-        let capture = pg_sys::MakeTransitionCaptureState((*parent_rel).trigdesc, parent, pg_sys::CmdType::CMD_INSERT);
-        pg_sys::ExecBSInsertTriggers(estate, root);
-
-        // Defaults and constraints, from the kept plans.
-        let econtext = pg_sys::MakePerTupleExprContext(estate);
-        for &(i, expr) in &p.defaults {
-            let state = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
-            let outer = pg_sys::MemoryContextSwitchTo((*econtext).ecxt_per_tuple_memory);
-            let eval = (*state).evalfunc.expect("an initialised expression");
-            values[i] = eval(state, econtext, &raw mut nulls[i]);
-            pg_sys::MemoryContextSwitchTo(outer);
-        }
-        // Set, ExecConstraints uses these instead of parsing the constraints
-        // again.
-        if !p.checks.is_empty() {
-            let states = pg_sys::palloc(p.checks.len() * std::mem::size_of::<*mut pg_sys::ExprState>()).cast::<*mut pg_sys::ExprState>();
-            for (i, &expr) in p.checks.iter().enumerate() {
-                *states.add(i) = pg_sys::ExecInitExpr(expr, std::ptr::null_mut());
-            }
-            #[cfg(feature = "pg18")]
-            {
-                (*leaf).ri_CheckConstraintExprs = states;
-            }
-            #[cfg(not(feature = "pg18"))]
-            {
-                (*leaf).ri_ConstraintExprs = states;
-            }
-        }
-        if !(*desc).constr.is_null() {
-            pg_sys::ExecConstraints(leaf, slot, estate);
-        }
-        let id = (!nulls[p.id]).then(|| values[p.id].value() as i64);
-
-        pg_sys::ExecOpenIndices(leaf, false);
+        let id = row.start(&p);
+        pg_sys::ExecOpenIndices(row.leaf, false);
         let am = &*(*part_rel).rd_tableam;
-        am.tuple_insert.expect("a table access method inserts")(part_rel, slot, pg_sys::GetCurrentCommandId(true), 0, std::ptr::null_mut());
-        let recheck = if (*leaf).ri_NumIndices > 0 {
-            // (Since PostgreSQL 16, a last argument: only summarizing
-            // indexes, for HOT updates; an insert updates every index.)
-            #[cfg(feature = "pg18")]
-            let list = pg_sys::ExecInsertIndexTuples(leaf, slot, estate, false, false, std::ptr::null_mut(), std::ptr::null_mut(), false);
-            #[cfg(not(feature = "pg18"))]
-            let list = pg_sys::ExecInsertIndexTuples(leaf, slot, estate, false, false, std::ptr::null_mut(), std::ptr::null_mut());
-            list
-        } else {
-            std::ptr::null_mut()
-        };
-        pg_sys::ExecARInsertTriggers(estate, leaf, slot, recheck, capture);
-        pg_sys::list_free(recheck);
-        pg_sys::ExecASInsertTriggers(estate, root, capture);
-        pg_sys::AfterTriggerEndQuery(estate);
-
-        pg_sys::ExecDropSingleTupleTableSlot(slot);
-        pg_sys::ExecCloseResultRelations(estate);
-        // Slots the triggers made (ExecGetTriggerNewSlot for AFTER ROW
-        // triggers and foreign keys) hold their descriptors pinned, as
-        // CopyFrom's end releases them.
-        pg_sys::ExecResetTupleTable((*estate).es_tupleTable, false);
-        pg_sys::MemoryContextSwitchTo(old);
-        pg_sys::FreeExecutorState(estate);
+        am.tuple_insert.expect("a table access method inserts")(part_rel, row.slot, pg_sys::GetCurrentCommandId(true), 0, std::ptr::null_mut());
+        let recheck = row.index(std::ptr::null_mut(), &mut false);
+        row.finish(true, recheck);
         close();
         // What the next command of this transaction runs sees the row, as
         // after any INSERT.
         pg_sys::CommandCounterIncrement();
         Outcome::Done(id)
+    }
+}
+
+/// Inserts a row of `columns` into `table` (not partitioned) unless the
+/// unique index `arbiter` has its key already: INSERT ... ON CONFLICT DO
+/// NOTHING, as the executor runs it (a speculative insertion, which waits
+/// for a concurrent inserter of the same key to commit or abort). Only in
+/// READ COMMITTED, where a conflict needs no visibility check.
+pub fn insert_unless_conflict(table: Oid, arbiter: Oid, columns: &[(&str, Oid)], args: &spi::Args) -> Outcome {
+    use pg_sys::{NoLock, RowExclusiveLock};
+    if super::probe::snapshot_per_transaction() || !insertable(table) {
+        return Outcome::Unsuitable;
+    }
+    // SAFETY: as `insert`, with ExecInsert's speculative insertion.
+    unsafe {
+        let rel = pg_sys::table_open(table, RowExclusiveLock as i32);
+        let Some(p) = kept(table, columns, || prepare_table(rel, columns)) else {
+            pg_sys::table_close(rel, NoLock as i32);
+            return Outcome::Unsuitable;
+        };
+        let mut row = Putting::begin(rel, rel, &p, args);
+        let id = row.start(&p);
+        // What a uniqueness check needs, for the arbiter only (opening the
+        // indexes for speculative insertion builds it for every unique one).
+        pg_sys::ExecOpenIndices(row.leaf, false);
+        let n = (*row.leaf).ri_NumIndices.max(0) as usize;
+        let descs = std::slice::from_raw_parts((*row.leaf).ri_IndexRelationDescs, n);
+        let Some(k) = descs.iter().position(|&i| (*i).rd_id == arbiter && (*(*i).rd_index).indisunique) else {
+            row.finish(false, std::ptr::null_mut());
+            pg_sys::table_close(rel, NoLock as i32);
+            return Outcome::Unsuitable;
+        };
+        pg_sys::BuildSpeculativeIndexInfo(descs[k], *(*row.leaf).ri_IndexRelationInfo.add(k));
+        let arbiters = pg_sys::lappend_oid(std::ptr::null_mut(), arbiter);
+        // Scorers rarely race, so the row goes in at once; only when its
+        // key turned out to be taken does the check below run, which waits
+        // for the other inserter's transaction (or finds it aborted, and
+        // the row goes in again). PostgreSQL checks first, for upserts
+        // that mostly find their key.
+        let inserted = loop {
+            pgrx::check_for_interrupts!();
+            // Others wait on this lock for our decision rather than for
+            // our whole transaction.
+            let xid = pg_sys::GetCurrentTransactionId();
+            let token = pg_sys::SpeculativeInsertionLockAcquire(xid);
+            let am = &*(*rel).rd_tableam;
+            am.tuple_insert_speculative.expect("a table access method inserts speculatively")(
+                rel,
+                row.slot,
+                pg_sys::GetCurrentCommandId(true),
+                0,
+                std::ptr::null_mut(),
+                token,
+            );
+            let mut conflict = false;
+            let recheck = row.index(arbiters, &mut conflict);
+            am.tuple_complete_speculative.expect("a table access method completes speculative insertions")(rel, row.slot, token, !conflict);
+            pg_sys::SpeculativeInsertionLockRelease(xid);
+            if !conflict {
+                break Some(recheck);
+            }
+            pg_sys::list_free(recheck);
+            // A row of the key, committed, or in progress until its
+            // transaction ends.
+            let mut conflict_tid = std::mem::zeroed::<pg_sys::ItemPointerData>();
+            #[cfg(feature = "pg18")]
+            let free = pg_sys::ExecCheckIndexConstraints(row.leaf, row.slot, row.estate, &mut conflict_tid, std::ptr::null_mut(), arbiters);
+            #[cfg(not(feature = "pg18"))]
+            let free = pg_sys::ExecCheckIndexConstraints(row.leaf, row.slot, row.estate, &mut conflict_tid, arbiters);
+            if !free {
+                break None;
+            }
+        };
+        let outcome = match inserted {
+            Some(recheck) => {
+                row.finish(true, recheck);
+                Outcome::Done(id)
+            }
+            None => {
+                row.finish(false, std::ptr::null_mut());
+                Outcome::Conflict
+            }
+        };
+        pg_sys::table_close(rel, NoLock as i32);
+        pg_sys::CommandCounterIncrement();
+        outcome
     }
 }
 
@@ -325,6 +679,11 @@ pub fn insert(parent: Oid, part: Oid, columns: &[(&str, Oid)], args: &spi::Args)
 /// ends, as an INSERT's would be) when dropped.
 pub struct Plain {
     rel: pg_sys::Relation,
+    /// The columns given at `open`, required then optional.
+    required: &'static [(&'static str, Oid)],
+    optional: &'static [(&'static str, Oid)],
+    /// Where each is in the table (`None`: an optional one it lacks).
+    at: Vec<Option<usize>>,
     values: Vec<pg_sys::Datum>,
     nulls: Vec<bool>,
 }
@@ -333,17 +692,17 @@ impl Plain {
     /// Opens `table` when it is that plain: `required` columns exist with
     /// their types, `optional` ones (added by a later version) may be
     /// missing but not retyped. `None`: the caller goes through SQL.
-    pub fn open(table: &std::ffi::CStr, required: &[(&str, Oid)], optional: &[(&str, Oid)]) -> Option<Plain> {
-        // SAFETY: catalog lookups and a relation opened and locked inside
-        // the caller's transaction.
+    pub fn open(
+        table: &'static std::ffi::CStr,
+        required: &'static [(&'static str, Oid)],
+        optional: &'static [(&'static str, Oid)],
+    ) -> Option<Plain> {
+        let oid = super::probe::relation(table)?;
+        // SAFETY: a relation opened and locked inside the caller's
+        // transaction.
         unsafe {
-            let schema = pg_sys::get_namespace_oid(c"pgprompt".as_ptr(), false);
-            let oid = pg_sys::get_relname_relid(table.as_ptr(), schema);
-            if oid == Oid::INVALID {
-                return None;
-            }
             let rel = pg_sys::table_open(oid, pg_sys::RowExclusiveLock as i32);
-            let plain = Plain { rel, values: Vec::new(), nulls: Vec::new() };
+            let mut plain = Plain { rel, required, optional, at: Vec::with_capacity(required.len() + optional.len()), values: Vec::new(), nulls: Vec::new() };
             let form = &*(*rel).rd_rel;
             if form.relhasindex
                 || !(*rel).trigdesc.is_null()
@@ -353,17 +712,22 @@ impl Plain {
             {
                 return None;
             }
-            let typed = required.iter().all(|(name, ty)| plain.column(name).is_some_and(|i| attrs(rel)[i].atttypid == *ty))
-                && optional.iter().all(|(name, ty)| plain.column(name).is_none_or(|i| attrs(rel)[i].atttypid == *ty));
-            typed.then_some(plain)
+            let position = |a: i16| a as usize - 1;
+            plain.at.extend(super::probe::columns(rel, required)?.iter().map(|&a| Some(position(a))));
+            for (k, &a) in super::probe::columns_if_any(rel, optional).iter().enumerate() {
+                // Missing, it is not written; there with another type, the
+                // table is not as this version made it.
+                if a.is_none() && super::probe::has_column(rel, optional[k].0) {
+                    return None;
+                }
+                plain.at.push(a.map(position));
+            }
+            Some(plain)
         }
     }
 
-    fn column(&self, name: &str) -> Option<usize> {
-        attrs(self.rel).iter().position(|a| !a.attisdropped && name_of(a).to_bytes() == name.as_bytes())
-    }
-
-    /// Appends one row of (column, value) pairs; other columns are NULL.
+    /// Appends one row of (column, value) pairs, the columns as given at
+    /// `open`; other columns are NULL.
     ///
     /// # Safety
     /// Each value is a datum of its column's type.
@@ -373,8 +737,15 @@ impl Plain {
         self.values.resize(n, pg_sys::Datum::from(0));
         self.nulls.clear();
         self.nulls.resize(n, true);
-        for (name, value) in row {
-            if let (Some(at), Some(v)) = (self.column(name), value) {
+        let given = |k: usize| self.required.get(k).or_else(|| self.optional.get(k - self.required.len())).map(|c| c.0);
+        for (k, (name, value)) in row.iter().enumerate() {
+            // Rows come in the order given at `open`; else looked up.
+            let at = if given(k) == Some(name) {
+                self.at[k]
+            } else {
+                (0..self.at.len()).find(|&i| given(i) == Some(name)).and_then(|i| self.at[i])
+            };
+            if let (Some(at), Some(v)) = (at, value) {
                 self.values[at] = *v;
                 self.nulls[at] = false;
             }

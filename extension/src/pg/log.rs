@@ -709,7 +709,7 @@ fn insert(partitions: &Partitions, r: &Row) -> i64 {
     if let Some(part) = known {
         match direct::insert(partitions.parent, part, r.columns(), &args) {
             direct::Outcome::Done(id) => return id.unwrap_or_default(),
-            direct::Outcome::Unsuitable => {}
+            direct::Outcome::Unsuitable | direct::Outcome::Conflict => {}
             direct::Outcome::Moved => {
                 partitions.months.borrow_mut().insert(month, None);
             }

@@ -12,6 +12,7 @@ pub mod guard;
 pub mod gucs;
 pub mod invalidation;
 pub mod log;
+pub mod probe;
 pub mod raise;
 pub mod scores;
 pub mod spi;

@@ -137,3 +137,38 @@ pub unsafe fn first_row(plan: NonNull<pg_sys::_SPI_plan>, args: &mut Args, read_
         Some(Row { tuple: *table.vals, desc: table.tupdesc })
     }
 }
+
+/// Runs `f` with search_path set to `pgprompt, pg_catalog, pg_temp` and
+/// restores the caller's after (also when `f` raises), as a function's
+/// `SET search_path` would. For the SECURITY DEFINER functions that resolve
+/// no name on their usual path (prompt_score: direct index lookups and
+/// inserts, see `direct` and `probe`), so pay for the setting, which is a
+/// twentieth of a score's cost, only around the SQL they run now and then.
+pub fn pinned<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(i32);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: pops the GUC nest level `pinned` pushed.
+            unsafe { pg_sys::AtEOXact_GUC(true, self.0) };
+        }
+    }
+    // SAFETY: what fmgr does for a function's SET clause: a new GUC nest
+    // level, the value set in it, the level popped when done.
+    let _restore = unsafe {
+        let level = pg_sys::NewGUCNestLevel();
+        let restore = Restore(level);
+        let context = if pg_sys::superuser() { pg_sys::GucContext::PGC_SUSET } else { pg_sys::GucContext::PGC_USERSET };
+        pg_sys::set_config_option(
+            c"search_path".as_ptr(),
+            c"pgprompt, pg_catalog, pg_temp".as_ptr(),
+            context,
+            pg_sys::GucSource::PGC_S_SESSION,
+            pg_sys::GucAction::GUC_ACTION_SAVE,
+            true,
+            0,
+            false,
+        );
+        restore
+    };
+    f()
+}

@@ -169,7 +169,8 @@ fn _stats_capture<'a>(trigger: &'a PgTrigger<'a>) -> Result<Option<PgHeapTuple<'
 pub fn fold_now_and_then() {
     // SAFETY: PostgreSQL's global PRNG, seeded per backend.
     if unsafe { pg_sys::pg_prng_double(&raw mut pg_sys::pg_global_prng_state) } * FOLD_EVERY < 1.0 {
-        Spi::run("SELECT pgprompt._stats_compact_quietly()").expect("folding statistics never raises");
+        // (Pinned: prompt_score, whose path is not, calls this too.)
+        super::spi::pinned(|| Spi::run("SELECT pgprompt._stats_compact_quietly()")).expect("folding statistics never raises");
     }
 }
 
