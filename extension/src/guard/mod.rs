@@ -596,9 +596,12 @@ impl Scanner {
                 self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, pii, budget, out);
             }
             // Spaced-out letters, HTML references, base32, wrapped base64,
-            // and rot13 or reversed text where the text asks for it.
+            // and rot13 or reversed text where the text asks for it (read
+            // by phrase rules and the detector only: not when PII is all
+            // there is to find, as when logging redacts).
             let mut unscanned = runs.unscanned;
-            for (s, e, rewritten) in transform::rewrites(text, &runs.spans) {
+            let rewrites = if self.pii_only { Vec::new() } else { transform::rewrites(text, &runs.spans) };
+            for (s, e, rewritten) in rewrites {
                 interrupts();
                 if rewritten.len() > *budget {
                     *budget = 0;
