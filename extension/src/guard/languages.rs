@@ -167,10 +167,15 @@ fn fold(pattern: &str) -> String {
         .collect()
 }
 
-/// (entity, pattern) pairs for the chosen categories, every language.
-pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
+/// The languages an injection guardrail's `languages` may name: English
+/// (the phrase lists of `phrases`) and those of this module.
+pub const CODES: [&str; 11] = ["en", "de", "fr", "es", "it", "pt", "tr", "ru", "zh", "ja", "ar"];
+
+/// (entity, pattern) pairs for the chosen categories and languages (codes
+/// of `CODES`; English has none here).
+pub fn injection(categories: &[&str], languages: &[&str]) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for (lang, w) in &LANGUAGES {
+    for (lang, w) in LANGUAGES.iter().filter(|(lang, _)| languages.contains(lang)) {
         if categories.contains(&"instruction_override") {
             out.push(("INSTRUCTION_OVERRIDE", pair(lang, w.drop, w.rules)));
             if w.verb_last {
@@ -200,7 +205,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&'static str> {
         let folded = normalize::fold(text).text;
-        let mut out: Vec<&'static str> = injection(&super::super::phrases::INJECTION_CATEGORIES)
+        let mut out: Vec<&'static str> = injection(&super::super::phrases::INJECTION_CATEGORIES, &CODES)
             .into_iter()
             .filter(|(_, p)| Regex::new(p).unwrap_or_else(|e| panic!("{p}: {e}")).is_match(&folded))
             .map(|(e, _)| e)

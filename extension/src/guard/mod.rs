@@ -191,6 +191,9 @@ pub struct Finding {
 /// of text it scores at or above the guardrail's threshold.
 pub const LEARNED_INJECTION: &str = "PROMPT_INJECTION";
 
+/// Letters a window needs for the learned detector to score it.
+const WORDED: usize = 8;
+
 /// How a match is narrowed and checked.
 #[derive(Clone, Copy)]
 enum Check {
@@ -321,13 +324,18 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
             strings(name, c, "allow_list")?;
         }
         Kind::Injection => {
-            check_keys(name, c, &["categories", "phrases", "allow_list", "threshold"])?;
+            check_keys(name, c, &["categories", "languages", "phrases", "allow_list", "threshold"])?;
             threshold(name, c)?;
             let cats = pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")?;
-            for (e, p) in phrases::injection(&cats) {
-                out.push((Cow::Borrowed(e), p, Check::Word));
+            // Whose phrase rules run (the detector reads every language):
+            // fewer compile faster.
+            let langs = pick(name, strings(name, c, "languages")?, &languages::CODES, "languages", "language")?;
+            if langs.contains(&"en") {
+                for (e, p) in phrases::injection(&cats) {
+                    out.push((Cow::Borrowed(e), p, Check::Word));
+                }
             }
-            for (e, p) in languages::injection(&cats) {
+            for (e, p) in languages::injection(&cats, &langs) {
                 out.push((Cow::Borrowed(e), p, Check::Stem));
             }
             for (e, p, content) in indirect::injection(&cats) {
@@ -641,13 +649,17 @@ impl Scanner {
         }
         interrupts();
         // Each window placed in the original text, its score to three
-        // decimals (what a reader of the findings can use).
+        // decimals (what a reader of the findings can use). A window of
+        // fewer than `WORDED` letters says nothing to a model (a run of
+        // punctuation scored 0.9: attacks in the training data shout), so
+        // it scores 0.
         let placed: Vec<(usize, usize, f32)> = model::builtin()
             .scores(&view.text, interrupts)
             .into_iter()
             .map(|(s, e, p)| {
+                let worded = view.text[s..e].chars().filter(|c| c.is_alphabetic()).take(WORDED).count() == WORDED;
                 let (a, b) = span.unwrap_or_else(|| view.original_range(s, e));
-                (a, b, (p * 1000.0).round() / 1000.0)
+                (a, b, if worded { (p * 1000.0).round() / 1000.0 } else { 0.0 })
             })
             .collect();
         for f in out[first..].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
