@@ -17,6 +17,9 @@
 //! and the first call of each month, whose row tells which partition holds
 //! the month (`learn`). Whatever changes the table, its partitions, or a
 //! function or type a constraint uses drops what was kept (`invalidation`).
+//!
+//! Scores go into their (unpartitioned) table the same way, with ON
+//! CONFLICT DO NOTHING as the executor runs it (`insert_unless_conflict`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -118,14 +121,14 @@ impl Drop for Prepared {
 
 struct Kept {
     generation: u64,
-    /// Per partition and number of columns given (the library serves 0.1.0's
-    /// shorter rows too): `None` when it must go through SPI.
-    partitions: HashMap<(Oid, usize), Option<Rc<Prepared>>>,
+    /// Per partition (or table) and number of columns given (the library
+    /// serves 0.1.0's shorter rows too): `None` when it must go through SPI.
+    relations: HashMap<(Oid, usize), Option<Rc<Prepared>>>,
 }
 
 thread_local! {
     /// Never dropped: at backend exit there is nothing to free.
-    static KEPT: ManuallyDrop<RefCell<Kept>> = ManuallyDrop::new(RefCell::new(Kept { generation: u64::MAX, partitions: HashMap::new() }));
+    static KEPT: ManuallyDrop<RefCell<Kept>> = ManuallyDrop::new(RefCell::new(Kept { generation: u64::MAX, relations: HashMap::new() }));
 }
 
 /// Drops what was kept when the table, a partition, or a function or type
@@ -135,7 +138,7 @@ fn forget_if_stale() {
     KEPT.with(|k| {
         let mut k = k.borrow_mut();
         if k.generation != generation {
-            k.partitions.clear();
+            k.relations.clear();
             k.generation = generation;
         }
     });
@@ -342,7 +345,7 @@ pub enum Outcome {
 /// `rel` open and locked (which accepted pending invalidations).
 unsafe fn kept(rel: Oid, columns: &[(&str, Oid)], prepare: impl FnOnce() -> Option<Prepared>) -> Option<Rc<Prepared>> {
     forget_if_stale();
-    KEPT.with(|k| k.borrow_mut().partitions.entry((rel, columns.len())).or_insert_with(|| prepare().map(Rc::new)).clone())
+    KEPT.with(|k| k.borrow_mut().relations.entry((rel, columns.len())).or_insert_with(|| prepare().map(Rc::new)).clone())
 }
 
 /// One row on its way into a table, set up as the executor sets up an
@@ -465,8 +468,9 @@ impl Putting {
         }
     }
 
-    /// The row's index entries: `None` when it conflicts in an `arbiter`
-    /// index (then `noDupErr`); the indexes to recheck otherwise.
+    /// Inserts the row's index entries and returns the indexes to recheck;
+    /// `conflict` is set when the row's key is taken in an `arbiter` index
+    /// (inserted with noDupErr: no error).
     ///
     /// # Safety
     /// After `start` and the tuple's insertion.

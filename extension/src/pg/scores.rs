@@ -394,16 +394,14 @@ fn call_by_sql(id: i64, name: &str) -> (Groups, Option<InForce>) {
     // (prompt_score(prompt_log_execution(...))) must be seen, as a volatile
     // function's statements see it.
     let Some(row) = (unsafe { spi::first_row(plan, &mut args, false) }) else { unknown_call(id) };
-    let at = stats::utc_hour(row.get(1).map_or(0, |d| d.value() as i64));
-    let (experiment, variant) = (row.value::<String>(5), row.value::<String>(6));
-    let counted = scores::counted_for(
-        &stats::iso_hour(at),
+    let counted = groups_of((
+        stats::utc_hour(row.get(1).map_or(0, |d| d.value() as i64)),
         row.value::<i64>(2).unwrap_or_default(),
-        &row.value::<String>(3).unwrap_or_default(),
+        row.value::<String>(3).unwrap_or_default(),
         row.value::<i32>(4).unwrap_or_default(),
-        experiment.as_deref().zip(variant.as_deref()),
-    );
-    let counted = Rc::new(counted);
+        row.value::<String>(5),
+        row.value::<String>(6),
+    ));
     let current = in_force(row.value(7), row.value(8), row.value(9), row.value(10), row.value::<JsonB>(11).map(|j| Rc::new(j.0)));
     (counted, current)
 }
