@@ -105,20 +105,32 @@ fn positives(rng: &mut Rng) -> Vec<(String, &'static str)> {
         out.push((email, "EMAIL_ADDRESS"));
     }
     for _ in 0..60 {
-        let area = format!("{}{}", 2 + rng.below(8), rng.digits(2));
-        let phone = match rng.below(12) {
-            0 => format!("({area}) {}-{}", rng.digits(3), rng.digits(4)),
-            1 => format!("{area}-{}-{}", rng.digits(3), rng.digits(4)),
-            2 => format!("{area}.{}.{}", rng.digits(3), rng.digits(4)),
-            3 => format!("+1 {area} {} {}", rng.digits(3), rng.digits(4)),
-            4 => format!("1-{area}-{}-{}", rng.digits(3), rng.digits(4)),
-            5 => format!("+44 20 {} {}", rng.digits(4), rng.digits(4)),
-            6 => format!("020 {} {}", rng.digits(4), rng.digits(4)),
-            7 => format!("07{} {}", rng.digits(3), rng.digits(6)),
-            8 => format!("+49 30 {}", rng.digits(7)),
+        // Numbers in plans that exist (assigned area codes, exchanges and
+        // mobile ranges): the detector validates with libphonenumber's
+        // metadata, so a random area code is rightly no number.
+        let area = *rng.pick(&["212", "415", "312", "617", "206", "303", "512", "704", "908", "646"]);
+        let exchange = format!("{}{}", 2 + rng.below(8), rng.digits(2));
+        let phone = match rng.below(18) {
+            0 => format!("({area}) {exchange}-{}", rng.digits(4)),
+            1 => format!("{area}-{exchange}-{}", rng.digits(4)),
+            2 => format!("{area}.{exchange}.{}", rng.digits(4)),
+            3 => format!("+1 {area} {exchange} {}", rng.digits(4)),
+            4 => format!("1-{area}-{exchange}-{}", rng.digits(4)),
+            5 => format!("+44 20 7{} {}", rng.digits(3), rng.digits(4)),
+            6 => format!("020 8{} {}", rng.digits(3), rng.digits(4)),
+            7 => format!("07{}{} {}", 4 + rng.below(6), rng.digits(2), rng.digits(6)),
+            8 => format!("+49 30 {}{}", 1 + rng.below(9), rng.digits(6)),
             9 => format!("+33 1 {} {} {} {}", rng.digits(2), rng.digits(2), rng.digits(2), rng.digits(2)),
             10 => format!("01 {} {} {} {}", rng.digits(2), rng.digits(2), rng.digits(2), rng.digits(2)),
-            _ => format!("+81 3-{}-{}", rng.digits(4), rng.digits(4)),
+            11 => format!("+81 3-{}{}-{}", 3 + rng.below(7), rng.digits(3), rng.digits(4)),
+            // National formats of other countries: NL mobile, Berlin, Manchester, Indian
+            // mobile, Sao Paulo mobile, a US number with an extension.
+            12 => format!("06-{}{}", 1 + rng.below(5), rng.digits(7)),
+            13 => format!("030/{}{}", 2 + rng.below(7), rng.digits(7)),
+            14 => format!("(0161) 496 0{}", rng.digits(3)),
+            15 => format!("9{} {}", rng.digits(4), rng.digits(5)),
+            16 => format!("(11) 9{}-{}", rng.digits(4), rng.digits(4)),
+            _ => format!("{area}-{exchange}-{}x{}", rng.digits(4), rng.digits(3)),
         };
         out.push((phone, "PHONE_NUMBER"));
     }

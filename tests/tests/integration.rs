@@ -26,6 +26,7 @@ mod languages;
 mod limits;
 mod logging;
 mod partitions;
+mod pii_oracle;
 mod readme;
 mod render;
 mod render_options;

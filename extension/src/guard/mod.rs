@@ -19,6 +19,7 @@ pub mod indirect;
 pub mod languages;
 pub mod model;
 pub mod normalize;
+pub mod phone;
 pub mod phrases;
 pub mod pii;
 pub mod transform;
@@ -237,6 +238,8 @@ pub struct Scanner {
     pub guardrails: Vec<Guardrail>,
     detectors: Vec<Detector>,
     allow: Vec<Vec<String>>,
+    /// Per guardrail: what its config adds to the PII checks.
+    options: Vec<pii::Options>,
     set: RegexSet,
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
@@ -313,7 +316,8 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
     let mut out: Vec<(Cow<'static, str>, String, Check)> = Vec::new();
     match g.kind {
         Kind::Pii => {
-            check_keys(name, c, &["entities", "allow_list"])?;
+            check_keys(name, c, &["entities", "allow_list", "regions"])?;
+            pii_options(name, c)?;
             let names: Vec<&str> = pii::ENTITIES.iter().map(|e| e.name).collect();
             for entity in pick(name, strings(name, c, "entities")?, &names, "entities", "entity")? {
                 let e = pii::entity(entity).expect("picked from the table");
@@ -403,6 +407,19 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
     Ok(out)
 }
 
+/// A `pii` guardrail's options: `config.regions`, the countries whose
+/// national phone numbers it reads (ISO 3166-1 codes, any case).
+fn pii_options(name: &str, c: &Json) -> Result<pii::Options> {
+    let regions = match strings(name, c, "regions")? {
+        None => phone::Regions::default(),
+        Some(list) if list.is_empty() => return Err(config_error(name, "\"regions\" is empty")),
+        Some(list) => phone::Regions::parse(&list).map_err(|bad| {
+            config_error(name, format!("unknown region \"{bad}\": regions are ISO 3166-1 alpha-2 country codes such as GB, DE or IN"))
+        })?,
+    };
+    Ok(pii::Options { regions })
+}
+
 /// The learned detector's threshold of an injection guardrail:
 /// `config.threshold` (a probability; 1 turns the detector off), else the
 /// model's own. `None`: off.
@@ -431,6 +448,7 @@ impl Scanner {
     pub fn new(guardrails: Vec<Guardrail>) -> Result<Scanner> {
         let mut detectors = Vec::new();
         let mut allow = Vec::new();
+        let mut options = Vec::new();
         let mut thresholds = Vec::new();
         for (i, g) in guardrails.iter().enumerate() {
             thresholds.push(if g.kind == Kind::Injection { threshold(&g.name, &g.config)? } else { None });
@@ -438,6 +456,7 @@ impl Scanner {
                 detectors.push(Detector { guardrail: i, entity, pattern, regex: std::cell::OnceCell::new(), check });
             }
             allow.push(strings(&g.name, &g.config, "allow_list")?.unwrap_or_default());
+            options.push(if g.kind == Kind::Pii { pii_options(&g.name, &g.config)? } else { pii::Options::default() });
         }
         let set = RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
             .size_limit(SET_LIMIT)
@@ -445,7 +464,7 @@ impl Scanner {
             .build()
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        Ok(Scanner { guardrails, detectors, allow, set, pii_only, thresholds })
+        Ok(Scanner { guardrails, detectors, allow, options, set, pii_only, thresholds })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -477,14 +496,20 @@ impl Scanner {
             }
             same
         });
-        // Digit groups inside a card number or an IBAN also look like a phone
-        // number; the entity with a checksum wins.
-        let strong: Vec<(usize, usize)> = findings
-            .iter()
-            .filter(|f| matches!(f.entity.as_ref(), "CREDIT_CARD" | "IBAN_CODE" | "US_SSN"))
-            .map(|f| (f.start, f.end))
-            .collect();
-        findings.retain(|f| f.entity != "PHONE_NUMBER" || !strong.iter().any(|&(s, e)| f.start < e && s < f.end));
+        // Digit groups inside a card number, an IBAN or an IP address also
+        // look like a phone number, and an IBAN's digits like a card: the
+        // entity with the stronger check wins.
+        let spans = |entities: &[&str]| -> Vec<(usize, usize)> {
+            findings.iter().filter(|f| entities.contains(&f.entity.as_ref())).map(|f| (f.start, f.end)).collect()
+        };
+        let over_phone = spans(&["CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]);
+        let over_card = spans(&["IBAN_CODE"]);
+        let inside = |f: &Finding, strong: &[(usize, usize)]| strong.iter().any(|&(s, e)| f.start < e && s < f.end);
+        findings.retain(|f| match f.entity.as_ref() {
+            "PHONE_NUMBER" => !inside(f, &over_phone),
+            "CREDIT_CARD" => !inside(f, &over_card),
+            _ => true,
+        });
         findings
     }
 
@@ -571,7 +596,7 @@ impl Scanner {
                 }
                 Check::Pii(check) => {
                     for m in d.regex().find_iter(text) {
-                        if let Some((s, e)) = check(text, m.start(), m.end()) {
+                        if let Some((s, e)) = check(text, m.start(), m.end(), &self.options[d.guardrail]) {
                             push(s, e);
                         }
                     }
