@@ -337,3 +337,16 @@ pub fn catalog_diff(a: &[String], b: &[String]) -> Vec<String> {
     let (sa, sb): (std::collections::BTreeSet<&String>, std::collections::BTreeSet<&String>) = (a.iter().collect(), b.iter().collect());
     sa.difference(&sb).map(|l| format!("- {l}")).chain(sb.difference(&sa).map(|l| format!("+ {l}"))).collect()
 }
+
+/// Runs `script` (a file of tests/oracle/) with the oracles' Python
+/// (PGPROMPT_ORACLE_PYTHON, which `make test` sets up with the packages of
+/// tests/oracle/requirements.txt) and returns the JSON object of each line
+/// it prints.
+pub fn oracle_lines(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let python = std::env::var("PGPROMPT_ORACLE_PYTHON")
+        .expect("PGPROMPT_ORACLE_PYTHON names the oracles' Python (tests/oracle/requirements.txt; make test sets it up)");
+    let path = format!("{}/oracle/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(&python).arg(&path).args(args).output().unwrap_or_else(|e| panic!("running {python}: {e}"));
+    assert!(out.status.success(), "the oracle {script} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"))).collect()
+}

@@ -14,7 +14,6 @@
 //! ~/.cache/pgprompt/corpus) once.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use pgprompt_tests::*;
 use serde_json::Value;
@@ -30,22 +29,12 @@ struct Case {
 }
 
 fn oracle(now: f64) -> Vec<Case> {
-    let python = std::env::var("PGPROMPT_ORACLE_PYTHON")
-        .expect("PGPROMPT_ORACLE_PYTHON names a Python with jinja2 and pyyaml (make test sets it up)");
     let cache = std::env::var("PGPROMPT_CORPUS_CACHE")
         .unwrap_or_else(|_| format!("{}/.cache/pgprompt/corpus", std::env::var("HOME").expect("HOME")));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oracle/jinja2_oracle.py");
-    let out = Command::new(&python)
-        .args([script, "--cache", &cache, "--now", &now.to_string()])
-        .output()
-        .unwrap_or_else(|e| panic!("running {python}: {e}"));
-    assert!(out.status.success(), "the oracle failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {line}")).to_owned();
+    oracle_lines("jinja2_oracle.py", &["--cache", &cache, "--now", &now.to_string()])
+        .into_iter()
+        .map(|v| {
+            let s = |k: &str| v[k].as_str().unwrap_or_else(|| panic!("{k} in {v}")).to_owned();
             Case {
                 id: s("id"),
                 family: s("family"),

@@ -13,10 +13,8 @@
 //! python-stdnum and email-validator; `make test` sets it up).
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use pgprompt_tests::*;
-use serde_json::Value;
 
 struct Sample {
     locale: String,
@@ -26,26 +24,17 @@ struct Sample {
 }
 
 fn oracle(seed: &str) -> Vec<Sample> {
-    let python = std::env::var("PGPROMPT_ORACLE_PYTHON")
-        .expect("PGPROMPT_ORACLE_PYTHON names a Python with Faker, phonenumbers and python-stdnum (make test sets it up)");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/oracle/pii_oracle.py");
-    let out = Command::new(&python).args([script, "--seed", seed]).output().unwrap_or_else(|e| panic!("running {python}: {e}"));
-    assert!(out.status.success(), "the oracle failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: Value = serde_json::from_str(line).unwrap();
-            Sample {
-                locale: v["locale"].as_str().unwrap().to_string(),
-                text: v["text"].as_str().unwrap().to_string(),
-                spans: v["spans"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| (s["entity"].as_str().unwrap().to_string(), s["start"].as_i64().unwrap() as i32, s["end"].as_i64().unwrap() as i32))
-                    .collect(),
-            }
+    oracle_lines("pii_oracle.py", &["--seed", seed])
+        .into_iter()
+        .map(|v| Sample {
+            locale: v["locale"].as_str().unwrap().to_string(),
+            text: v["text"].as_str().unwrap().to_string(),
+            spans: v["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["entity"].as_str().unwrap().to_string(), s["start"].as_i64().unwrap() as i32, s["end"].as_i64().unwrap() as i32))
+                .collect(),
         })
         .collect()
 }

@@ -2,7 +2,7 @@
 //! one linear-time pass, on text folded against evasions.
 //!
 //! A `Scanner` is built from the enabled guardrails: every pattern of every
-//! guardrail goes into one `RegexSet`, so a text is read once to learn which
+//! guardrail goes into one set (`set::Set`), so a text is read once to learn which
 //! patterns occur at all; only those are then run on their own to locate
 //! matches and check them (checksums, boundaries). Clean text — the common
 //! case — costs one pass whatever the number of rules. Patterns bound their
@@ -22,11 +22,12 @@ pub mod normalize;
 pub mod phone;
 pub mod phrases;
 pub mod pii;
+pub mod set;
 pub mod transform;
 
 use std::borrow::Cow;
 
-use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::{Regex, RegexBuilder};
 use serde_json::Value as Json;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -240,7 +241,7 @@ pub struct Scanner {
     allow: Vec<Vec<String>>,
     /// Per guardrail: what its config adds to the PII checks.
     options: Vec<pii::Options>,
-    set: RegexSet,
+    set: set::Set,
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
     pii_only: bool,
@@ -458,10 +459,8 @@ impl Scanner {
             allow.push(strings(&g.name, &g.config, "allow_list")?.unwrap_or_default());
             options.push(if g.kind == Kind::Pii { pii_options(&g.name, &g.config)? } else { pii::Options::default() });
         }
-        let set = RegexSetBuilder::new(detectors.iter().map(|d| d.pattern.as_str()))
-            .size_limit(SET_LIMIT)
-            .dfa_size_limit(SET_DFA_CACHE)
-            .build()
+        let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern.as_str()).collect();
+        let set = set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
         Ok(Scanner { guardrails, detectors, allow, options, set, pii_only, thresholds })
@@ -562,11 +561,11 @@ impl Scanner {
     ) {
         let text = view.text.as_str();
         let first = out.len();
-        // Most texts match nothing: the PII prefilter, or else a plain
-        // search, says so faster than collecting the set's matches.
+        // Most stored texts have no PII: when that is all there is to find,
+        // the prefilter says so faster than the set.
         let possible = !self.pii_only || pii::may_match(text);
-        let matched = (possible && self.set.is_match(text)).then(|| self.set.matches(text));
-        for i in matched.iter().flat_map(|m| m.iter()) {
+        let matched = if possible { self.set.matches(text) } else { Vec::new() };
+        for i in matched {
             interrupts();
             let d = &self.detectors[i];
             let g = &self.guardrails[d.guardrail];
