@@ -2,9 +2,10 @@
 //! one linear-time pass, on text folded against evasions.
 //!
 //! A `Scanner` is built from the enabled guardrails: every pattern of every
-//! guardrail goes into one set (`set::Set`), so a text is read once to learn which
-//! patterns occur at all; only those are then run on their own to locate
-//! matches and check them (checksums, boundaries). Clean text — the common
+//! guardrail goes into a set (`set::Set`; one for the folded text, one for
+//! the English phrase rules' view of it, `phrases::view`), so a text is
+//! read once to learn which patterns may occur; only those are then run on
+//! their own to locate matches and check them (checksums, boundaries). Clean text — the common
 //! case — costs one pass whatever the number of rules. Patterns bound their
 //! repetitions, and the input size is capped, so the locating step stays
 //! linear too.
@@ -201,9 +202,12 @@ const WORDED: usize = 8;
 enum Check {
     /// PII: boundaries, checksums, ranges.
     Pii(pii::Check),
-    /// Phrases and keywords: the first capture group is the match; the
-    /// character after it must not continue a word.
+    /// Keywords and cased phrases: the first capture group is the match;
+    /// the character after it must not continue a word.
     Word,
+    /// As `Word`, on the phrase view (`phrases::view`: lower case, letter
+    /// stand-ins read as letters): the English phrase rules.
+    Phrase,
     /// Phrases of stems (other languages), delimiters: the first capture
     /// group is the match, which may end inside a word.
     Stem,
@@ -241,7 +245,10 @@ pub struct Scanner {
     allow: Vec<Vec<String>>,
     /// Per guardrail: what its config adds to the PII checks.
     options: Vec<pii::Options>,
-    set: set::Set,
+    /// Which patterns occur: one set for the patterns read on the folded
+    /// text, one for those read on its phrase view; each with the index in
+    /// `detectors` of its patterns.
+    sets: Vec<(bool, set::Set, Vec<usize>)>,
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
     pii_only: bool,
@@ -337,6 +344,9 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
             let langs = pick(name, strings(name, c, "languages")?, &languages::CODES, "languages", "language")?;
             if langs.contains(&"en") {
                 for (e, p) in phrases::injection(&cats) {
+                    out.push((Cow::Borrowed(e), p, Check::Phrase));
+                }
+                for (e, p) in phrases::cased(&cats) {
                     out.push((Cow::Borrowed(e), p, Check::Word));
                 }
             }
@@ -362,7 +372,7 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
                 return Err(config_error(name, "an empty word"));
             }
             for (e, p) in phrases::toxicity(&cats, &extra) {
-                out.push((Cow::Borrowed(e), p, Check::Word));
+                out.push((Cow::Borrowed(e), p, Check::Phrase));
             }
             strings(name, c, "allow_list")?;
         }
@@ -459,11 +469,19 @@ impl Scanner {
             allow.push(strings(&g.name, &g.config, "allow_list")?.unwrap_or_default());
             options.push(if g.kind == Kind::Pii { pii_options(&g.name, &g.config)? } else { pii::Options::default() });
         }
-        let patterns: Vec<&str> = detectors.iter().map(|d| d.pattern.as_str()).collect();
-        let set = set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
-            .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
+        let mut sets = Vec::new();
+        for on_phrases in [false, true] {
+            let ids: Vec<usize> = (0..detectors.len()).filter(|&i| matches!(detectors[i].check, Check::Phrase) == on_phrases).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let patterns: Vec<&str> = ids.iter().map(|&i| detectors[i].pattern.as_str()).collect();
+            let set = set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
+                .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
+            sets.push((on_phrases, set, ids));
+        }
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        Ok(Scanner { guardrails, detectors, allow, options, set, pii_only, thresholds })
+        Ok(Scanner { guardrails, detectors, allow, options, sets, pii_only, thresholds })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -564,7 +582,13 @@ impl Scanner {
         // Most stored texts have no PII: when that is all there is to find,
         // the prefilter says so faster than the set.
         let possible = !self.pii_only || pii::may_match(text);
-        let matched = if possible { self.set.matches(text) } else { Vec::new() };
+        let phrase_text = self.sets.iter().any(|(on_phrases, _, _)| *on_phrases).then(|| phrases::view(text));
+        let mut matched = Vec::new();
+        for (on_phrases, set, ids) in self.sets.iter().filter(|_| possible) {
+            let read = if *on_phrases { phrase_text.as_deref().unwrap_or(text) } else { text };
+            matched.extend(set.matches(read).into_iter().map(|i| ids[i]));
+        }
+        matched.sort_unstable();
         for i in matched {
             interrupts();
             let d = &self.detectors[i];
@@ -606,12 +630,18 @@ impl Scanner {
                         push(m.start(), m.end());
                     }
                 }
-                Check::Word => {
-                    for c in d.regex().captures_iter(text) {
+                Check::Word | Check::Phrase => {
+                    // The phrase view has the text's length: its offsets
+                    // are the text's, and idioms are read in the text.
+                    let read = match (d.check, phrase_text.as_deref()) {
+                        (Check::Phrase, Some(p)) => p,
+                        _ => text,
+                    };
+                    for c in d.regex().captures_iter(read) {
                         let m = c.get(1).expect("phrase patterns capture the phrase");
-                        if !text[m.end()..].starts_with(|ch: char| ch.is_alphanumeric())
+                        if !read[m.end()..].starts_with(|ch: char| ch.is_alphanumeric())
                             && !m.is_empty()
-                            && !phrases::idiom(&d.entity, m.as_str(), &text[m.end()..])
+                            && !phrases::idiom(&d.entity, &text[m.start()..m.end()], &text[m.end()..])
                         {
                             push(m.start(), m.end());
                         }

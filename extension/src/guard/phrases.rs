@@ -7,32 +7,54 @@
 //! * each letter also matches its common stand-ins (`1gn0r3`, `$h1t`, `@ss`);
 //! * for toxic words, a letter may repeat (`fuuuck`).
 //!
-//! They run on the folded text (see `normalize`), so look-alike letters from
-//! other scripts, fullwidth forms and invisible characters are already gone.
-//! Each pattern starts with a word boundary; the end boundary is checked on
-//! the candidate, since the regex crate has no lookaround.
+//! They run on the phrase view of the folded text (see `normalize`, then
+//! `view` here): look-alike letters from other scripts, fullwidth forms and
+//! invisible characters are already gone, capitals are lower case and the
+//! stand-ins are the letters they stand for, byte for byte, so the patterns
+//! spell plain words (small patterns compile fast: a session compiles them
+//! all on its first scan). Each pattern starts with a word boundary; the
+//! end boundary is checked on the candidate, since the regex crate has no
+//! lookaround.
 
-/// Characters that can stand for a letter.
+/// The letter a byte stands for in the phrase view: ASCII capitals in
+/// lower case, digits and signs used for letters (`1gn0r3`, `$h1t`, `@ss`)
+/// as those letters. `l` and `1` read as `i` (each stands for the other:
+/// `1gnore`, `ru1es`), so phrases spell `l` as `i` too. Other bytes, and
+/// all of UTF-8's multi-byte sequences, stay as they are.
+pub const fn stands_for(b: u8) -> u8 {
+    match b {
+        b'A'..=b'Z' => stands_for(b.to_ascii_lowercase()),
+        b'4' | b'@' => b'a',
+        b'8' => b'b',
+        b'3' => b'e',
+        b'9' => b'g',
+        b'1' | b'l' => b'i',
+        b'0' => b'o',
+        b'5' | b'$' => b's',
+        b'7' | b'+' => b't',
+        b'2' => b'z',
+        b => b,
+    }
+}
+
+/// The phrase view of a (folded) text: every byte as `stands_for` reads
+/// it. Same length, so offsets into it are offsets into the text.
+pub fn view(text: &str) -> String {
+    let bytes: Vec<u8> = text.bytes().map(stands_for).collect();
+    // Only ASCII bytes change, to ASCII bytes: still UTF-8.
+    String::from_utf8(bytes).expect("ASCII bytes mapped to ASCII bytes")
+}
+
+/// A letter of a phrase as the phrase view spells it.
 fn letter(c: char, repeat: bool) -> String {
-    let class = match c {
-        'a' => "[a4@]",
-        'b' => "[b8]",
-        'e' => "[e3]",
-        'g' => "[g9]",
-        'i' => "[i1!|]",
-        'l' => "[l1|]",
-        'o' => "[o0]",
-        's' => "[s5$]",
-        't' => "[t7+]",
-        'z' => "[z2]",
-        '\'' => "'?",
-        c if c.is_ascii_alphanumeric() => return if repeat { format!("{c}{{1,3}}") } else { c.to_string() },
-        c => return regex::escape(&c.to_string()),
-    };
-    if repeat && class != "'?" {
-        format!("{class}{{1,3}}")
-    } else {
-        class.to_string()
+    if c == '\'' {
+        return "'?".into();
+    }
+    let c = if c.is_ascii() { stands_for(c as u8) as char } else { c };
+    match (c.is_ascii_alphanumeric(), repeat) {
+        (true, true) => format!("{c}{{1,3}}"),
+        (true, false) => c.to_string(),
+        _ => regex::escape(&c.to_string()),
     }
 }
 
@@ -40,7 +62,7 @@ fn letter(c: char, repeat: bool) -> String {
 const SEP: &str = r"[ _.\-*/|'\x22]{1,3}";
 
 /// Opening word boundary; the pattern's first capture group is the phrase.
-const START: &str = r"(?i)(?:^|[^a-z0-9])(";
+const START: &str = r"(?:^|[^a-z0-9])(";
 
 fn words(alternative: &str, repeat: bool) -> String {
     alternative
@@ -94,7 +116,19 @@ const NOUN: &str = "instructions|instruction|prompts|prompt|rules|rule|directive
 /// What a user addressing the model calls its own rules: `ignore your guidelines`.
 const OWN_RULES: &str = "instructions|rules|guidelines|directives|programming|guardrails|policies|policy|content_policy|restrictions|filters|safeguards|training|system_prompt|prompt";
 
-/// (entity, pattern) pairs for `injection` guardrails, by category.
+/// (entity, pattern) pairs for `injection` guardrails that read the text
+/// as written, capitals included (not the phrase view).
+pub fn cased(categories: &[&str]) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if categories.contains(&"role_play") {
+        // DAN the jailbreak persona is written in capitals; Dan the person is not.
+        out.push(("ROLE_PLAY_JAILBREAK", r"(?:^|[^A-Za-z0-9])((?:[Yy]ou(?:'re| are)(?: now)?|[Aa]ct as|[Bb]ecome|[Ee]nter|[Pp]lay|[Bb]e) DAN)".to_string()));
+    }
+    out
+}
+
+/// (entity, pattern) pairs for `injection` guardrails, by category, for
+/// the phrase view (see `view`).
 pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if categories.contains(&"instruction_override") {
@@ -129,8 +163,6 @@ pub fn injection(categories: &[&str]) -> Vec<(&'static str, String)> {
         out.push((e, phrase("developer|dev|god|jailbreak|unrestricted|debug|dan mode enabled|activated|on|engaged|unlocked", false)));
         out.push((e, phrase("enable|activate|enter|switch_to|turn_on developer|dev|god|jailbreak|unrestricted|dan mode", false)));
         out.push((e, phrase("do_anything_now|dan_mode|jailbreak_mode|jailbroken", false)));
-        // DAN the jailbreak persona is written in capitals; Dan the person is not.
-        out.push((e, r"(?:^|[^A-Za-z0-9])((?:[Yy]ou(?:'re| are)(?: now)?|[Aa]ct as|[Bb]ecome|[Ee]nter|[Pp]lay|[Bb]e) DAN)".to_string()));
         // A persona introduced with the adjectives of a jailbreak, a few words later.
         out.push((e, near(
             "act_as|acting_as|pretend_to_be|pretend_you_are|roleplay_as|role-play_as|behave_as|become|you_are_now|you're_now",
@@ -225,7 +257,8 @@ const INSULT_PHRASES: &str = "you|you're|youre|you_are|ur|u_r are|r? a|an|such_a
 pub const TOXICITY_CATEGORIES: [&str; 4] = ["profanity", "insult", "slur", "threat"];
 
 /// (entity, pattern) pairs for `toxicity` guardrails, by category, plus
-/// extra words and phrases from the guardrail's config.
+/// extra words and phrases from the guardrail's config; for the phrase
+/// view (see `view`).
 pub fn toxicity(categories: &[&str], extra: &[String]) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if categories.contains(&"profanity") {
@@ -317,8 +350,10 @@ mod tests {
     use super::*;
     use regex::Regex;
 
+    /// As the scanner matches a phrase: on the phrase view of the text.
     fn matches(pattern: &str, text: &str) -> bool {
         let re = Regex::new(pattern).unwrap();
+        let text = &view(text);
         let found = re.captures_iter(text).any(|c| {
             let m = c.get(1).unwrap();
             !text[m.end()..].starts_with(|ch: char| ch.is_ascii_alphanumeric())
@@ -347,7 +382,11 @@ mod tests {
         for (_, p) in injection(&INJECTION_CATEGORIES).iter().chain(toxicity(&TOXICITY_CATEGORIES, &["bad word".into()]).iter()) {
             Regex::new(p).unwrap_or_else(|e| panic!("{p}: {e}"));
         }
-        assert!(matches(&keyword("Project X", false), "about project   x today"));
-        assert!(!matches(&keyword("Project X", true), "about project x today"));
+        for (_, p) in cased(&INJECTION_CATEGORIES) {
+            Regex::new(&p).unwrap_or_else(|e| panic!("{p}: {e}"));
+        }
+        let re = |p: &str, t: &str| Regex::new(p).unwrap().is_match(t);
+        assert!(re(&keyword("Project X", false), "about project   x today"));
+        assert!(!re(&keyword("Project X", true), "about project x today"));
     }
 }

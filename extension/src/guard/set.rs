@@ -1,11 +1,15 @@
 //! Which of many patterns occur in a text, in one pass.
 //!
 //! This is what `regex::RegexSet` answers, built for a session's first scan
-//! to cost half as much: the set is only asked which patterns match, never
-//! where, so it needs one forward automaton without capture groups — where
-//! a `RegexSet` also compiles a reverse automaton and the engines that
-//! report positions. The lazy DFA answers; should it give up on a text,
-//! the PikeVM over the same automaton does (slower, never wrong).
+//! to cost a third as much. The set is only asked which patterns may
+//! match, never where: the caller runs each pattern it names on its own to
+//! find (or not) the matches. So it needs one forward automaton without
+//! capture groups — where a `RegexSet` also compiles a reverse automaton
+//! and the engines that report positions — and its patterns may match more
+//! than the originals: long bounded repetitions (`[^.!?]{0,40}`, a UTF-8
+//! automaton copied 40 times) are compiled unbounded, which halves the
+//! automaton. The lazy DFA answers; should it give up on a text, the
+//! PikeVM over the same automaton does (slower, never wrong).
 
 use std::cell::RefCell;
 
@@ -27,9 +31,10 @@ impl Set {
     /// at most `size_limit` bytes, whose lazy DFA caches at most
     /// `cache_limit` bytes. `Err` says why it did not compile.
     pub fn new<P: AsRef<str>>(patterns: &[P], size_limit: usize, cache_limit: usize) -> Result<Set, String> {
+        let relaxed: Vec<String> = patterns.iter().map(|p| relax(p.as_ref())).collect();
         let nfa = thompson::Compiler::new()
             .configure(thompson::Config::new().which_captures(WhichCaptures::None).nfa_size_limit(Some(size_limit)))
-            .build_many(patterns)
+            .build_many(&relaxed)
             .map_err(|e| e.to_string())?;
         let dfa = DFA::builder()
             .configure(
@@ -62,6 +67,46 @@ impl Set {
     }
 }
 
+/// Repetitions bounded at 10 or more made unbounded: `{0,n}` as `*`,
+/// `{1,n}` as `+`, `{m,n}` as `{m,}` (lazy ones stay lazy). A pattern so
+/// relaxed matches wherever the original does, and more. Braces escaped or
+/// inside a class are left alone.
+fn relax(pattern: &str) -> String {
+    let b = pattern.as_bytes();
+    let mut out = String::with_capacity(pattern.len());
+    let (mut i, mut class, mut copied) = (0, 0usize, 0);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' => class += 1,
+            b']' if class > 0 => class -= 1,
+            b'{' if class == 0 => {
+                let rest = &pattern[i + 1..];
+                let close = rest.find('}').unwrap_or(0);
+                if let Some((lo, hi)) = rest[..close].split_once(',') {
+                    if let (Ok(lo), Ok(hi)) = (lo.parse::<usize>(), hi.parse::<usize>()) {
+                        if hi >= 10 {
+                            out.push_str(&pattern[copied..i]);
+                            out.push_str(&match lo {
+                                0 => "*".to_string(),
+                                1 => "+".to_string(),
+                                lo => format!("{{{lo},}}"),
+                            });
+                            i += close + 2;
+                            copied = i;
+                            continue;
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push_str(&pattern[copied..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +132,22 @@ mod tests {
     }
 
     #[test]
+    fn long_repetitions_are_relaxed_and_nothing_else() {
+        assert_eq!(relax(r"a[^.!?]{0,40}b"), r"a[^.!?]*b");
+        assert_eq!(relax(r"a.{0,30}?b"), r"a.*?b");
+        assert_eq!(relax(r"sk-[A-Za-z0-9]{20,256}"), r"sk-[A-Za-z0-9]{20,}");
+        assert_eq!(relax(r"x{1,64}@"), r"x+@");
+        assert_eq!(relax(r"[0-9]{1,3}\.[a-z]{2}"), r"[0-9]{1,3}\.[a-z]{2}");
+        assert_eq!(relax(r"\{0,99\}[{0,99}]"), r"\{0,99\}[{0,99}]");
+        // What the relaxed pattern matches, the original may not; the
+        // other way round always.
+        let set = Set::new(&[r"ignore[^.]{0,10}rules"], 1 << 20, 1 << 20).unwrap();
+        assert_eq!(set.matches("ignore all the previous rules"), [0]);
+        assert!(set.matches("ignore. rules").is_empty());
+    }
+
+    #[test]
     fn a_set_too_large_is_refused() {
-        assert!(Set::new(&[r"\w{1000}\w{1000}"], 1 << 16, 1 << 20).is_err());
+        assert!(Set::new(&[r"\w{1000}\w{10}"], 1 << 16, 1 << 20).is_err());
     }
 }
