@@ -211,6 +211,10 @@ enum Check {
     /// Phrases of stems (other languages), delimiters: the first capture
     /// group is the match, which may end inside a word.
     Stem,
+    /// As `Stem`, for languages not written in the Latin alphabet: read
+    /// only in texts with characters beyond ASCII, and compiled on the
+    /// first such text of a session.
+    Script,
     /// As `Stem`, but only in text scanned as content (direction
     /// `context`): instructions addressed to the model from a document.
     Content,
@@ -249,6 +253,9 @@ pub struct Scanner {
     /// text, one for those read on its phrase view; each with the index in
     /// `detectors` of its patterns.
     sets: Vec<(bool, set::Set, Vec<usize>)>,
+    /// The patterns of `Check::Script` detectors, compiled on the first
+    /// text with characters beyond ASCII.
+    scripts: Option<(std::cell::OnceCell<set::Set>, Vec<usize>)>,
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
     pii_only: bool,
@@ -350,8 +357,10 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
                     out.push((Cow::Borrowed(e), p, Check::Word));
                 }
             }
-            for (e, p) in languages::injection(&cats, &langs) {
-                out.push((Cow::Borrowed(e), p, Check::Stem));
+            for lang in &langs {
+                for (e, p) in languages::injection(&cats, &[lang]) {
+                    out.push((Cow::Borrowed(e), p, if languages::latin(lang) { Check::Stem } else { Check::Script }));
+                }
             }
             for (e, p, content) in indirect::injection(&cats) {
                 out.push((Cow::Borrowed(e), p, if content { Check::Content } else { Check::Stem }));
@@ -471,7 +480,9 @@ impl Scanner {
         }
         let mut sets = Vec::new();
         for on_phrases in [false, true] {
-            let ids: Vec<usize> = (0..detectors.len()).filter(|&i| matches!(detectors[i].check, Check::Phrase) == on_phrases).collect();
+            let ids: Vec<usize> = (0..detectors.len())
+                .filter(|&i| matches!(detectors[i].check, Check::Phrase) == on_phrases && !matches!(detectors[i].check, Check::Script))
+                .collect();
             if ids.is_empty() {
                 continue;
             }
@@ -481,7 +492,9 @@ impl Scanner {
             sets.push((on_phrases, set, ids));
         }
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        Ok(Scanner { guardrails, detectors, allow, options, sets, pii_only, thresholds })
+        let script_ids: Vec<usize> = (0..detectors.len()).filter(|&i| matches!(detectors[i].check, Check::Script)).collect();
+        let scripts = (!script_ids.is_empty()).then(|| (std::cell::OnceCell::new(), script_ids));
+        Ok(Scanner { guardrails, detectors, allow, options, sets, scripts, pii_only, thresholds })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -588,6 +601,13 @@ impl Scanner {
             let read = if *on_phrases { phrase_text.as_deref().unwrap_or(text) } else { text };
             matched.extend(set.matches(read).into_iter().map(|i| ids[i]));
         }
+        if let Some((set, ids)) = self.scripts.as_ref().filter(|_| possible && !text.is_ascii()) {
+            let set = set.get_or_init(|| {
+                let patterns: Vec<&str> = ids.iter().map(|&i| self.detectors[i].pattern.as_str()).collect();
+                set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE).expect("the built-in rules of every language compile (languages.rs tests)")
+            });
+            matched.extend(set.matches(text).into_iter().map(|i| ids[i]));
+        }
         matched.sort_unstable();
         for i in matched {
             interrupts();
@@ -618,13 +638,18 @@ impl Scanner {
                     }
                 }
                 Check::Pii(check) => {
-                    for m in d.regex().find_iter(text) {
+                    for (n, m) in d.regex().find_iter(text).enumerate() {
+                        // A check may take microseconds (libphonenumber):
+                        // a long text of candidates stays cancellable.
+                        if n % 16 == 15 {
+                            interrupts();
+                        }
                         if let Some((s, e)) = check(text, m.start(), m.end(), &self.options[d.guardrail]) {
                             push(s, e);
                         }
                     }
                 }
-                Check::Stem | Check::Content => {
+                Check::Stem | Check::Script | Check::Content => {
                     for c in d.regex().captures_iter(text) {
                         let m = c.get(1).expect("phrase patterns capture the phrase");
                         push(m.start(), m.end());
