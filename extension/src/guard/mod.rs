@@ -242,6 +242,32 @@ fn compile(pattern: &str) -> std::result::Result<Regex, regex::Error> {
     RegexBuilder::new(pattern).size_limit(SET_LIMIT).dfa_size_limit(DFA_CACHE).build()
 }
 
+/// Detectors read alike, and the set that says which of them may match.
+struct Group {
+    /// Read on the phrase view (`Check::Phrase`), not the folded text.
+    phrase_view: bool,
+    /// Read only in texts with characters beyond ASCII (`Check::Script`),
+    /// and compiled on a session's first such text; the others compile
+    /// with the scanner.
+    beyond_ascii: bool,
+    /// Their indices in `Scanner::detectors`, in set order.
+    ids: Vec<usize>,
+    set: std::cell::OnceCell<set::Set>,
+}
+
+impl Group {
+    /// How a detector's check groups it: (phrase view, beyond ASCII).
+    fn of(check: Check) -> (bool, bool) {
+        (matches!(check, Check::Phrase), matches!(check, Check::Script))
+    }
+
+    fn compile(&self, detectors: &[Detector]) -> Result<set::Set> {
+        let patterns: Vec<&str> = self.ids.iter().map(|&i| detectors[i].pattern.as_str()).collect();
+        set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
+            .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))
+    }
+}
+
 /// All enabled guardrails, compiled.
 pub struct Scanner {
     pub guardrails: Vec<Guardrail>,
@@ -249,13 +275,8 @@ pub struct Scanner {
     allow: Vec<Vec<String>>,
     /// Per guardrail: what its config adds to the PII checks.
     options: Vec<pii::Options>,
-    /// Which patterns occur: one set for the patterns read on the folded
-    /// text, one for those read on its phrase view; each with the index in
-    /// `detectors` of its patterns.
-    sets: Vec<(bool, set::Set, Vec<usize>)>,
-    /// The patterns of `Check::Script` detectors, compiled on the first
-    /// text with characters beyond ASCII.
-    scripts: Option<(std::cell::OnceCell<set::Set>, Vec<usize>)>,
+    /// Which patterns may occur, by group of detectors read alike.
+    groups: Vec<Group>,
     /// Every detector is a built-in PII pattern: a text `pii::may_match`
     /// says no to cannot match the set.
     pii_only: bool,
@@ -478,23 +499,20 @@ impl Scanner {
             allow.push(strings(&g.name, &g.config, "allow_list")?.unwrap_or_default());
             options.push(if g.kind == Kind::Pii { pii_options(&g.name, &g.config)? } else { pii::Options::default() });
         }
-        let mut sets = Vec::new();
-        for on_phrases in [false, true] {
-            let ids: Vec<usize> = (0..detectors.len())
-                .filter(|&i| matches!(detectors[i].check, Check::Phrase) == on_phrases && !matches!(detectors[i].check, Check::Script))
-                .collect();
+        let mut groups = Vec::new();
+        for (phrase_view, beyond_ascii) in [(false, false), (true, false), (false, true)] {
+            let ids: Vec<usize> = (0..detectors.len()).filter(|&i| Group::of(detectors[i].check) == (phrase_view, beyond_ascii)).collect();
             if ids.is_empty() {
                 continue;
             }
-            let patterns: Vec<&str> = ids.iter().map(|&i| detectors[i].pattern.as_str()).collect();
-            let set = set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
-                .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))?;
-            sets.push((on_phrases, set, ids));
+            let group = Group { phrase_view, beyond_ascii, ids, set: std::cell::OnceCell::new() };
+            if !beyond_ascii {
+                let _ = group.set.set(group.compile(&detectors)?);
+            }
+            groups.push(group);
         }
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        let script_ids: Vec<usize> = (0..detectors.len()).filter(|&i| matches!(detectors[i].check, Check::Script)).collect();
-        let scripts = (!script_ids.is_empty()).then(|| (std::cell::OnceCell::new(), script_ids));
-        Ok(Scanner { guardrails, detectors, allow, options, sets, scripts, pii_only, thresholds })
+        Ok(Scanner { guardrails, detectors, allow, options, groups, pii_only, thresholds })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -595,18 +613,12 @@ impl Scanner {
         // Most stored texts have no PII: when that is all there is to find,
         // the prefilter says so faster than the set.
         let possible = !self.pii_only || pii::may_match(text);
-        let phrase_text = self.sets.iter().any(|(on_phrases, _, _)| *on_phrases).then(|| phrases::view(text));
+        let phrase_text = self.groups.iter().any(|g| g.phrase_view).then(|| phrases::view(text));
         let mut matched = Vec::new();
-        for (on_phrases, set, ids) in self.sets.iter().filter(|_| possible) {
-            let read = if *on_phrases { phrase_text.as_deref().unwrap_or(text) } else { text };
-            matched.extend(set.matches(read).into_iter().map(|i| ids[i]));
-        }
-        if let Some((set, ids)) = self.scripts.as_ref().filter(|_| possible && !text.is_ascii()) {
-            let set = set.get_or_init(|| {
-                let patterns: Vec<&str> = ids.iter().map(|&i| self.detectors[i].pattern.as_str()).collect();
-                set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE).expect("the built-in rules of every language compile (languages.rs tests)")
-            });
-            matched.extend(set.matches(text).into_iter().map(|i| ids[i]));
+        for g in self.groups.iter().filter(|g| possible && (!g.beyond_ascii || !text.is_ascii())) {
+            let set = g.set.get_or_init(|| g.compile(&self.detectors).expect("the built-in rules of every language compile (languages.rs tests)"));
+            let read = if g.phrase_view { phrase_text.as_deref().unwrap_or(text) } else { text };
+            matched.extend(set.matches(read).into_iter().map(|i| g.ids[i]));
         }
         matched.sort_unstable();
         for i in matched {
