@@ -387,13 +387,24 @@ fn hostile_inputs_fail_cleanly_and_the_server_survives() {
     // budget ends that session with FATAL, and nothing else.
     let mut doomed = db.connect();
     doomed.batch_execute("SET pgprompt.render_fuel = 2147483647").unwrap();
+    let budget_log = LogWatch::start(&mut c);
     let e = doomed
         .simple_query("SELECT prompt_render_text('{% set ns = namespace(x=\"ab\") %}{% for i in range(60) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x }}')")
         .unwrap_err();
-    let db_error = e.as_db_error().map(|d| (d.severity().to_string(), d.code().code().to_string(), d.message().to_string()));
-    let (severity, code, message) = db_error.unwrap_or_else(|| panic!("not a server error: {e:?}"));
-    assert_eq!((severity.as_str(), code.as_str()), ("FATAL", "54000"), "{message}");
-    assert!(message.contains("terminating this session"), "{message}");
+    match e.as_db_error() {
+        Some(d) => {
+            assert_eq!((d.severity(), d.code().code()), ("FATAL", "54000"), "{}", d.message());
+            assert!(d.message().contains("terminating this session"), "{}", d.message());
+        }
+        // On a loaded machine the client may see the socket close before
+        // it reads the FATAL report (as after a terminate, see cancel.rs):
+        // the server's log says what the session was told.
+        None if e.is_closed() => {
+            let told = budget_log.lines_since(&mut c, "template rendering needed more than");
+            assert!(told.iter().any(|l| l.contains("FATAL") && l.contains("terminating this session")), "{told:?}");
+        }
+        None => panic!("not a server error: {e:?}"),
+    }
     assert!(doomed.simple_query("SELECT 1").is_err(), "the session is gone");
     let mut fresh = db.connect();
     assert_eq!(one::<String>(&mut fresh, "SELECT pg_postmaster_start_time()::text"), started, "the server restarted");
