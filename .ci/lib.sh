@@ -274,6 +274,13 @@ EOF
         as_pg sed -i '1i host all pgprompt_pw_test 127.0.0.1/32 scram-sha-256' "$DATA_DIR/pg_hba.conf"
         cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
     fi
+    # Members of pgprompt_web_login authenticate by password over TCP: the
+    # web interface's demo and test users (pgprompt serve refuses to log in
+    # a role the server would let in without checking its password).
+    if ! grep -q '^host all +pgprompt_web_login ' "$DATA_DIR/pg_hba.conf"; then
+        as_pg sed -i '1i host all +pgprompt_web_login 127.0.0.1/32 scram-sha-256' "$DATA_DIR/pg_hba.conf"
+        cluster_running && as_pg "$PG_BIN/pg_ctl" -D "$DATA_DIR" reload >/dev/null
+    fi
     local fp
     fp=$(installed_fingerprint)
     if cluster_running; then
@@ -384,6 +391,13 @@ ensure_examples() {
         (cd "$node" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
         cp "$node/package-lock.json" "$node/node_modules/.installed-lock.json"
     fi
+}
+
+# Headless Chromium and its WebDriver, for the web interface's browser
+# tests (Debian's packages).
+ensure_browser() {
+    apt_ensure chromium chromium-driver
+    export PGPROMPT_CHROMEDRIVER=/usr/bin/chromedriver
 }
 
 # Everything up to a running cluster with the current extension installed.

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
 mod cli;
+mod serve;
 
 const EXAMPLES: &str = "Examples:
   pgprompt template list
@@ -68,6 +69,8 @@ enum Command {
     Export(cli::transfer::ExportArgs),
     /// Check the installation: extension, tables, indexes, views, triggers, defaults, roles, tests.
     Doctor,
+    /// Serve the web interface and the REST API (see README: Web interface).
+    Serve(serve::ServeArgs),
     /// Print the script that gives a shell completions, template and experiment names included
     /// (bash: source <(pgprompt completions bash)).
     Completions(CompletionArgs),
@@ -149,6 +152,7 @@ fn main() -> ExitCode {
         Command::Import(a) => cli::transfer::import(url, a),
         Command::Export(a) => cli::transfer::export(url, a),
         Command::Doctor => cli::doctor::run(url, &out),
+        Command::Serve(a) => serve::run(url, a).map(|()| cli::Done::Ok),
         Command::Completions(a) => {
             // The registration script of the dynamic completions, which
             // ask pgprompt (and so the database) at each <Tab>.

@@ -389,14 +389,14 @@ fn diff_text(a: &str, b: &str, from: &str, to: &str, style: &pgprompt_client::st
 
 /// A version as `template diff` compares it: each part as text, one JSON
 /// key per line, so a diff shows which setting changed.
-struct Compared {
-    version: i32,
-    header: String,
-    body: String,
-    kind: String,
-    config: String,
-    options: String,
-    input_schema: String,
+pub(crate) struct Compared {
+    pub version: i32,
+    pub header: String,
+    pub body: String,
+    pub kind: String,
+    pub config: String,
+    pub options: String,
+    pub input_schema: String,
 }
 
 impl Compared {
@@ -413,7 +413,7 @@ impl Compared {
 }
 
 /// The version `selector` names: a version number, or a label.
-fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Result<Compared> {
+pub(crate) fn version_for_diff(c: &mut postgres::Client, name: &str, selector: &str) -> Result<Compared> {
     let (version, label) = match selector.parse::<i32>() {
         Ok(v) => (Some(v), None),
         Err(_) => (None, Some(selector)),

@@ -1,0 +1,558 @@
+//! `pgprompt serve` over HTTP against the running cluster: logging in as
+//! PostgreSQL roles, sessions, CSRF, what each role sees and may do, the
+//! database's errors in words, escaping, limits, and the REST API. Each
+//! test starts its own server on a free port, on a database of its own,
+//! with login roles of its own (members of pgprompt_web_login, which the
+//! local cluster's pg_hba.conf makes authenticate by password).
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{agent, reply, Reply, Roles, Server};
+use pgprompt_tests::TestDb;
+use serde_json::{json, Value};
+
+mod common;
+
+/// A browser-like client: its cookie and the page's CSRF token.
+struct Browser {
+    base: String,
+    agent: ureq::Agent,
+    cookie: Option<String>,
+}
+
+impl Browser {
+    fn new(server: &Server) -> Browser {
+        Browser { base: server.base.clone(), agent: agent(), cookie: None }
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("pgprompt_session={c}"));
+        }
+        reply(req.call())
+    }
+
+    fn post(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let mut req = self.agent.post(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("Cookie", format!("pgprompt_session={c}"));
+        }
+        reply(req.send_form(form.iter().copied()))
+    }
+
+    fn login(&mut self, role: &str, password: &str) -> Reply {
+        let r = self.post("/login", &[("role", role), ("password", password)]);
+        if r.status == 303 {
+            let value = r.set_cookie.split(';').next().unwrap().strip_prefix("pgprompt_session=").unwrap();
+            self.cookie = Some(value.to_string());
+        }
+        r
+    }
+
+    /// The CSRF token of the session (from any page's logout form).
+    fn csrf(&self) -> String {
+        let page = self.get("/home").body;
+        let at = page.find("name=\"csrf\" value=\"").expect("a page with a form") + 19;
+        page[at..at + page[at..].find('"').unwrap()].to_string()
+    }
+
+    /// POSTs a form with the session's CSRF token.
+    fn act(&self, path: &str, form: &[(&str, &str)]) -> Reply {
+        let csrf = self.csrf();
+        let mut all = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(form);
+        self.post(path, &all)
+    }
+}
+
+fn release(db: &TestDb, name: &str) -> i32 {
+    db.connect().query_one("SELECT active_version FROM prompt_templates WHERE name = $1", &[&name]).unwrap().get(0)
+}
+
+fn versions(db: &TestDb, name: &str) -> i64 {
+    db.connect()
+        .query_one("SELECT count(*) FROM prompt_versions v JOIN prompt_templates t ON t.id = v.template_id WHERE t.name = $1", &[&name])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn logging_in_checks_the_password_and_says_nothing_about_which_part_was_wrong() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    // Not logged in: every page sends to the login page.
+    assert_eq!(b.get("/templates").location, "/login");
+
+    let started = Instant::now();
+    let wrong = b.login(&admin, "not-the-password");
+    assert!(started.elapsed() >= Duration::from_millis(900), "a failed login is answered after a delay");
+    assert_eq!(wrong.status, 401);
+    let unknown = b.login("no_such_role_anywhere", "whatever");
+    assert_eq!(unknown.status, 401);
+    let message = "Login failed: that role and password do not match.";
+    assert!(wrong.body.contains(message) && unknown.body.contains(message));
+    assert!(wrong.set_cookie.is_empty() && b.cookie.is_none());
+
+    let ok = b.login(&admin, &pw);
+    assert_eq!((ok.status, ok.location.as_str()), (303, "/"));
+    assert!(ok.set_cookie.contains("HttpOnly") && ok.set_cookie.contains("SameSite=Strict"), "{}", ok.set_cookie);
+    let page = b.get("/templates");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains(&format!("data-role=\"{admin}\"")));
+
+    // A forged or altered cookie is refused, and says so.
+    let real = b.cookie.clone().unwrap();
+    let (id, rest) = real.split_once('.').unwrap();
+    b.cookie = Some(format!("{}x.{rest}", &id[..id.len() - 1]));
+    assert_eq!(b.get("/templates").location, "/login?why=invalid");
+    b.cookie = Some("made-up.9999999999.AAAA".into());
+    assert_eq!(b.get("/templates").location, "/login?why=invalid");
+    // Logging out ends the session: the same cookie no longer works.
+    b.cookie = Some(real.clone());
+    let out = b.act("/logout", &[]);
+    assert_eq!(out.location, "/login?why=out");
+    assert_eq!(b.get("/templates").location, "/login?why=expired");
+    assert!(b.get("/login?why=expired").body.contains("Your session expired"));
+}
+
+#[test]
+fn repeated_failed_logins_are_refused_for_a_while() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), &["--max-failed-logins", "3"]);
+    let mut b = Browser::new(&server);
+    for _ in 0..3 {
+        assert_eq!(b.login(&admin, "wrong").status, 401);
+    }
+    // Even the right password waits now.
+    let limited = b.login(&admin, &pw);
+    assert_eq!(limited.status, 429);
+    assert!(limited.body.contains("Too many failed logins"), "{}", limited.body);
+}
+
+#[test]
+fn roles_the_server_trusts_and_roles_without_privileges_get_an_explanation() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    // Not in pgprompt_web_login: the local cluster trusts it over TCP, so
+    // any password would do; the server refuses to log it in.
+    let (trusted, pw) = roles.add(&db, "trusted", Some("pgprompt_admin"), false);
+    let (nobody, nobody_pw) = roles.add(&db, "nobody", None, true);
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    let r = b.login(&trusted, &pw);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("without checking its password"), "{}", r.body);
+
+    assert_eq!(b.login(&nobody, &nobody_pw).status, 303);
+    assert_eq!(b.get("/templates").location, "/home");
+    let home = b.get("/home");
+    assert!(home.body.contains("id=\"no-privileges\"") && home.body.contains("GRANT pgprompt_reader TO"), "{}", home.body);
+    assert!(!home.body.contains("href=\"/templates\""));
+}
+
+#[test]
+fn an_administrator_edits_previews_releases_rolls_back_and_a_second_role_approves() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (releaser, pw2) = roles.add(&db, "releaser", Some("pgprompt_releaser"), true);
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('greet', 'Hello {{ name }}!', message => 'first');
+         SELECT prompt_test_case_save('greet', 'says hello', '[{\"contains\": \"Hello\"}]', '{\"name\": \"Ada\"}');",
+    )
+    .unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+
+    // The editor, its live preview (rendered by the extension, nothing kept).
+    let editor = b.get("/template/edit?name=greet");
+    assert!(editor.body.contains("Hello {{ name }}!"), "{}", editor.body);
+    let csrf = b.csrf();
+    let preview = |body: &str, vars: Value| -> Value {
+        let r = agent()
+            .post(format!("{}/template/preview", server.base))
+            .header("Cookie", format!("pgprompt_session={}", b.cookie.as_ref().unwrap()))
+            .header("X-CSRF-Token", &csrf)
+            .send_json(json!({"name": "greet", "body": body, "kind": "text", "vars": vars}));
+        reply(r).json()
+    };
+    let p = preview("Hi {{ name }} from {{ place }}", json!({"name": "Ada"}));
+    assert_eq!(p["variables"], json!(["name", "place"]));
+    assert_eq!(p["error"]["sqlstate"], "42P02", "{p}");
+    assert!(p["error"]["message"].as_str().unwrap().contains("missing variable \"place\""));
+    let p = preview("Hi {{ name }} from {{ place }}", json!({"name": "Ada", "place": "<Paris>"}));
+    assert_eq!(p["output"], "Hi Ada from <Paris>");
+    let p = preview("Hi {{ name ", json!({}));
+    assert_eq!(p["error"]["sqlstate"], "42601");
+    assert!(p["error"]["message"].as_str().unwrap().contains("line 1, column"), "{p}");
+    assert_eq!(versions(&db, "greet"), 1, "previews keep nothing");
+
+    // Save a version that fails the release gate.
+    let saved = b.act("/template/save", &[("name", "greet"), ("body", "Hi {{ name }}."), ("kind", "text"), ("config", ""), ("message", "shorter")]);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    assert!(saved.location.starts_with("/template?name=greet&done=Saved+version+2"), "{}", saved.location);
+    let gate = b.act("/template/activate", &[("name", "greet"), ("version", "2")]);
+    assert_eq!(gate.status, 409);
+    assert!(gate.body.contains("The release gate refused") && gate.body.contains("says hello") && gate.body.contains("PG002"), "{}", gate.body);
+    assert_eq!(release(&db, "greet"), 1);
+
+    // A version that passes: activate, then roll back.
+    b.act("/template/save", &[("name", "greet"), ("body", "Hello, {{ name }}."), ("message", "comma")]);
+    let act = b.act("/template/activate", &[("name", "greet"), ("version", "3")]);
+    assert_eq!(act.status, 303);
+    assert_eq!(release(&db, "greet"), 3);
+    let page = b.get(&act.location);
+    assert!(page.body.contains("Version 3 is the release."));
+    let back = b.act("/template/rollback", &[("name", "greet")]);
+    assert_eq!(back.status, 303);
+    assert_eq!(release(&db, "greet"), 1);
+
+    // Labels, and the diff between two of them.
+    assert_eq!(b.act("/template/label", &[("name", "greet"), ("label", "staging"), ("version", "3")]).status, 303);
+    let diff = b.get("/template/diff?name=greet&from=production&to=staging");
+    assert_eq!(diff.status, 200);
+    assert!(diff.body.contains("<span class=\"del\">-Hello {{ name }}!</span>") && diff.body.contains("<span class=\"add\">+Hello, {{ name }}.</span>"), "{}", diff.body);
+
+    // Approving one's own version is the database's 42501, in words.
+    let own = b.act("/template/approve", &[("name", "greet"), ("version", "3")]);
+    assert_eq!(own.status, 403);
+    assert!(own.body.contains("Your role is not allowed to do this.") && own.body.contains("42501"), "{}", own.body);
+    // A second role approves; the page lists it.
+    let mut b2 = Browser::new(&server);
+    assert_eq!(b2.login(&releaser, &pw2).status, 303);
+    assert_eq!(b2.act("/template/approve", &[("name", "greet"), ("version", "3"), ("comment", "looks right")]).status, 303);
+    let page = b.get("/template?name=greet");
+    assert!(page.body.contains(&format!("✓ {releaser}: looks right")), "{}", page.body);
+    let actor: String = c.query_one("SELECT actor FROM prompt_audit_logs WHERE action = 'activate' ORDER BY id DESC LIMIT 1", &[]).unwrap().get(0);
+    assert_eq!(actor, admin, "the audit log names the role that clicked");
+}
+
+#[test]
+fn a_read_only_role_sees_no_edit_controls_and_cannot_change_anything() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (app, pw) = roles.add(&db, "app", Some("pgprompt_app"), true);
+    db.connect().batch_execute("SELECT prompt_save('greet', 'Hello'); SELECT prompt_save('greet', 'Hi');").unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&app, &pw).status, 303);
+    let page = b.get("/template?name=greet");
+    assert_eq!(page.status, 200);
+    for control in ["admin-actions", "activate-", "approve-", "id=\"delete\"", "id=\"edit\""] {
+        assert!(!page.body.contains(control), "{control} shown to a read-only role");
+    }
+    assert!(!b.get("/templates").body.contains("new-template"));
+    // Posting anyway: the database refuses, in words.
+    let r = b.act("/template/activate", &[("name", "greet"), ("version", "2")]);
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Your role is not allowed to do this.") && r.body.contains("permission denied"), "{}", r.body);
+    assert_eq!(release(&db, "greet"), 1);
+}
+
+#[test]
+fn forms_without_the_csrf_token_or_from_another_site_change_nothing() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    db.connect().batch_execute("SELECT prompt_save('greet', 'Hello'); SELECT prompt_save('greet', 'Hi');").unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    let missing = b.post("/template/activate", &[("name", "greet"), ("version", "2")]);
+    assert_eq!(missing.status, 403);
+    assert!(missing.body.contains("security token is missing"));
+    let wrong = b.post("/template/activate", &[("csrf", "not-the-token"), ("name", "greet"), ("version", "2")]);
+    assert_eq!(wrong.status, 403);
+    let csrf = b.csrf();
+    let foreign = reply(
+        agent()
+            .post(format!("{}/template/activate", server.base))
+            .header("Cookie", format!("pgprompt_session={}", b.cookie.as_ref().unwrap()))
+            .header("Origin", "http://evil.example")
+            .send_form([("csrf", csrf.as_str()), ("name", "greet"), ("version", "2")]),
+    );
+    assert_eq!(foreign.status, 403);
+    assert_eq!(release(&db, "greet"), 1);
+    assert_eq!(b.act("/template/activate", &[("name", "greet"), ("version", "2")]).status, 303);
+    assert_eq!(release(&db, "greet"), 2);
+}
+
+#[test]
+fn script_in_bodies_messages_names_and_errors_is_shown_as_text() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let evil = "<script>alert(1)</script>";
+    db.connect()
+        .execute(
+            "SELECT prompt_save('x', $1, message => $1, description => $1, category => $1)",
+            &[&format!("{evil} {{{{ v }}}}")],
+        )
+        .unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    let pages = [
+        b.get("/templates"),
+        b.get("/template?name=x"),
+        b.get("/template/edit?name=x"),
+        b.get("/template/diff?name=x&from=1&to=latest"),
+        // An error message quoting what was typed.
+        b.act("/template/label", &[("name", "x"), ("label", evil), ("version", "1")]),
+        b.get(&format!("/template?name={}", "%3Cscript%3Ealert(1)%3C%2Fscript%3E")),
+    ];
+    for p in &pages {
+        assert!(!p.body.contains("<script>alert"), "unescaped: {}", p.body);
+    }
+    assert!(pages[1].body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(pages[4].body.contains("&lt;script&gt;"), "{}", pages[4].body);
+    // And no page allows inline script at all.
+    let csp = agent().get(format!("{}/login", server.base)).call().unwrap();
+    assert!(csp.headers().get("content-security-policy").unwrap().to_str().unwrap().contains("script-src 'self'"));
+}
+
+#[test]
+fn oversized_bodies_are_refused_before_reaching_the_database() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    let huge = "a".repeat(10 << 20);
+    let r = b.act("/template/save", &[("name", "huge"), ("body", &huge)]);
+    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+    assert_eq!(versions(&db, "huge"), 0);
+    // The server still serves.
+    assert_eq!(b.get("/templates").status, 200);
+}
+
+/// A TCP relay to the cluster that can be cut and restored, to see the
+/// database "restart" under a running server without touching the
+/// cluster other tests use.
+struct Relay {
+    port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(target: u16) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+                open2.lock().unwrap().extend([client.try_clone().unwrap(), server.try_clone().unwrap()]);
+                for (mut from, mut to) in [(client.try_clone().unwrap(), server.try_clone().unwrap()), (server, client)] {
+                    std::thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 || to.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Relay { port, up, open }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn pages_say_when_the_database_is_away_and_recover_when_it_is_back() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    db.connect().batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
+    let port = pgprompt_tests::config("postgres").get_ports()[0];
+    let relay = Relay::start(port);
+    let server = Server::start(&format!("postgresql://127.0.0.1:{}/{}", relay.port, db.name), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    assert_eq!(b.get("/template?name=greet").status, 200);
+    relay.cut();
+    let down = b.get("/template?name=greet");
+    assert_eq!(down.status, 503, "{}", down.body);
+    assert!(down.body.contains("The database cannot be reached right now"), "{}", down.body);
+    relay.restore();
+    let back = b.get("/template?name=greet");
+    assert_eq!(back.status, 200, "{}", back.body);
+    assert!(back.body.contains("id=\"template-name\">greet<"));
+}
+
+// ---------------------------------------------------------------- REST API
+
+struct Api {
+    base: String,
+    token: String,
+}
+
+impl Api {
+    fn login(server: &Server, role: &str, password: &str) -> Api {
+        let r = reply(agent().post(format!("{}/api/v1/auth/token", server.base)).send_json(json!({"role": role, "password": password})));
+        assert_eq!(r.status, 200, "{}", r.body);
+        Api { base: server.base.clone(), token: r.json()["token"].as_str().unwrap().to_string() }
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> Reply {
+        let url = format!("{}/api/v1/admin/prompts{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let a = agent();
+        reply(match (method, body) {
+            ("GET", _) => a.get(url).header("Authorization", auth).call(),
+            ("DELETE", _) => a.delete(url).header("Authorization", auth).call(),
+            ("PUT", b) => a.put(url).header("Authorization", auth).send_json(b.unwrap_or(json!({}))),
+            (_, b) => a.post(url).header("Authorization", auth).send_json(b.unwrap_or(json!({}))),
+        })
+    }
+}
+
+#[test]
+fn the_rest_api_manages_templates_as_the_token_s_role() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (app, app_pw) = roles.add(&db, "app", Some("pgprompt_app"), true);
+    let server = Server::start(&db.url(), &[]);
+    let api = Api::login(&server, &admin, &pw);
+
+    let created = api.call("POST", "/templates", Some(json!({"name": "tutor/intro", "body": "Explain {{ topic }}.", "config": {"model": "gpt-4o"}, "message": "first"})));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.json(), json!({"name": "tutor/intro", "version": 1}));
+    let updated = api.call("PUT", "/templates/tutor%2Fintro", Some(json!({"body": "Explain {{ topic }} simply.", "message": "simpler"})));
+    assert_eq!(updated.json()["version"], 2, "{}", updated.body);
+    let list = api.call("GET", "/templates?q=tutor", None).json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!((list[0]["active_version"].clone(), list[0]["latest_version"].clone()), (json!(1), json!(2)));
+    let shown = api.call("GET", "/templates/tutor%2Fintro?version=2", None).json();
+    assert_eq!(shown["selected"]["body"], "Explain {{ topic }} simply.");
+    assert_eq!(shown["selected"]["config"], json!({"model": "gpt-4o"}), "config inherited from the parent");
+    assert_eq!(shown["versions"][0]["message"], "simpler");
+
+    assert_eq!(api.call("POST", "/templates/tutor%2Fintro/activate", Some(json!({"version": 2}))).json()["active_version"], 2);
+    assert_eq!(api.call("POST", "/templates/tutor%2Fintro/rollback", None).json()["active_version"], 1);
+    assert_eq!(api.call("POST", "/templates/tutor%2Fintro/labels", Some(json!({"label": "staging", "version": 2}))).status, 200);
+    let rendered = api.call("POST", "/test", Some(json!({"template": "tutor/intro", "label": "staging", "vars": {"topic": "tides"}})));
+    assert_eq!(rendered.json(), json!({"output": "Explain tides simply."}));
+    let adhoc = api.call("POST", "/test", Some(json!({"body": "{{ a }}-{{ b }}", "vars": {"a": 1, "b": "x"}})));
+    assert_eq!(adhoc.json(), json!({"output": "1-x"}));
+    assert_eq!(api.call("DELETE", "/templates/tutor%2Fintro/labels/staging", None).status, 204);
+    assert_eq!(api.call("DELETE", "/templates/tutor%2Fintro/labels/staging", None).status, 404);
+
+    // The database's errors, with their SQLSTATE and a status.
+    let missing = api.call("GET", "/templates/nope", None);
+    assert_eq!(missing.status, 404);
+    let bad = api.call("POST", "/templates", Some(json!({"name": "broken", "body": "{{ x "})));
+    assert_eq!((bad.status, bad.json()["error"]["sqlstate"].clone()), (422, json!("42601")), "{}", bad.body);
+    let own = api.call("POST", "/templates/tutor%2Fintro/approve", Some(json!({"version": 2})));
+    assert_eq!((own.status, own.json()["error"]["sqlstate"].clone()), (403, json!("42501")));
+    let nothing = api.call("POST", "/test", Some(json!({"vars": {}})));
+    assert_eq!(nothing.status, 400);
+
+    // The app role reads but cannot write.
+    let reader = Api::login(&server, &app, &app_pw);
+    assert_eq!(reader.call("GET", "/templates", None).status, 200);
+    let refused = reader.call("POST", "/templates/tutor%2Fintro/activate", Some(json!({"version": 2})));
+    assert_eq!((refused.status, refused.json()["error"]["sqlstate"].clone()), (403, json!("42501")));
+
+    assert_eq!(api.call("DELETE", "/templates/tutor%2Fintro", None).status, 204);
+    assert_eq!(api.call("GET", "/templates", None).json(), json!([]));
+}
+
+#[test]
+fn the_rest_api_refuses_bad_tokens_malformed_json_and_cross_origin_writes() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), &[]);
+    let url = format!("{}/api/v1/admin/prompts/templates", server.base);
+    let none = reply(agent().get(&url).call());
+    assert_eq!(none.status, 401);
+    assert!(none.json()["error"]["message"].as_str().unwrap().contains("bearer token"));
+    let forged = reply(agent().get(&url).header("Authorization", "Bearer abc.9999999999.AAAA").call());
+    assert_eq!(forged.status, 401);
+    let wrong = reply(agent().post(format!("{}/api/v1/auth/token", server.base)).send_json(json!({"role": admin, "password": "nope"})));
+    assert_eq!(wrong.status, 401);
+    assert!(wrong.json()["error"]["message"].is_string());
+
+    let api = Api::login(&server, &admin, &pw);
+    let malformed = reply(
+        agent().post(&url).header("Authorization", format!("Bearer {}", api.token)).header("Content-Type", "application/json").send("{\"name\": \"x\", "),
+    );
+    assert_eq!(malformed.status, 400, "{}", malformed.body);
+    assert!(malformed.json()["error"]["message"].as_str().unwrap().contains("not what this endpoint takes"));
+    let unknown_field = api.call("POST", "/templates", Some(json!({"name": "x", "body": "y", "colour": "red"})));
+    assert_eq!(unknown_field.status, 400);
+    let cross = reply(
+        agent()
+            .post(&url)
+            .header("Authorization", format!("Bearer {}", api.token))
+            .header("Origin", "http://evil.example")
+            .send_json(json!({"name": "x", "body": "y"})),
+    );
+    assert_eq!(cross.status, 403);
+    assert_eq!(versions(&db, "x"), 0);
+    // Revoked tokens stop working.
+    let revoke = reply(agent().delete(format!("{}/api/v1/auth/token", server.base)).header("Authorization", format!("Bearer {}", api.token)).call());
+    assert_eq!(revoke.status, 204);
+    assert_eq!(api.call("GET", "/templates", None).status, 401);
+}
+
+#[test]
+fn the_openapi_document_describes_every_endpoint() {
+    let db = TestDb::new();
+    let server = Server::start(&db.url(), &[]);
+    let doc = reply(agent().get(format!("{}/api/openapi.json", server.base)).call()).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    let t = "/api/v1/admin/prompts/templates";
+    for (path, methods) in [
+        ("/api/v1/auth/token", &["post", "delete"][..]),
+        (t, &["get", "post"]),
+        (&format!("{t}/{{name}}"), &["get", "put", "delete"]),
+        (&format!("{t}/{{name}}/activate"), &["post"]),
+        (&format!("{t}/{{name}}/rollback"), &["post"]),
+        (&format!("{t}/{{name}}/labels"), &["post"]),
+        (&format!("{t}/{{name}}/labels/{{label}}"), &["delete"]),
+        (&format!("{t}/{{name}}/approve"), &["post"]),
+        ("/api/v1/admin/prompts/test", &["post"]),
+    ] {
+        for m in methods {
+            assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing");
+        }
+    }
+    assert_eq!(reply(agent().get(format!("{}/api/v1/nothing", server.base)).call()).status, 404);
+}
