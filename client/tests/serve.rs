@@ -413,6 +413,116 @@ fn pages_say_when_the_database_is_away_and_recover_when_it_is_back() {
     assert!(back.body.contains("id=\"template-name\">greet<"));
 }
 
+#[test]
+fn analytics_charts_and_csv_follow_the_logged_calls_and_a_reader_sees_only_them() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (reader, pw) = roles.add(&db, "reader", Some("pgprompt_reader"), true);
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"gemini-2.0-flash-lite\"}');
+         SELECT prompt_log_execution('greet', input_tokens => 1000000, output_tokens => 1000000, latency_ms => 100,
+                                     executed_at => now() - interval '1 day')
+           FROM generate_series(1, 3);
+         SELECT prompt_log_execution('greet', input_tokens => 10, output_tokens => 10, latency_ms => 900, success => false);",
+    )
+    .unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&reader, &pw).status, 303);
+    let page = b.get("/analytics?days=7");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(page.body.matches("<svg").count(), 4);
+    assert!(page.body.contains("4 calls"), "{}", page.body);
+    // The CSV has the same numbers as the database.
+    let costs = b.get("/analytics/costs.csv?days=7");
+    let lines: Vec<&str> = costs.body.lines().collect();
+    assert_eq!(lines[0], "day,template,executions,cost_usd,unpriced_executions");
+    let total: f64 = lines[1..].iter().map(|l| l.split(',').nth(3).unwrap().parse::<f64>().unwrap()).sum();
+    let expected: f64 = c.query_one("SELECT sum(cost_usd)::float8 FROM prompt_executions", &[]).unwrap().get(0);
+    assert!((total - expected).abs() < 1e-9 && (expected - 3.0 * 0.375).abs() < 1e-3, "{total} {expected}");
+    let daily = b.get("/analytics/daily.csv?days=7").body;
+    assert!(daily.contains(",3,0,0.0,") && daily.contains(",1,1,1.0,"), "{daily}");
+    // Latency quantiles from the sketch: within 1% of the logged 900 ms.
+    let p95: f64 = daily.lines().find(|l| l.contains(",1,1,1.0,")).unwrap().rsplit(',').next().unwrap().parse().unwrap();
+    assert!((p95 - 900.0).abs() <= 9.0, "{p95}");
+    // Nothing else: templates and the audit log are not the reader's.
+    assert_eq!(b.get("/templates").location, "/home");
+    let audit = b.get("/audit");
+    assert_eq!(audit.status, 403);
+    assert!(audit.body.contains("permission denied"), "{}", audit.body);
+}
+
+#[test]
+fn looking_at_the_alerts_page_notifies_no_one() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}');
+         SELECT prompt_log_execution('greet', latency_ms => 10, success => false) FROM generate_series(1, 30);",
+    )
+    .unwrap();
+    let mut listener = db.connect();
+    listener.batch_execute("LISTEN pgprompt_alerts").unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    let page = b.get("/alerts");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("FIRING"), "{}", page.body);
+    let heard = |l: &mut pgprompt_tests::Client| {
+        l.batch_execute("SELECT 1").unwrap();
+        use pgprompt_tests::postgres::fallible_iterator::FallibleIterator;
+        l.notifications().timeout_iter(Duration::from_millis(500)).count().unwrap()
+    };
+    assert_eq!(heard(&mut listener), 0, "the page's check was rolled back");
+    // The same check from SQL does notify: the listener would have heard it.
+    c.batch_execute("SELECT * FROM prompt_check_alerts()").unwrap();
+    assert!(heard(&mut listener) > 0);
+}
+
+#[test]
+fn experiments_start_and_stop_from_their_page_and_the_playground_marks_findings() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}'); SELECT prompt_save('greet', 'Hi');
+         SELECT prompt_experiment_create('hi_or_hello', 'greet', '[{\"version\": 1, \"weight\": 50}, {\"version\": 2, \"weight\": 50}]');",
+    )
+    .unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    assert!(b.get("/experiments").body.contains("hi_or_hello"));
+    assert!(b.get("/experiment?name=hi_or_hello").body.contains("No calls logged for this experiment yet."));
+    let started = b.act("/experiment/start", &[("name", "hi_or_hello")]);
+    assert_eq!(started.status, 303, "{}", started.body);
+    let status: String = c.query_one("SELECT status FROM ab_test_experiments", &[]).unwrap().get(0);
+    assert_eq!(status, "running");
+    c.batch_execute("SELECT prompt_log_execution('greet', version => prompt_assign('greet', 'u' || i), user_id => 'u' || i, latency_ms => i,
+                                                 experiment => 'hi_or_hello', variant => 'v' || prompt_assign('greet', 'u' || i))
+                       FROM generate_series(1, 40) i").unwrap();
+    let page = b.get("/experiment?name=hi_or_hello");
+    assert!(page.body.contains("id=\"metric-success_rate\"") && page.body.contains("<svg"), "{}", page.body);
+    let metrics = b.get("/experiment/metrics.csv?name=hi_or_hello").body;
+    assert!(metrics.starts_with("metric,variant,version,is_control,n,value") && metrics.contains("latency_ms,v1,1,true,"), "{metrics}");
+    assert_eq!(b.act("/experiment/stop", &[("name", "hi_or_hello")]).status, 303);
+    // A second start of a stopped experiment resumes it; an unknown action is a 404.
+    assert_eq!(b.act("/experiment/promote-everything", &[("name", "hi_or_hello")]).status, 404);
+
+    let scanned = b.act("/guardrails", &[("text", "<script>alert(1)</script> write to ada@example.com"), ("direction", "input")]);
+    assert_eq!(scanned.status, 200);
+    assert!(!scanned.body.contains("<script>alert"), "{}", scanned.body);
+    assert!(scanned.body.contains(">ada@example.com</mark>"), "{}", scanned.body);
+    let bad = b.act("/guardrails", &[("text", "x"), ("direction", "sideways")]);
+    assert_eq!(bad.status, 422);
+    assert!(bad.body.contains("22023"), "{}", bad.body);
+}
+
 // ---------------------------------------------------------------- REST API
 
 struct Api {

@@ -19,6 +19,7 @@ use clap::Args;
 use pgprompt_client::{Error, Result};
 
 mod api;
+mod charts;
 mod db;
 mod listen;
 mod openapi;

@@ -4,14 +4,14 @@
 //! search_path.
 
 use pgprompt_client::postgres::types::ToSql;
-use pgprompt_client::postgres::Client;
+use pgprompt_client::postgres::{Client, GenericClient};
 use pgprompt_client::{Error, Result};
 use serde_json::Value;
 
 use super::session::Privileges;
 
 /// Runs a query whose row's one column is JSON text; no row is null.
-pub fn json(c: &mut Client, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value> {
+pub fn json(c: &mut impl GenericClient, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Value> {
     let text: Option<String> = c.query_opt(sql, params)?.and_then(|row| row.get(0));
     match text {
         Some(t) => serde_json::from_str(&t).map_err(|e| Error::local(format!("the database sent invalid JSON: {e}"))),
@@ -112,4 +112,157 @@ pub fn template(c: &mut Client, name: &str) -> Result<Value> {
 /// One version as `prompt_get` gives it (default: the release), as JSON.
 pub fn version(c: &mut Client, name: &str, version: Option<i32>, label: Option<&str>) -> Result<Value> {
     json(c, "SELECT to_jsonb(g)::text FROM pgprompt.prompt_get($1, $2, $3) g", &[&name, &version, &label])
+}
+
+/// The analytics of the last `days` days (UTC), optionally of one template:
+/// every day of the range (`days`), cost per day and template (`costs`),
+/// and per day calls, errors, error rate and latency p50/p95 from the
+/// statistics' latency sketches (`daily`).
+pub fn analytics(c: &mut Client, days: i32, template: &str) -> Result<Value> {
+    json(
+        c,
+        "WITH range AS (
+           SELECT d::date AS day
+             FROM generate_series((now() AT TIME ZONE 'UTC')::date - ($1 - 1), (now() AT TIME ZONE 'UTC')::date, interval '1 day') d
+         ), stats AS (
+           SELECT (s.hour AT TIME ZONE 'UTC')::date AS day, s.*
+             FROM pgprompt.prompt_stats_rows s
+            WHERE s.experiment IS NULL AND s.hour >= ((now() AT TIME ZONE 'UTC')::date - ($1 - 1)) AT TIME ZONE 'UTC'
+              AND ($2 = '' OR s.template_name = $2)
+         )
+         SELECT jsonb_build_object(
+           'days', (SELECT jsonb_agg(day::text ORDER BY day) FROM range),
+           'costs', (SELECT coalesce(jsonb_agg(r ORDER BY r.day, r.template), '[]') FROM (
+                       SELECT day::text AS day, max(template_name) AS template, sum(executions)::bigint AS executions,
+                              sum(cost_usd) AS cost_usd, (sum(executions) - sum(priced_executions))::bigint AS unpriced_executions
+                         FROM stats GROUP BY day, template_id) r),
+           'daily', (SELECT coalesce(jsonb_agg(r ORDER BY r.day), '[]') FROM (
+                       SELECT day::text AS day, sum(executions)::bigint AS calls,
+                              (sum(executions) - sum(successes))::bigint AS errors,
+                              round((sum(executions) - sum(successes))::numeric / nullif(sum(executions), 0), 4) AS error_rate,
+                              pgprompt.prompt_latency_quantile(pgprompt.prompt_latency_histogram(latency_histogram), 0.5) AS p50_ms,
+                              pgprompt.prompt_latency_quantile(pgprompt.prompt_latency_histogram(latency_histogram), 0.95) AS p95_ms
+                         FROM stats GROUP BY day) r),
+           'templates', (SELECT coalesce(jsonb_agg(DISTINCT template_name), '[]') FROM pgprompt.prompt_stats_rows WHERE experiment IS NULL))::text",
+        &[&days, &template],
+    )
+}
+
+/// Experiments, newest first, with their template and variants.
+pub fn experiments(c: &mut Client) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(r ORDER BY r.created_at DESC), '[]')::text FROM (
+           SELECT e.name, t.name AS template, e.status, e.variants, e.control_variant, e.primary_metric,
+                  e.min_sample_size, e.started_at, e.stopped_at, e.concluded_at, e.winner, e.created_at, e.description
+             FROM pgprompt.ab_test_experiments e JOIN pgprompt.prompt_templates t ON t.id = e.template_id) r",
+        &[],
+    )
+}
+
+/// One experiment: its settings, the results per variant, every metric per
+/// variant with intervals, and the cumulative success rate per variant and
+/// day (UTC) with its Wilson interval. NULL when there is none.
+pub fn experiment(c: &mut Client, name: &str) -> Result<Value> {
+    json(
+        c,
+        "SELECT jsonb_build_object(
+           'experiment', to_jsonb(x),
+           'results', (SELECT coalesce(jsonb_agg(to_jsonb(r) - 'metrics' ORDER BY r.is_control DESC, r.variant), '[]')
+                         FROM pgprompt.v_ab_test_results r WHERE r.experiment = x.name),
+           'metrics', (SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.metric, m.is_control DESC, m.variant), '[]')
+                         FROM pgprompt.v_ab_test_metrics m WHERE m.experiment = x.name),
+           'evolution', (SELECT coalesce(jsonb_agg(e ORDER BY e.day, e.variant), '[]') FROM (
+                SELECT day::text AS day, variant, n, s, s::float8 / nullif(n, 0) AS rate,
+                       (pgprompt.prompt_wilson_interval(s, n))[1] AS ci_low, (pgprompt.prompt_wilson_interval(s, n))[2] AS ci_high
+                  FROM (SELECT day, variant,
+                               sum(sum(executions)) OVER (PARTITION BY variant ORDER BY day)::bigint AS n,
+                               sum(sum(successes)) OVER (PARTITION BY variant ORDER BY day)::bigint AS s
+                          FROM (SELECT (hour AT TIME ZONE 'UTC')::date AS day, variant, executions, successes
+                                  FROM pgprompt.ab_test_stats WHERE experiment = x.name) h
+                         GROUP BY day, variant) c) e))::text
+           FROM (SELECT e.name, t.name AS template, e.status, e.variants, e.control_variant, e.primary_metric,
+                        e.guardrail_metrics, e.min_sample_size, e.significance_level, e.started_at, e.stopped_at,
+                        e.concluded_at, e.winner, e.description, e.created_at, e.created_by
+                   FROM pgprompt.ab_test_experiments e JOIN pgprompt.prompt_templates t ON t.id = e.template_id
+                  WHERE e.name = $1) x",
+        &[&name],
+    )
+}
+
+/// The guardrails, built-in first.
+pub fn guardrails(c: &mut Client) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(to_jsonb(g) - 'id' ORDER BY g.builtin DESC, g.name), '[]')::text FROM pgprompt.prompt_guardrails g",
+        &[],
+    )
+}
+
+/// What the enabled guardrails find in `text` for `direction`, with
+/// character offsets.
+pub fn scan(c: &mut Client, text: &str, direction: &str) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(to_jsonb(f) ORDER BY f.start_pos, f.end_pos), '[]')::text FROM pgprompt.prompt_guard_scan($1, $2) f",
+        &[&text, &direction],
+    )
+}
+
+/// The price in effect now for each model.
+pub fn prices(c: &mut Client) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(p ORDER BY p.model), '[]')::text FROM (
+           SELECT DISTINCT ON (model) model, provider, match_pattern, effective_from, input_usd_per_mtok, output_usd_per_mtok,
+                  cached_input_usd_per_mtok, long_context_threshold, long_input_usd_per_mtok, long_output_usd_per_mtok, source
+             FROM pgprompt.prompt_model_prices WHERE effective_from <= now() ORDER BY model, effective_from DESC) p",
+        &[],
+    )
+}
+
+/// The alert rules and what each says now. `prompt_check_alerts()` also
+/// notifies `pgprompt_alerts` for firing rules; run in a transaction that
+/// is rolled back, looking never sends anything.
+pub fn alerts(c: &mut Client) -> Result<Value> {
+    let mut tx = c.transaction()?;
+    let v = json(
+        &mut tx,
+        "SELECT jsonb_build_object(
+           'rules', (SELECT coalesce(jsonb_agg(r ORDER BY r.name), '[]') FROM (
+                       SELECT a.name, a.metric, t.name AS template, a.threshold, a.time_window::text AS time_window,
+                              a.min_executions, a.enabled, a.description, a.builtin
+                         FROM pgprompt.prompt_alert_rules a LEFT JOIN pgprompt.prompt_templates t ON t.id = a.template_id) r),
+           'now', (SELECT coalesce(jsonb_agg(to_jsonb(c) || jsonb_build_object('window', c.\"window\"::text) ORDER BY c.firing DESC, c.rule), '[]')
+                     FROM pgprompt.prompt_check_alerts() c))::text",
+        &[],
+    );
+    tx.rollback()?;
+    v
+}
+
+/// The audit log, newest first, filtered by template (object name), actor
+/// and action; at most `limit` entries.
+pub fn audit(c: &mut Client, object: &str, actor: &str, action: &str, limit: i64) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(a ORDER BY a.id DESC), '[]')::text FROM (
+           SELECT id, occurred_at, actor, application, action, object_type, object_name, version, before, after
+             FROM pgprompt.prompt_audit_logs
+            WHERE ($1 = '' OR object_name = $1 OR object_name LIKE $1 || '@%')
+              AND ($2 = '' OR actor = $2) AND ($3 = '' OR action = $3)
+            ORDER BY id DESC LIMIT $4) a",
+        &[&object, &actor, &action, &limit],
+    )
+}
+
+/// A template's test cases.
+pub fn test_cases(c: &mut Client, name: &str) -> Result<Value> {
+    json(
+        c,
+        "SELECT coalesce(jsonb_agg(r ORDER BY r.name), '[]')::text FROM (
+           SELECT c.name, c.description, c.vars, c.assertions, c.updated_at, c.updated_by
+             FROM pgprompt.prompt_test_cases c JOIN pgprompt.prompt_templates t ON t.id = c.template_id WHERE t.name = $1) r",
+        &[&name],
+    )
 }

@@ -1,122 +1,29 @@
-//! The HTML pages. Each handler asks the database as the logged-in role
-//! and renders a minijinja template of `html/` with HTML auto-escaping, so
-//! template bodies, variable values, messages and audit entries are text
-//! wherever they appear. Actions are POSTed forms carrying the CSRF token;
-//! on success they redirect back (so a reload does not repeat them), on
-//! failure the page shows the database's error in words.
+//! The template pages: the list, a template (versions, labels, approvals,
+//! test cases, the buttons), the diff, the editor and its live preview.
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::queries;
-use super::session::Session;
-use super::web::{as_role, check_csrf, html, page_session, Failure, Shared};
+use super::{failure_page, render, session_or_login, with};
+use crate::serve::queries;
+use crate::serve::session::Session;
+use crate::serve::web::{as_role, check_csrf, page_session, Failure, Shared};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route("/home", get(home))
         .route("/templates", get(templates))
         .route("/template", get(template))
         .route("/template/diff", get(diff))
         .route("/template/edit", get(edit))
         .route("/template/save", post(save))
         .route("/template/preview", post(preview))
+        .route("/template/run-tests", post(run_tests))
         .route("/template/{action}", post(action))
-}
-
-/// The page templates, compiled into the binary.
-pub fn environment() -> minijinja::Environment<'static> {
-    let mut env = minijinja::Environment::new();
-    for (name, source) in [
-        ("base.html", include_str!("html/base.html")),
-        ("login.html", include_str!("html/login.html")),
-        ("home.html", include_str!("html/home.html")),
-        ("error.html", include_str!("html/error.html")),
-        ("templates.html", include_str!("html/templates.html")),
-        ("template.html", include_str!("html/template.html")),
-        ("diff.html", include_str!("html/diff.html")),
-        ("edit.html", include_str!("html/edit.html")),
-    ] {
-        env.add_template(name, source).expect("the page templates parse");
-    }
-    env
-}
-
-/// The script and style sheet (no CDN: the interface works offline).
-pub async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "app.css" => (include_str!("assets/app.css"), "text/css; charset=utf-8"),
-        "app.js" => (include_str!("assets/app.js"), "text/javascript; charset=utf-8"),
-        _ => return (StatusCode::NOT_FOUND, "not found").into_response(),
-    };
-    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=300")], body).into_response()
-}
-
-/// Renders a page; `ctx` is its JSON context.
-pub fn render(app: &super::web::App, page: &str, ctx: Value, status: StatusCode) -> Response {
-    match app.pages.get_template(page).and_then(|t| t.render(minijinja::value::Serde(&ctx))) {
-        Ok(body) => html(status, body),
-        Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, format!("page {page} failed: {}", minijinja::HtmlEscape(&e.to_string()))),
-    }
-}
-
-/// The context every page of a session has: who, what they may, the CSRF token.
-fn base(s: &Session) -> Value {
-    json!({"me": {"role": s.role, "privileges": s.privileges}, "csrf": s.csrf})
-}
-
-fn with(s: &Session, extra: Value) -> Value {
-    let mut ctx = base(s);
-    if let (Value::Object(c), Value::Object(e)) = (&mut ctx, extra) {
-        c.extend(e);
-    }
-    ctx
-}
-
-pub fn failure_page(app: &super::web::App, s: Option<&Session>, f: Failure) -> Response {
-    let err = json!({"error": {"message": f.message, "sqlstate": f.sqlstate, "explanation": f.explanation}});
-    let ctx = match s {
-        Some(s) => with(s, err),
-        None => err,
-    };
-    render(app, "error.html", ctx, f.status)
-}
-
-macro_rules! session_or_login {
-    ($app:expr, $headers:expr) => {
-        match page_session(&$app, &$headers) {
-            Ok(s) => s,
-            Err(redirect) => return redirect,
-        }
-    };
-}
-
-/// What a role without the configuration's privileges sees: who it is,
-/// what it may do, and (without any pgprompt role) why there is nothing.
-async fn home(State(app): State<Shared>, headers: HeaderMap) -> Response {
-    let s = session_or_login!(app, headers);
-    let performance = if s.privileges.reader {
-        match as_role(&app, &s, |c| {
-            queries::json(
-                c,
-                "SELECT coalesce(jsonb_agg(p ORDER BY p.template, p.version), '[]')::text FROM pgprompt.v_template_performance p",
-                &[],
-            )
-        })
-        .await
-        {
-            Ok(v) => v,
-            Err(f) => return failure_page(&app, Some(&s), f),
-        }
-    } else {
-        Value::Null
-    };
-    render(&app, "home.html", with(&s, json!({"performance": performance})), StatusCode::OK)
 }
 
 async fn templates(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<queries::TemplateFilter>) -> Response {
@@ -143,29 +50,63 @@ struct TemplateQuery {
     done: Option<String>,
 }
 
-/// A template's page, with an outcome to show (done or failed).
-async fn template_page(app: &Shared, s: &Session, name: &str, done: Option<String>, failed: Option<Failure>) -> Response {
+/// A template's page, with an outcome to show (done or failed) and the
+/// results of a test run, if one was asked for.
+async fn template_page(app: &Shared, s: &Session, name: &str, done: Option<String>, failed: Option<Failure>, tests: Value) -> Response {
     let n = name.to_string();
     let found = as_role(app, s, move |c| {
         let t = queries::template(c, &n)?;
-        let release = if t.is_null() { Value::Null } else { queries::version(c, &n, None, None)? };
-        Ok((t, release))
+        if t.is_null() {
+            return Ok((t, Value::Null, Value::Null));
+        }
+        Ok((t, queries::version(c, &n, None, None)?, queries::test_cases(c, &n)?))
     })
     .await;
     let status = failed.as_ref().map_or(StatusCode::OK, |f| f.status);
     match found {
-        Ok((t, _)) if t.is_null() => failure_page(app, Some(s), Failure::new(StatusCode::NOT_FOUND, format!("There is no template \"{name}\"."))),
-        Ok((t, release)) => {
+        Ok((t, _, _)) if t.is_null() => failure_page(app, Some(s), Failure::new(StatusCode::NOT_FOUND, format!("There is no template \"{name}\"."))),
+        Ok((t, release, cases)) => {
             let error = failed.map(|f| json!({"message": f.message, "sqlstate": f.sqlstate, "explanation": f.explanation}));
-            render(app, "template.html", with(s, json!({"t": t, "release": release, "done": done, "error": error})), status)
+            let ctx = json!({"t": t, "release": release, "cases": cases, "tests": tests, "done": done, "error": error});
+            render(app, "template.html", with(s, ctx), status)
         }
         Err(f) => failure_page(app, Some(s), f),
     }
 }
 
+#[derive(Deserialize)]
+struct RunTestsForm {
+    csrf: Option<String>,
+    name: String,
+    version: Option<String>,
+}
+
+/// Runs the template's test cases on a version (default: the newest);
+/// writes nothing, so any role that may read templates may run them.
+async fn run_tests(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<RunTestsForm>) -> Response {
+    let s = session_or_login!(app, headers);
+    if let Err(e) = check_csrf(&s, &headers, f.csrf.as_deref()) {
+        return failure_page(&app, Some(&s), e);
+    }
+    let version: Option<i32> = f.version.as_deref().and_then(|v| v.trim().parse().ok());
+    let name = f.name.clone();
+    let run = as_role(&app, &s, move |c| {
+        queries::json(
+            c,
+            "SELECT coalesce(jsonb_agg(to_jsonb(r)), '[]')::text FROM pgprompt.prompt_run_tests($1, $2) r",
+            &[&name, &version],
+        )
+    })
+    .await;
+    match run {
+        Ok(results) => template_page(&app, &s, &f.name, None, None, json!({"version": version, "results": results})).await,
+        Err(e) => template_page(&app, &s, &f.name, None, Some(e), Value::Null).await,
+    }
+}
+
 async fn template(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<TemplateQuery>) -> Response {
     let s = session_or_login!(app, headers);
-    template_page(&app, &s, &q.name, q.done, None).await
+    template_page(&app, &s, &q.name, q.done, None, Value::Null).await
 }
 
 #[derive(Deserialize)]
@@ -344,7 +285,7 @@ async fn action(State(app): State<Shared>, headers: HeaderMap, Path(action): Pat
         None => None,
         Some(v) => match v.parse() {
             Ok(n) => Some(n),
-            Err(_) => return template_page(&app, &s, &f.name, None, Some(Failure::new(StatusCode::UNPROCESSABLE_ENTITY, format!("\"{v}\" is not a version number.")))).await,
+            Err(_) => return template_page(&app, &s, &f.name, None, Some(Failure::new(StatusCode::UNPROCESSABLE_ENTITY, format!("\"{v}\" is not a version number."))), Value::Null).await,
         },
     };
     let force = f.force.as_deref() == Some("on");
@@ -384,7 +325,7 @@ async fn action(State(app): State<Shared>, headers: HeaderMap, Path(action): Pat
     match outcome {
         Ok(_) if action == "delete" => Redirect::to("/templates").into_response(),
         Ok(done) => see_template(&f.name, &done),
-        Err(e) => template_page(&app, &s, &f.name, None, Some(e)).await,
+        Err(e) => template_page(&app, &s, &f.name, None, Some(e), Value::Null).await,
     }
 }
 
