@@ -603,6 +603,75 @@ fn the_rest_api_manages_templates_as_the_token_s_role() {
 }
 
 #[test]
+fn the_rest_api_manages_guardrails_experiments_scores_and_reports_analytics() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let mut c = db.connect();
+    c.batch_execute(
+        "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}'); SELECT prompt_save('greet', 'Hi');
+         SELECT prompt_score_define('helpful', 'numeric', 1, 5);",
+    )
+    .unwrap();
+    let server = Server::start(&db.url(), &[]);
+    let api = Api::login(&server, &admin, &pw);
+
+    // Guardrails.
+    let rule = json!({"name": "no_tickets", "kind": "regex", "action": "block", "config": {"patterns": ["TICKET-[0-9]+"], "entity": "TICKET"}});
+    assert_eq!(api.call("POST", "/guardrails", Some(rule)).status, 201);
+    let found = api.call("POST", "/guardrails/scan", Some(json!({"text": "see TICKET-42 now"}))).json();
+    let f = found["findings"].as_array().unwrap().iter().find(|f| f["guardrail"] == "no_tickets").cloned().unwrap();
+    assert_eq!((f["entity"].clone(), f["start_pos"].clone(), f["end_pos"].clone()), (json!("TICKET"), json!(4), json!(13)));
+    assert_eq!(api.call("PUT", "/guardrails/no_tickets", Some(json!({"severity": "high"}))).status, 200);
+    assert_eq!(api.call("GET", "/guardrails/no_tickets", None).json()["severity"], "high");
+    assert_eq!(api.call("POST", "/guardrails/no_tickets/deactivate", None).json()["enabled"], false);
+    let found = api.call("POST", "/guardrails/scan", Some(json!({"text": "see TICKET-42 now"}))).json();
+    assert!(found["findings"].as_array().unwrap().iter().all(|f| f["guardrail"] != "no_tickets"));
+    let invalid = api.call("POST", "/guardrails", Some(json!({"name": "empty", "kind": "regex"})));
+    assert_eq!((invalid.status, invalid.json()["error"]["sqlstate"].clone()), (422, json!("22023")), "{}", invalid.body);
+    let builtin = api.call("DELETE", "/guardrails/pii_detection_basic", None);
+    assert_eq!((builtin.status, builtin.json()["error"]["sqlstate"].clone()), (409, json!("55000")), "{}", builtin.body);
+    assert_eq!(api.call("DELETE", "/guardrails/no_tickets", None).status, 204);
+    assert_eq!(api.call("GET", "/guardrails/no_tickets", None).status, 404);
+    assert!(api.call("GET", "/guardrails", None).json().as_array().unwrap().len() >= 3);
+
+    // Experiments: create, start, results, stop, promote.
+    let x = json!({"name": "hi_test", "template": "greet", "variants": [{"version": 1, "weight": 50}, {"version": 2, "weight": 50}], "min_sample_size": 5});
+    let created = api.call("POST", "/experiments", Some(x.clone()));
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(api.call("POST", "/experiments", Some(x)).json()["error"]["sqlstate"], "42710");
+    assert_eq!(api.call("POST", "/experiments/hi_test/start", None).json()["status"], "running");
+    c.batch_execute("SELECT prompt_log_execution('greet', version => prompt_assign('greet', 'u' || i), user_id => 'u' || i, latency_ms => i,
+                                                 experiment => 'hi_test', variant => 'v' || prompt_assign('greet', 'u' || i))
+                       FROM generate_series(1, 60) i").unwrap();
+    let results = api.call("GET", "/experiments/hi_test/results", None).json();
+    let calls: i64 = results["results"].as_array().unwrap().iter().map(|r| r["executions"].as_i64().unwrap()).sum();
+    assert_eq!(calls, 60);
+    assert_eq!(api.call("GET", "/experiments", None).json()[0]["status"], "running");
+    assert_eq!(api.call("POST", "/experiments/hi_test/stop", None).status, 200);
+    let promoted = api.call("POST", "/experiments/hi_test/promote", Some(json!({"version": 2, "force": true})));
+    assert_eq!(promoted.json()["active_version"], 2, "{}", promoted.body);
+    assert_eq!(release(&db, "greet"), 2);
+
+    // Scores.
+    let id: i64 = c.query_one("SELECT max(id) FROM prompt_executions", &[]).unwrap().get(0);
+    assert_eq!(api.call("POST", "/scores", Some(json!({"execution": id, "name": "helpful", "value": 4}))).status, 201);
+    let out_of_range = api.call("POST", "/scores", Some(json!({"execution": id, "name": "helpful", "value": 9})));
+    assert_eq!((out_of_range.status, out_of_range.json()["error"]["sqlstate"].clone()), (422, json!("22023")));
+    assert_eq!(api.call("POST", "/scores", Some(json!({"name": "helpful", "value": 3}))).status, 400);
+    let scored: i64 = c.query_one("SELECT count(*) FROM prompt_scores", &[]).unwrap().get(0);
+    assert_eq!(scored, 1);
+
+    // Analytics: every day of the range, and the calls just logged.
+    let a = api.call("GET", "/analytics?days=7", None).json();
+    assert_eq!(a["days"].as_array().unwrap().len(), 7);
+    assert_eq!(a["daily"].as_array().unwrap().iter().map(|d| d["calls"].as_i64().unwrap()).sum::<i64>(), 60);
+    let one = api.call("GET", "/analytics/greet?days=1", None).json();
+    assert!(one["performance"].as_array().unwrap().iter().all(|p| p["template"] == "greet"));
+    assert_eq!(api.call("GET", "/analytics/nothing?days=1", None).json()["daily"], json!([]));
+}
+
+#[test]
 fn the_rest_api_refuses_bad_tokens_malformed_json_and_cross_origin_writes() {
     let db = TestDb::new();
     let mut roles = Roles::new(&db);
@@ -659,6 +728,20 @@ fn the_openapi_document_describes_every_endpoint() {
         (&format!("{t}/{{name}}/labels/{{label}}"), &["delete"]),
         (&format!("{t}/{{name}}/approve"), &["post"]),
         ("/api/v1/admin/prompts/test", &["post"]),
+        ("/api/v1/admin/prompts/guardrails", &["get", "post"]),
+        ("/api/v1/admin/prompts/guardrails/scan", &["post"]),
+        ("/api/v1/admin/prompts/guardrails/{name}", &["get", "put", "delete"]),
+        ("/api/v1/admin/prompts/guardrails/{name}/activate", &["post"]),
+        ("/api/v1/admin/prompts/guardrails/{name}/deactivate", &["post"]),
+        ("/api/v1/admin/prompts/analytics", &["get"]),
+        ("/api/v1/admin/prompts/analytics/{template}", &["get"]),
+        ("/api/v1/admin/prompts/experiments", &["get", "post"]),
+        ("/api/v1/admin/prompts/experiments/{name}", &["get"]),
+        ("/api/v1/admin/prompts/experiments/{name}/results", &["get"]),
+        ("/api/v1/admin/prompts/experiments/{name}/start", &["post"]),
+        ("/api/v1/admin/prompts/experiments/{name}/stop", &["post"]),
+        ("/api/v1/admin/prompts/experiments/{name}/promote", &["post"]),
+        ("/api/v1/admin/prompts/scores", &["post"]),
     ] {
         for m in methods {
             assert!(paths.get(path).and_then(|p| p.get(*m)).is_some(), "{m} {path} missing");

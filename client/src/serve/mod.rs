@@ -22,7 +22,6 @@ mod api;
 mod charts;
 mod db;
 mod listen;
-mod openapi;
 mod pages;
 mod queries;
 mod session;

@@ -160,6 +160,10 @@ pub fn explain(sqlstate: Option<&str>) -> (StatusCode, &'static str) {
         Some("42710" | "23505") => (StatusCode::CONFLICT, "That name is already taken."),
         Some("42601") => (StatusCode::UNPROCESSABLE_ENTITY, "The template does not parse."),
         Some("42P02") => (StatusCode::UNPROCESSABLE_ENTITY, "A variable the template prints is missing."),
+        Some("42883" | "42P01" | "42703" | "3F000") => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "This pgprompt serve and the database do not match: a function, table or column it uses is missing (is the extension installed, at this version?).",
+        ),
         Some(s) if s.starts_with("22") || s.starts_with("42") => (StatusCode::UNPROCESSABLE_ENTITY, "The input is not valid."),
         Some(s) if s.starts_with("54") => (StatusCode::PAYLOAD_TOO_LARGE, "Over a limit the server protects itself with."),
         Some("40001" | "40P01") => (StatusCode::CONFLICT, "Another change got there first; try again."),

@@ -86,6 +86,55 @@ pub fn document() -> Value {
             "template": {"type": "string"}, "body": {"type": "string"}, "vars": {"type": "object"},
             "version": {"type": "integer"}, "label": {"type": "string"}, "options": {"type": "object"}}})),
         "200")}));
+    let g = "/api/v1/admin/prompts/guardrails";
+    let guardrail_in = json!({"$ref": "#/components/schemas/GuardrailIn"});
+    paths.insert(g.into(), json!({
+        "get": op("List the guardrails.", None, "200"),
+        "post": op("Create a guardrail (`name` and `kind` required).", Some(guardrail_in.clone()), "201")
+    }));
+    paths.insert(format!("{g}/scan"), json!({"post": op(
+        "What the enabled guardrails find in `text` for `direction` (writes nothing).",
+        Some(json!({"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}, "direction": {"enum": ["input", "output", "both", "context"]}}})),
+        "200")}));
+    paths.insert(format!("{g}/{{name}}"), json!({
+        "parameters": name_param(),
+        "get": op("A guardrail.", None, "200"),
+        "put": op("Change a guardrail's fields (those given).", Some(guardrail_in), "200"),
+        "delete": op("Delete a guardrail (built-in ones cannot be: 55000).", None, "204")
+    }));
+    for (tail, summary) in [("activate", "Enable the guardrail."), ("deactivate", "Disable the guardrail.")] {
+        paths.insert(format!("{g}/{{name}}/{tail}"), json!({"parameters": name_param(), "post": op(summary, None, "200")}));
+    }
+    let days = json!([{"name": "days", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 366}, "description": "Default 30."}]);
+    let mut all = json!({"get": op("Per day (UTC): cost by template, calls, errors, error rate, latency p50/p95; and the 30-day performance per template version.", None, "200")});
+    all["get"]["parameters"] = days.clone();
+    paths.insert("/api/v1/admin/prompts/analytics".into(), all);
+    let mut one = json!({"parameters": [{"name": "template", "in": "path", "required": true, "schema": {"type": "string"}}],
+                         "get": op("The same, for one template.", None, "200")});
+    one["get"]["parameters"] = days;
+    paths.insert("/api/v1/admin/prompts/analytics/{template}".into(), one);
+    let e = "/api/v1/admin/prompts/experiments";
+    paths.insert(e.into(), json!({
+        "get": op("List the experiments.", None, "200"),
+        "post": op("Create a draft experiment (`prompt_experiment_create`).", Some(json!({"$ref": "#/components/schemas/ExperimentIn"})), "201")
+    }));
+    paths.insert(format!("{e}/{{name}}"), json!({"parameters": name_param(), "get": op("An experiment: settings, results, metrics with intervals, evolution.", None, "200")}));
+    paths.insert(format!("{e}/{{name}}/results"), json!({"parameters": name_param(), "get": op("Its results per variant and every metric with intervals.", None, "200")}));
+    let step = json!({"type": "object", "additionalProperties": false, "properties": {"force": {"type": "boolean"}, "variant": {"type": "string"}, "version": {"type": "integer"}}});
+    for (tail, summary) in [
+        ("start", "Start or resume it (variants must pass the test cases; `force`)."),
+        ("stop", "Pause it: everyone gets the active version."),
+        ("promote", "Release the winner (`variant` or `version`, else the significant one) and conclude."),
+    ] {
+        let body = (tail != "stop").then(|| step.clone());
+        paths.insert(format!("{e}/{{name}}/{tail}"), json!({"parameters": name_param(), "post": op(summary, body, "200")}));
+    }
+    paths.insert("/api/v1/admin/prompts/scores".into(), json!({"post": op(
+        "Score a logged call (`execution`) or a trace (`trace_id`) with a declared score's `name` and `value`.",
+        Some(json!({"type": "object", "required": ["name", "value"], "properties": {
+            "execution": {"type": "integer"}, "trace_id": {"type": "string"}, "name": {"type": "string"},
+            "value": {"type": ["number", "boolean", "string"]}, "comment": {"type": "string"}, "source": {"type": "string"}}})),
+        "201")}));
     json!({
         "openapi": "3.1.0",
         "info": {"title": "pgprompt", "version": env!("CARGO_PKG_VERSION"),
@@ -98,6 +147,17 @@ pub fn document() -> Value {
                     "name": {"type": "string"}, "body": {"type": "string"}, "kind": {"enum": ["text", "chat"]},
                     "config": {"type": "object"}, "options": {"type": "object"}, "input_schema": {},
                     "message": {"type": "string"}, "description": {"type": "string"}, "category": {"type": "string"}}},
+                "GuardrailIn": {"type": "object", "additionalProperties": false, "properties": {
+                    "name": {"type": "string"}, "kind": {"enum": ["pii", "injection", "toxicity", "regex", "keywords"]},
+                    "severity": {"enum": ["low", "medium", "high", "critical"]}, "action": {"enum": ["log", "warn", "block", "redact"]},
+                    "direction": {"enum": ["input", "output", "both"]}, "config": {"type": "object"}, "description": {"type": "string"},
+                    "enabled": {"type": "boolean"}}},
+                "ExperimentIn": {"type": "object", "required": ["name", "template", "variants"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string"}, "template": {"type": "string"},
+                    "variants": {"type": "array", "items": {"type": "object", "properties": {"name": {"type": "string"}, "version": {"type": "integer"}, "weight": {"type": "integer"}}}},
+                    "control": {"type": "string"}, "salt": {"type": "string"}, "min_sample_size": {"type": "integer"},
+                    "significance_level": {"type": "number"}, "description": {"type": "string"}, "primary_metric": {"type": "string"},
+                    "guardrail_metrics": {"type": "array", "items": {"type": "string"}}}},
                 "Release": {"type": "object", "additionalProperties": false, "properties": {
                     "version": {"type": "integer"}, "label": {"type": "string"}, "force": {"type": "boolean"}, "comment": {"type": "string"}}},
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
