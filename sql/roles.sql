@@ -162,4 +162,6 @@ REVOKE INSERT, UPDATE, DELETE ON prompt_scores FROM pgprompt_admin;
 -- Approvals are written by prompt_approve alone, as the session user;
 -- imported ones by prompt_import_approval.
 REVOKE INSERT, UPDATE, DELETE ON prompt_approvals, prompt_imported_approvals FROM pgprompt_admin;
+-- The webhook delivery log is append-only (DELETE prunes it).
+REVOKE UPDATE ON prompt_webhook_deliveries FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

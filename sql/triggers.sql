@@ -86,6 +86,23 @@ COMMENT ON FUNCTION _stamp_new_row() IS
 -- (built-in rows, restored rows, and built-in rows a restore replaces).
 -- Like every audit trigger it runs as the extension's owner: _audit, which
 -- writes the audit log, is callable by no role.
+-- A row as the audit log keeps it: a secret (a webhook's HMAC key) as a
+-- fingerprint, so a rotation shows without the key being kept.
+CREATE FUNCTION _audit_redact(p_row jsonb)
+RETURNS jsonb
+LANGUAGE sql
+IMMUTABLE
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN p_row ? 'secret'
+                THEN p_row || jsonb_build_object('secret',
+                         'sha256:' || left(encode(sha256(convert_to(p_row ->> 'secret', 'UTF8')), 'hex'), 12))
+                ELSE p_row END
+$$;
+
+COMMENT ON FUNCTION _audit_redact(jsonb) IS
+    'A row as the audit log keeps it: its secret, if it has one, replaced by the first 12 hex digits of its SHA-256.';
+
 CREATE FUNCTION _audit_row()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -93,8 +110,8 @@ SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
 DECLARE
-    v_old jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
-    v_new jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+    v_old jsonb := _audit_redact(CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END);
+    v_new jsonb := _audit_redact(CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END);
     v_name text := coalesce(v_new, v_old) ->> TG_ARGV[1];
 BEGIN
     IF TG_OP = 'INSERT' THEN

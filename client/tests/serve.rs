@@ -6,6 +6,7 @@
 //! local cluster's pg_hba.conf makes authenticate by password).
 
 use std::io::{Read, Write};
+use std::process::Command;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -339,6 +340,51 @@ fn oversized_bodies_are_refused_before_reaching_the_database() {
     assert_eq!(b.get("/templates").status, 200);
 }
 
+#[test]
+fn https_serves_with_a_certificate_from_files_and_marks_cookies_secure() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let dir = std::env::temp_dir().join(format!("pgprompt-tls-{}-{}", std::process::id(), db.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    // A CA, and a certificate for 127.0.0.1 it signs (as the cluster's).
+    let (ca, cert, key) = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let script = format!(
+        "cd '{}' && openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj '/CN=test CA' -keyout ca.key -out ca.pem &&
+         openssl req -newkey rsa:2048 -nodes -subj '/CN=127.0.0.1' -keyout key.pem -out cert.csr &&
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext &&
+         openssl x509 -req -in cert.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ext -out cert.pem",
+        dir.display()
+    );
+    let made = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let server = Server::start(&db.url(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    assert!(server.base.starts_with("https://"), "{}", server.base);
+    let pem = std::fs::read(&ca).unwrap();
+    let roots = ureq::tls::RootCerts::Specific(Arc::new(vec![ureq::tls::Certificate::from_pem(&pem).unwrap()]));
+    let https: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .max_redirects_will_error(false)
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .build()
+        .into();
+    assert_eq!(reply(https.get(format!("{}/login", server.base)).call()).status, 200);
+    let login = reply(https.post(format!("{}/login", server.base)).send_form([("role", admin.as_str()), ("password", pw.as_str())]));
+    assert_eq!(login.status, 303);
+    assert!(login.set_cookie.contains("; Secure"), "{}", login.set_cookie);
+    // Plain HTTP to the HTTPS port gets no page.
+    assert!(agent().get(server.base.replace("https://", "http://") + "/login").call().is_err());
+    // Certificates that cannot be read stop the server with a message.
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt"))
+        .args(["--url", &db.url(), "serve", "--listen", "127.0.0.1:0", "--tls-cert", "/nonexistent.pem", "--tls-key", key.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("could not read \"/nonexistent.pem\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A TCP relay to the cluster that can be cut and restored, to see the
 /// database "restart" under a running server without touching the
 /// cluster other tests use.
@@ -521,6 +567,156 @@ fn experiments_start_and_stop_from_their_page_and_the_playground_marks_findings(
     let bad = b.act("/guardrails", &[("text", "x"), ("direction", "sideways")]);
     assert_eq!(bad.status, 422);
     assert!(bad.body.contains("22023"), "{}", bad.body);
+}
+
+/// A local webhook receiver: records each request (headers and body) and
+/// answers with the statuses given in turn (the last one repeating), after
+/// a delay.
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>,
+}
+
+impl Receiver {
+    fn start(statuses: &[u16], delay: Duration) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://127.0.0.1:{}/hook", listener.local_addr().unwrap().port());
+        let got: Arc<Mutex<Vec<(Vec<(String, String)>, String)>>> = Arc::default();
+        let (got2, statuses) = (got.clone(), statuses.to_vec());
+        std::thread::spawn(move || {
+            for (n, stream) in listener.incoming().flatten().enumerate() {
+                let (got, status) = (got2.clone(), statuses[n.min(statuses.len() - 1)]);
+                std::thread::spawn(move || {
+                    let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                    let mut headers = Vec::new();
+                    let mut line = String::new();
+                    use std::io::BufRead;
+                    reader.read_line(&mut line).unwrap();
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).unwrap() == 0 || line.trim().is_empty() {
+                            break;
+                        }
+                        let (k, v) = line.trim().split_once(':').unwrap();
+                        headers.push((k.to_ascii_lowercase(), v.trim().to_string()));
+                    }
+                    let len: usize = headers.iter().find(|(k, _)| k == "content-length").map(|(_, v)| v.parse().unwrap()).unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    reader.read_exact(&mut body).unwrap();
+                    got.lock().unwrap().push((headers, String::from_utf8(body).unwrap()));
+                    std::thread::sleep(delay);
+                    let mut out = stream;
+                    let _ = write!(out, "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                });
+            }
+        });
+        Receiver { url, got }
+    }
+
+    fn requests(&self) -> Vec<(Vec<(String, String)>, String)> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
+    h.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+#[test]
+fn webhooks_deliver_signed_events_retry_with_backoff_and_log_every_attempt() {
+    let db = TestDb::new();
+    let ok = Receiver::start(&[200], Duration::ZERO);
+    let flaky = Receiver::start(&[500, 200], Duration::ZERO);
+    let slow = Receiver::start(&[200], Duration::from_secs(3));
+    let slack = Receiver::start(&[200], Duration::ZERO);
+    let mut c = db.connect();
+    for (name, url, format) in [("ok", &ok.url, "json"), ("flaky", &flaky.url, "json"), ("slow", &slow.url, "json"), ("slack", &slack.url, "slack")] {
+        c.execute(
+            "INSERT INTO prompt_webhooks (name, url, secret, format, channels) VALUES ($1, $2, 'a-secret-of-16-chars', $3, '{pgprompt_changes}')",
+            &[&name, url, &format],
+        )
+        .unwrap();
+    }
+    c.execute("INSERT INTO prompt_webhooks (name, url, secret) VALUES ('outside', 'http://192.0.2.1/hook', 'a-secret-of-16-chars')", &[]).unwrap();
+    let server = Server::start(
+        &db.url(),
+        &["--webhooks", "--webhook-attempts", "3", "--webhook-backoff-ms", "100", "--webhook-timeout-ms", "500"],
+    );
+    // Give the listener a moment to LISTEN, then make one change.
+    std::thread::sleep(Duration::from_millis(500));
+    c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
+    let started = Instant::now();
+    let attempts = |c: &mut pgprompt_tests::Client| -> i64 { c.query_one("SELECT count(*) FROM prompt_webhook_deliveries", &[]).unwrap().get(0) };
+    // ok 1, flaky 2, slow 3, slack 1 (outside: pgprompt_changes only for the
+    // four above; it subscribes to both, so 1 refused attempt).
+    while attempts(&mut c) < 8 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The server answered pages all along.
+    assert_eq!(reply(agent().get(format!("{}/login", server.base)).call()).status, 200);
+    let log: Vec<(String, i32, Option<i32>, bool, Option<String>, String)> = c
+        .query("SELECT webhook, attempt, status, delivered, error, event_id FROM prompt_webhook_deliveries ORDER BY webhook, attempt", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+        .collect();
+    let of = |w: &str| log.iter().filter(|l| l.0 == w).collect::<Vec<_>>();
+    assert_eq!(of("ok").len(), 1, "{log:?}");
+    assert!(of("ok")[0].3 && of("ok")[0].2 == Some(200));
+    let f = of("flaky");
+    assert_eq!((f.len(), f[0].2, f[0].3, f[1].2, f[1].3), (2, Some(500), false, Some(200), true), "{log:?}");
+    let s = of("slow");
+    assert_eq!(s.len(), 3, "{log:?}");
+    assert!(s.iter().all(|a| !a.3 && a.4.as_deref().unwrap_or("").contains("timed out")), "{log:?}");
+    let out = of("outside");
+    assert_eq!(out.len(), 1, "a host that is not allowed is not retried: {log:?}");
+    assert!(out[0].4.as_deref().unwrap().contains("not loopback and not in --webhook-hosts"));
+    // One event: one idempotency key everywhere.
+    let key = &log[0].5;
+    assert!(log.iter().all(|l| &l.5 == key));
+
+    // What the receivers got: signed JSON, the same key on each retry.
+    let r = ok.requests();
+    let (h, body) = &r[0];
+    assert_eq!(header(h, "idempotency-key"), key);
+    assert_eq!(header(h, "x-pgprompt-event"), "pgprompt_changes");
+    let ts = header(h, "x-pgprompt-timestamp");
+    let k = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"a-secret-of-16-chars");
+    let sig: String = ring::hmac::sign(&k, format!("{ts}.{body}").as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(header(h, "x-pgprompt-signature"), format!("v1={sig}"));
+    let event: Value = serde_json::from_str(body).unwrap();
+    assert_eq!((event["channel"].as_str(), event["event_id"].as_str()), (Some("pgprompt_changes"), Some(key.as_str())));
+    assert!(event["payload"].is_object(), "{event}");
+    let retried = flaky.requests();
+    assert_eq!(retried.len(), 2);
+    assert_eq!(header(&retried[0].0, "idempotency-key"), header(&retried[1].0, "idempotency-key"));
+    let text: Value = serde_json::from_str(&slack.requests()[0].1).unwrap();
+    assert!(text["text"].as_str().unwrap().starts_with("pgprompt change: "), "{text}");
+}
+
+#[test]
+fn webhooks_need_a_role_that_may_read_them_and_keep_secrets_out_of_the_audit_log() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (app, pw) = roles.add(&db, "app", Some("pgprompt_app"), true);
+    let url = db.url().replace("postgres@", &format!("{app}:{pw}@"));
+    let out = Command::new(env!("CARGO_BIN_EXE_pgprompt")).args(["--url", &url, "serve", "--listen", "127.0.0.1:0", "--webhooks"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("webhooks: permission denied for table prompt_webhooks"), "{err}");
+    let mut c = db.connect();
+    c.batch_execute("INSERT INTO prompt_webhooks (name, url, secret) VALUES ('w', 'http://127.0.0.1:9/', 'first-secret-0123456789');
+                     UPDATE prompt_webhooks SET secret = 'second-secret-0123456789';").unwrap();
+    let audit: String = c.query_one("SELECT string_agg(coalesce(before::text, '') || after::text, ' ') FROM prompt_audit_logs WHERE object_type = 'webhook'", &[]).unwrap().get(0);
+    assert!(!audit.contains("first-secret") && !audit.contains("second-secret") && audit.contains("sha256:"), "{audit}");
+    let updates: i64 = c.query_one("SELECT count(*) FROM prompt_audit_logs WHERE object_type = 'webhook' AND action = 'update'", &[]).unwrap().get(0);
+    assert_eq!(updates, 1, "a rotation is audited");
+    // Bad definitions are refused by the table.
+    for bad in ["INSERT INTO prompt_webhooks (name, url, secret) VALUES ('x', 'file:///etc/passwd', 'a-secret-of-16-chars')",
+                "INSERT INTO prompt_webhooks (name, url, secret) VALUES ('x', 'http://127.0.0.1/', 'short')",
+                "INSERT INTO prompt_webhooks (name, url, secret, channels) VALUES ('x', 'http://127.0.0.1/', 'a-secret-of-16-chars', '{pg_other}')"] {
+        assert_eq!(pgprompt_tests::sqlstate(c.execute(bad, &[])), "23514", "{bad}");
+    }
 }
 
 // ---------------------------------------------------------------- REST API

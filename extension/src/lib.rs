@@ -126,4 +126,5 @@ pgrx::extension_sql_file!("../../sql/includes.sql", name = "includes", requires 
 pgrx::extension_sql_file!("../../sql/approvals.sql", name = "approvals", requires = ["includes", _approval_required]);
 pgrx::extension_sql_file!("../../sql/imports.sql", name = "imports", requires = ["approvals"]);
 pgrx::extension_sql_file!("../../sql/drivers.sql", name = "drivers", requires = ["imports"]);
+pgrx::extension_sql_file!("../../sql/webhooks.sql", name = "webhooks", requires = ["drivers"]);
 pgrx::extension_sql_file!("../../sql/roles.sql", name = "roles", finalize);

@@ -181,9 +181,14 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
                     ("pgprompt_admin" | "pgprompt_releaser", "TRUNCATE") => false,
                     ("pgprompt_admin" | "pgprompt_releaser", "SELECT") => true,
                     // Append-only: written by their triggers and functions alone.
-                    ("pgprompt_admin" | "pgprompt_releaser", _) => {
-                        !["prompt_audit_logs", "prompt_scores", "prompt_approvals", "prompt_imported_approvals"].contains(&name.as_str())
+                    ("pgprompt_admin" | "pgprompt_releaser", _)
+                        if ["prompt_audit_logs", "prompt_scores", "prompt_approvals", "prompt_imported_approvals"].contains(&name.as_str()) =>
+                    {
+                        false
                     }
+                    // The webhook delivery log: appended to and pruned, never changed.
+                    ("pgprompt_admin" | "pgprompt_releaser", "UPDATE") if name == "prompt_webhook_deliveries" => false,
+                    ("pgprompt_admin" | "pgprompt_releaser", _) => true,
                     (_, "SELECT") if READER_RELATIONS.contains(&name.as_str()) => true,
                     ("pgprompt_app", "SELECT") => APP_RELATIONS.contains(&name.as_str()),
                     _ => false,

@@ -214,8 +214,10 @@ pub fn intervals(title: &str, rows: &[Interval], unit: &str) -> String {
     let lo = rows.iter().map(|r| r.low.min(r.value)).fold(f64::INFINITY, f64::min);
     let hi = rows.iter().map(|r| r.high.max(r.value)).fold(f64::NEG_INFINITY, f64::max);
     let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
-    let pad = (hi - lo) * 0.08;
-    let (lo, hi) = (lo - pad, hi + pad);
+    // Round ticks: a 1, 2 or 5 step, the axis widened to whole steps.
+    let step = nice_max((hi - lo) / 4.0);
+    let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
+    let ticks = ((hi - lo) / step).round() as usize;
     let row_h = 34.0;
     let h = TOP + row_h * rows.len().max(1) as f64 + 28.0;
     let (left, right) = (150.0, 40.0);
@@ -227,10 +229,10 @@ pub fn intervals(title: &str, rows: &[Interval], unit: &str) -> String {
         escape(title),
         escape(title)
     );
-    for i in 0..=4 {
-        let v = lo + (hi - lo) * i as f64 / 4.0;
+    for i in 0..=ticks {
+        let v = lo + step * i as f64;
         let x = x_of(v);
-        let label = tick(v, (hi - lo) / 4.0);
+        let label = tick(v, step);
         let _ = write!(
             out,
             r##"<line x1="{x:.1}" x2="{x:.1}" y1="{TOP}" y2="{:.1}" stroke="#e4e7ec"/><text x="{x:.1}" y="{:.1}" font-size="11" text-anchor="middle" fill="#667085">{}{}</text>"##,
@@ -313,5 +315,9 @@ mod tests {
         let svg = intervals("success rate", &rows, "");
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains("control: 0.5 (0.4 to 0.6)"));
+        // Ticks on round values: 0.4, 0.5, ... 0.8 (steps of 0.1).
+        for t in [">0.4<", ">0.5<", ">0.8<"] {
+            assert!(svg.contains(t), "{t}: {svg}");
+        }
     }
 }

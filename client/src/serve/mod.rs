@@ -26,6 +26,7 @@ mod pages;
 mod queries;
 mod session;
 mod web;
+mod webhooks;
 
 /// Options of `pgprompt serve`.
 #[derive(Args)]
@@ -46,6 +47,23 @@ pub struct ServeArgs {
     /// Failed logins allowed per client address within 15 minutes.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_failed_logins: u64,
+    /// Deliver pgprompt_changes and pgprompt_alerts events to the URLs of
+    /// prompt_webhooks (connecting as the role of --url, which must read the
+    /// table and write its delivery log: pgprompt_admin).
+    #[arg(long)]
+    pub webhooks: bool,
+    /// Hosts webhooks may reach besides loopback, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "webhooks")]
+    pub webhook_hosts: Vec<String>,
+    /// Attempts per event and webhook, the first included.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub webhook_attempts: u32,
+    /// Wait before the first retry, in milliseconds (each retry doubles it, up to 5 minutes).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=300000))]
+    pub webhook_backoff_ms: u64,
+    /// How long one delivery attempt may take, in milliseconds.
+    #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(100..=120000))]
+    pub webhook_timeout_ms: u64,
 }
 
 /// Largest request body accepted (a template body is at most 1 MB by
@@ -59,11 +77,29 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::local(format!("could not start the server: {e}")))?;
+    // The server's own role (of --url or the environment): webhooks listen
+    // and log as it.
+    let user = settings.config.get_user().unwrap_or("").to_string();
+    let password = settings.config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
     runtime.block_on(async move {
+        let pools = Arc::new(db::Pools::new(settings.config, settings.tls));
+        if args.webhooks {
+            let hooks = webhooks::Settings {
+                hosts: args.webhook_hosts.clone(),
+                attempts: args.webhook_attempts,
+                backoff: Duration::from_millis(args.webhook_backoff_ms),
+                timeout: Duration::from_millis(args.webhook_timeout_ms),
+            };
+            let p = pools.clone();
+            tokio::task::spawn_blocking(move || webhooks::start_checked(p, user, password, hooks))
+                .await
+                .map_err(|e| Error::local(e.to_string()))??
+                .run();
+        }
         let app = Arc::new(web::App {
             sessions: session::Sessions::new(session::random_token(32).as_bytes(), Duration::from_secs(args.session_minutes * 60)),
             limiter: session::LoginLimiter::new(args.max_failed_logins as usize, Duration::from_secs(15 * 60)),
-            pools: Arc::new(db::Pools::new(settings.config, settings.tls)),
+            pools,
             pages: pages::environment(),
             https: args.tls_cert.is_some(),
         });

@@ -30,7 +30,7 @@ impl Server {
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let base = line.split("listening on ").nth(1).and_then(|r| r.split('/').take(3).collect::<Vec<_>>().join("/").into()).unwrap();
-        assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+        assert!(base.starts_with("http://127.0.0.1:") || base.starts_with("https://127.0.0.1:"), "{line}");
         Server { child, base }
     }
 }

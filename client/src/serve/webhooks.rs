@@ -1,0 +1,361 @@
+//! Webhooks (`pgprompt serve --webhooks`): the server LISTENs on
+//! `pgprompt_changes` and `pgprompt_alerts` and delivers each event to the
+//! enabled rows of `prompt_webhooks` subscribed to its channel, as an
+//! HMAC-SHA256-signed POST, retried with exponential backoff; every attempt
+//! is logged in `prompt_webhook_deliveries`. Deliveries run in tasks of
+//! their own: a slow or failing receiver never holds up the server or other
+//! receivers. Only loopback addresses and the hosts the operator allowed
+//! (`--webhook-hosts`) are contacted, and redirects are not followed, so a
+//! row in a table cannot make the server reach anywhere else.
+//!
+//! The listening and logging connections use the server's own connection
+//! settings (`--url`, or the libpq variables): a role that may read
+//! `prompt_webhooks` and write the log (pgprompt_admin).
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use pgprompt_client::postgres::Client;
+use pgprompt_client::{Error, Result};
+use ring::hmac;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use super::db::Pools;
+use super::session::random_token;
+
+pub const CHANNELS: [&str; 2] = ["pgprompt_changes", "pgprompt_alerts"];
+
+/// How deliveries are made.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Hosts (names or addresses) that may be contacted besides loopback.
+    pub hosts: Vec<String>,
+    /// Attempts per event and webhook, the first included.
+    pub attempts: u32,
+    /// The wait before the first retry; each retry waits twice the last.
+    pub backoff: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+}
+
+/// One notification, with the idempotency key every attempt carries.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub id: String,
+    pub channel: String,
+    pub payload: String,
+}
+
+/// The `X-Pgprompt-Signature` of a body sent at `timestamp` (Unix seconds):
+/// `v1=` and the hex HMAC-SHA256 of `timestamp.body` under the secret.
+pub fn signature(secret: &str, timestamp: u64, body: &str) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let tag = hmac::sign(&key, format!("{timestamp}.{body}").as_bytes());
+    let hex: String = tag.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("v1={hex}")
+}
+
+/// The wait before attempt `attempt` (2, 3, ...): `first`, then doubling,
+/// at most five minutes.
+pub fn backoff(attempt: u32, first: Duration) -> Duration {
+    let doublings = attempt.saturating_sub(2).min(20);
+    (first * 2u32.pow(doublings)).min(Duration::from_secs(300))
+}
+
+/// Whether a URL may be contacted: http or https, to a loopback address
+/// or `localhost`, or to a host in `hosts`.
+pub fn allowed(url: &str, hosts: &[String]) -> std::result::Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!("scheme {} is not http or https", parsed.scheme()));
+    }
+    let host = parsed.host_str().ok_or("the URL has no host")?.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let loopback = host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if loopback || hosts.iter().any(|h| h.trim_matches(|c| c == '[' || c == ']').eq_ignore_ascii_case(&host)) {
+        Ok(())
+    } else {
+        Err(format!("host {host} is not loopback and not in --webhook-hosts"))
+    }
+}
+
+/// The request body: the event as JSON, or Slack's `{"text"}`.
+pub fn body(format: &str, e: &Event, sent_at: u64) -> String {
+    let payload: Value = serde_json::from_str(&e.payload).unwrap_or_else(|_| Value::String(e.payload.clone()));
+    if format == "slack" {
+        let what = match e.channel.as_str() {
+            "pgprompt_alerts" => format!(
+                "pgprompt alert {}: {} = {} (threshold {}, window {})",
+                payload["rule"].as_str().unwrap_or("?"),
+                payload["metric"].as_str().unwrap_or("?"),
+                payload["value"],
+                payload["threshold"],
+                payload["window"].as_str().unwrap_or("?")
+            ),
+            _ => format!("pgprompt change: {}", serde_json::to_string(&payload).unwrap_or_default()),
+        };
+        return json!({"text": what}).to_string();
+    }
+    json!({"event_id": e.id, "channel": e.channel, "payload": payload, "sent_at": sent_at}).to_string()
+}
+
+/// A webhook subscribed to an event's channel.
+#[derive(Clone, Debug)]
+struct Target {
+    id: i64,
+    name: String,
+    url: String,
+    secret: String,
+    format: String,
+}
+
+/// One attempt, as the log keeps it.
+struct Attempt {
+    status: Option<u16>,
+    error: Option<String>,
+    delivered: bool,
+    took: Duration,
+}
+
+/// The database side: the connection that reads targets and writes the
+/// log, reopened when it breaks.
+struct Log {
+    pools: Arc<Pools>,
+    role: String,
+    password: String,
+    client: Mutex<Option<Client>>,
+}
+
+impl Log {
+    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.as_ref().map_or(true, |c| c.is_closed()) {
+            *guard = Some(self.pools.connect(&self.role, &self.password)?);
+        }
+        let result = f(guard.as_mut().expect("connected above"));
+        if guard.as_ref().is_some_and(|c| c.is_closed()) {
+            *guard = None;
+        }
+        result
+    }
+
+    fn targets(&self, channel: &str) -> Result<Vec<Target>> {
+        self.with(|c| {
+            Ok(c.query(
+                "SELECT id, name, url, secret, format FROM pgprompt.prompt_webhooks WHERE enabled AND $1 = ANY (channels) ORDER BY id",
+                &[&channel],
+            )?
+            .iter()
+            .map(|r| Target { id: r.get(0), name: r.get(1), url: r.get(2), secret: r.get(3), format: r.get(4) })
+            .collect())
+        })
+    }
+
+    fn record(&self, t: &Target, e: &Event, attempt: u32, a: &Attempt) -> Result<()> {
+        let status = a.status.map(i32::from);
+        let ms = a.took.as_millis().min(i32::MAX as u128) as i32;
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO pgprompt.prompt_webhook_deliveries
+                     (webhook_id, webhook, event_id, channel, payload, attempt, status, error, delivered, duration_ms)
+                 VALUES ($1, $2, $3, $4, $5::text::jsonb, $6, $7, $8, $9, $10)",
+                &[&t.id, &t.name, &e.id, &e.channel, &json_or_string(&e.payload), &(attempt as i32), &status, &a.error, &a.delivered, &ms],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// A payload as jsonb text (a payload that is not JSON is kept as a string).
+fn json_or_string(payload: &str) -> String {
+    match serde_json::from_str::<Value>(payload) {
+        Ok(_) => payload.to_string(),
+        Err(_) => Value::String(payload.to_string()).to_string(),
+    }
+}
+
+/// What `start_checked` prepared: run it on the runtime.
+pub struct Dispatcher {
+    http: reqwest::Client,
+    log: Arc<Log>,
+    settings: Settings,
+    rx: mpsc::Receiver<Event>,
+}
+
+/// Checks the role can read `prompt_webhooks` (failing at start, not at the
+/// first event) and starts the listening thread. Blocking: call it off the
+/// async threads.
+pub fn start_checked(pools: Arc<Pools>, role: String, password: String, settings: Settings) -> Result<Dispatcher> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(settings.timeout)
+        .user_agent(concat!("pgprompt/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::local(format!("the webhook client: {e}")))?;
+    let log = Arc::new(Log { pools: pools.clone(), role: role.clone(), password: password.clone(), client: Mutex::new(None) });
+    log.targets(CHANNELS[0]).map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
+    let (tx, rx) = mpsc::channel::<Event>(1024);
+    std::thread::Builder::new()
+        .name("pgprompt-listen".into())
+        .spawn(move || listen(&pools, &role, &password, &tx))
+        .map_err(|e| Error::local(e.to_string()))?;
+    Ok(Dispatcher { http, log, settings, rx })
+}
+
+impl Dispatcher {
+    /// Delivers events as they come, each webhook in a task of its own.
+    pub fn run(mut self) {
+        tokio::spawn(async move {
+            while let Some(event) = self.rx.recv().await {
+                let l = self.log.clone();
+                let channel = event.channel.clone();
+                let targets = match tokio::task::spawn_blocking(move || l.targets(&channel)).await {
+                    Ok(Ok(t)) => t,
+                    Ok(Err(e)) => {
+                        eprintln!("pgprompt serve: webhooks: could not read prompt_webhooks: {e}");
+                        continue;
+                    }
+                    Err(_) => continue,
+                };
+                for t in targets {
+                    tokio::spawn(deliver(self.http.clone(), self.log.clone(), self.settings.clone(), t, event.clone()));
+                }
+            }
+        });
+    }
+}
+
+/// LISTENs forever, reconnecting after the database went away.
+fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
+    let mut wait = Duration::from_millis(500);
+    loop {
+        let mut client = match pools.connect(role, password) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("pgprompt serve: webhooks: cannot listen ({e}); retrying in {} s", wait.as_secs_f32());
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_secs(30));
+                continue;
+            }
+        };
+        if client.batch_execute(&CHANNELS.map(|c| format!("LISTEN {c};")).concat()).is_err() {
+            continue;
+        }
+        wait = Duration::from_millis(500);
+        let mut notes = client.notifications();
+        let mut it = notes.blocking_iter();
+        use pgprompt_client::postgres::fallible_iterator::FallibleIterator;
+        loop {
+            match it.next() {
+                Ok(Some(n)) => {
+                    let e = Event { id: random_token(18), channel: n.channel().to_string(), payload: n.payload().to_string() };
+                    if tx.blocking_send(e).is_err() {
+                        return;
+                    }
+                }
+                // The connection ended (a restart): listen again.
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Delivers one event to one webhook: attempts with backoff, each logged.
+async fn deliver(http: reqwest::Client, log: Arc<Log>, settings: Settings, t: Target, e: Event) {
+    for attempt in 1..=settings.attempts.max(1) {
+        if attempt > 1 {
+            tokio::time::sleep(backoff(attempt, settings.backoff)).await;
+        }
+        let started = Instant::now();
+        let outcome = match allowed(&t.url, &settings.hosts) {
+            Err(why) => Attempt { status: None, error: Some(why), delivered: false, took: started.elapsed() },
+            Ok(()) => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+                let payload = body(&t.format, &e, now);
+                let sent = http
+                    .post(&t.url)
+                    .header("Content-Type", "application/json")
+                    .header("Idempotency-Key", &e.id)
+                    .header("X-Pgprompt-Event", &e.channel)
+                    .header("X-Pgprompt-Timestamp", now.to_string())
+                    .header("X-Pgprompt-Signature", signature(&t.secret, now, &payload))
+                    .body(payload)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => Attempt { status: Some(r.status().as_u16()), error: None, delivered: true, took: started.elapsed() },
+                    Ok(r) => Attempt { status: Some(r.status().as_u16()), error: Some(format!("HTTP {}", r.status())), delivered: false, took: started.elapsed() },
+                    Err(err) => {
+                        let why = if err.is_timeout() { format!("timed out after {} ms", settings.timeout.as_millis()) } else { innermost(&err) };
+                        Attempt { status: None, error: Some(why), delivered: false, took: started.elapsed() }
+                    }
+                }
+            }
+        };
+        let (l, target, event, done, refused) = (log.clone(), t.clone(), e.clone(), outcome.delivered, outcome.error.as_deref().is_some_and(|w| w.contains("not loopback")));
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(err) = l.record(&target, &event, attempt, &outcome) {
+                eprintln!("pgprompt serve: webhooks: could not log a delivery: {err}");
+            }
+        })
+        .await;
+        // Delivered, or a host that will never be allowed: no more attempts.
+        if done || refused {
+            return;
+        }
+    }
+}
+
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hmac_sha256_of_timestamp_dot_body() {
+        // RFC 4231 test case 2 with the timestamp-dot-body message built in.
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"Jefe");
+        let expected: String = hmac::sign(&key, b"what do ya want for nothing?").as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(expected, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+        let s = signature("Jefe", 1700000000, "{}");
+        let direct: String = hmac::sign(&key, b"1700000000.{}").as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(s, format!("v1={direct}"));
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_five_minutes() {
+        let first = Duration::from_secs(1);
+        assert_eq!(backoff(2, first), Duration::from_secs(1));
+        assert_eq!(backoff(3, first), Duration::from_secs(2));
+        assert_eq!(backoff(5, first), Duration::from_secs(8));
+        assert_eq!(backoff(40, first), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn only_loopback_and_allowed_hosts_are_contacted() {
+        let hosts = vec!["hooks.slack.com".to_string(), "10.1.2.3".to_string()];
+        for ok in ["http://127.0.0.1:9/x", "http://localhost/x", "http://[::1]:8080/", "https://hooks.slack.com/services/T/B/X", "http://10.1.2.3/"] {
+            assert_eq!(allowed(ok, &hosts), Ok(()), "{ok}");
+        }
+        for bad in ["http://169.254.169.254/latest", "https://example.com/", "ftp://127.0.0.1/", "http://evil.com@127.0.0.2.evil.com/", "not a url"] {
+            assert!(allowed(bad, &hosts).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bodies_carry_the_event_or_a_slack_text() {
+        let e = Event { id: "k1".into(), channel: "pgprompt_alerts".into(), payload: r#"{"rule": "error_rate", "metric": "error_rate", "value": 0.2, "threshold": 0.05, "window": "00:15:00"}"#.into() };
+        let v: Value = serde_json::from_str(&body("json", &e, 5)).unwrap();
+        assert_eq!((v["event_id"].as_str(), v["payload"]["rule"].as_str(), v["sent_at"].as_u64()), (Some("k1"), Some("error_rate"), Some(5)));
+        let s: Value = serde_json::from_str(&body("slack", &e, 5)).unwrap();
+        assert_eq!(s["text"], "pgprompt alert error_rate: error_rate = 0.2 (threshold 0.05, window 00:15:00)");
+    }
+}
