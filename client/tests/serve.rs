@@ -71,6 +71,18 @@ impl Browser {
     }
 }
 
+/// A test database, its roles, a server on it and a browser logged in as
+/// an administrator (whose name is the last element).
+fn admin_site(args: &[&str]) -> (TestDb, Roles, Server, Browser, String) {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), args);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    (db, roles, server, b, admin)
+}
+
 fn release(db: &TestDb, name: &str) -> i32 {
     db.connect().query_one("SELECT active_version FROM prompt_templates WHERE name = $1", &[&name]).unwrap().get(0)
 }
@@ -163,9 +175,7 @@ fn roles_the_server_trusts_and_roles_without_privileges_get_an_explanation() {
 
 #[test]
 fn an_administrator_edits_previews_releases_rolls_back_and_a_second_role_approves() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, mut roles, server, b, admin) = admin_site(&[]);
     let (releaser, pw2) = roles.add(&db, "releaser", Some("pgprompt_releaser"), true);
     let mut c = db.connect();
     c.batch_execute(
@@ -173,9 +183,6 @@ fn an_administrator_edits_previews_releases_rolls_back_and_a_second_role_approve
          SELECT prompt_test_case_save('greet', 'says hello', '[{\"contains\": \"Hello\"}]', '{\"name\": \"Ada\"}');",
     )
     .unwrap();
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
 
     // The editor, its live preview (rendered by the extension, nothing kept).
     let editor = b.get("/template/edit?name=greet");
@@ -264,13 +271,8 @@ fn a_read_only_role_sees_no_edit_controls_and_cannot_change_anything() {
 
 #[test]
 fn forms_without_the_csrf_token_or_from_another_site_change_nothing() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, _roles, server, b, _admin) = admin_site(&[]);
     db.connect().batch_execute("SELECT prompt_save('greet', 'Hello'); SELECT prompt_save('greet', 'Hi');").unwrap();
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
     let missing = b.post("/template/activate", &[("name", "greet"), ("version", "2")]);
     assert_eq!(missing.status, 403);
     assert!(missing.body.contains("security token is missing"));
@@ -292,9 +294,7 @@ fn forms_without_the_csrf_token_or_from_another_site_change_nothing() {
 
 #[test]
 fn script_in_bodies_messages_names_and_errors_is_shown_as_text() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, _roles, server, b, _admin) = admin_site(&[]);
     let evil = "<script>alert(1)</script>";
     db.connect()
         .execute(
@@ -302,9 +302,6 @@ fn script_in_bodies_messages_names_and_errors_is_shown_as_text() {
             &[&format!("{evil} {{{{ v }}}}")],
         )
         .unwrap();
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
     let pages = [
         b.get("/templates"),
         b.get("/template?name=x"),
@@ -326,15 +323,24 @@ fn script_in_bodies_messages_names_and_errors_is_shown_as_text() {
 
 #[test]
 fn oversized_bodies_are_refused_before_reaching_the_database() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
-    let huge = "a".repeat(10 << 20);
-    let r = b.act("/template/save", &[("name", "huge"), ("body", &huge)]);
-    assert_eq!(r.status, 413, "{}", &r.body[..r.body.len().min(300)]);
+    let (db, _roles, server, b, _admin) = admin_site(&[]);
+    // A 10 MB form announced by its Content-Length: the answer comes before
+    // the body is sent (a client sending it all at once may see the
+    // connection close instead of reading the answer: the server stops
+    // reading at the limit).
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST /template/save HTTP/1.1\r\nHost: {addr}\r\nCookie: pgprompt_session={}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\nname=huge&body=aaaa",
+        b.cookie.as_ref().unwrap(),
+        10 << 20
+    )
+    .unwrap();
+    let mut answer = [0u8; 12];
+    s.read_exact(&mut answer).unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 413");
     assert_eq!(versions(&db, "huge"), 0);
     // The server still serves.
     assert_eq!(b.get("/templates").status, 200);
@@ -501,9 +507,7 @@ fn analytics_charts_and_csv_follow_the_logged_calls_and_a_reader_sees_only_them(
 
 #[test]
 fn looking_at_the_alerts_page_notifies_no_one() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, _roles, _server, b, _admin) = admin_site(&[]);
     let mut c = db.connect();
     c.batch_execute(
         "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}');
@@ -512,9 +516,6 @@ fn looking_at_the_alerts_page_notifies_no_one() {
     .unwrap();
     let mut listener = db.connect();
     listener.batch_execute("LISTEN pgprompt_alerts").unwrap();
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
     let page = b.get("/alerts");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("FIRING"), "{}", page.body);
@@ -531,18 +532,13 @@ fn looking_at_the_alerts_page_notifies_no_one() {
 
 #[test]
 fn experiments_start_and_stop_from_their_page_and_the_playground_marks_findings() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, _roles, _server, b, _admin) = admin_site(&[]);
     let mut c = db.connect();
     c.batch_execute(
         "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}'); SELECT prompt_save('greet', 'Hi');
          SELECT prompt_experiment_create('hi_or_hello', 'greet', '[{\"version\": 1, \"weight\": 50}, {\"version\": 2, \"weight\": 50}]');",
     )
     .unwrap();
-    let server = Server::start(&db.url(), &[]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
     assert!(b.get("/experiments").body.contains("hi_or_hello"));
     assert!(b.get("/experiment?name=hi_or_hello").body.contains("No calls logged for this experiment yet."));
     let started = b.act("/experiment/start", &[("name", "hi_or_hello")]);

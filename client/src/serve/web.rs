@@ -46,8 +46,22 @@ pub fn router(app: Shared) -> Router {
         .merge(pages::routes())
         .nest("/api", api::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(refuse_large))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// A body announced larger than the limit is refused at once, before a
+/// byte of it is read (DefaultBodyLimit stops bodies without a length).
+async fn refuse_large(req: Request, next: Next) -> Response {
+    let announced = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_BODY as u64) {
+        let message = format!("The request is larger than {} MB, the most this server accepts.", MAX_BODY >> 20);
+        let mut res = (StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return res;
+    }
+    next.run(req).await
 }
 
 /// Headers on every response: no framing, no sniffing, scripts and styles

@@ -69,7 +69,11 @@ pub fn caller(app: &Shared, method: &Method, headers: &HeaderMap) -> Result<Sess
 
 /// A JSON body, or a 400 that says what is wrong with it.
 pub fn body<T: DeserializeOwned>(b: Result<Json<T>, JsonRejection>) -> Result<T, Failure> {
-    b.map(|Json(t)| t).map_err(|e| Failure::new(StatusCode::BAD_REQUEST, format!("The request body is not what this endpoint takes: {}", e.body_text())))
+    b.map(|Json(t)| t).map_err(|e| {
+        // Too large stays 413; malformed or the wrong shape is 400.
+        let status = if e.status() == StatusCode::PAYLOAD_TOO_LARGE { e.status() } else { StatusCode::BAD_REQUEST };
+        Failure::new(status, format!("The request body is not what this endpoint takes: {}", e.body_text()))
+    })
 }
 
 pub fn ok(v: Value) -> Reply {

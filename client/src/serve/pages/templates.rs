@@ -188,15 +188,30 @@ async fn edit(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<Edi
     }
 }
 
+/// A body as the editor sends it, to save or to preview.
 #[derive(Deserialize)]
-struct SaveForm {
-    csrf: Option<String>,
+struct Draft {
+    #[serde(default)]
     name: String,
     body: String,
     #[serde(default)]
     kind: String,
     #[serde(default)]
     config: String,
+}
+
+impl Draft {
+    /// The kind chosen, `text` when none was.
+    fn kind(&self) -> String {
+        if self.kind.is_empty() { "text".to_string() } else { self.kind.clone() }
+    }
+}
+
+#[derive(Deserialize)]
+struct SaveForm {
+    csrf: Option<String>,
+    #[serde(flatten)]
+    draft: Draft,
     #[serde(default)]
     message: String,
     #[serde(default)]
@@ -227,11 +242,11 @@ async fn save(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<SaveF
     if let Err(e) = check_csrf(&s, &headers, f.csrf.as_deref()) {
         return failure_page(&app, Some(&s), e);
     }
-    let kind = if f.kind.is_empty() { "text".to_string() } else { f.kind.clone() };
-    let result = match parse_config(&f.config) {
+    let kind = f.draft.kind();
+    let result = match parse_config(&f.draft.config) {
         Err(e) => Err(e),
         Ok(config) => {
-            let (name, body, message, kind) = (f.name.trim().to_string(), f.body.clone(), blank_to_none(&f.message), kind.clone());
+            let (name, body, message, kind) = (f.draft.name.trim().to_string(), f.draft.body.clone(), blank_to_none(&f.message), kind.clone());
             let (description, category) = (blank_to_none(&f.description), blank_to_none(&f.category));
             as_role(&app, &s, move |c| {
                 let row = c.query_one(
@@ -245,9 +260,9 @@ async fn save(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<SaveF
         }
     };
     match result {
-        Ok(v) => see_template(f.name.trim(), &format!("Saved version {v}.")),
+        Ok(v) => see_template(f.draft.name.trim(), &format!("Saved version {v}.")),
         Err(e) => {
-            let form = json!({"name": f.name, "body": f.body, "kind": kind, "config": f.config, "message": f.message,
+            let form = json!({"name": f.draft.name, "body": f.draft.body, "kind": kind, "config": f.draft.config, "message": f.message,
                               "description": f.description, "category": f.category, "is_new": false});
             let error = json!({"message": e.message, "sqlstate": e.sqlstate, "explanation": e.explanation});
             render(&app, "edit.html", with(&s, json!({"form": form, "error": error})), e.status)
@@ -331,13 +346,8 @@ async fn action(State(app): State<Shared>, headers: HeaderMap, Path(action): Pat
 
 #[derive(Deserialize)]
 struct PreviewRequest {
-    #[serde(default)]
-    name: String,
-    body: String,
-    #[serde(default)]
-    kind: String,
-    #[serde(default)]
-    config: String,
+    #[serde(flatten)]
+    draft: Draft,
     #[serde(default)]
     vars: serde_json::Map<String, Value>,
 }
@@ -354,14 +364,14 @@ async fn preview(State(app): State<Shared>, headers: HeaderMap, Json(p): Json<Pr
     if let Err(e) = check_csrf(&s, &headers, None) {
         return (e.status, Json(e.json())).into_response();
     }
-    let config = match parse_config(&p.config) {
+    let config = match parse_config(&p.draft.config) {
         Ok(c) => c,
         Err(e) => return Json(e.json()).into_response(),
     };
-    let name = if p.name.trim().is_empty() { "preview".to_string() } else { p.name.trim().to_string() };
-    let kind = if p.kind.is_empty() { "text".to_string() } else { p.kind.clone() };
+    let name = if p.draft.name.trim().is_empty() { "preview".to_string() } else { p.draft.name.trim().to_string() };
+    let kind = p.draft.kind();
     let vars = Value::Object(p.vars).to_string();
-    let body = p.body;
+    let body = p.draft.body;
     let result = as_role(&app, &s, move |c| {
         let mut tx = c.transaction()?;
         let out = (|| -> pgprompt_client::Result<Value> {
