@@ -188,14 +188,15 @@ fn an_administrator_edits_previews_releases_rolls_back_and_a_second_role_approve
     let editor = b.get("/template/edit?name=greet");
     assert!(editor.body.contains("Hello {{ name }}!"), "{}", editor.body);
     let csrf = b.csrf();
-    let preview = |body: &str, vars: Value| -> Value {
+    let preview_as = |name: &str, kind: &str, body: &str, vars: Value| -> Value {
         let r = agent()
             .post(format!("{}/template/preview", server.base))
             .header("Cookie", format!("pgprompt_session={}", b.cookie.as_ref().unwrap()))
             .header("X-CSRF-Token", &csrf)
-            .send_json(json!({"name": "greet", "body": body, "kind": "text", "vars": vars}));
+            .send_json(json!({"name": name, "body": body, "kind": kind, "vars": vars}));
         reply(r).json()
     };
+    let preview = |body: &str, vars: Value| preview_as("greet", "text", body, vars);
     let p = preview("Hi {{ name }} from {{ place }}", json!({"name": "Ada"}));
     assert_eq!(p["variables"], json!(["name", "place"]));
     assert_eq!(p["error"]["sqlstate"], "42P02", "{p}");
@@ -205,7 +206,12 @@ fn an_administrator_edits_previews_releases_rolls_back_and_a_second_role_approve
     let p = preview("Hi {{ name ", json!({}));
     assert_eq!(p["error"]["sqlstate"], "42601");
     assert!(p["error"]["message"].as_str().unwrap().contains("line 1, column"), "{p}");
+    // A chat body previews as its messages, a new template's too.
+    let chat = r#"[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "{{ q }}"}]"#;
+    let p = preview_as("new_chat", "chat", chat, json!({"q": "Why <b>?"}));
+    assert_eq!(p["output"], json!([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why <b>?"}]), "{p}");
     assert_eq!(versions(&db, "greet"), 1, "previews keep nothing");
+    assert_eq!(versions(&db, "new_chat"), 0);
 
     // Save a version that fails the release gate.
     let saved = b.act("/template/save", &[("name", "greet"), ("body", "Hi {{ name }}."), ("kind", "text"), ("config", ""), ("message", "shorter")]);
