@@ -316,12 +316,16 @@ fn script_in_bodies_messages_names_and_errors_is_shown_as_text() {
         // An error message quoting what was typed.
         b.act("/template/label", &[("name", "x"), ("label", evil), ("version", "1")]),
         b.get(&format!("/template?name={}", "%3Cscript%3Ealert(1)%3C%2Fscript%3E")),
+        // The audit log shows the saved body, message and description.
+        b.get("/audit?object=x"),
     ];
     for p in &pages {
         assert!(!p.body.contains("<script>alert"), "unescaped: {}", p.body);
     }
     assert!(pages[1].body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(pages[4].body.contains("&lt;script&gt;"), "{}", pages[4].body);
+    // (JSON in the audit page is escaped as JSON in HTML is: \u003c.)
+    assert!(pages[6].body.contains("\\u003cscript\\u003ealert(1)"), "{}", pages[6].body);
     // And no page allows inline script at all.
     let csp = agent().get(format!("{}/login", server.base)).call().unwrap();
     assert!(csp.headers().get("content-security-policy").unwrap().to_str().unwrap().contains("script-src 'self'"));
