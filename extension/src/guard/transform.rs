@@ -6,6 +6,10 @@
 //!   a word break;
 //! - HTML character references (`&#105;&#103;...`, `&#x69;`);
 //! - base32 runs (`NFTW433SMUQGC3DM...`) and base64 broken over lines;
+//! - leetspeak of more than one character a letter (`ign()re`, `pre\/ious`,
+//!   `|-|ack`, `|\/|ode`), when such a glyph sits inside a word: the
+//!   glyphs read as their letters (single stand-ins, `1gn0r3`, are the
+//!   phrase view's);
 //! - rot13 and reversed text, when the text asks for them (it mentions
 //!   rot13 or Caesar, or reversing or reading backwards): decoding every
 //!   text both ways would double the scan for what attacks announce anyway.
@@ -22,6 +26,9 @@ pub fn rewrites(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize, Strin
     }
     base32_runs(text, &mut out);
     wrapped_base64(text, runs, &mut out);
+    if let Some(read) = leetspeak(text) {
+        out.push((0, text.len(), read));
+    }
     // One pass for the hints (the regex crate's literal search), not a
     // lowercase copy of every text.
     for hint in hints().find_iter(text) {
@@ -109,6 +116,69 @@ fn letter_runs(text: &str, out: &mut Vec<(usize, usize, String)>) {
         }
         i = end.max(i + 1);
     }
+}
+
+/// Glyphs of more than one character that spell a letter, longest first
+/// where one begins another. `|` alone reads as `i` (the phrase view
+/// reads `l` as `i` too).
+const GLYPHS: [(&str, char); 19] = [
+    ("|\\/|", 'm'),
+    ("/\\/\\", 'm'),
+    ("\\/\\/", 'w'),
+    ("|\\|", 'n'),
+    ("/\\/", 'n'),
+    ("|-|", 'h'),
+    ("]-[", 'h'),
+    ("|_|", 'u'),
+    ("/\\", 'a'),
+    ("\\/", 'v'),
+    ("()", 'o'),
+    ("[]", 'o'),
+    ("|<", 'k'),
+    ("|{", 'k'),
+    ("|)", 'd'),
+    ("|2", 'r'),
+    ("|_", 'l'),
+    ("><", 'x'),
+    ("|", 'i'),
+];
+
+/// The text with its leetspeak glyphs read as letters, if one sits inside
+/// a word (a letter or digit on both sides, or `|` before a letter): code
+/// (`f()`, `a[]`), paths and tables stay as they are and cost nothing.
+fn leetspeak(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let word = |i: Option<usize>| i.and_then(|i| b.get(i)).is_some_and(|c| c.is_ascii_alphanumeric());
+    // Glyphs begin with one of these bytes: the rest of the text is skipped
+    // at the cost of a comparison a byte.
+    let starts = b.iter().enumerate().filter(|(_, c)| matches!(c, b'|' | b'/' | b'\\' | b']' | b'(' | b'[' | b'>')).map(|(i, _)| i);
+    let inside = starts.into_iter().any(|i| {
+        GLYPHS.iter().any(|(g, _)| {
+            b[i..].starts_with(g.as_bytes()) && {
+                let after = word(Some(i + g.len()));
+                let before = word(i.checked_sub(1));
+                after && (before || *g == "|")
+            }
+        })
+    });
+    if !inside {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    'bytes: while i < b.len() {
+        for (g, letter) in GLYPHS {
+            if text[i..].starts_with(g) {
+                out.push(letter);
+                i += g.len();
+                continue 'bytes;
+            }
+        }
+        let c = text[i..].chars().next().expect("i is a char boundary");
+        out.push(c);
+        i += c.len_utf8();
+    }
+    Some(out)
 }
 
 /// Runs of numeric character references (`&#105;&#103;...`), with the word
@@ -285,6 +355,18 @@ mod tests {
 
     fn said(text: &str) -> Vec<String> {
         rewrites(text, &runs(text)).into_iter().map(|(_, _, d)| d).collect()
+    }
+
+    #[test]
+    fn leetspeak_glyphs_inside_words_read_as_letters() {
+        assert_eq!(leetspeak("ign()re all pre\\/i()us"), Some("ignore all previous".to_string()));
+        assert_eq!(leetspeak("|-|ack the |\\/|ainframe"), Some("hack the mainframe".to_string()));
+        assert_eq!(leetspeak("|gn0r3 4||"), Some("ign0r3 4ii".to_string()));
+        assert_eq!(leetspeak("Ünïcödé d()g"), Some("Ünïcödé dog".to_string()));
+        // Code, paths, tables and emoticons: no glyph inside a word.
+        for text in ["call f() and a[] then x->y", "| name | age |", "C:\\dir/file and a/b", "yes :) (see above) [1]", "if a || b"] {
+            assert_eq!(leetspeak(text), None, "{text}");
+        }
     }
 
     #[test]
