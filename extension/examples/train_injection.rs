@@ -1,6 +1,6 @@
 //! Trains the learned injection detector (`pgprompt::guard::model`).
 //!
-//! `train_injection <examples.jsonl> <out.bin>`: each line of the input is
+//! `train_injection <examples.jsonl> <out.bin> [<fixed_scores.jsonl>]`: each line of the input is
 //! `{"text": ..., "label": 0 or 1, "source": ..., "split": "train" or
 //! "valid"}`, as `extension/guard_model/prepare.py` writes it from the
 //! pinned public sources. Texts are folded as the scanner folds them and
@@ -77,16 +77,22 @@ impl Rng {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, input, output] = &args[..] else {
-        eprintln!("usage: train_injection <examples.jsonl> <out.bin>");
-        std::process::exit(2);
+    let (input, output, fixed) = match &args[..] {
+        [_, input, output] => (input, output, None),
+        [_, input, output, fixed] => (input, output, Some(fixed)),
+        _ => {
+            eprintln!("usage: train_injection <examples.jsonl> <out.bin> [<fixed_scores.jsonl>]");
+            std::process::exit(2);
+        }
     };
     let file = std::fs::File::open(input).unwrap_or_else(|e| panic!("{input}: {e}"));
     let mut texts = Vec::new();
+    let mut raw: Vec<String> = Vec::new();
     for line in std::io::BufReader::new(file).lines() {
         let line = line.expect("reading the examples");
         let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON object per line");
         let text = v["text"].as_str().expect("text");
+        raw.push(text.to_string());
         let label = v["label"].as_u64().expect("label") as u8;
         let windows = featurize(text)
             .into_iter()
@@ -192,6 +198,26 @@ fn main() {
     }
     let mut out = std::fs::File::create(output).unwrap_or_else(|e| panic!("{output}: {e}"));
     out.write_all(&m.to_bytes()).expect("writing the model");
+
+    // Fixed examples with the scores this trainer gives them (its own
+    // features and the quantised weights): the first two held-back texts of
+    // every source. The extension's tests score them through the shipped
+    // model and must agree.
+    if let Some(fixed) = fixed {
+        let mut taken: BTreeMap<(u8, &str), usize> = BTreeMap::new();
+        let mut lines = String::new();
+        for (t, text) in texts.iter().zip(&raw).filter(|(t, _)| t.split == "valid") {
+            let n = taken.entry((t.label, t.source.as_str())).or_default();
+            if *n >= 2 {
+                continue;
+            }
+            *n += 1;
+            let line = serde_json::json!({"text": text, "label": t.label, "source": t.source, "score": score(&m, t)});
+            lines.push_str(&line.to_string());
+            lines.push('\n');
+        }
+        std::fs::write(fixed, lines).unwrap_or_else(|e| panic!("{fixed}: {e}"));
+    }
 }
 
 /// A window's score through the shipped (quantised) weights.

@@ -3,7 +3,9 @@
 # public sources pinned in sources.json: downloads them (once, verified by
 # sha256) into PGPROMPT_GUARD_DATA (default ~/.cache/pgprompt/guard-data),
 # writes the training set, trains (examples/train_injection.rs) and prints
-# the held-back figures. The same sources give the same bytes.
+# the held-back figures; fixed_scores.jsonl gets the scores the trainer gives
+# a few held-back texts, which the extension's tests check the shipped model
+# gives too. The same sources give the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -18,5 +20,5 @@ log "training"
 # fraction of the time.
 CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
     cargo run --locked --release -q -p pgprompt --example train_injection -- \
-    "$ROOT/target/guard-model-train.jsonl" extension/guard_model/injection.bin
-sha256sum extension/guard_model/injection.bin
+    "$ROOT/target/guard-model-train.jsonl" extension/guard_model/injection.bin extension/guard_model/fixed_scores.jsonl
+sha256sum extension/guard_model/injection.bin extension/guard_model/fixed_scores.jsonl

@@ -493,3 +493,29 @@ fn hostile_texts_scan_to_what_they_carry() {
     assert!(entities(&mut c, "").is_empty());
     assert!(scan(&mut c, "", "context").is_empty());
 }
+
+#[test]
+fn the_installed_detector_scores_the_trainers_fixed_examples_as_the_trainer_did() {
+    // extension/guard_model/fixed_scores.jsonl: held-back texts with the
+    // scores the trainer gave them (make model writes it with the weights).
+    // A short text is one window, so an injection finding on it carries
+    // the text's score, to three decimals.
+    let db = TestDb::new();
+    let mut c = db.connect();
+    let mut checked = 0;
+    for line in include_str!("../../extension/guard_model/fixed_scores.jsonl").lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let (text, expected) = (v["text"].as_str().unwrap(), v["score"].as_f64().unwrap());
+        if text.chars().count() > 400 || expected < 0.75 {
+            continue;
+        }
+        let got: Option<f32> = c
+            .query_one("SELECT max(score) FROM prompt_guard_scan($1) WHERE kind = 'injection'", &[&text])
+            .unwrap()
+            .get(0);
+        let got = got.unwrap_or_else(|| panic!("{text:?}: no injection finding (trainer's score {expected})"));
+        assert!((got as f64 - expected).abs() <= 0.0011, "{text:?}: trainer {expected}, installed {got}");
+        checked += 1;
+    }
+    assert!(checked >= 5, "{checked} examples checked");
+}
