@@ -546,7 +546,8 @@ fn experiments_start_and_stop_from_their_page_and_the_playground_marks_findings(
     let mut c = db.connect();
     c.batch_execute(
         "SELECT prompt_save('greet', 'Hello', config => '{\"model\": \"m\"}'); SELECT prompt_save('greet', 'Hi');
-         SELECT prompt_experiment_create('hi_or_hello', 'greet', '[{\"version\": 1, \"weight\": 50}, {\"version\": 2, \"weight\": 50}]');",
+         SELECT prompt_experiment_create('hi_or_hello', 'greet', '[{\"version\": 1, \"weight\": 50}, {\"version\": 2, \"weight\": 50}]',
+                                         primary_metric => 'latency_ms');",
     )
     .unwrap();
     assert!(b.get("/experiments").body.contains("hi_or_hello"));
@@ -562,6 +563,16 @@ fn experiments_start_and_stop_from_their_page_and_the_playground_marks_findings(
     assert!(page.body.contains("id=\"metric-success_rate\"") && page.body.contains("<svg"), "{}", page.body);
     let metrics = b.get("/experiment/metrics.csv?name=hi_or_hello").body;
     assert!(metrics.starts_with("metric,variant,version,is_control,n,value") && metrics.contains("latency_ms,v1,1,true,"), "{metrics}");
+    // The primary metric's evolution: latency here, a mean per variant with its interval.
+    let evolution = b.get("/experiment/evolution.csv?name=hi_or_hello").body;
+    let rows: Vec<&str> = evolution.lines().collect();
+    assert_eq!(rows[0], "day,variant,n,value,ci_low,ci_high");
+    let calls: i64 = rows[1..].iter().map(|r| r.split(',').nth(2).unwrap().parse::<i64>().unwrap()).sum();
+    assert_eq!(calls, 40, "{evolution}");
+    for r in &rows[1..] {
+        let f: Vec<f64> = r.split(',').skip(3).map(|v| v.parse().unwrap()).collect();
+        assert!(f[1] <= f[0] && f[0] <= f[2] && f[0] > 0.0 && f[0] < 41.0, "{r}");
+    }
     assert_eq!(b.act("/experiment/stop", &[("name", "hi_or_hello")]).status, 303);
     // A second start of a stopped experiment resumes it; an unknown action is a 404.
     assert_eq!(b.act("/experiment/promote-everything", &[("name", "hi_or_hello")]).status, 404);

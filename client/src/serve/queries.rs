@@ -161,8 +161,10 @@ pub fn experiments(c: &mut Client) -> Result<Value> {
 }
 
 /// One experiment: its settings, the results per variant, every metric per
-/// variant with intervals, and the cumulative success rate per variant and
-/// day (UTC) with its Wilson interval. NULL when there is none.
+/// variant with intervals, and the primary metric's evolution: per variant
+/// and day (UTC), its value over the calls so far with the interval
+/// (success rate, or mean latency or cost; for a score, the success rate).
+/// NULL when there is none.
 pub fn experiment(c: &mut Client, name: &str) -> Result<Value> {
     json(
         c,
@@ -172,15 +174,34 @@ pub fn experiment(c: &mut Client, name: &str) -> Result<Value> {
                          FROM pgprompt.v_ab_test_results r WHERE r.experiment = x.name),
            'metrics', (SELECT coalesce(jsonb_agg(to_jsonb(m) ORDER BY m.metric, m.is_control DESC, m.variant), '[]')
                          FROM pgprompt.v_ab_test_metrics m WHERE m.experiment = x.name),
+           'evolution_metric', CASE WHEN x.primary_metric IN ('latency_ms', 'cost_usd') THEN x.primary_metric ELSE 'success_rate' END,
            'evolution', (SELECT coalesce(jsonb_agg(e ORDER BY e.day, e.variant), '[]') FROM (
-                SELECT day::text AS day, variant, n, s, s::float8 / nullif(n, 0) AS rate,
-                       (pgprompt.prompt_wilson_interval(s, n))[1] AS ci_low, (pgprompt.prompt_wilson_interval(s, n))[2] AS ci_high
+                SELECT day::text AS day, variant, n, m.value, m.ci[1] AS ci_low, m.ci[2] AS ci_high
                   FROM (SELECT day, variant,
-                               sum(sum(executions)) OVER (PARTITION BY variant ORDER BY day)::bigint AS n,
-                               sum(sum(successes)) OVER (PARTITION BY variant ORDER BY day)::bigint AS s
-                          FROM (SELECT (hour AT TIME ZONE 'UTC')::date AS day, variant, executions, successes
+                               sum(sum(executions)) OVER w::bigint AS n,
+                               sum(sum(successes)) OVER w::bigint AS s,
+                               sum(sum(latency_count)) OVER w::bigint AS lat_n,
+                               sum(sum(latency_sum_ms)) OVER w::float8 AS lat_sum,
+                               sum(sum(latency_sum_squares)) OVER w::float8 AS lat_sq,
+                               sum(sum(priced_executions)) OVER w::bigint AS cost_n,
+                               sum(sum(cost_usd)) OVER w::float8 AS cost_sum,
+                               sum(sum(cost_sum_squares)) OVER w::float8 AS cost_sq
+                          FROM (SELECT (hour AT TIME ZONE 'UTC')::date AS day, *
                                   FROM pgprompt.ab_test_stats WHERE experiment = x.name) h
-                         GROUP BY day, variant) c) e))::text
+                         GROUP BY day, variant
+                        WINDOW w AS (PARTITION BY variant ORDER BY day)) c
+                 CROSS JOIN LATERAL (
+                    -- The primary metric so far: a rate with Wilson's interval,
+                    -- or a mean with its t interval (variance from the sums).
+                    SELECT CASE x.primary_metric WHEN 'latency_ms' THEN c.lat_sum / nullif(c.lat_n, 0)
+                                                 WHEN 'cost_usd' THEN c.cost_sum / nullif(c.cost_n, 0)
+                                                 ELSE c.s::float8 / nullif(c.n, 0) END AS value,
+                           CASE x.primary_metric
+                                WHEN 'latency_ms' THEN CASE WHEN c.lat_n > 1 THEN pgprompt.prompt_mean_interval(c.lat_n, c.lat_sum / c.lat_n,
+                                                                (c.lat_sq - c.lat_sum * c.lat_sum / c.lat_n) / (c.lat_n - 1)) END
+                                WHEN 'cost_usd' THEN CASE WHEN c.cost_n > 1 THEN pgprompt.prompt_mean_interval(c.cost_n, c.cost_sum / c.cost_n,
+                                                                (c.cost_sq - c.cost_sum * c.cost_sum / c.cost_n) / (c.cost_n - 1)) END
+                                ELSE pgprompt.prompt_wilson_interval(c.s, c.n) END AS ci) m) e))::text
            FROM (SELECT e.name, t.name AS template, e.status, e.variants, e.control_variant, e.primary_metric,
                         e.guardrail_metrics, e.min_sample_size, e.significance_level, e.started_at, e.stopped_at,
                         e.concluded_at, e.winner, e.description, e.created_at, e.created_by

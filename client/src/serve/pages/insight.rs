@@ -180,10 +180,11 @@ async fn experiment(State(app): State<Shared>, headers: HeaderMap, Query(q): Que
     for e in &evolution {
         by_variant.entry(e["variant"].as_str().unwrap_or("").to_string()).or_default().push(e.clone());
     }
-    let series: Vec<Series> = by_variant.iter().map(|(v, rows)| Series { name: v.clone(), values: per_day(&days, rows, "rate") }).collect();
+    let series: Vec<Series> = by_variant.iter().map(|(v, rows)| Series { name: v.clone(), values: per_day(&days, rows, "value") }).collect();
     let short: Vec<String> = days.iter().map(|d| d.get(5..).unwrap_or(d).to_string()).collect();
-    let evolution_svg = (!days.is_empty()).then(|| charts::lines("Success rate over time (cumulative)", &short, &series, ""));
-    let ctx = json!({"x": x, "metric_charts": metric_charts, "evolution_svg": evolution_svg, "done": q.done});
+    let metric = x["evolution_metric"].as_str().unwrap_or("success_rate").to_string();
+    let evolution_svg = (!days.is_empty()).then(|| charts::lines(&format!("{metric} over time (calls so far)"), &short, &series, ""));
+    let ctx = json!({"x": x, "metric_charts": metric_charts, "evolution_svg": evolution_svg, "evolution_metric": metric, "done": q.done});
     render(&app, "experiment.html", with(&s, ctx), StatusCode::OK)
 }
 
@@ -199,7 +200,7 @@ async fn metrics_csv(State(app): State<Shared>, headers: HeaderMap, Query(q): Qu
 }
 
 async fn evolution_csv(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<ExperimentQuery>) -> Response {
-    const COLUMNS: [&str; 7] = ["day", "variant", "n", "s", "rate", "ci_low", "ci_high"];
+    const COLUMNS: [&str; 6] = ["day", "variant", "n", "value", "ci_low", "ci_high"];
     match load_experiment(&app, &headers, &q.name).await {
         Ok((_, x)) => {
             let rows: Vec<Vec<String>> = x["evolution"].as_array().into_iter().flatten().map(|r| COLUMNS.iter().map(|k| cell(&r[*k])).collect()).collect();
