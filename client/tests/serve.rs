@@ -153,6 +153,40 @@ fn repeated_failed_logins_are_refused_for_a_while() {
 }
 
 #[test]
+fn logins_sent_at_once_count_together_and_foreign_names_and_messages_are_refused() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let server = Server::start(&db.url(), &["--max-failed-logins", "3"]);
+    // Six wrong passwords at once: three are tried, three wait.
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let tries: Vec<_> = (0..6)
+            .map(|_| {
+                let (base, admin) = (server.base.clone(), admin.clone());
+                scope.spawn(move || reply(agent().post(format!("{base}/login")).send_form([("role", admin.as_str()), ("password", "wrong")])).status)
+            })
+            .collect();
+        tries.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 3, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
+
+    // A request naming another host (DNS rebinding) is refused.
+    let foreign = reply(agent().get(format!("{}/login", server.base)).header("Host", "attacker.example:8420").call());
+    assert_eq!(foreign.status, 421);
+
+    // A message in a link made elsewhere is not shown; the server's own is.
+    let other = Server::start(&db.url(), &[]);
+    let mut b = Browser::new(&other);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    db.connect().batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
+    let page = b.get("/template?name=greet&done=Your+session+expired,+enter+your+password+at+evil.example&sig=AAAA");
+    assert!(!page.body.contains("evil.example"), "{}", page.body);
+    let labelled = b.act("/template/label", &[("name", "greet"), ("label", "staging"), ("version", "1")]);
+    assert!(b.get(&labelled.location).body.contains("Label staging names version 1."));
+}
+
+#[test]
 fn roles_the_server_trusts_and_roles_without_privileges_get_an_explanation() {
     let db = TestDb::new();
     let mut roles = Roles::new(&db);
@@ -659,7 +693,16 @@ fn webhooks_deliver_signed_events_retry_with_backoff_and_log_every_attempt() {
         &db.url(),
         &["--webhooks", "--webhook-attempts", "3", "--webhook-backoff-ms", "100", "--webhook-timeout-ms", "500"],
     );
-    // Give the listener a moment to LISTEN, then make one change.
+    // Give the listener a moment to LISTEN. A role that may connect but not
+    // change anything sends a notification of its own (NOTIFY takes no
+    // privilege): it is not delivered. Then one real change.
+    std::thread::sleep(Duration::from_millis(500));
+    let mut roles = Roles::new(&db);
+    let (app, pw) = roles.add(&db, "app", Some("pgprompt_app"), true);
+    let mut forger = pgprompt_tests::config(&db.name);
+    forger.user(&app).password(&pw);
+    let mut forger = forger.connect(pgprompt_tests::NoTls).unwrap();
+    forger.batch_execute(r#"NOTIFY pgprompt_changes, '{"template": "forged", "action": "activate"}'"#).unwrap();
     std::thread::sleep(Duration::from_millis(500));
     c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
     let started = Instant::now();
@@ -688,9 +731,11 @@ fn webhooks_deliver_signed_events_retry_with_backoff_and_log_every_attempt() {
     let out = of("outside");
     assert_eq!(out.len(), 1, "a host that is not allowed is not retried: {log:?}");
     assert!(out[0].4.as_deref().unwrap().contains("not loopback and not in --webhook-hosts"));
-    // One event: one idempotency key everywhere.
+    // One event (the forged one was not delivered): one idempotency key everywhere.
     let key = &log[0].5;
-    assert!(log.iter().all(|l| &l.5 == key));
+    assert!(log.iter().all(|l| &l.5 == key), "{log:?}");
+    assert!(ok.requests().iter().all(|(_, body)| !body.contains("forged")));
+    drop(forger);
 
     // What the receivers got: signed JSON, the same key on each retry.
     let r = ok.requests();

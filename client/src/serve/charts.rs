@@ -213,11 +213,12 @@ pub struct Interval {
 pub fn intervals(title: &str, rows: &[Interval], unit: &str) -> String {
     let lo = rows.iter().map(|r| r.low.min(r.value)).fold(f64::INFINITY, f64::min);
     let hi = rows.iter().map(|r| r.high.max(r.value)).fold(f64::NEG_INFINITY, f64::max);
-    let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
-    // Round ticks: a 1, 2 or 5 step, the axis widened to whole steps.
+    let (lo, hi) = if (hi - lo).is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+    // Round ticks: a 1, 2 or 5 step, the axis widened to whole steps (at
+    // most a dozen, whatever the numbers).
     let step = nice_max((hi - lo) / 4.0);
     let (lo, hi) = ((lo / step).floor() * step, (hi / step).ceil() * step);
-    let ticks = ((hi - lo) / step).round() as usize;
+    let ticks = ((hi - lo) / step).round().clamp(1.0, 12.0) as usize;
     let row_h = 34.0;
     let h = TOP + row_h * rows.len().max(1) as f64 + 28.0;
     let (left, right) = (150.0, 40.0);
@@ -315,6 +316,9 @@ mod tests {
         let svg = intervals("success rate", &rows, "");
         assert_eq!(svg.matches("<circle").count(), 2);
         assert!(svg.contains("control: 0.5 (0.4 to 0.6)"));
+        // Extreme values draw a chart, not a loop.
+        let huge = [Interval { name: "x".into(), value: 1e308, low: -1e308, high: 1e308 }];
+        assert!(intervals("x", &huge, "").ends_with("</svg>"));
         // Ticks on round values: 0.4, 0.5, ... 0.8 (steps of 0.1).
         for t in [">0.4<", ">0.5<", ">0.8<"] {
             assert!(svg.contains(t), "{t}: {svg}");

@@ -64,6 +64,40 @@ pub struct ServeArgs {
     /// How long one delivery attempt may take, in milliseconds.
     #[arg(long, default_value_t = 10000, value_parser = clap::value_parser!(u64).range(100..=120000))]
     pub webhook_timeout_ms: u64,
+    /// Names the server is reached by besides its listen address (host or
+    /// host:port, comma-separated; behind a proxy, its public name).
+    /// Requests naming another host are refused, so a web page elsewhere
+    /// cannot reach the server through a name it controls (DNS rebinding).
+    #[arg(long, value_delimiter = ',')]
+    pub host_name: Vec<String>,
+}
+
+/// The Host headers to accept: the listen address (and, on loopback,
+/// `localhost`), and the names given; none (any) when listening on every
+/// address without names given.
+fn accepted_hosts(addr: SocketAddr, https: bool, names: &[String]) -> Vec<String> {
+    let port = addr.port();
+    let mut hosts: Vec<String> = names.iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()).collect();
+    if addr.ip().is_unspecified() {
+        return hosts;
+    }
+    hosts.push(addr.to_string());
+    if addr.ip().is_loopback() {
+        hosts.extend([format!("localhost:{port}"), format!("127.0.0.1:{port}"), format!("[::1]:{port}")]);
+    }
+    // A browser leaves the default port out.
+    if (https && port == 443) || (!https && port == 80) {
+        let bare: Vec<String> = hosts.iter().filter_map(|h| h.rsplit_once(':').map(|(b, _)| b.to_string())).collect();
+        hosts.extend(bare);
+    }
+    hosts
+}
+
+/// The socket, plain or TLS, bound before the application is built (the
+/// accepted Host names depend on its address).
+enum Bound {
+    Plain(listen::Plain),
+    Tls(listen::Tls),
 }
 
 /// Largest request body accepted (a template body is at most 1 MB by
@@ -96,26 +130,34 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
                 .map_err(|e| Error::local(e.to_string()))??
                 .run();
         }
+        let bound = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Bound::Tls(listen::Tls::bind(args.listen, cert, key).await?),
+            _ => Bound::Plain(listen::Plain::bind(args.listen).await?),
+        };
+        let addr = match &bound {
+            Bound::Tls(l) => l.local_addr(),
+            Bound::Plain(l) => l.local_addr(),
+        };
+        let https = args.tls_cert.is_some();
         let app = Arc::new(web::App {
             sessions: session::Sessions::new(session::random_token(32).as_bytes(), Duration::from_secs(args.session_minutes * 60)),
             limiter: session::LoginLimiter::new(args.max_failed_logins as usize, Duration::from_secs(15 * 60)),
+            logins: tokio::sync::Semaphore::new(8),
+            hosts: accepted_hosts(addr, https, &args.host_name),
             pools,
             pages: pages::environment(),
-            https: args.tls_cert.is_some(),
+            https,
         });
+        tokio::spawn(sweep(app.clone()));
         let router = web::router(app.clone());
-        let scheme = if app.https { "https" } else { "http" };
-        match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => {
-                let listener = listen::Tls::bind(args.listen, cert, key).await?;
-                announce(scheme, listener.local_addr(), &app);
+        announce(if https { "https" } else { "http" }, addr, &app);
+        match bound {
+            Bound::Tls(listener) => {
                 axum::serve(listener, router.into_make_service_with_connect_info::<listen::ClientAddr>())
                     .with_graceful_shutdown(shutdown())
                     .await
             }
-            _ => {
-                let listener = listen::Plain::bind(args.listen).await?;
-                announce(scheme, listener.local_addr(), &app);
+            Bound::Plain(listener) => {
                 axum::serve(listener, router.into_make_service_with_connect_info::<listen::ClientAddr>())
                     .with_graceful_shutdown(shutdown())
                     .await
@@ -123,6 +165,18 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
         }
         .map_err(|e| Error::local(format!("the server failed: {e}")))
     })
+}
+
+/// Every minute: expired sessions go, with the connections of roles left
+/// without one (and their passwords), and aged-out login attempts.
+async fn sweep(app: Arc<web::App>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        for role in app.sessions.sweep() {
+            db::forget(&app.pools, &role).await;
+        }
+        app.limiter.sweep(std::time::SystemTime::now());
+    }
 }
 
 /// The first line of output says where to go (tests read the port from it).
@@ -144,4 +198,19 @@ async fn shutdown() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepted_hosts;
+
+    #[test]
+    fn hosts_accepted_are_the_listen_address_and_the_names_given() {
+        let local = accepted_hosts("127.0.0.1:8420".parse().unwrap(), false, &[]);
+        assert!(local.contains(&"127.0.0.1:8420".to_string()) && local.contains(&"localhost:8420".to_string()));
+        assert!(!local.iter().any(|h| h.contains("evil")));
+        let proxied = accepted_hosts("10.0.0.5:443".parse().unwrap(), true, &["Prompts.Example.com".into()]);
+        assert!(proxied.contains(&"prompts.example.com".to_string()) && proxied.contains(&"10.0.0.5".to_string()));
+        assert!(accepted_hosts("0.0.0.0:8420".parse().unwrap(), false, &[]).is_empty(), "every address, no name: any host");
+    }
 }

@@ -146,6 +146,30 @@ impl Sessions {
         }
     }
 
+    /// Drops expired sessions; returns the roles left without a session
+    /// (their connections can go).
+    pub fn sweep(&self) -> Vec<String> {
+        let now = now_secs();
+        let mut map = self.by_id.lock().unwrap_or_else(|e| e.into_inner());
+        let expired: Vec<String> = map.values().filter(|s| s.expires <= now).map(|s| s.role.clone()).collect();
+        map.retain(|_, s| s.expires > now);
+        let mut gone: Vec<String> = expired.into_iter().filter(|r| !map.values().any(|s| &s.role == r)).collect();
+        gone.sort();
+        gone.dedup();
+        gone
+    }
+
+    /// Signs a message shown after a redirect (`done=`), so a link made
+    /// elsewhere cannot put words of its own on a page of this server.
+    pub fn sign_text(&self, text: &str) -> String {
+        B64.encode(hmac::sign(&self.signer.key, format!("done:{text}").as_bytes()).as_ref())
+    }
+
+    /// Whether `sig` is this server's signature of `text`.
+    pub fn signed(&self, text: &str, sig: &str) -> bool {
+        B64.decode(sig).is_ok_and(|tag| hmac::verify(&self.signer.key, format!("done:{text}").as_bytes(), &tag).is_ok())
+    }
+
     /// Ends a session; true if the role has no other session left (its
     /// connections can go).
     pub fn close(&self, id: &str) -> Option<(String, bool)> {
@@ -171,24 +195,32 @@ impl LoginLimiter {
         LoginLimiter { max_failures, window, failures: Mutex::new(HashMap::new()) }
     }
 
-    /// How long `addr` must wait before trying again, if it must.
-    pub fn wait(&self, addr: IpAddr, now: SystemTime) -> Option<Duration> {
+    /// Counts a login attempt from `addr` before it is made (so attempts
+    /// sent at once count together), or says how long `addr` must wait.
+    /// A successful login clears the count (`succeeded`).
+    pub fn attempt(&self, addr: IpAddr, now: SystemTime) -> Result<(), Duration> {
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         let list = map.entry(addr).or_default();
         list.retain(|t| now.duration_since(*t).map(|d| d < self.window).unwrap_or(true));
-        if list.len() < self.max_failures {
-            return None;
+        if list.len() >= self.max_failures {
+            let oldest = list.iter().min().copied().unwrap_or(now);
+            return Err(self.window.saturating_sub(now.duration_since(oldest).unwrap_or_default()).max(Duration::from_secs(1)));
         }
-        let oldest = *list.iter().min()?;
-        Some(self.window.saturating_sub(now.duration_since(oldest).unwrap_or_default()).max(Duration::from_secs(1)))
-    }
-
-    pub fn failed(&self, addr: IpAddr, now: SystemTime) {
-        self.failures.lock().unwrap_or_else(|e| e.into_inner()).entry(addr).or_default().push(now);
+        list.push(now);
+        Ok(())
     }
 
     pub fn succeeded(&self, addr: IpAddr) {
         self.failures.lock().unwrap_or_else(|e| e.into_inner()).remove(&addr);
+    }
+
+    /// Forgets addresses whose attempts have all aged out.
+    pub fn sweep(&self, now: SystemTime) {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, list| {
+            list.retain(|t| now.duration_since(*t).map(|d| d < self.window).unwrap_or(true));
+            !list.is_empty()
+        });
     }
 }
 
@@ -226,18 +258,19 @@ mod tests {
     }
 
     #[test]
-    fn the_limiter_refuses_after_repeated_failures_then_forgets() {
+    fn the_limiter_counts_attempts_as_they_start_then_forgets() {
         let l = LoginLimiter::new(3, Duration::from_secs(60));
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        // Three attempts at once (none finished yet): the fourth waits.
         for i in 0..3 {
-            assert_eq!(l.wait(ip, t0), None);
-            l.failed(ip, t0 + Duration::from_secs(i));
+            assert_eq!(l.attempt(ip, t0 + Duration::from_secs(i)), Ok(()));
         }
-        let wait = l.wait(ip, t0 + Duration::from_secs(10)).unwrap();
-        assert_eq!(wait, Duration::from_secs(50));
-        assert_eq!(l.wait(ip, t0 + Duration::from_secs(61)), None, "the oldest failure aged out");
+        assert_eq!(l.attempt(ip, t0 + Duration::from_secs(10)), Err(Duration::from_secs(50)));
+        assert_eq!(l.attempt(ip, t0 + Duration::from_secs(61)), Ok(()), "the oldest attempt aged out");
         l.succeeded(ip);
-        assert_eq!(l.wait(ip, t0 + Duration::from_secs(10)), None);
+        assert_eq!(l.attempt(ip, t0 + Duration::from_secs(62)), Ok(()));
+        l.sweep(t0 + Duration::from_secs(200));
+        assert!(l.failures.lock().unwrap().is_empty(), "aged-out addresses are forgotten");
     }
 }

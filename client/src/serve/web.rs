@@ -29,6 +29,10 @@ const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
 pub struct App {
     pub sessions: Sessions,
     pub limiter: LoginLimiter,
+    /// Logins checked at once.
+    pub logins: tokio::sync::Semaphore,
+    /// Host headers accepted (names this server is reached by); empty: any.
+    pub hosts: Vec<String>,
     pub pools: Arc<Pools>,
     pub pages: minijinja::Environment<'static>,
     /// Served over TLS: cookies are marked Secure.
@@ -47,8 +51,22 @@ pub fn router(app: Shared) -> Router {
         .nest("/api", api::routes())
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn(refuse_large))
+        .layer(middleware::from_fn_with_state(app.clone(), known_host))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// Requests must name this server by one of its names (`App::hosts`): a
+/// page whose own name an attacker points at this server (DNS rebinding)
+/// sends its name, and is refused.
+async fn known_host(State(app): State<Shared>, req: Request, next: Next) -> Response {
+    if !app.hosts.is_empty() {
+        let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+        if !app.hosts.contains(&host) {
+            return (StatusCode::MISDIRECTED_REQUEST, "This server is not reached by that name (see --host-name).").into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// A body announced larger than the limit is refused at once, before a
@@ -227,18 +245,29 @@ pub struct Credentials {
 /// Returns the role's pgprompt privileges.
 pub async fn authenticate(app: &App, addr: ClientAddr, creds: &Credentials) -> Result<Privileges, Failure> {
     let ip = addr.0.ip();
-    if let Some(wait) = app.limiter.wait(ip, SystemTime::now()) {
+    // Counted before it is tried, so logins sent at once count together.
+    if let Err(wait) = app.limiter.attempt(ip, SystemTime::now()) {
         return Err(Failure::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!("Too many failed logins from your address. Try again in {} seconds.", wait.as_secs().max(1)),
         ));
     }
+    let result = check_login(app, creds).await;
+    match &result {
+        Ok(_) => app.limiter.succeeded(ip),
+        // Every failure is answered late, whatever failed.
+        Err(_) => tokio::time::sleep(FAILED_LOGIN_DELAY).await,
+    }
+    result
+}
+
+async fn check_login(app: &App, creds: &Credentials) -> Result<Privileges, Failure> {
     let refused = || Failure::new(StatusCode::UNAUTHORIZED, "Login failed: that role and password do not match.");
     if creds.role.is_empty() || creds.password.is_empty() || creds.role.len() > 63 || creds.password.len() > 1000 {
-        app.limiter.failed(ip, SystemTime::now());
-        tokio::time::sleep(FAILED_LOGIN_DELAY).await;
         return Err(refused());
     }
+    // A few logins at a time: each opens two connections.
+    let _permit = app.logins.acquire().await.map_err(|e| Failure::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     let (pools, role, password) = (app.pools.clone(), creds.role.clone(), creds.password.clone());
     let checked = tokio::task::spawn_blocking(move || -> pgprompt_client::Result<Option<Privileges>> {
         let mut c = match pools.connect(&role, &password) {
@@ -261,22 +290,19 @@ pub async fn authenticate(app: &App, addr: ClientAddr, creds: &Credentials) -> R
     .await
     .map_err(|e| Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     match checked {
-        Ok(Some(p)) => {
-            app.limiter.succeeded(ip);
-            Ok(p)
-        }
-        Ok(None) => {
-            app.limiter.failed(ip, SystemTime::now());
-            tokio::time::sleep(FAILED_LOGIN_DELAY).await;
-            Err(refused())
-        }
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Err(refused()),
         Err(e) if e.sqlstate.as_deref() == Some("28000") => Err(Failure {
             status: StatusCode::FORBIDDEN,
             message: e.message,
             sqlstate: e.sqlstate,
             explanation: Some("The database does not check this role's password."),
         }),
-        Err(e) => Err(e.into()),
+        // Not logged in yet: no detail of where the database is.
+        Err(e) => {
+            let (status, explanation) = explain(e.sqlstate.as_deref());
+            Err(Failure { status, message: "The login could not be checked.".into(), sqlstate: e.sqlstate, explanation: Some(explanation) })
+        }
     }
 }
 

@@ -46,6 +46,8 @@ pub struct Event {
     pub id: String,
     pub channel: String,
     pub payload: String,
+    /// The backend that sent the notification.
+    pub sender: i32,
 }
 
 /// The `X-Pgprompt-Signature` of a body sent at `timestamp` (Unix seconds):
@@ -95,6 +97,8 @@ pub fn body(format: &str, e: &Event, sent_at: u64) -> String {
             ),
             _ => format!("pgprompt change: {}", serde_json::to_string(&payload).unwrap_or_default()),
         };
+        // Slack reads <...> as links and mentions (<!channel>): escaped.
+        let what = what.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
         return json!({"text": what}).to_string();
     }
     json!({"event_id": e.id, "channel": e.channel, "payload": payload, "sent_at": sent_at}).to_string()
@@ -152,6 +156,20 @@ impl Log {
         })
     }
 
+    /// Whether the backend that sent a notification runs as a role that
+    /// may make the changes and checks that notify (pgprompt_admin):
+    /// NOTIFY takes no privilege, so any role that may connect could send
+    /// one. `None` when the backend is gone (a session that ended at once).
+    fn sent_by_admin(&self, pid: i32) -> Result<Option<bool>> {
+        self.with(|c| {
+            Ok(c.query_opt(
+                "SELECT pg_catalog.pg_has_role(a.usesysid, 'pgprompt_admin', 'USAGE') FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1",
+                &[&pid],
+            )?
+            .map(|r| r.get(0)))
+        })
+    }
+
     fn record(&self, t: &Target, e: &Event, attempt: u32, a: &Attempt) -> Result<()> {
         let status = a.status.map(i32::from);
         let ms = a.took.as_millis().min(i32::MAX as u128) as i32;
@@ -204,14 +222,21 @@ pub fn start_checked(pools: Arc<Pools>, role: String, password: String, settings
 }
 
 impl Dispatcher {
-    /// Delivers events as they come, each webhook in a task of its own.
+    /// Delivers events as they come, each webhook in a task of its own, at
+    /// most `IN_FLIGHT` at once (the rest wait their turn).
     pub fn run(mut self) {
+        const IN_FLIGHT: usize = 64;
+        let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(event) = self.rx.recv().await {
-                let l = self.log.clone();
-                let channel = event.channel.clone();
-                let targets = match tokio::task::spawn_blocking(move || l.targets(&channel)).await {
-                    Ok(Ok(t)) => t,
+                let (l, channel, pid) = (self.log.clone(), event.channel.clone(), event.sender);
+                let found = tokio::task::spawn_blocking(move || Ok::<_, Error>((l.sent_by_admin(pid)?, l.targets(&channel)?))).await;
+                let targets = match found {
+                    Ok(Ok((Some(false), _))) => {
+                        eprintln!("pgprompt serve: webhooks: ignored a {} notification sent by a role that is not a pgprompt administrator", event.channel);
+                        continue;
+                    }
+                    Ok(Ok((_, t))) => t,
                     Ok(Err(e)) => {
                         eprintln!("pgprompt serve: webhooks: could not read prompt_webhooks: {e}");
                         continue;
@@ -219,7 +244,12 @@ impl Dispatcher {
                     Err(_) => continue,
                 };
                 for t in targets {
-                    tokio::spawn(deliver(self.http.clone(), self.log.clone(), self.settings.clone(), t, event.clone()));
+                    let Ok(permit) = permits.clone().acquire_owned().await else { return };
+                    let (http, log, settings, event) = (self.http.clone(), self.log.clone(), self.settings.clone(), event.clone());
+                    tokio::spawn(async move {
+                        deliver(http, log, settings, t, event).await;
+                        drop(permit);
+                    });
                 }
             }
         });
@@ -249,7 +279,7 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
         loop {
             match it.next() {
                 Ok(Some(n)) => {
-                    let e = Event { id: random_token(18), channel: n.channel().to_string(), payload: n.payload().to_string() };
+                    let e = Event { id: random_token(18), channel: n.channel().to_string(), payload: n.payload().to_string(), sender: n.process_id() };
                     if tx.blocking_send(e).is_err() {
                         return;
                     }
@@ -352,10 +382,13 @@ mod tests {
 
     #[test]
     fn bodies_carry_the_event_or_a_slack_text() {
-        let e = Event { id: "k1".into(), channel: "pgprompt_alerts".into(), payload: r#"{"rule": "error_rate", "metric": "error_rate", "value": 0.2, "threshold": 0.05, "window": "00:15:00"}"#.into() };
+        let e = Event { id: "k1".into(), channel: "pgprompt_alerts".into(), sender: 1, payload: r#"{"rule": "error_rate", "metric": "error_rate", "value": 0.2, "threshold": 0.05, "window": "00:15:00"}"#.into() };
         let v: Value = serde_json::from_str(&body("json", &e, 5)).unwrap();
         assert_eq!((v["event_id"].as_str(), v["payload"]["rule"].as_str(), v["sent_at"].as_u64()), (Some("k1"), Some("error_rate"), Some(5)));
         let s: Value = serde_json::from_str(&body("slack", &e, 5)).unwrap();
         assert_eq!(s["text"], "pgprompt alert error_rate: error_rate = 0.2 (threshold 0.05, window 00:15:00)");
+        let sneaky = Event { id: "k2".into(), channel: "pgprompt_changes".into(), sender: 1, payload: r#""<!channel> <https://x|y> & co""#.into() };
+        let s: Value = serde_json::from_str(&body("slack", &sneaky, 5)).unwrap();
+        assert_eq!(s["text"], "pgprompt change: \"&lt;!channel&gt; &lt;https://x|y&gt; &amp; co\"");
     }
 }

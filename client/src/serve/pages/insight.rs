@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
@@ -139,6 +139,7 @@ async fn experiments(State(app): State<Shared>, headers: HeaderMap) -> Response 
 struct ExperimentQuery {
     name: String,
     done: Option<String>,
+    sig: Option<String>,
 }
 
 async fn load_experiment(app: &Shared, headers: &HeaderMap, name: &str) -> Result<(crate::serve::session::Session, Value), Response> {
@@ -184,7 +185,7 @@ async fn experiment(State(app): State<Shared>, headers: HeaderMap, Query(q): Que
     let short: Vec<String> = days.iter().map(|d| d.get(5..).unwrap_or(d).to_string()).collect();
     let metric = x["evolution_metric"].as_str().unwrap_or("success_rate").to_string();
     let evolution_svg = (!days.is_empty()).then(|| charts::lines(&format!("{metric} over time (calls so far)"), &short, &series, ""));
-    let ctx = json!({"x": x, "metric_charts": metric_charts, "evolution_svg": evolution_svg, "evolution_metric": metric, "done": q.done});
+    let ctx = json!({"x": x, "metric_charts": metric_charts, "evolution_svg": evolution_svg, "evolution_metric": metric, "done": super::done(&app, q.done, q.sig)});
     render(&app, "experiment.html", with(&s, ctx), StatusCode::OK)
 }
 
@@ -236,8 +237,7 @@ async fn experiment_action(
     match as_role(&app, &s, move |c| Ok(c.execute(sql, &[&name])?)).await {
         Ok(_) => {
             let done = if action == "start" { "Started." } else { "Stopped: everyone gets the active version." };
-            let q = serde_urlencoded::to_string([("name", f.name.as_str()), ("done", done)]).unwrap_or_default();
-            Redirect::to(&format!("/experiment?{q}")).into_response()
+            super::see(&app, "/experiment", &[("name", &f.name)], done)
         }
         Err(e) => failure_page(&app, Some(&s), e),
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::queries;
 use super::session::Session;
-use super::web::{as_role, html, page_session, Failure, Shared};
+use super::web::{as_role, html, page_session, App, Failure, Shared};
 
 mod insight;
 mod settings;
@@ -60,7 +60,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
 }
 
 /// Renders a page; `ctx` is its JSON context.
-pub fn render(app: &super::web::App, page: &str, ctx: Value, status: StatusCode) -> Response {
+pub fn render(app: &App, page: &str, ctx: Value, status: StatusCode) -> Response {
     match app.pages.get_template(page).and_then(|t| t.render(minijinja::value::Serde(&ctx))) {
         Ok(body) => html(status, body),
         Err(e) => html(StatusCode::INTERNAL_SERVER_ERROR, format!("page {page} failed: {}", minijinja::HtmlEscape(&e.to_string()))),
@@ -80,7 +80,7 @@ pub fn with(s: &Session, extra: Value) -> Value {
     ctx
 }
 
-pub fn failure_page(app: &super::web::App, s: Option<&Session>, f: Failure) -> Response {
+pub fn failure_page(app: &App, s: Option<&Session>, f: Failure) -> Response {
     let err = json!({"error": {"message": f.message, "sqlstate": f.sqlstate, "explanation": f.explanation}});
     let ctx = match s {
         Some(s) => with(s, err),
@@ -123,13 +123,32 @@ async fn home(State(app): State<Shared>, headers: HeaderMap) -> Response {
     render(&app, "home.html", with(&s, json!({"performance": performance})), StatusCode::OK)
 }
 
+/// A redirect after an action, to `path` with `query` (pairs) and what was
+/// done, signed: a page shows a `done` message only with this server's
+/// signature, so a link made elsewhere cannot put words on it.
+pub fn see(app: &App, path: &str, query: &[(&str, &str)], done: &str) -> Response {
+    let sig = app.sessions.sign_text(done);
+    let mut pairs: Vec<(&str, &str)> = query.to_vec();
+    pairs.extend([("done", done), ("sig", sig.as_str())]);
+    let q = serde_urlencoded::to_string(&pairs).unwrap_or_default();
+    axum::response::Redirect::to(&format!("{path}?{q}")).into_response()
+}
+
+/// What was done, if the query's signature is this server's.
+pub fn done(app: &App, done: Option<String>, sig: Option<String>) -> Option<String> {
+    match (done, sig) {
+        (Some(d), Some(s)) if app.sessions.signed(&d, &s) => Some(d),
+        _ => None,
+    }
+}
+
 /// A CSV download: a header row and rows, quoted where needed. A cell that
 /// a spreadsheet would read as a formula (`=`, `+`, `-`, `@` first) is
 /// prefixed with `'`, so opening a download never runs what a template
 /// name or a message smuggled in.
 pub fn csv(filename: &str, header: &[&str], rows: &[Vec<String>]) -> Response {
     fn cell(v: &str) -> String {
-        let v = if v.starts_with(['=', '+', '-', '@']) && v.parse::<f64>().is_err() { format!("'{v}") } else { v.to_string() };
+        let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) && v.parse::<f64>().is_err() { format!("'{v}") } else { v.to_string() };
         if v.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", v.replace('"', "\"\""))
         } else {

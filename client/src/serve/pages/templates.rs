@@ -48,6 +48,7 @@ async fn templates(State(app): State<Shared>, headers: HeaderMap, Query(q): Quer
 struct TemplateQuery {
     name: String,
     done: Option<String>,
+    sig: Option<String>,
 }
 
 /// A template's page, with an outcome to show (done or failed) and the
@@ -106,7 +107,8 @@ async fn run_tests(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<
 
 async fn template(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<TemplateQuery>) -> Response {
     let s = session_or_login!(app, headers);
-    template_page(&app, &s, &q.name, q.done, None, Value::Null).await
+    let done = super::done(&app, q.done, q.sig);
+    template_page(&app, &s, &q.name, done, None, Value::Null).await
 }
 
 #[derive(Deserialize)]
@@ -131,8 +133,12 @@ async fn diff(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<Dif
         Ok(ab) => ab,
         Err(f) => return failure_page(&app, Some(&s), f),
     };
+    // Off the async threads, and bounded: a diff of two long bodies stops
+    // refining after a second (the result is still a correct diff).
     let part = |title: &str, x: &str, y: &str| {
-        let lines: Vec<Value> = similar::TextDiff::from_lines(x, y)
+        let lines: Vec<Value> = similar::TextDiff::configure()
+            .timeout(std::time::Duration::from_secs(1))
+            .diff_lines(x, y)
             .unified_diff()
             .context_radius(3)
             .to_string()
@@ -149,14 +155,21 @@ async fn diff(State(app): State<Shared>, headers: HeaderMap, Query(q): Query<Dif
             .collect();
         json!({"title": title, "changed": x != y, "lines": lines})
     };
-    let parts = vec![
-        part("body", &a.body, &b.body),
-        part("kind", &a.kind, &b.kind),
-        part("config", &a.config, &b.config),
-        part("options", &a.options, &b.options),
-        part("input schema", &a.input_schema, &b.input_schema),
-    ];
-    let ctx = json!({"name": q.name, "from": a.header, "to": b.header, "from_sel": q.from, "to_sel": q.to, "parts": parts});
+    let (from, to) = (a.header.clone(), b.header.clone());
+    let parts = tokio::task::spawn_blocking(move || {
+        vec![
+            part("body", &a.body, &b.body),
+            part("kind", &a.kind, &b.kind),
+            part("config", &a.config, &b.config),
+            part("options", &a.options, &b.options),
+            part("input schema", &a.input_schema, &b.input_schema),
+        ]
+    });
+    let parts = match parts.await {
+        Ok(p) => p,
+        Err(e) => return failure_page(&app, Some(&s), Failure::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    };
+    let ctx = json!({"name": q.name, "from": from, "to": to, "from_sel": q.from, "to_sel": q.to, "parts": parts});
     render(&app, "diff.html", with(&s, ctx), StatusCode::OK)
 }
 
@@ -260,7 +273,7 @@ async fn save(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<SaveF
         }
     };
     match result {
-        Ok(v) => see_template(f.draft.name.trim(), &format!("Saved version {v}.")),
+        Ok(v) => super::see(&app, "/template", &[("name", f.draft.name.trim())], &format!("Saved version {v}.")),
         Err(e) => {
             let form = json!({"name": f.draft.name, "body": f.draft.body, "kind": kind, "config": f.draft.config, "message": f.message,
                               "description": f.description, "category": f.category, "is_new": false});
@@ -268,12 +281,6 @@ async fn save(State(app): State<Shared>, headers: HeaderMap, Form(f): Form<SaveF
             render(&app, "edit.html", with(&s, json!({"form": form, "error": error})), e.status)
         }
     }
-}
-
-/// 303 to a template's page with what was done.
-fn see_template(name: &str, done: &str) -> Response {
-    let q = serde_urlencoded::to_string([("name", name), ("done", done)]).unwrap_or_default();
-    Redirect::to(&format!("/template?{q}")).into_response()
 }
 
 #[derive(Deserialize)]
@@ -339,7 +346,7 @@ async fn action(State(app): State<Shared>, headers: HeaderMap, Path(action): Pat
     .await;
     match outcome {
         Ok(_) if action == "delete" => Redirect::to("/templates").into_response(),
-        Ok(done) => see_template(&f.name, &done),
+        Ok(done) => super::see(&app, "/template", &[("name", &f.name)], &done),
         Err(e) => template_page(&app, &s, &f.name, None, Some(e), Value::Null).await,
     }
 }
