@@ -171,6 +171,19 @@ fn logins_sent_at_once_count_together_and_foreign_names_and_messages_are_refused
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), 3, "{statuses:?}");
     assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 3, "{statuses:?}");
 
+    // A client trickling its headers is disconnected after the header
+    // timeout, and the server goes on.
+    let slow = Server::start(&db.url(), &["--header-timeout", "1"]);
+    let addr = slow.base.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let mut trickle = TcpStream::connect(&addr).unwrap();
+    trickle.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(trickle, "GET /login HTTP/1.1\r\nHost: {addr}\r\n").unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = trickle.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(5), "disconnected after {:?}", started.elapsed());
+    assert_eq!(reply(agent().get(format!("{}/login", slow.base)).call()).status, 200);
+
     // A request naming another host (DNS rebinding) is refused.
     let foreign = reply(agent().get(format!("{}/login", server.base)).header("Host", "attacker.example:8420").call());
     assert_eq!(foreign.status, 421);

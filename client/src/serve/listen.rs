@@ -7,8 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use pgprompt_client::{Error, Result};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -50,11 +49,6 @@ impl Listener for Plain {
     }
 }
 
-impl Connected<IncomingStream<'_, Plain>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, Plain>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 /// HTTPS: connections whose handshake completed, from a task that
 /// accepts and spawns a handshake per connection.
@@ -120,8 +114,3 @@ impl Listener for Tls {
     }
 }
 
-impl Connected<IncomingStream<'_, Tls>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, Tls>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}

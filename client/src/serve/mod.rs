@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// cannot reach the server through a name it controls (DNS rebinding).
     #[arg(long, value_delimiter = ',')]
     pub host_name: Vec<String>,
+    /// Seconds a client may take to send a request's headers (a client
+    /// trickling them is disconnected instead of holding a connection).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout: u64,
 }
 
 /// The Host headers to accept: the listen address (and, on loopback,
@@ -152,19 +156,51 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
         let router = web::router(app.clone());
         announce(if https { "https" } else { "http" }, addr, &app);
         match bound {
-            Bound::Tls(listener) => {
-                axum::serve(listener, router.into_make_service_with_connect_info::<listen::ClientAddr>())
-                    .with_graceful_shutdown(shutdown())
-                    .await
-            }
-            Bound::Plain(listener) => {
-                axum::serve(listener, router.into_make_service_with_connect_info::<listen::ClientAddr>())
-                    .with_graceful_shutdown(shutdown())
-                    .await
-            }
+            Bound::Tls(listener) => serve_on(listener, router, Duration::from_secs(args.header_timeout)).await,
+            Bound::Plain(listener) => serve_on(listener, router, Duration::from_secs(args.header_timeout)).await,
         }
-        .map_err(|e| Error::local(format!("the server failed: {e}")))
+        Ok(())
     })
+}
+
+/// Connections served at once; more wait in the listen queue.
+const MAX_CONNECTIONS: usize = 512;
+
+/// Serves connections until interrupted, each with the client's address,
+/// a time limit for its headers (slowloris) and a place among
+/// `MAX_CONNECTIONS`; at shutdown, requests under way finish (for up to 10
+/// seconds).
+async fn serve_on<L>(mut listener: L, router: axum::Router, header_timeout: Duration)
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let places = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let stop = shutdown();
+    tokio::pin!(stop);
+    loop {
+        let place = tokio::select! {
+            place = places.clone().acquire_owned() => place,
+            _ = &mut stop => break,
+        };
+        let Ok(place) = place else { break };
+        let (io, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stop => break,
+        };
+        let service = router.clone().layer(axum::Extension(axum::extract::ConnectInfo(listen::ClientAddr(addr))));
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+        let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service).into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(place);
+        });
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), graceful.shutdown()).await;
 }
 
 /// Every minute: expired sessions go, with the connections of roles left
