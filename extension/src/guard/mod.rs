@@ -69,9 +69,11 @@ fn interrupts() {
 }
 
 /// Texts longer than this are scanned in windows of this size, so a scan
-/// can be interrupted between them (one regex pass cannot be). Texts are at
-/// most pgprompt.max_scan_bytes (1 MB unless a superuser raised it).
-const WINDOW: usize = 1 << 20;
+/// can be interrupted between them (one regex pass cannot be): a window's
+/// pass takes a few milliseconds, short enough for a cancel to land within
+/// 100 ms on a loaded machine. Texts are at most pgprompt.max_scan_bytes
+/// (1 MB unless a superuser raised it).
+const WINDOW: usize = 1 << 18;
 /// How far each window reaches into the next: findings are short (PII,
 /// phrases, keywords; a user regex matching more than this across a window
 /// boundary would be cut there).
@@ -581,7 +583,13 @@ impl Scanner {
             let window = &text[start..boundary(next + OVERLAP)];
             let next_chars = start_chars + text[start..next].chars().count();
             let mut found = Vec::new();
+            let before = *budget;
             self.scan_view(&normalize::fold(window), None, direction, 0, true, budget, &mut found);
+            // Encoded runs in the overlap are decoded again by the next
+            // window: they count once against the decoding budget, so a
+            // text of at most `decode::BUDGET` bytes is decoded whole
+            // however it is cut.
+            *budget += (before - *budget).min(window.len() - (next - start));
             out.extend(found.into_iter().filter_map(|mut f| {
                 f.start += start_chars;
                 f.end += start_chars;
