@@ -159,7 +159,7 @@ fn fold(pattern: &str) -> String {
             let small = normalize::fold(&c.to_lowercase().to_string()).text;
             let capital = normalize::fold(&c.to_uppercase().to_string()).text;
             if small.to_lowercase() == capital.to_lowercase() {
-                small
+                regex::escape(&small)
             } else {
                 format!("(?:{}|{})", regex::escape(&small), regex::escape(&capital))
             }
