@@ -287,7 +287,7 @@ BEGIN
                   AND (r.metric = 'daily_cost_usd' OR v_calls >= r.min_executions)
                   AND CASE WHEN r.metric = 'success_rate' THEN value < r.threshold ELSE value > r.threshold END;
         IF firing THEN
-            PERFORM pg_notify('pgprompt_alerts', jsonb_build_object(
+            PERFORM _publish('pgprompt_alerts', jsonb_build_object(
                 'rule', r.name, 'metric', r.metric, 'template', template, 'value', value,
                 'threshold', r.threshold, 'window', r.time_window::text, 'executions', v_calls)::text);
         END IF;

@@ -2978,7 +2978,7 @@ BEGIN
                   AND (r.metric = 'daily_cost_usd' OR v_calls >= r.min_executions)
                   AND CASE WHEN r.metric = 'success_rate' THEN value < r.threshold ELSE value > r.threshold END;
         IF firing THEN
-            PERFORM pg_notify('pgprompt_alerts', jsonb_build_object(
+            PERFORM _publish('pgprompt_alerts', jsonb_build_object(
                 'rule', r.name, 'metric', r.metric, 'template', template, 'value', value,
                 'threshold', r.threshold, 'window', r.time_window::text, 'executions', v_calls)::text);
         END IF;
@@ -4485,3 +4485,66 @@ SELECT pg_catalog.pg_extension_config_dump('prompt_webhook_deliveries_id_seq', '
 GRANT SELECT, INSERT, UPDATE, DELETE ON prompt_webhooks TO pgprompt_admin;
 GRANT SELECT, INSERT, DELETE ON prompt_webhook_deliveries TO pgprompt_admin;
 GRANT USAGE, SELECT ON SEQUENCE prompt_webhooks_id_seq, prompt_webhook_deliveries_id_seq TO pgprompt_admin;
+
+-- Events: every change and firing alert recorded as well as NOTIFYed
+-- (prompt_events, _publish), so webhooks deliver only what the extension
+-- published, and nothing sent while a listener was away is lost.
+-- Every change and firing alert is written here as well as NOTIFYed: a
+-- NOTIFY takes no privilege (any role that may connect can send one on any
+-- channel), and one sent while a listener was away is lost. This table is
+-- what pgprompt serve --webhooks delivers: the notification only wakes it.
+-- Only _publish writes it (as the extension's owner); events are kept seven
+-- days.
+CREATE TABLE prompt_events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel    text NOT NULL CHECK (channel IN ('pgprompt_changes', 'pgprompt_alerts')),
+    payload    jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX prompt_events_created_idx ON prompt_events (created_at);
+
+COMMENT ON TABLE prompt_events IS
+    'The events of pgprompt_changes and pgprompt_alerts as they were committed, written only by the extension: what pgprompt serve --webhooks delivers (a NOTIFY anyone could send is only its cue). Kept seven days.';
+COMMENT ON COLUMN prompt_events.id IS 'Order of events.';
+COMMENT ON COLUMN prompt_events.channel IS 'pgprompt_changes or pgprompt_alerts.';
+COMMENT ON COLUMN prompt_events.payload IS 'The notification''s payload.';
+COMMENT ON COLUMN prompt_events.created_at IS 'When the transaction that made it ran.';
+
+-- Records an event and NOTIFYs it (both at commit only: a rolled-back
+-- change leaves neither), pruning events older than seven days.
+CREATE FUNCTION _publish(p_channel text, p_payload text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM prompt_events WHERE created_at < now() - interval '7 days';
+    INSERT INTO prompt_events (channel, payload) VALUES (p_channel, p_payload::jsonb);
+    PERFORM pg_notify(p_channel, p_payload);
+END
+$$;
+
+COMMENT ON FUNCTION _publish(text, text) IS
+    'Internal: records an event in prompt_events and NOTIFYs it on its channel. No role may call it: only the extension''s triggers and writers.';
+
+CREATE OR REPLACE FUNCTION _notify_change(p_template text, p_version integer, p_action text, p_label text DEFAULT NULL)
+RETURNS void
+LANGUAGE sql
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+    SELECT _publish('pgprompt_changes',
+        json_strip_nulls(json_build_object(
+            'template', p_template,
+            'version', p_version,
+            'action', p_action,
+            'label', p_label))::text);
+$$;
+
+COMMENT ON FUNCTION _notify_change(text, integer, text, text) IS
+    'Internal: publishes {"template", "version", "action", "label"} on pgprompt_changes (see _publish).';
+
+REVOKE ALL ON FUNCTION _publish(text, text) FROM PUBLIC;
+GRANT SELECT, DELETE ON prompt_events TO pgprompt_admin;
+GRANT USAGE, SELECT ON SEQUENCE prompt_events_id_seq TO pgprompt_admin;

@@ -155,6 +155,8 @@ $$;
 -- anyway).
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA pgprompt TO pgprompt_admin;
 REVOKE EXECUTE ON FUNCTION _audit(text, text, text, bigint, integer, jsonb, jsonb) FROM pgprompt_admin;
+-- Events come from the extension alone (prompt_events, which webhooks trust).
+REVOKE EXECUTE ON FUNCTION _publish(text, text) FROM pgprompt_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA pgprompt TO pgprompt_admin;
 REVOKE INSERT, UPDATE, DELETE ON prompt_audit_logs FROM pgprompt_admin;
 -- Scores are written by prompt_score alone, which keeps their statistics.
@@ -164,4 +166,6 @@ REVOKE INSERT, UPDATE, DELETE ON prompt_scores FROM pgprompt_admin;
 REVOKE INSERT, UPDATE, DELETE ON prompt_approvals, prompt_imported_approvals FROM pgprompt_admin;
 -- The webhook delivery log is append-only (DELETE prunes it).
 REVOKE UPDATE ON prompt_webhook_deliveries FROM pgprompt_admin;
+-- Events are written by _publish alone (DELETE prunes them).
+REVOKE INSERT, UPDATE ON prompt_events FROM pgprompt_admin;
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA pgprompt TO pgprompt_admin;

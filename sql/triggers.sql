@@ -1,5 +1,5 @@
 -- Triggers: timestamps, immutability, activation history, audit log and
--- change notifications. They fire for the API functions and for direct SQL
+-- change events (prompt_events and NOTIFY). They fire for the API functions and for direct SQL
 -- alike, so nothing changes unrecorded whichever way it is changed.
 --
 -- Restored history is not a new event: rows that pg_restore brings back,
@@ -16,6 +16,50 @@ COMMENT ON FUNCTION _restoring() IS
     'Internal: true while the extension''s own script runs (CREATE or ALTER EXTENSION) and in a superuser''s restoring session (pg_restore, or session_replication_role = replica); rows written then are history, not new events.';
 
 ------------------------------------------------------------------------------
+-- Events
+------------------------------------------------------------------------------
+
+-- Every change and firing alert is written here as well as NOTIFYed: a
+-- NOTIFY takes no privilege (any role that may connect can send one on any
+-- channel), and one sent while a listener was away is lost. This table is
+-- what pgprompt serve --webhooks delivers: the notification only wakes it.
+-- Only _publish writes it (as the extension's owner); events are kept seven
+-- days.
+CREATE TABLE prompt_events (
+    id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    channel    text NOT NULL CHECK (channel IN ('pgprompt_changes', 'pgprompt_alerts')),
+    payload    jsonb NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX prompt_events_created_idx ON prompt_events (created_at);
+
+COMMENT ON TABLE prompt_events IS
+    'The events of pgprompt_changes and pgprompt_alerts as they were committed, written only by the extension: what pgprompt serve --webhooks delivers (a NOTIFY anyone could send is only its cue). Kept seven days.';
+COMMENT ON COLUMN prompt_events.id IS 'Order of events.';
+COMMENT ON COLUMN prompt_events.channel IS 'pgprompt_changes or pgprompt_alerts.';
+COMMENT ON COLUMN prompt_events.payload IS 'The notification''s payload.';
+COMMENT ON COLUMN prompt_events.created_at IS 'When the transaction that made it ran.';
+
+-- Records an event and NOTIFYs it (both at commit only: a rolled-back
+-- change leaves neither), pruning events older than seven days.
+CREATE FUNCTION _publish(p_channel text, p_payload text)
+RETURNS void
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = pgprompt, pg_catalog, pg_temp
+AS $$
+BEGIN
+    DELETE FROM prompt_events WHERE created_at < now() - interval '7 days';
+    INSERT INTO prompt_events (channel, payload) VALUES (p_channel, p_payload::jsonb);
+    PERFORM pg_notify(p_channel, p_payload);
+END
+$$;
+
+COMMENT ON FUNCTION _publish(text, text) IS
+    'Internal: records an event in prompt_events and NOTIFYs it on its channel. No role may call it: only the extension''s triggers and writers.';
+
+------------------------------------------------------------------------------
 -- Helpers
 ------------------------------------------------------------------------------
 
@@ -26,7 +70,7 @@ RETURNS void
 LANGUAGE sql
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
-    SELECT pg_notify('pgprompt_changes',
+    SELECT _publish('pgprompt_changes',
         json_strip_nulls(json_build_object(
             'template', p_template,
             'version', p_version,
@@ -35,7 +79,7 @@ AS $$
 $$;
 
 COMMENT ON FUNCTION _notify_change(text, integer, text, text) IS
-    'Internal: NOTIFY pgprompt_changes with {"template", "version", "action", "label"} as JSON.';
+    'Internal: publishes {"template", "version", "action", "label"} on pgprompt_changes (see _publish).';
 
 -- Appends one audit row.
 CREATE FUNCTION _audit(p_action text, p_object_type text, p_object_name text,

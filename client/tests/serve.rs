@@ -716,6 +716,13 @@ fn webhooks_deliver_signed_events_retry_with_backoff_and_log_every_attempt() {
     forger.user(&app).password(&pw);
     let mut forger = forger.connect(pgprompt_tests::NoTls).unwrap();
     forger.batch_execute(r#"NOTIFY pgprompt_changes, '{"template": "forged", "action": "activate"}'"#).unwrap();
+    // Nor is one from a session that is gone before the server could ask
+    // who sent it: what is delivered is what the extension recorded.
+    let mut quick = pgprompt_tests::config(&db.name);
+    quick.user(&app).password(&pw);
+    let mut quick = quick.connect(pgprompt_tests::NoTls).unwrap();
+    quick.batch_execute(r#"NOTIFY pgprompt_changes, '{"template": "forged", "action": "activate"}'"#).unwrap();
+    drop(quick);
     std::thread::sleep(Duration::from_millis(500));
     c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
     let started = Instant::now();
@@ -767,6 +774,34 @@ fn webhooks_deliver_signed_events_retry_with_backoff_and_log_every_attempt() {
     assert_eq!(header(&retried[0].0, "idempotency-key"), header(&retried[1].0, "idempotency-key"));
     let text: Value = serde_json::from_str(&slack.requests()[0].1).unwrap();
     assert!(text["text"].as_str().unwrap().starts_with("pgprompt change: "), "{text}");
+}
+
+/// A change committed while the server's connection to the database is
+/// down (a network cut, a restart) is delivered once it is back: events are
+/// read from prompt_events, not only heard.
+#[test]
+fn webhooks_deliver_what_was_committed_while_the_database_was_away() {
+    let db = TestDb::new();
+    let ok = Receiver::start(&[200], Duration::ZERO);
+    let mut c = db.connect();
+    c.execute("INSERT INTO prompt_webhooks (name, url, secret) VALUES ('ok', $1, 'a-secret-of-16-chars')", &[&ok.url]).unwrap();
+    c.batch_execute("SELECT prompt_save('before', 'Made before the server started')").unwrap();
+    let port = pgprompt_tests::config("postgres").get_ports()[0];
+    let relay = Relay::start(port);
+    let _server = Server::start(&format!("postgresql://postgres@127.0.0.1:{}/{}", relay.port, db.name), &["--webhooks"]);
+    std::thread::sleep(Duration::from_millis(500));
+    relay.cut();
+    c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    relay.restore();
+    let started = Instant::now();
+    while ok.requests().is_empty() && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let got: Vec<String> = ok.requests().into_iter().map(|(_, body)| body).collect();
+    assert!(!got.is_empty() && got.iter().all(|b| b.contains(r#""template":"greet""#)), "{got:?}");
+    // What happened before the server started is not sent.
+    assert!(got.iter().all(|b| !b.contains("before")), "{got:?}");
 }
 
 #[test]

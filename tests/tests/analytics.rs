@@ -196,6 +196,11 @@ fn alerts_fire_and_notify() {
     let cost = payloads.iter().find(|p| p["rule"] == "daily_cost").unwrap();
     assert_eq!((cost["metric"].as_str(), cost["window"].as_str(), cost["executions"].as_i64()), (Some("daily_cost_usd"), Some("1 day"), Some(70)));
     drop(iter);
+    // And recorded in prompt_events, as webhooks read them.
+    let recorded: Vec<serde_json::Value> =
+        c.query("SELECT payload FROM prompt_events WHERE channel = 'pgprompt_alerts' ORDER BY id", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(recorded.len(), 4);
+    assert!(payloads.iter().all(|p| recorded.contains(p)), "{recorded:?}");
 
     // Disabled rules are not checked; bad rules are refused.
     c.batch_execute("UPDATE prompt_alert_rules SET enabled = false WHERE name = 'daily_cost'").unwrap();

@@ -100,7 +100,7 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
         for role in ROLES {
             let expected = match role {
                 // The audit writer is nobody's to call.
-                "pgprompt_admin" | "pgprompt_releaser" => name != "_audit",
+                "pgprompt_admin" | "pgprompt_releaser" => name != "_audit" && name != "_publish",
                 "pgprompt_app" => APP_FUNCTIONS.contains(&name.as_str()) || READER_FUNCTIONS.contains(&name.as_str()),
                 _ => READER_FUNCTIONS.contains(&name.as_str()),
             };
@@ -188,6 +188,8 @@ fn every_function_and_table_has_the_privileges_of_the_matrix() {
                     }
                     // The webhook delivery log: appended to and pruned, never changed.
                     ("pgprompt_admin" | "pgprompt_releaser", "UPDATE") if name == "prompt_webhook_deliveries" => false,
+                    // Events: written by _publish alone (webhooks trust them), pruned.
+                    ("pgprompt_admin" | "pgprompt_releaser", "INSERT" | "UPDATE") if name == "prompt_events" => false,
                     ("pgprompt_admin" | "pgprompt_releaser", _) => true,
                     (_, "SELECT") if READER_RELATIONS.contains(&name.as_str()) => true,
                     ("pgprompt_app", "SELECT") => APP_RELATIONS.contains(&name.as_str()),

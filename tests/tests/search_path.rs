@@ -206,6 +206,12 @@ fn calls() -> Vec<(&'static str, &'static str, &'static str)> {
             "INSERT INTO pgprompt.prompt_labels (template_id, label, version) SELECT id, 'x{n}', 1 FROM pgprompt.prompt_templates WHERE name = 't'",
             "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_audit_logs WHERE action = 'label_set' AND object_name = 't@x{n}')",
         ),
+        // Events are recorded as the owner, whoever made the change.
+        (
+            "_publish",
+            "INSERT INTO pgprompt.prompt_labels (template_id, label, version) SELECT id, 'y{n}', 1 FROM pgprompt.prompt_templates WHERE name = 't'",
+            "SELECT EXISTS (SELECT 1 FROM pgprompt.prompt_events WHERE payload ->> 'label' = 'y{n}')",
+        ),
     ]
 }
 

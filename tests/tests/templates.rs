@@ -478,6 +478,26 @@ fn changes_are_notified_at_commit_only() {
         ],
         "the rolled-back activation must not be announced"
     );
+    // The same events, in the same order, are recorded in prompt_events
+    // (what webhooks deliver), and nothing else is.
+    let recorded: Vec<serde_json::Value> = c
+        .query("SELECT payload FROM prompt_events WHERE channel = 'pgprompt_changes' ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, got);
+    // No role writes them: not an application, not an administrator.
+    for role in ["pgprompt_app", "pgprompt_admin"] {
+        let forged = c.batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {role}; INSERT INTO prompt_events (channel, payload) VALUES ('pgprompt_changes', '{{}}'); COMMIT;"
+        ));
+        assert_eq!(pgprompt_tests::sqlstate(forged), "42501", "{role}");
+        c.batch_execute("ROLLBACK").unwrap();
+        let called = c.batch_execute(&format!("BEGIN; SET LOCAL ROLE {role}; SELECT _publish('pgprompt_changes', '{{}}'); COMMIT;"));
+        assert_eq!(pgprompt_tests::sqlstate(called), "42501", "{role}");
+        c.batch_execute("ROLLBACK").unwrap();
+    }
 }
 
 #[test]

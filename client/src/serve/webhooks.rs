@@ -1,8 +1,14 @@
-//! Webhooks (`pgprompt serve --webhooks`): the server LISTENs on
-//! `pgprompt_changes` and `pgprompt_alerts` and delivers each event to the
+//! Webhooks (`pgprompt serve --webhooks`): the server delivers each event
+//! the extension records in `prompt_events` (every change and firing
+//! alert, also NOTIFYed on `pgprompt_changes` and `pgprompt_alerts`) to the
 //! enabled rows of `prompt_webhooks` subscribed to its channel, as an
 //! HMAC-SHA256-signed POST, retried with exponential backoff; every attempt
-//! is logged in `prompt_webhook_deliveries`. Deliveries run in tasks of
+//! is logged in `prompt_webhook_deliveries`. It LISTENs on both channels,
+//! but a notification only tells it to read the events after the last it
+//! read: NOTIFY takes no privilege, so any role that may connect could
+//! send one, while only the extension writes `prompt_events`. And events
+//! committed while the listening connection was down (a restart) are read
+//! once it is back. Deliveries run in tasks of
 //! their own: a slow or failing receiver never holds up the server or other
 //! receivers. Only loopback addresses and the hosts the operator allowed
 //! (`--webhook-hosts`) are contacted, and redirects are not followed, so a
@@ -23,7 +29,6 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::db::Pools;
-use super::session::random_token;
 
 pub const CHANNELS: [&str; 2] = ["pgprompt_changes", "pgprompt_alerts"];
 
@@ -40,15 +45,20 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
-/// One notification, with the idempotency key every attempt carries.
+/// One event of `prompt_events`, with the idempotency key every attempt
+/// carries: its id and time, the same for every server delivering it.
 #[derive(Clone, Debug)]
 pub struct Event {
     pub id: String,
     pub channel: String,
     pub payload: String,
-    /// The backend that sent the notification.
-    pub sender: i32,
 }
+
+/// How often the listener reads new events without being told to (a
+/// safety net: every commit that records one also notifies).
+const CATCH_UP: Duration = Duration::from_secs(30);
+/// Events read at a time.
+const BATCH: i64 = 500;
 
 /// The `X-Pgprompt-Signature` of a body sent at `timestamp` (Unix seconds):
 /// `v1=` and the hex HMAC-SHA256 of `timestamp.body` under the secret.
@@ -132,16 +142,26 @@ struct Log {
 }
 
 impl Log {
-    fn with<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the connection, opening one when there is none; when
+    /// the connection turns out to have broken under `f` (the database
+    /// restarted since), once more on a new one.
+    fn with<T>(&self, f: impl Fn(&mut Client) -> Result<T>) -> Result<T> {
         let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
-        if guard.as_ref().map_or(true, |c| c.is_closed()) {
-            *guard = Some(self.pools.connect(&self.role, &self.password)?);
+        let mut retried = false;
+        loop {
+            if guard.as_ref().map_or(true, |c| c.is_closed()) {
+                *guard = Some(self.pools.connect(&self.role, &self.password)?);
+            }
+            let result = f(guard.as_mut().expect("connected above"));
+            if guard.as_ref().is_some_and(|c| c.is_closed()) {
+                *guard = None;
+                if result.is_err() && !retried {
+                    retried = true;
+                    continue;
+                }
+            }
+            return result;
         }
-        let result = f(guard.as_mut().expect("connected above"));
-        if guard.as_ref().is_some_and(|c| c.is_closed()) {
-            *guard = None;
-        }
-        result
     }
 
     fn targets(&self, channel: &str) -> Result<Vec<Target>> {
@@ -153,20 +173,6 @@ impl Log {
             .iter()
             .map(|r| Target { id: r.get(0), name: r.get(1), url: r.get(2), secret: r.get(3), format: r.get(4) })
             .collect())
-        })
-    }
-
-    /// Whether the backend that sent a notification runs as a role that
-    /// may make the changes and checks that notify (pgprompt_admin):
-    /// NOTIFY takes no privilege, so any role that may connect could send
-    /// one. `None` when the backend is gone (a session that ended at once).
-    fn sent_by_admin(&self, pid: i32) -> Result<Option<bool>> {
-        self.with(|c| {
-            Ok(c.query_opt(
-                "SELECT pg_catalog.pg_has_role(a.usesysid, 'pgprompt_admin', 'USAGE') FROM pg_catalog.pg_stat_activity a WHERE a.pid = $1",
-                &[&pid],
-            )?
-            .map(|r| r.get(0)))
         })
     }
 
@@ -201,8 +207,8 @@ pub struct Dispatcher {
     rx: mpsc::Receiver<Event>,
 }
 
-/// Checks the role can read `prompt_webhooks` (failing at start, not at the
-/// first event) and starts the listening thread. Blocking: call it off the
+/// Checks the role can read `prompt_webhooks` and `prompt_events` (failing
+/// at start, not at the first event) and starts the listening thread. Blocking: call it off the
 /// async threads.
 pub fn start_checked(pools: Arc<Pools>, role: String, password: String, settings: Settings) -> Result<Dispatcher> {
     let http = reqwest::Client::builder()
@@ -213,6 +219,8 @@ pub fn start_checked(pools: Arc<Pools>, role: String, password: String, settings
         .map_err(|e| Error::local(format!("the webhook client: {e}")))?;
     let log = Arc::new(Log { pools: pools.clone(), role: role.clone(), password: password.clone(), client: Mutex::new(None) });
     log.targets(CHANNELS[0]).map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
+    log.with(|c| Ok(c.execute("SELECT 1 FROM pgprompt.prompt_events LIMIT 0", &[])?))
+        .map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
     let (tx, rx) = mpsc::channel::<Event>(1024);
     std::thread::Builder::new()
         .name("pgprompt-listen".into())
@@ -229,14 +237,10 @@ impl Dispatcher {
         let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
         tokio::spawn(async move {
             while let Some(event) = self.rx.recv().await {
-                let (l, channel, pid) = (self.log.clone(), event.channel.clone(), event.sender);
-                let found = tokio::task::spawn_blocking(move || Ok::<_, Error>((l.sent_by_admin(pid)?, l.targets(&channel)?))).await;
+                let (l, channel) = (self.log.clone(), event.channel.clone());
+                let found = tokio::task::spawn_blocking(move || l.targets(&channel)).await;
                 let targets = match found {
-                    Ok(Ok((Some(false), _))) => {
-                        eprintln!("pgprompt serve: webhooks: ignored a {} notification sent by a role that is not a pgprompt administrator", event.channel);
-                        continue;
-                    }
-                    Ok(Ok((_, t))) => t,
+                    Ok(Ok(t)) => t,
                     Ok(Err(e)) => {
                         eprintln!("pgprompt serve: webhooks: could not read prompt_webhooks: {e}");
                         continue;
@@ -256,9 +260,13 @@ impl Dispatcher {
     }
 }
 
-/// LISTENs forever, reconnecting after the database went away.
+/// LISTENs forever, reconnecting after the database went away; after each
+/// notification, each reconnection and every `CATCH_UP`, reads the events
+/// recorded after the last one read. The first connection starts from the
+/// newest event: what happened before the server started is not sent.
 fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
     let mut wait = Duration::from_millis(500);
+    let mut last: Option<i64> = None;
     loop {
         let mut client = match pools.connect(role, password) {
             Ok(c) => c,
@@ -273,20 +281,60 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
             continue;
         }
         wait = Duration::from_millis(500);
-        let mut notes = client.notifications();
-        let mut it = notes.blocking_iter();
-        use pgprompt_client::postgres::fallible_iterator::FallibleIterator;
         loop {
-            match it.next() {
-                Ok(Some(n)) => {
-                    let e = Event { id: random_token(18), channel: n.channel().to_string(), payload: n.payload().to_string(), sender: n.process_id() };
-                    if tx.blocking_send(e).is_err() {
-                        return;
+            match read_events(&mut client, &mut last) {
+                Ok(events) => {
+                    for e in events {
+                        if tx.blocking_send(e).is_err() {
+                            return;
+                        }
                     }
                 }
-                // The connection ended (a restart): listen again.
-                Ok(None) | Err(_) => break,
+                Err(e) => {
+                    eprintln!("pgprompt serve: webhooks: cannot read prompt_events: {e}");
+                    break;
+                }
             }
+            // Wait for a notification (whatever it says) or the catch-up.
+            use pgprompt_client::postgres::fallible_iterator::FallibleIterator;
+            {
+                let mut notes = client.notifications();
+                if notes.timeout_iter(CATCH_UP).next().is_err() {
+                    break;
+                }
+                // Several notifications at once need one read.
+                while let Ok(Some(_)) = notes.iter().next() {}
+            }
+            if client.is_closed() {
+                break;
+            }
+        }
+    }
+}
+
+/// The events after `last` (all of them, `BATCH` at a time), moving `last`
+/// on; on the first call, none: `last` becomes the newest event's id.
+fn read_events(client: &mut Client, last: &mut Option<i64>) -> Result<Vec<Event>> {
+    let Some(after) = *last else {
+        *last = Some(client.query_one("SELECT coalesce(max(id), 0) FROM pgprompt.prompt_events", &[])?.get(0));
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    let mut after = after;
+    loop {
+        let rows = client.query(
+            "SELECT id, channel, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
+               FROM pgprompt.prompt_events WHERE id > $1 ORDER BY id LIMIT $2",
+            &[&after, &BATCH],
+        )?;
+        for r in &rows {
+            let (id, at): (i64, i64) = (r.get(0), r.get(3));
+            out.push(Event { id: format!("evt_{id}_{at}"), channel: r.get(1), payload: r.get(2) });
+            after = id;
+        }
+        *last = Some(after);
+        if (rows.len() as i64) < BATCH {
+            return Ok(out);
         }
     }
 }
@@ -382,12 +430,12 @@ mod tests {
 
     #[test]
     fn bodies_carry_the_event_or_a_slack_text() {
-        let e = Event { id: "k1".into(), channel: "pgprompt_alerts".into(), sender: 1, payload: r#"{"rule": "error_rate", "metric": "error_rate", "value": 0.2, "threshold": 0.05, "window": "00:15:00"}"#.into() };
+        let e = Event { id: "k1".into(), channel: "pgprompt_alerts".into(), payload: r#"{"rule": "error_rate", "metric": "error_rate", "value": 0.2, "threshold": 0.05, "window": "00:15:00"}"#.into() };
         let v: Value = serde_json::from_str(&body("json", &e, 5)).unwrap();
         assert_eq!((v["event_id"].as_str(), v["payload"]["rule"].as_str(), v["sent_at"].as_u64()), (Some("k1"), Some("error_rate"), Some(5)));
         let s: Value = serde_json::from_str(&body("slack", &e, 5)).unwrap();
         assert_eq!(s["text"], "pgprompt alert error_rate: error_rate = 0.2 (threshold 0.05, window 00:15:00)");
-        let sneaky = Event { id: "k2".into(), channel: "pgprompt_changes".into(), sender: 1, payload: r#""<!channel> <https://x|y> & co""#.into() };
+        let sneaky = Event { id: "k2".into(), channel: "pgprompt_changes".into(), payload: r#""<!channel> <https://x|y> & co""#.into() };
         let s: Value = serde_json::from_str(&body("slack", &sneaky, 5)).unwrap();
         assert_eq!(s["text"], "pgprompt change: \"&lt;!channel&gt; &lt;https://x|y&gt; &amp; co\"");
     }
