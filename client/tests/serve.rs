@@ -436,6 +436,13 @@ fn https_serves_with_a_certificate_from_files_and_marks_cookies_secure() {
     let login = reply(https.post(format!("{}/login", server.base)).send_form([("role", admin.as_str()), ("password", pw.as_str())]));
     assert_eq!(login.status, 303);
     assert!(login.set_cookie.contains("; Secure"), "{}", login.set_cookie);
+    // With the __Host- prefix, and a page served with it.
+    let value = login.set_cookie.split(';').next().unwrap().strip_prefix("__Host-pgprompt_session=").expect("a __Host- cookie");
+    let home = reply(https.get(format!("{}/home", server.base)).header("Cookie", format!("__Host-pgprompt_session={value}")).call());
+    assert_eq!(home.status, 200, "{}", home.body);
+    // The unprefixed name is not the session over HTTPS.
+    let other = reply(https.get(format!("{}/home", server.base)).header("Cookie", format!("pgprompt_session={value}")).call());
+    assert_eq!(other.location, "/login");
     // Plain HTTP to the HTTPS port gets no page.
     assert!(agent().get(server.base.replace("https://", "http://") + "/login").call().is_err());
     // Certificates that cannot be read stop the server with a message.
@@ -520,6 +527,47 @@ fn pages_say_when_the_database_is_away_and_recover_when_it_is_back() {
     let back = b.get("/template?name=greet");
     assert_eq!(back.status, 200, "{}", back.body);
     assert!(back.body.contains("id=\"template-name\">greet<"));
+}
+
+/// One user's burst of requests shares that role's few connections
+/// (--db-connections-per-role): a request waits for one and is answered
+/// 503 when none is freed in time, instead of opening connection after
+/// connection until the database refuses everyone.
+#[test]
+fn a_roles_requests_share_a_bounded_number_of_connections() {
+    let db = TestDb::new();
+    let mut roles = Roles::new(&db);
+    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let mut c = db.connect();
+    c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
+    let server = Server::start(&db.url(), &["--db-connections-per-role", "1", "--db-wait", "1"]);
+    let mut b = Browser::new(&server);
+    assert_eq!(b.login(&admin, &pw).status, 303);
+    assert_eq!(b.get("/templates").status, 200);
+    // The templates held by another session: a request for them waits on
+    // the lock, holding the role's one connection.
+    let mut tx = c.transaction().unwrap();
+    tx.batch_execute("LOCK TABLE prompt_templates IN ACCESS EXCLUSIVE MODE").unwrap();
+    let b = &b;
+    std::thread::scope(|s| {
+        let first = s.spawn(move || b.get("/templates"));
+        std::thread::sleep(Duration::from_millis(500));
+        let asked = Instant::now();
+        let second = b.get("/templates");
+        let waited = asked.elapsed();
+        assert_eq!(second.status, 503, "{}", second.body);
+        assert!(second.body.contains("The server is busy"), "{}", second.body);
+        assert!(waited >= Duration::from_millis(900) && waited < Duration::from_secs(8), "{waited:?}");
+        let open: i64 = tx
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = $1 AND application_name = 'pgprompt serve'", &[&admin])
+            .unwrap()
+            .get(0);
+        assert_eq!(open, 1, "one connection for the role, however many requests");
+        tx.commit().unwrap();
+        assert_eq!(first.join().unwrap().status, 200);
+    });
+    // Free again: the next request is served.
+    assert_eq!(b.get("/templates").status, 200);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! threads (`run`): the same typed client the CLI uses.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use pgprompt_client::postgres::{Client, Config};
@@ -22,17 +22,90 @@ const IDLE_PER_ROLE: usize = 4;
 /// may have restarted since).
 const CHECK_AFTER: Duration = Duration::from_secs(5);
 
+/// How many connections may be in use at once: per role, so one user's
+/// burst of requests cannot take the database's `max_connections` from
+/// everyone else, and in all; and how long a request waits for one to be
+/// free before it is answered "busy".
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub per_role: usize,
+    pub total: usize,
+    pub wait: Duration,
+}
+
+/// Connections in use, by role and in all.
+#[derive(Default)]
+struct InUse {
+    by_role: HashMap<String, usize>,
+    total: usize,
+}
+
 pub struct Pools {
     /// Host, port, database and TLS of every connection; user and password
     /// are the role's.
     base: Config,
     tls: pgprompt_client::tls::Tls,
     idle: Mutex<HashMap<String, Vec<(Client, Instant)>>>,
+    limits: Limits,
+    in_use: Mutex<InUse>,
+    freed: Condvar,
+}
+
+/// A connection's place among those in use (see `Limits`), given back when
+/// dropped.
+struct Permit<'a> {
+    pools: &'a Pools,
+    role: String,
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        let mut u = self.pools.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = u.by_role.get_mut(&self.role) {
+            *n -= 1;
+            if *n == 0 {
+                u.by_role.remove(&self.role);
+            }
+        }
+        u.total -= 1;
+        self.pools.freed.notify_all();
+    }
 }
 
 impl Pools {
-    pub fn new(base: Config, tls: pgprompt_client::tls::Tls) -> Pools {
-        Pools { base, tls, idle: Mutex::new(HashMap::new()) }
+    pub fn new(base: Config, tls: pgprompt_client::tls::Tls, limits: Limits) -> Pools {
+        Pools { base, tls, idle: Mutex::new(HashMap::new()), limits, in_use: Mutex::default(), freed: Condvar::new() }
+    }
+
+    /// Waits (at most `Limits::wait`) until `role` may use one more
+    /// connection; SQLSTATE 53300 (too many connections) when none was
+    /// freed in time.
+    fn acquire(&self, role: &str) -> Result<Permit<'_>> {
+        let deadline = Instant::now() + self.limits.wait;
+        let mut u = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let mine = u.by_role.get(role).copied().unwrap_or(0);
+            if mine < self.limits.per_role && u.total < self.limits.total {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error {
+                    sqlstate: Some("53300".into()),
+                    message: format!(
+                        "too many requests at once: role {role} has {mine} of its {} database connections in use and the server {} of {}; none was freed within {} s",
+                        self.limits.per_role,
+                        u.total,
+                        self.limits.total,
+                        self.limits.wait.as_secs_f32()
+                    ),
+                });
+            }
+            u = self.freed.wait_timeout(u, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        *u.by_role.entry(role.to_string()).or_default() += 1;
+        u.total += 1;
+        Ok(Permit { pools: self, role: role.to_string() })
     }
 
     /// Where connections go, for messages: `127.0.0.1:5432/postgres`.
@@ -63,9 +136,11 @@ impl Pools {
         cfg.connect(self.tls.connector()?).map_err(Error::from)
     }
 
-    /// Runs `f` on one of `role`'s connections. A connection that turns out
-    /// closed (the server restarted) is replaced once, before `f` ran on it.
+    /// Runs `f` on one of `role`'s connections, once the role may use one
+    /// more (see `Limits`). A connection that turns out closed (the server
+    /// restarted) is replaced once, before `f` ran on it.
     pub fn with<T>(&self, role: &str, password: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let _permit = self.acquire(role)?;
         let mut client = loop {
             let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).get_mut(role).and_then(Vec::pop);
             match taken {
@@ -109,4 +184,49 @@ pub async fn run<T: Send + 'static>(pools: &Arc<Pools>, role: &str, password: &s
     tokio::task::spawn_blocking(move || pools.with(&role, &password, f))
         .await
         .unwrap_or_else(|e| Err(Error::local(format!("the request failed: {e}"))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(per_role: usize, total: usize, wait: Duration) -> Pools {
+        Pools::new(Config::new(), pgprompt_client::tls::Tls::default(), Limits { per_role, total, wait })
+    }
+
+    #[test]
+    fn a_role_waits_for_its_own_connections_and_all_for_the_total() {
+        let p = pools(2, 3, Duration::from_millis(50));
+        let a1 = p.acquire("alice").unwrap();
+        let _a2 = p.acquire("alice").unwrap();
+        let e = p.acquire("alice").err().expect("alice's third waits, then is busy");
+        assert_eq!(e.sqlstate.as_deref(), Some("53300"));
+        assert!(e.message.contains("role alice has 2 of its 2"), "{}", e.message);
+        // Another role is not held up by alice's share...
+        let b1 = p.acquire("bob").unwrap();
+        // ...but by the total.
+        assert_eq!(p.acquire("bob").err().and_then(|e| e.sqlstate).as_deref(), Some("53300"));
+        drop(b1);
+        let _b = p.acquire("bob").unwrap();
+        drop(a1);
+        assert!(p.acquire("alice").is_ok());
+    }
+
+    #[test]
+    fn a_connection_given_back_wakes_a_waiter_at_once() {
+        let p = pools(1, 10, Duration::from_secs(5));
+        let held = p.acquire("alice").unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let asked = Instant::now();
+                let got = p.acquire("alice").map(|_| ());
+                (got, asked.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(200));
+            drop(held);
+            let (got, took) = waiter.join().unwrap();
+            assert!(got.is_ok());
+            assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(4), "{took:?}");
+        });
+    }
 }

@@ -74,6 +74,26 @@ pub struct ServeArgs {
     /// trickling them is disconnected instead of holding a connection).
     #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub header_timeout: u64,
+    /// Database connections the server uses at once, in all (each
+    /// logged-in role's requests run on connections of their own).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub db_connections: u64,
+    /// Database connections one role uses at once: a burst of one user's
+    /// requests waits for them instead of taking the database's
+    /// max_connections from everyone else.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10000))]
+    pub db_connections_per_role: u64,
+    /// Seconds a request waits for a free connection before it is answered
+    /// 503 (SQLSTATE 53300).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub db_wait: u64,
+    /// Addresses of reverse proxies in front of the server (comma-
+    /// separated): for requests from them, the client address the
+    /// failed-login limit counts is the one their X-Forwarded-For names.
+    /// Without it, every client behind a proxy would share its address
+    /// (and its limit).
+    #[arg(long, value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 /// The Host headers to accept: the listen address (and, on loopback,
@@ -120,7 +140,12 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
     let user = settings.config.get_user().unwrap_or("").to_string();
     let password = settings.config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_default();
     runtime.block_on(async move {
-        let pools = Arc::new(db::Pools::new(settings.config, settings.tls));
+        let limits = db::Limits {
+            per_role: args.db_connections_per_role as usize,
+            total: args.db_connections as usize,
+            wait: Duration::from_secs(args.db_wait),
+        };
+        let pools = Arc::new(db::Pools::new(settings.config, settings.tls, limits));
         if args.webhooks {
             let hooks = webhooks::Settings {
                 hosts: args.webhook_hosts.clone(),
@@ -151,6 +176,7 @@ pub fn run(url: Option<&str>, args: ServeArgs) -> Result<()> {
             pools,
             pages: pages::environment(),
             https,
+            trusted_proxies: args.trusted_proxies.clone(),
         });
         tokio::spawn(sweep(app.clone()));
         let router = web::router(app.clone());

@@ -3,6 +3,7 @@
 //! checks, database errors in words with an HTTP status, and the security
 //! headers every response carries.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,7 +22,16 @@ use super::listen::ClientAddr;
 use super::session::{same_secret, CookieError, LoginLimiter, Privileges, Session, Sessions};
 use super::{api, pages, queries, MAX_BODY};
 
-pub const COOKIE: &str = "pgprompt_session";
+/// The session cookie's name. Over HTTPS with the `__Host-` prefix: the
+/// browser then accepts it only from this host, Secure, for every path, so
+/// a neighbouring subdomain cannot plant a session of its choosing.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-pgprompt_session"
+    } else {
+        "pgprompt_session"
+    }
+}
 
 /// Wait before answering a failed login, so guessing passwords is slow.
 const FAILED_LOGIN_DELAY: Duration = Duration::from_secs(1);
@@ -37,6 +47,8 @@ pub struct App {
     pub pages: minijinja::Environment<'static>,
     /// Served over TLS: cookies are marked Secure.
     pub https: bool,
+    /// Proxies whose X-Forwarded-For names the client (`--trusted-proxies`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 pub type Shared = Arc<App>;
@@ -102,17 +114,18 @@ async fn security_headers(req: Request, next: Next) -> Response {
 }
 
 /// The session cookie's value, if the request has one.
-fn cookie(headers: &HeaderMap) -> Option<&str> {
+fn cookie<'a>(app: &App, headers: &'a HeaderMap) -> Option<&'a str> {
+    let name = cookie_name(app.https);
     headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
         let (k, v) = c.trim().split_once('=')?;
-        (k == COOKIE).then_some(v)
+        (k == name).then_some(v)
     })
 }
 
 /// The logged-in session of a page request, or a redirect to the login
 /// page that says why (expired, or not a session of this server).
 pub fn page_session(app: &App, headers: &HeaderMap) -> Result<Session, Response> {
-    let Some(value) = cookie(headers) else { return Err(Redirect::to("/login").into_response()) };
+    let Some(value) = cookie(app, headers) else { return Err(Redirect::to("/login").into_response()) };
     match app.sessions.find(value) {
         Ok(s) => Ok(s),
         Err(CookieError::Expired) => Err(Redirect::to("/login?why=expired").into_response()),
@@ -197,6 +210,7 @@ pub fn explain(sqlstate: Option<&str>) -> (StatusCode, &'static str) {
             "This pgprompt serve and the database do not match: a function, table or column it uses is missing (is the extension installed, at this version?).",
         ),
         Some(s) if s.starts_with("22") || s.starts_with("42") => (StatusCode::UNPROCESSABLE_ENTITY, "The input is not valid."),
+        Some("53300") => (StatusCode::SERVICE_UNAVAILABLE, "The server is busy: too many requests at once. Try again in a moment."),
         Some(s) if s.starts_with("54") => (StatusCode::PAYLOAD_TOO_LARGE, "Over a limit the server protects itself with."),
         Some("40001" | "40P01") => (StatusCode::CONFLICT, "Another change got there first; try again."),
         Some(_) => (StatusCode::INTERNAL_SERVER_ERROR, "The database reported an error."),
@@ -212,9 +226,21 @@ pub async fn as_role<T: Send + 'static>(
     db::run(&app.pools, &s.role, &s.password, f).await.map_err(Failure::from)
 }
 
+/// An experiment with its results and metrics, as the session's role sees
+/// it (`queries::experiment`); 404 when there is none of that name.
+pub async fn experiment(app: &App, s: &Session, name: &str) -> Result<Value, Failure> {
+    let n = name.to_string();
+    let x = as_role(app, s, move |c| queries::experiment(c, &n)).await?;
+    if x.is_null() {
+        return Err(Failure::new(StatusCode::NOT_FOUND, format!("There is no experiment \"{name}\".")));
+    }
+    Ok(x)
+}
+
 fn set_cookie(app: &App, value: &str, max_age: u64) -> HeaderValue {
     let secure = if app.https { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
+    let name = cookie_name(app.https);
+    HeaderValue::from_str(&format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"))
         .expect("cookie values are base64url and digits")
 }
 
@@ -239,12 +265,34 @@ pub struct Credentials {
     pub password: String,
 }
 
+/// The address a request came from, as the failed-login limit counts it:
+/// the peer's; or, when the peer is a proxy named in `--trusted-proxies`,
+/// the last address its `X-Forwarded-For` lists that is not a trusted
+/// proxy itself. Read from the right: each proxy appends the address it
+/// heard from, and what stands further left the client may have written.
+/// An entry that is not an address stops the reading at the proxy's own.
+pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let entries: Vec<&str> =
+        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    for entry in entries.into_iter().rev() {
+        match entry.parse::<IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => continue,
+            Ok(ip) => return ip,
+            Err(_) => return peer,
+        }
+    }
+    peer
+}
+
 /// Checks a role's password by connecting as it, and that PostgreSQL did
 /// check it: a second connection with a random wrong password must fail,
 /// else `pg_hba.conf` trusts the role and anyone could log in as it.
 /// Returns the role's pgprompt privileges.
-pub async fn authenticate(app: &App, addr: ClientAddr, creds: &Credentials) -> Result<Privileges, Failure> {
-    let ip = addr.0.ip();
+pub async fn authenticate(app: &App, addr: ClientAddr, headers: &HeaderMap, creds: &Credentials) -> Result<Privileges, Failure> {
+    let ip = client_ip(&app.trusted_proxies, addr.0.ip(), headers);
     // Counted before it is tried, so logins sent at once count together.
     if let Err(wait) = app.limiter.attempt(ip, SystemTime::now()) {
         return Err(Failure::new(
@@ -310,7 +358,7 @@ async fn login(State(app): State<Shared>, ConnectInfo(addr): ConnectInfo<ClientA
     if let Err(f) = same_origin(&headers) {
         return pages::failure_page(&app, None, f);
     }
-    match authenticate(&app, addr, &creds).await {
+    match authenticate(&app, addr, &headers, &creds).await {
         Ok(privileges) => {
             let (_, cookie) = app.sessions.open(&creds.role, &creds.password, privileges);
             let mut res = Redirect::to("/").into_response();
@@ -350,4 +398,40 @@ async fn logout(State(app): State<Shared>, headers: HeaderMap, Form(form): Form<
 /// HTML with the status given.
 pub fn html(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(list: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in list {
+            h.append("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_client_address_is_read_from_trusted_proxies_only() {
+        let proxy: IpAddr = "10.0.0.2".parse().unwrap();
+        let inner: IpAddr = "10.0.0.3".parse().unwrap();
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        let trusted = [proxy, inner];
+        // A peer that is no trusted proxy is the client, whatever it says.
+        assert_eq!(client_ip(&[], proxy, &forwarded(&["198.51.100.1"])), proxy);
+        assert_eq!(client_ip(&trusted, client, &forwarded(&["198.51.100.1"])), client);
+        // Through a proxy: the address it appended.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["203.0.113.7"])), client);
+        // What the client wrote further left is not believed.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["198.51.100.1, 203.0.113.7"])), client);
+        // Through two trusted proxies, over two header lines.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["198.51.100.1, 203.0.113.7", "10.0.0.3"])), client);
+        // An entry that is no address stops the reading: the proxy's own.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["198.51.100.1, unknown"])), proxy);
+        // No header: the proxy's.
+        assert_eq!(client_ip(&trusted, proxy, &HeaderMap::new()), proxy);
+        // IPv6.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["2001:db8::1"])), "2001:db8::1".parse::<IpAddr>().unwrap());
+    }
 }

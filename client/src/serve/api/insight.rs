@@ -70,12 +70,7 @@ async fn experiments(State(app): State<Shared>, method: Method, headers: HeaderM
 
 async fn load(app: &Shared, method: &Method, headers: &HeaderMap, name: &str) -> Result<Value, Failure> {
     let s = caller(app, method, headers)?;
-    let n = name.to_string();
-    let x = as_role(app, &s, move |c| queries::experiment(c, &n)).await?;
-    if x.is_null() {
-        return Err(Failure::new(StatusCode::NOT_FOUND, format!("There is no experiment \"{name}\".")));
-    }
-    Ok(x)
+    crate::serve::web::experiment(app, &s, name).await
 }
 
 async fn experiment(State(app): State<Shared>, method: Method, headers: HeaderMap, Path(name): Path<String>) -> Reply {

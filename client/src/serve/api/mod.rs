@@ -83,7 +83,7 @@ pub fn ok(v: Value) -> Reply {
 async fn token(State(app): State<Shared>, ConnectInfo(addr): ConnectInfo<ClientAddr>, headers: HeaderMap, b: Result<Json<Credentials>, JsonRejection>) -> Reply {
     same_origin(&headers)?;
     let creds = body(b)?;
-    let privileges = authenticate(&app, addr, &creds).await?;
+    let privileges = authenticate(&app, addr, &headers, &creds).await?;
     let (session, token) = app.sessions.open(&creds.role, &creds.password, privileges.clone());
     ok(json!({"token": token, "token_type": "Bearer", "role": session.role, "expires_at": session.expires, "privileges": privileges}))
 }

@@ -144,9 +144,7 @@ struct ExperimentQuery {
 
 async fn load_experiment(app: &Shared, headers: &HeaderMap, name: &str) -> Result<(crate::serve::session::Session, Value), Response> {
     let s = page_session(app, headers)?;
-    let n = name.to_string();
-    match as_role(app, &s, move |c| queries::experiment(c, &n)).await {
-        Ok(v) if v.is_null() => Err(failure_page(app, Some(&s), Failure::new(StatusCode::NOT_FOUND, format!("There is no experiment \"{name}\".")))),
+    match crate::serve::web::experiment(app, &s, name).await {
         Ok(v) => Ok((s, v)),
         Err(f) => Err(failure_page(app, Some(&s), f)),
     }
