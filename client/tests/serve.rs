@@ -535,14 +535,9 @@ fn pages_say_when_the_database_is_away_and_recover_when_it_is_back() {
 /// connection until the database refuses everyone.
 #[test]
 fn a_roles_requests_share_a_bounded_number_of_connections() {
-    let db = TestDb::new();
-    let mut roles = Roles::new(&db);
-    let (admin, pw) = roles.add(&db, "admin", Some("pgprompt_admin"), true);
+    let (db, _roles, _server, b, admin) = admin_site(&["--db-connections-per-role", "1", "--db-wait", "1"]);
     let mut c = db.connect();
     c.batch_execute("SELECT prompt_save('greet', 'Hello')").unwrap();
-    let server = Server::start(&db.url(), &["--db-connections-per-role", "1", "--db-wait", "1"]);
-    let mut b = Browser::new(&server);
-    assert_eq!(b.login(&admin, &pw).status, 303);
     assert_eq!(b.get("/templates").status, 200);
     // The templates held by another session: a request for them waits on
     // the lock, holding the role's one connection.
