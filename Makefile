@@ -1,7 +1,7 @@
 # pgprompt: the two commands of the README, plus stop and bench.
 # Scripts live in .ci/; settings in pgrx.toml.
 
-.PHONY: run test test-quick stop bench fidelity package model guard-eval
+.PHONY: run test test-quick stop bench fidelity package model model-unseen guard-eval
 
 # PG=18 builds and tests against PostgreSQL 18 instead of the default 15.
 ifdef PG
@@ -40,6 +40,10 @@ package:
 # Rebuild the learned injection detector from its pinned public sources.
 model:
 	@bash extension/guard_model/train.sh
+
+# How the detector does on each training source when trained without it.
+model-unseen:
+	@bash extension/guard_model/train.sh --leave-one-out
 
 # The injection guardrail on the collections reserved for evaluation (see README).
 guard-eval:

@@ -15,6 +15,10 @@
 //! decides what an attack looks like. The decision threshold written into
 //! the model is the lowest score that keeps false positives on held-back
 //! benign texts (split "valid") at or below `FALSE_POSITIVE_TARGET`.
+//!
+//! `train_injection --leave-one-out <examples.jsonl>` writes no model: for
+//! each source, it trains without it and reports how the detector does on
+//! that unseen source (see `leave_one_out`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -77,14 +81,20 @@ impl Rng {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let (input, output, fixed) = match &args[..] {
-        [_, input, output] => (input, output, None),
-        [_, input, output, fixed] => (input, output, Some(fixed)),
+    match &args[..] {
+        [_, flag, input] if flag == "--leave-one-out" => leave_one_out(&mut load(input).0),
+        [_, input, output] => run(input, output, None),
+        [_, input, output, fixed] => run(input, output, Some(fixed)),
         _ => {
             eprintln!("usage: train_injection <examples.jsonl> <out.bin> [<fixed_scores.jsonl>]");
+            eprintln!("       train_injection --leave-one-out <examples.jsonl>");
             std::process::exit(2);
         }
-    };
+    }
+}
+
+/// The examples, featurized, and their texts.
+fn load(input: &str) -> (Vec<Text>, Vec<String>) {
     let file = std::fs::File::open(input).unwrap_or_else(|e| panic!("{input}: {e}"));
     let mut texts = Vec::new();
     let mut raw: Vec<String> = Vec::new();
@@ -105,32 +115,40 @@ fn main() {
             windows,
         });
     }
+    (texts, raw)
+}
 
+/// Trains on the texts of split "train" that `keep` accepts; the bias and
+/// the weights. `verbose`: reports the sources and each epoch's loss.
+fn fit(texts: &mut [Text], keep: impl Fn(&Text) -> bool, verbose: bool) -> (f32, Vec<f32>) {
+    let training = |t: &Text| t.split == "train" && keep(t);
     // Weights: each class half of the total, each source an equal share of
     // its class, each text an equal share of its source (spread over its
     // windows).
     let mut sources: BTreeMap<(u8, String), usize> = BTreeMap::new();
-    for t in texts.iter().filter(|t| t.split == "train") {
+    for t in texts.iter().filter(|t| training(t)) {
         *sources.entry((t.label, t.source.clone())).or_default() += 1;
     }
     let per_class = |label: u8| sources.keys().filter(|(l, _)| *l == label).count().max(1) as f32;
     let share: BTreeMap<(u8, String), f32> =
         sources.iter().map(|((l, s), &n)| ((*l, s.clone()), 1.0 / per_class(*l) / n as f32)).collect();
-    let train_texts = texts.iter().filter(|t| t.split == "train").count() as f32;
-    for t in texts.iter_mut().filter(|t| t.split == "train") {
+    let train_texts = texts.iter().filter(|t| training(t)).count() as f32;
+    for t in texts.iter_mut().filter(|t| training(t)) {
         let w = share[&(t.label, t.source.clone())] * train_texts / 2.0 / t.windows.len() as f32;
         for win in &mut t.windows {
             win.weight = w;
         }
     }
-    for ((label, source), n) in &sources {
-        eprintln!("train: label {label} {source}: {n} texts");
+    if verbose {
+        for ((label, source), n) in &sources {
+            eprintln!("train: label {label} {source}: {n} texts");
+        }
     }
 
     let mut order: Vec<(usize, usize)> = texts
         .iter()
         .enumerate()
-        .filter(|(_, t)| t.split == "train")
+        .filter(|(_, t)| training(t))
         .flat_map(|(i, t)| (0..t.windows.len()).map(move |j| (i, j)))
         .collect();
     let size = 1usize << BITS;
@@ -159,28 +177,45 @@ fn main() {
             bias_g2 += g * g;
             bias -= LEARNING_RATE * g / bias_g2.sqrt();
         }
-        eprintln!("epoch {epoch}: weighted loss {:.4}", loss / order.len() as f64);
+        if verbose {
+            eprintln!("epoch {epoch}: weighted loss {:.4}", loss / order.len() as f64);
+        }
     }
+    (bias, w)
+}
 
-    // The threshold from held-back benign texts, scored as the scanner
-    // scores them (quantised weights, highest window).
-    let provisional = Model::quantise(BITS, bias, &w, 0.5);
-    let score = |m: &Model, t: &Text| t.windows.iter().map(|win| quantised_score(m, win)).fold(0f32, f32::max);
-    // Per benign source, the score above which its allowed share of false
-    // positives lies; the threshold is the strictest of them, so no kind of
-    // benign text (chit-chat, instructions, documents) is flagged more often.
+/// A text's score as the scanner gives it: its highest window's, through
+/// the quantised weights.
+fn score(m: &Model, t: &Text) -> f32 {
+    t.windows.iter().map(|win| quantised_score(m, win)).fold(0f32, f32::max)
+}
+
+/// The threshold from the held-back benign texts `keep` accepts, scored
+/// through `m`: per benign source, the score above which its allowed share
+/// of false positives lies; the strictest of them, so no kind of benign
+/// text (chit-chat, instructions, documents) is flagged more often.
+fn threshold(texts: &[Text], m: &Model, keep: impl Fn(&Text) -> bool) -> f32 {
+    let held_back = |t: &Text| t.split == "valid" && t.label == 0 && keep(t);
     let mut threshold = 0.05f32;
-    let benign_sources: std::collections::BTreeSet<&str> =
-        texts.iter().filter(|t| t.split == "valid" && t.label == 0).map(|t| t.source.as_str()).collect();
+    let benign_sources: std::collections::BTreeSet<&str> = texts.iter().filter(|t| held_back(t)).map(|t| t.source.as_str()).collect();
     for source in benign_sources {
-        let mut scores: Vec<f32> =
-            texts.iter().filter(|t| t.split == "valid" && t.label == 0 && t.source == source).map(|t| score(&provisional, t)).collect();
+        let mut scores: Vec<f32> = texts.iter().filter(|t| held_back(t) && t.source == source).map(|t| score(m, t)).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
         let allowed = (scores.len() as f64 * FALSE_POSITIVE_TARGET).floor() as usize;
         if let Some(s) = scores.get(allowed) {
             threshold = threshold.max((s + 1e-4).min(0.99));
         }
     }
+    threshold
+}
+
+/// Trains, writes the model to `output` and, when asked, the fixed
+/// examples to `fixed`.
+fn run(input: &str, output: &str, fixed: Option<&String>) {
+    let (mut texts, raw) = load(input);
+    let (bias, w) = fit(&mut texts, |_| true, true);
+    let provisional = Model::quantise(BITS, bias, &w, 0.5);
+    let threshold = threshold(&texts, &provisional, |_| true);
     let m = Model::quantise(BITS, bias, &w, threshold);
 
     // Report on the held-back split, per source, through the shipped model.
@@ -218,6 +253,34 @@ fn main() {
         }
         std::fs::write(fixed, lines).unwrap_or_else(|e| panic!("{fixed}: {e}"));
     }
+}
+
+/// How the detector does on a kind of text it never saw: for each source,
+/// a model trained and calibrated without it (its texts of both splits
+/// left out), then every text of that source scored. For a source of
+/// attacks, the share caught; for a benign one, the share flagged. What
+/// the held-back split of a source that was trained on cannot tell: the
+/// figures to choose training data and features by, without looking at
+/// the collections reserved for evaluation. Prints a Markdown table.
+fn leave_one_out(texts: &mut [Text]) {
+    let sources: std::collections::BTreeSet<(u8, String)> = texts.iter().map(|t| (t.label, t.source.clone())).collect();
+    println!("| source left out | kind | texts | flagged | threshold |");
+    println!("|---|---|---|---|---|");
+    let (mut recall, mut false_positives) = (Vec::new(), Vec::new());
+    for (label, source) in &sources {
+        let seen = |t: &Text| !(t.label == *label && &t.source == source);
+        let (bias, w) = fit(texts, seen, false);
+        let threshold = threshold(texts, &Model::quantise(BITS, bias, &w, 0.5), seen);
+        let m = Model::quantise(BITS, bias, &w, threshold);
+        let scored: Vec<bool> = texts.iter().filter(|t| !seen(t)).map(|t| score(&m, t) >= threshold).collect();
+        let share = scored.iter().filter(|&&f| f).count() as f64 / scored.len().max(1) as f64;
+        let kind = if *label == 1 { "attacks" } else { "benign" };
+        println!("| {source} | {kind} | {} | {share:.3} | {threshold:.4} |", scored.len());
+        if *label == 1 { &mut recall } else { &mut false_positives }.push(share);
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!("| mean over attack sources (recall) | | | {:.3} | |", mean(&recall));
+    println!("| mean over benign sources (false positives) | | | {:.3} | |", mean(&false_positives));
 }
 
 /// A window's score through the shipped (quantised) weights.

@@ -6,6 +6,8 @@
 # the held-back figures; fixed_scores.jsonl gets the scores the trainer gives
 # a few held-back texts, which the extension's tests check the shipped model
 # gives too. The same sources give the same bytes.
+# With --leave-one-out (make model-unseen), writes no model: for each
+# source, trains without it and prints how the detector does on it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source .ci/lib.sh
@@ -15,10 +17,17 @@ ensure_venv "$VENV" "$ROOT/extension/guard_model/requirements.txt"
 mkdir -p "$CACHE"
 log "training set from the pinned sources"
 "$VENV/bin/python" extension/guard_model/prepare.py --cache "$CACHE" --out "$ROOT/target/guard-model-train.jsonl"
-log "training"
 # No link-time optimisation: the trainer needs none, and it builds in a
 # fraction of the time.
-CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
-    cargo run --locked --release -q -p pgprompt --example train_injection -- \
-    "$ROOT/target/guard-model-train.jsonl" extension/guard_model/injection.bin extension/guard_model/fixed_scores.jsonl
+trainer() {
+    CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo run --locked --release -q -p pgprompt --example train_injection -- "$@"
+}
+if [ "${1:-}" = --leave-one-out ]; then
+    log "each source left out in turn (no model written)"
+    trainer --leave-one-out "$ROOT/target/guard-model-train.jsonl"
+    exit 0
+fi
+log "training"
+trainer "$ROOT/target/guard-model-train.jsonl" extension/guard_model/injection.bin extension/guard_model/fixed_scores.jsonl
 sha256sum extension/guard_model/injection.bin extension/guard_model/fixed_scores.jsonl
