@@ -847,6 +847,37 @@ fn webhooks_deliver_what_was_committed_while_the_database_was_away() {
     assert!(got.iter().all(|b| !b.contains("before")), "{got:?}");
 }
 
+/// The extension dropped and created again while the server runs (as a
+/// restore does): the new events table numbers its events from 1 again, and
+/// they are delivered all the same.
+#[test]
+fn webhooks_go_on_when_the_extension_is_made_anew() {
+    let db = TestDb::new();
+    let ok = Receiver::start(&[200], Duration::ZERO);
+    let mut c = db.connect();
+    let hook = "INSERT INTO prompt_webhooks (name, url, secret, channels) VALUES ('ok', $1, 'a-secret-of-16-chars', '{pgprompt_changes}')";
+    c.execute(hook, &[&ok.url]).unwrap();
+    let _server = Server::start(&db.url(), &["--webhooks"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let delivered = |name: &str| {
+        let started = Instant::now();
+        let needle = format!(r#""template":"{name}""#);
+        while started.elapsed() < Duration::from_secs(20) {
+            if ok.requests().iter().any(|(_, body)| body.contains(&needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    c.batch_execute("SELECT prompt_save('one', 'x'); SELECT prompt_save('two', 'x'); SELECT prompt_save('three', 'x')").unwrap();
+    assert!(delivered("three"));
+    c.batch_execute("DROP EXTENSION pgprompt CASCADE; CREATE EXTENSION pgprompt").unwrap();
+    c.execute(hook, &[&ok.url]).unwrap();
+    c.batch_execute("SELECT prompt_save('anew', 'x')").unwrap();
+    assert!(delivered("anew"), "{:?}", ok.requests().iter().map(|(_, b)| b.clone()).collect::<Vec<_>>());
+}
+
 #[test]
 fn webhooks_need_a_role_that_may_read_them_and_keep_secrets_out_of_the_audit_log() {
     let db = TestDb::new();

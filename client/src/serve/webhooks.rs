@@ -266,9 +266,16 @@ impl Dispatcher {
 /// newest event: what happened before the server started is not sent.
 fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
     let mut wait = Duration::from_millis(500);
-    let mut last: Option<i64> = None;
+    let mut cursor: Option<Cursor> = None;
     loop {
-        let mut client = match pools.connect(role, password) {
+        // Connected, listening and able to read the events; else wait
+        // longer each time and try again.
+        let ready = pools.connect(role, password).and_then(|mut client| {
+            client.batch_execute(&CHANNELS.map(|c| format!("LISTEN {c};")).concat())?;
+            client.execute("SELECT 1 FROM pgprompt.prompt_events LIMIT 0", &[])?;
+            Ok(client)
+        });
+        let mut client = match ready {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("pgprompt serve: webhooks: cannot listen ({e}); retrying in {} s", wait.as_secs_f32());
@@ -277,12 +284,9 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
                 continue;
             }
         };
-        if client.batch_execute(&CHANNELS.map(|c| format!("LISTEN {c};")).concat()).is_err() {
-            continue;
-        }
         wait = Duration::from_millis(500);
         loop {
-            match read_events(&mut client, &mut last) {
+            match read_events(&mut client, &mut cursor) {
                 Ok(events) => {
                     for e in events {
                         if tx.blocking_send(e).is_err() {
@@ -312,15 +316,29 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
     }
 }
 
-/// The events after `last` (all of them, `BATCH` at a time), moving `last`
-/// on; on the first call, none: `last` becomes the newest event's id.
-fn read_events(client: &mut Client, last: &mut Option<i64>) -> Result<Vec<Event>> {
-    let Some(after) = *last else {
-        *last = Some(client.query_one("SELECT coalesce(max(id), 0) FROM pgprompt.prompt_events", &[])?.get(0));
-        return Ok(Vec::new());
+/// Where the listener is: the events table (its OID: a new one when the
+/// extension was made anew, by DROP and CREATE EXTENSION or a restore) and
+/// the last event read in it.
+struct Cursor {
+    table: u32,
+    last: i64,
+}
+
+/// The events after the cursor (all of them, `BATCH` at a time), moving it
+/// on. The first time, none: the cursor starts at the newest event. In an
+/// events table made anew, every event is new.
+fn read_events(client: &mut Client, cursor: &mut Option<Cursor>) -> Result<Vec<Event>> {
+    let table: u32 = client.query_one("SELECT 'pgprompt.prompt_events'::regclass::oid", &[])?.get(0);
+    let mut after = match cursor {
+        None => {
+            let newest: i64 = client.query_one("SELECT coalesce(max(id), 0) FROM pgprompt.prompt_events", &[])?.get(0);
+            *cursor = Some(Cursor { table, last: newest });
+            return Ok(Vec::new());
+        }
+        Some(c) if c.table != table => 0,
+        Some(c) => c.last,
     };
     let mut out = Vec::new();
-    let mut after = after;
     loop {
         let rows = client.query(
             "SELECT id, channel, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
@@ -332,7 +350,7 @@ fn read_events(client: &mut Client, last: &mut Option<i64>) -> Result<Vec<Event>
             out.push(Event { id: format!("evt_{id}_{at}"), channel: r.get(1), payload: r.get(2) });
             after = id;
         }
-        *last = Some(after);
+        *cursor = Some(Cursor { table, last: after });
         if (rows.len() as i64) < BATCH {
             return Ok(out);
         }
