@@ -4493,35 +4493,45 @@ GRANT USAGE, SELECT ON SEQUENCE prompt_webhooks_id_seq, prompt_webhook_deliverie
 -- NOTIFY takes no privilege (any role that may connect can send one on any
 -- channel), and one sent while a listener was away is lost. This table is
 -- what pgprompt serve --webhooks delivers: the notification only wakes it.
--- Only _publish writes it (as the extension's owner); events are kept seven
--- days.
+-- Only _publish writes it (as the extension's owner). Ids are taken at
+-- insert and transactions commit in another order, so a reader cannot go by
+-- ids alone: each event keeps its transaction's id, and a reader takes the
+-- events its last snapshot did not see (pg_visible_in_snapshot). Pruning is
+-- the reader's (pgprompt serve --webhooks deletes events older than seven
+-- days), never the writers': a DELETE here would make concurrent changes
+-- wait on each other.
 CREATE TABLE prompt_events (
     id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     channel    text NOT NULL CHECK (channel IN ('pgprompt_changes', 'pgprompt_alerts')),
     payload    jsonb NOT NULL,
+    xid        xid8 NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
 CREATE INDEX prompt_events_created_idx ON prompt_events (created_at);
 
 COMMENT ON TABLE prompt_events IS
-    'The events of pgprompt_changes and pgprompt_alerts as they were committed, written only by the extension: what pgprompt serve --webhooks delivers (a NOTIFY anyone could send is only its cue). Kept seven days.';
+    'The events of pgprompt_changes and pgprompt_alerts as they were committed, written only by the extension: what pgprompt serve --webhooks delivers (a NOTIFY anyone could send is only its cue), and prunes after seven days.';
 COMMENT ON COLUMN prompt_events.id IS 'Order of events.';
 COMMENT ON COLUMN prompt_events.channel IS 'pgprompt_changes or pgprompt_alerts.';
 COMMENT ON COLUMN prompt_events.payload IS 'The notification''s payload.';
+COMMENT ON COLUMN prompt_events.xid IS 'The transaction that recorded it: readers take the events their last snapshot did not see.';
 COMMENT ON COLUMN prompt_events.created_at IS 'When the transaction that made it ran.';
 
 -- Records an event and NOTIFYs it (both at commit only: a rolled-back
--- change leaves neither), pruning events older than seven days.
+-- change leaves neither).
 CREATE FUNCTION _publish(p_channel text, p_payload text)
 RETURNS void
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = pgprompt, pg_catalog, pg_temp
 AS $$
+DECLARE
+    -- The transaction id first, then the event id: a reader that saw an
+    -- event id allocated knows its transaction was running then.
+    v_xid xid8 := pg_current_xact_id();
 BEGIN
-    DELETE FROM prompt_events WHERE created_at < now() - interval '7 days';
-    INSERT INTO prompt_events (channel, payload) VALUES (p_channel, p_payload::jsonb);
+    INSERT INTO prompt_events (channel, payload, xid) VALUES (p_channel, p_payload::jsonb, v_xid);
     PERFORM pg_notify(p_channel, p_payload);
 END
 $$;

@@ -847,6 +847,42 @@ fn webhooks_deliver_what_was_committed_while_the_database_was_away() {
     assert!(got.iter().all(|b| !b.contains("before")), "{got:?}");
 }
 
+/// Ids are taken at insert, commits come in any order: an event whose
+/// transaction commits after a later one's is still delivered.
+#[test]
+fn webhooks_deliver_events_whose_transactions_commit_late() {
+    let db = TestDb::new();
+    let ok = Receiver::start(&[200], Duration::ZERO);
+    let mut c = db.connect();
+    c.execute("INSERT INTO prompt_webhooks (name, url, secret, channels) VALUES ('ok', $1, 'a-secret-of-16-chars', '{pgprompt_changes}')", &[&ok.url])
+        .unwrap();
+    let _server = Server::start(&db.url(), &["--webhooks"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let delivered = |name: &str| {
+        let started = Instant::now();
+        let needle = format!(r#""template":"{name}""#);
+        while started.elapsed() < Duration::from_secs(20) {
+            if ok.requests().iter().any(|(_, body)| body.contains(&needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    };
+    // The slow change takes its event id first and commits last.
+    let mut slow = db.connect();
+    let mut t = slow.transaction().unwrap();
+    t.batch_execute("SELECT prompt_save('slow', 'x')").unwrap();
+    c.batch_execute("SELECT prompt_save('fast', 'x')").unwrap();
+    assert!(delivered("fast"));
+    t.commit().unwrap();
+    assert!(delivered("slow"), "{:?}", ok.requests().iter().map(|(_, b)| b.clone()).collect::<Vec<_>>());
+    // Each once.
+    let bodies: Vec<String> = ok.requests().into_iter().map(|(_, b)| b).collect();
+    assert_eq!(bodies.iter().filter(|b| b.contains(r#""template":"slow""#)).count(), 1, "{bodies:?}");
+    assert_eq!(bodies.iter().filter(|b| b.contains(r#""template":"fast""#)).count(), 1, "{bodies:?}");
+}
+
 /// The extension dropped and created again while the server runs (as a
 /// restore does): the new events table numbers its events from 1 again, and
 /// they are delivered all the same.

@@ -4,11 +4,13 @@
 //! enabled rows of `prompt_webhooks` subscribed to its channel, as an
 //! HMAC-SHA256-signed POST, retried with exponential backoff; every attempt
 //! is logged in `prompt_webhook_deliveries`. It LISTENs on both channels,
-//! but a notification only tells it to read the events after the last it
-//! read: NOTIFY takes no privilege, so any role that may connect could
+//! but a notification only tells it to read the events committed since its
+//! last read: NOTIFY takes no privilege, so any role that may connect could
 //! send one, while only the extension writes `prompt_events`. And events
 //! committed while the listening connection was down (a restart) are read
-//! once it is back. Deliveries run in tasks of
+//! once it is back. Since last read means what the last read's snapshot
+//! did not see, not ids above the last one: ids are taken at insert, and a
+//! transaction that took a lower one may commit later. Deliveries run in tasks of
 //! their own: a slow or failing receiver never holds up the server or other
 //! receivers. Only loopback addresses and the hosts the operator allowed
 //! (`--webhook-hosts`) are contacted, and redirects are not followed, so a
@@ -18,6 +20,7 @@
 //! settings (`--url`, or the libpq variables): a role that may read
 //! `prompt_webhooks` and write the log (pgprompt_admin).
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -57,8 +60,8 @@ pub struct Event {
 /// How often the listener reads new events without being told to (a
 /// safety net: every commit that records one also notifies).
 const CATCH_UP: Duration = Duration::from_secs(30);
-/// Events read at a time.
-const BATCH: i64 = 500;
+/// How often the listener deletes events older than seven days.
+const PRUNE: Duration = Duration::from_secs(3600);
 
 /// The `X-Pgprompt-Signature` of a body sent at `timestamp` (Unix seconds):
 /// `v1=` and the hex HMAC-SHA256 of `timestamp.body` under the secret.
@@ -285,19 +288,23 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
             }
         };
         wait = Duration::from_millis(500);
+        let mut pruned: Option<Instant> = None;
         loop {
-            match read_events(&mut client, &mut cursor) {
-                Ok(events) => {
-                    for e in events {
-                        if tx.blocking_send(e).is_err() {
-                            return;
-                        }
-                    }
-                }
+            match read_events(&mut client, &mut cursor, |e| tx.blocking_send(e).is_ok()) {
+                Ok(true) => {}
+                Ok(false) => return,
                 Err(e) => {
                     eprintln!("pgprompt serve: webhooks: cannot read prompt_events: {e}");
                     break;
                 }
+            }
+            // Old events go here, not where they are written (a DELETE
+            // there would make concurrent changes wait on each other).
+            if pruned.is_none_or(|at| at.elapsed() >= PRUNE) {
+                if let Err(e) = client.execute("DELETE FROM pgprompt.prompt_events WHERE created_at < now() - interval '7 days'", &[]) {
+                    eprintln!("pgprompt serve: webhooks: cannot prune prompt_events: {e}");
+                }
+                pruned = Some(Instant::now());
             }
             // Wait for a notification (whatever it says) or the catch-up.
             use pgprompt_client::postgres::fallible_iterator::FallibleIterator;
@@ -317,44 +324,82 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
 }
 
 /// Where the listener is: the events table (its OID: a new one when the
-/// extension was made anew, by DROP and CREATE EXTENSION or a restore) and
-/// the last event read in it.
+/// extension was made anew, by DROP and CREATE EXTENSION or a restore), the
+/// snapshot of its last read (the events it did not see are new), and how
+/// far ids are settled, so a read scans only above that.
 struct Cursor {
     table: u32,
-    last: i64,
+    seen: String,
+    /// Every event with an id at or below this was committed (and seen)
+    /// or never will be.
+    floor: i64,
+    /// Per read not yet settled: its snapshot's xmax and the highest id
+    /// allocated just before it. Once every transaction below that xmax has
+    /// ended, no id at or below that one can still appear.
+    pending: VecDeque<(u64, i64)>,
 }
 
-/// The events after the cursor (all of them, `BATCH` at a time), moving it
-/// on. The first time, none: the cursor starts at the newest event. In an
-/// events table made anew, every event is new.
-fn read_events(client: &mut Client, cursor: &mut Option<Cursor>) -> Result<Vec<Event>> {
-    let table: u32 = client.query_one("SELECT 'pgprompt.prompt_events'::regclass::oid", &[])?.get(0);
-    let mut after = match cursor {
+/// Reads the events committed since the last read and hands each to
+/// `send` (false: stop, nobody receives them any more); Ok(false) when
+/// `send` refused. The first read sends none: what happened before the
+/// server started is not sent. In an events table made anew, every event is
+/// new. The cursor moves only after a read that succeeded and was sent.
+fn read_events(client: &mut Client, cursor: &mut Option<Cursor>, mut send: impl FnMut(Event) -> bool) -> Result<bool> {
+    // The highest id allocated so far, read before the snapshot: every id
+    // up to it belongs to a transaction that is committed in the snapshot
+    // or running in it.
+    let allocated: i64 =
+        client.query_one("SELECT coalesce(pg_catalog.pg_sequence_last_value('pgprompt.prompt_events_id_seq'), 0)", &[])?.get(0);
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(pgprompt_client::postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()?;
+    let now = tx.query_one(
+        "SELECT 'pgprompt.prompt_events'::regclass::oid, s::text, pg_catalog.pg_snapshot_xmin(s)::text, pg_catalog.pg_snapshot_xmax(s)::text
+           FROM pg_catalog.pg_current_snapshot() s",
+        &[],
+    )?;
+    let (table, snapshot): (u32, String) = (now.get(0), now.get(1));
+    let number = |i: usize| -> Result<u64> { now.get::<_, String>(i).parse().map_err(|e| Error::local(format!("a transaction id: {e}"))) };
+    let (xmin, xmax) = (number(2)?, number(3)?);
+    let (floor, seen) = match cursor.as_ref() {
         None => {
-            let newest: i64 = client.query_one("SELECT coalesce(max(id), 0) FROM pgprompt.prompt_events", &[])?.get(0);
-            *cursor = Some(Cursor { table, last: newest });
-            return Ok(Vec::new());
+            tx.commit()?;
+            *cursor = Some(Cursor { table, seen: snapshot, floor: 0, pending: VecDeque::from([(xmax, allocated)]) });
+            return Ok(true);
         }
-        Some(c) if c.table != table => 0,
-        Some(c) => c.last,
+        Some(c) if c.table != table => (0, None),
+        Some(c) => (c.floor, Some(c.seen.clone())),
     };
-    let mut out = Vec::new();
-    loop {
-        let rows = client.query(
-            "SELECT id, channel, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
-               FROM pgprompt.prompt_events WHERE id > $1 ORDER BY id LIMIT $2",
-            &[&after, &BATCH],
-        )?;
-        for r in &rows {
-            let (id, at): (i64, i64) = (r.get(0), r.get(3));
-            out.push(Event { id: format!("evt_{id}_{at}"), channel: r.get(1), payload: r.get(2) });
-            after = id;
-        }
-        *cursor = Some(Cursor { table, last: after });
-        if (rows.len() as i64) < BATCH {
-            return Ok(out);
+    let rows = tx.query(
+        "SELECT id, channel, payload::text, (extract(epoch FROM created_at) * 1000)::bigint
+           FROM pgprompt.prompt_events
+          WHERE id > $1 AND ($2::text IS NULL OR NOT pg_catalog.pg_visible_in_snapshot(xid, $2::text::pg_catalog.pg_snapshot))
+          ORDER BY id",
+        &[&floor, &seen],
+    )?;
+    tx.commit()?;
+    for r in &rows {
+        let (id, at): (i64, i64) = (r.get(0), r.get(3));
+        if !send(Event { id: format!("evt_{id}_{at}"), channel: r.get(1), payload: r.get(2) }) {
+            return Ok(false);
         }
     }
+    let c = cursor.as_mut().expect("set on the first read");
+    if c.table != table {
+        *c = Cursor { table, seen: String::new(), floor: 0, pending: VecDeque::new() };
+    }
+    c.seen = snapshot;
+    c.pending.push_back((xmax, allocated));
+    while let Some(&(x, id)) = c.pending.front() {
+        if x > xmin {
+            break;
+        }
+        c.floor = c.floor.max(id);
+        c.pending.pop_front();
+    }
+    Ok(true)
 }
 
 /// Delivers one event to one webhook: attempts with backoff, each logged.
