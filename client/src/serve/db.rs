@@ -8,7 +8,7 @@
 //! threads (`run`): the same typed client the CLI uses.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pgprompt_client::postgres::{Client, Config};
@@ -48,17 +48,18 @@ pub struct Pools {
     idle: Mutex<HashMap<String, Vec<(Client, Instant)>>>,
     limits: Limits,
     in_use: Mutex<InUse>,
-    freed: Condvar,
+    /// Woken when a connection is given back.
+    freed: tokio::sync::Notify,
 }
 
 /// A connection's place among those in use (see `Limits`), given back when
 /// dropped.
-struct Permit<'a> {
-    pools: &'a Pools,
+pub struct Permit {
+    pools: Arc<Pools>,
     role: String,
 }
 
-impl Drop for Permit<'_> {
+impl Drop for Permit {
     fn drop(&mut self) {
         let mut u = self.pools.in_use.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(n) = u.by_role.get_mut(&self.role) {
@@ -68,44 +69,48 @@ impl Drop for Permit<'_> {
             }
         }
         u.total -= 1;
-        self.pools.freed.notify_all();
+        self.pools.freed.notify_waiters();
     }
 }
 
 impl Pools {
     pub fn new(base: Config, tls: pgprompt_client::tls::Tls, limits: Limits) -> Pools {
-        Pools { base, tls, idle: Mutex::new(HashMap::new()), limits, in_use: Mutex::default(), freed: Condvar::new() }
+        Pools { base, tls, idle: Mutex::new(HashMap::new()), limits, in_use: Mutex::default(), freed: tokio::sync::Notify::new() }
     }
 
-    /// Waits (at most `Limits::wait`) until `role` may use one more
-    /// connection; SQLSTATE 53300 (too many connections) when none was
-    /// freed in time.
-    fn acquire(&self, role: &str) -> Result<Permit<'_>> {
-        let deadline = Instant::now() + self.limits.wait;
-        let mut u = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+    /// Waits (at most `Limits::wait`, on the async side: a waiting request
+    /// holds no thread) until `role` may use one more connection; SQLSTATE
+    /// 53300 (too many connections) when none was freed in time.
+    pub async fn acquire(self: &Arc<Self>, role: &str) -> Result<Permit> {
+        let deadline = tokio::time::Instant::now() + self.limits.wait;
         loop {
-            let mine = u.by_role.get(role).copied().unwrap_or(0);
-            if mine < self.limits.per_role && u.total < self.limits.total {
-                break;
-            }
-            let now = Instant::now();
-            if now >= deadline {
+            // Registered before the check, so a connection given back in
+            // between still wakes it.
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let (mine, total) = {
+                let mut u = self.in_use.lock().unwrap_or_else(|e| e.into_inner());
+                let mine = u.by_role.get(role).copied().unwrap_or(0);
+                if mine < self.limits.per_role && u.total < self.limits.total {
+                    *u.by_role.entry(role.to_string()).or_default() += 1;
+                    u.total += 1;
+                    return Ok(Permit { pools: self.clone(), role: role.to_string() });
+                }
+                (mine, u.total)
+            };
+            if tokio::time::timeout_at(deadline, freed).await.is_err() {
                 return Err(Error {
                     sqlstate: Some("53300".into()),
                     message: format!(
-                        "too many requests at once: role {role} has {mine} of its {} database connections in use and the server {} of {}; none was freed within {} s",
+                        "too many requests at once: role {role} has {mine} of its {} database connections in use and the server {total} of {}; none was freed within {} s",
                         self.limits.per_role,
-                        u.total,
                         self.limits.total,
                         self.limits.wait.as_secs_f32()
                     ),
                 });
             }
-            u = self.freed.wait_timeout(u, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
-        *u.by_role.entry(role.to_string()).or_default() += 1;
-        u.total += 1;
-        Ok(Permit { pools: self, role: role.to_string() })
     }
 
     /// Where connections go, for messages: `127.0.0.1:5432/postgres`.
@@ -136,11 +141,10 @@ impl Pools {
         cfg.connect(self.tls.connector()?).map_err(Error::from)
     }
 
-    /// Runs `f` on one of `role`'s connections, once the role may use one
-    /// more (see `Limits`). A connection that turns out closed (the server
-    /// restarted) is replaced once, before `f` ran on it.
-    pub fn with<T>(&self, role: &str, password: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
-        let _permit = self.acquire(role)?;
+    /// Runs `f` on one of `role`'s connections (the caller holds a
+    /// `Permit`). A connection that turns out closed (the server restarted)
+    /// is replaced once, before `f` ran on it.
+    fn with<T>(&self, role: &str, password: &str, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
         let mut client = loop {
             let taken = self.idle.lock().unwrap_or_else(|e| e.into_inner()).get_mut(role).and_then(Vec::pop);
             match taken {
@@ -178,55 +182,66 @@ pub async fn forget(pools: &Arc<Pools>, role: &str) {
     let _ = tokio::task::spawn_blocking(move || pools.forget(&role)).await;
 }
 
-/// Runs blocking database work off the async threads.
+/// Runs blocking database work off the async threads, once `role` may use
+/// one more connection (see `Limits`).
 pub async fn run<T: Send + 'static>(pools: &Arc<Pools>, role: &str, password: &str, f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static) -> Result<T> {
+    let permit = pools.acquire(role).await?;
     let (pools, role, password) = (pools.clone(), role.to_string(), password.to_string());
-    tokio::task::spawn_blocking(move || pools.with(&role, &password, f))
-        .await
-        .unwrap_or_else(|e| Err(Error::local(format!("the request failed: {e}"))))
+    tokio::task::spawn_blocking(move || {
+        let result = pools.with(&role, &password, f);
+        drop(permit);
+        result
+    })
+    .await
+    .unwrap_or_else(|e| Err(Error::local(format!("the request failed: {e}"))))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn pools(per_role: usize, total: usize, wait: Duration) -> Pools {
-        Pools::new(Config::new(), pgprompt_client::tls::Tls::default(), Limits { per_role, total, wait })
+    fn pools(per_role: usize, total: usize, wait: Duration) -> Arc<Pools> {
+        Arc::new(Pools::new(Config::new(), pgprompt_client::tls::Tls::default(), Limits { per_role, total, wait }))
+    }
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(f)
     }
 
     #[test]
     fn a_role_waits_for_its_own_connections_and_all_for_the_total() {
         let p = pools(2, 3, Duration::from_millis(50));
-        let a1 = p.acquire("alice").unwrap();
-        let _a2 = p.acquire("alice").unwrap();
-        let e = p.acquire("alice").err().expect("alice's third waits, then is busy");
-        assert_eq!(e.sqlstate.as_deref(), Some("53300"));
-        assert!(e.message.contains("role alice has 2 of its 2"), "{}", e.message);
-        // Another role is not held up by alice's share...
-        let b1 = p.acquire("bob").unwrap();
-        // ...but by the total.
-        assert_eq!(p.acquire("bob").err().and_then(|e| e.sqlstate).as_deref(), Some("53300"));
-        drop(b1);
-        let _b = p.acquire("bob").unwrap();
-        drop(a1);
-        assert!(p.acquire("alice").is_ok());
+        block_on(async {
+            let a1 = p.acquire("alice").await.unwrap();
+            let _a2 = p.acquire("alice").await.unwrap();
+            let e = p.acquire("alice").await.err().expect("alice's third waits, then is busy");
+            assert_eq!(e.sqlstate.as_deref(), Some("53300"));
+            assert!(e.message.contains("role alice has 2 of its 2"), "{}", e.message);
+            // Another role is not held up by alice's share...
+            let b1 = p.acquire("bob").await.unwrap();
+            // ...but by the total.
+            assert_eq!(p.acquire("bob").await.err().and_then(|e| e.sqlstate).as_deref(), Some("53300"));
+            drop(b1);
+            let _b = p.acquire("bob").await.unwrap();
+            drop(a1);
+            assert!(p.acquire("alice").await.is_ok());
+        });
     }
 
     #[test]
     fn a_connection_given_back_wakes_a_waiter_at_once() {
         let p = pools(1, 10, Duration::from_secs(5));
-        let held = p.acquire("alice").unwrap();
-        std::thread::scope(|s| {
-            let waiter = s.spawn(|| {
-                let asked = Instant::now();
-                let got = p.acquire("alice").map(|_| ());
-                (got, asked.elapsed())
+        block_on(async {
+            let held = p.acquire("alice").await.unwrap();
+            let giver = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                drop(held);
             });
-            std::thread::sleep(Duration::from_millis(200));
-            drop(held);
-            let (got, took) = waiter.join().unwrap();
-            assert!(got.is_ok());
+            let asked = Instant::now();
+            assert!(p.acquire("alice").await.is_ok());
+            let took = asked.elapsed();
             assert!(took >= Duration::from_millis(150) && took < Duration::from_secs(4), "{took:?}");
+            giver.await.unwrap();
         });
     }
 }

@@ -271,15 +271,22 @@ pub struct Credentials {
 /// proxy itself. Read from the right: each proxy appends the address it
 /// heard from, and what stands further left the client may have written.
 /// An entry that is not an address stops the reading at the proxy's own.
+/// Addresses compare in canonical form: a dual-stack listener sees an IPv4
+/// proxy as `::ffff:10.0.0.2`. Entries may carry a port (`203.0.113.7:5123`,
+/// `[2001:db8::1]:443`), and a line that is not UTF-8 is read lossily (its
+/// rightmost entries, the proxies', are ASCII), not skipped.
 pub fn client_ip(trusted: &[IpAddr], peer: IpAddr, headers: &HeaderMap) -> IpAddr {
-    if !trusted.contains(&peer) {
+    let peer = peer.to_canonical();
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|t| t.to_canonical() == *ip);
+    if !is_trusted(&peer) {
         return peer;
     }
-    let entries: Vec<&str> =
-        headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim).collect();
+    let lines: Vec<String> = headers.get_all("x-forwarded-for").iter().map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).collect();
+    let entries: Vec<&str> = lines.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
     for entry in entries.into_iter().rev() {
-        match entry.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(&ip) => continue,
+        let ip = entry.parse::<IpAddr>().or_else(|_| entry.parse::<std::net::SocketAddr>().map(|a| a.ip()));
+        match ip.map(|ip| ip.to_canonical()) {
+            Ok(ip) if is_trusted(&ip) => continue,
             Ok(ip) => return ip,
             Err(_) => return peer,
         }
@@ -433,5 +440,14 @@ mod tests {
         assert_eq!(client_ip(&trusted, proxy, &HeaderMap::new()), proxy);
         // IPv6.
         assert_eq!(client_ip(&trusted, proxy, &forwarded(&["2001:db8::1"])), "2001:db8::1".parse::<IpAddr>().unwrap());
+        // A dual-stack listener's view of an IPv4 proxy.
+        assert_eq!(client_ip(&trusted, "::ffff:10.0.0.2".parse().unwrap(), &forwarded(&["203.0.113.7"])), client);
+        // Entries with ports.
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["203.0.113.7:5123"])), client);
+        assert_eq!(client_ip(&trusted, proxy, &forwarded(&["[2001:db8::1]:443"])), "2001:db8::1".parse::<IpAddr>().unwrap());
+        // A line with bytes that are not UTF-8 is still read from the right.
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_bytes(b"198.51.100.1\xff, 203.0.113.7").unwrap());
+        assert_eq!(client_ip(&trusted, proxy, &h), client);
     }
 }
