@@ -723,6 +723,19 @@ impl Receiver {
     fn requests(&self) -> Vec<(Vec<(String, String)>, String)> {
         self.got.lock().unwrap().clone()
     }
+
+    /// Whether an event of template `name` arrives within 20 s.
+    fn got_template(&self, name: &str) -> bool {
+        let started = Instant::now();
+        let needle = format!(r#""template":"{name}""#);
+        while started.elapsed() < Duration::from_secs(20) {
+            if self.requests().iter().any(|(_, body)| body.contains(&needle)) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
 }
 
 fn header<'a>(h: &'a [(String, String)], k: &str) -> &'a str {
@@ -858,17 +871,7 @@ fn webhooks_deliver_events_whose_transactions_commit_late() {
         .unwrap();
     let _server = Server::start(&db.url(), &["--webhooks"]);
     std::thread::sleep(Duration::from_millis(500));
-    let delivered = |name: &str| {
-        let started = Instant::now();
-        let needle = format!(r#""template":"{name}""#);
-        while started.elapsed() < Duration::from_secs(20) {
-            if ok.requests().iter().any(|(_, body)| body.contains(&needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    };
+    let delivered = |name: &str| ok.got_template(name);
     // The slow change takes its event id first and commits last.
     let mut slow = db.connect();
     let mut t = slow.transaction().unwrap();
@@ -895,17 +898,7 @@ fn webhooks_go_on_when_the_extension_is_made_anew() {
     c.execute(hook, &[&ok.url]).unwrap();
     let _server = Server::start(&db.url(), &["--webhooks"]);
     std::thread::sleep(Duration::from_millis(500));
-    let delivered = |name: &str| {
-        let started = Instant::now();
-        let needle = format!(r#""template":"{name}""#);
-        while started.elapsed() < Duration::from_secs(20) {
-            if ok.requests().iter().any(|(_, body)| body.contains(&needle)) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        false
-    };
+    let delivered = |name: &str| ok.got_template(name);
     c.batch_execute("SELECT prompt_save('one', 'x'); SELECT prompt_save('two', 'x'); SELECT prompt_save('three', 'x')").unwrap();
     assert!(delivered("three"));
     c.batch_execute("DROP EXTENSION pgprompt CASCADE; CREATE EXTENSION pgprompt").unwrap();
