@@ -62,6 +62,8 @@ pub struct Event {
 const CATCH_UP: Duration = Duration::from_secs(30);
 /// How often the listener deletes events older than seven days.
 const PRUNE: Duration = Duration::from_secs(3600);
+/// How long a check that the log's connection is still alive may take.
+const PING: Duration = Duration::from_secs(5);
 
 /// The `X-Pgprompt-Signature` of a body sent at `timestamp` (Unix seconds):
 /// `v1=` and the hex HMAC-SHA256 of `timestamp.body` under the secret.
@@ -167,6 +169,22 @@ impl Log {
         }
     }
 
+    /// Runs `f` once, on a connection first checked to be alive (replaced
+    /// when the database restarted since its last use): for writes, which
+    /// `with` could repeat after one had committed but its answer was lost.
+    fn with_once<T>(&self, f: impl FnOnce(&mut Client) -> Result<T>) -> Result<T> {
+        let mut guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        let alive = |c: &mut Client| !c.is_closed() && c.is_valid(PING).is_ok();
+        if !guard.as_mut().is_some_and(alive) {
+            *guard = Some(self.pools.connect(&self.role, &self.password)?);
+        }
+        let result = f(guard.as_mut().expect("connected above"));
+        if guard.as_ref().is_some_and(|c| c.is_closed()) {
+            *guard = None;
+        }
+        result
+    }
+
     fn targets(&self, channel: &str) -> Result<Vec<Target>> {
         self.with(|c| {
             Ok(c.query(
@@ -182,7 +200,7 @@ impl Log {
     fn record(&self, t: &Target, e: &Event, attempt: u32, a: &Attempt) -> Result<()> {
         let status = a.status.map(i32::from);
         let ms = a.took.as_millis().min(i32::MAX as u128) as i32;
-        self.with(|c| {
+        self.with_once(|c| {
             c.execute(
                 "INSERT INTO pgprompt.prompt_webhook_deliveries
                      (webhook_id, webhook, event_id, channel, payload, attempt, status, error, delivered, duration_ms)
@@ -200,6 +218,12 @@ fn json_or_string(payload: &str) -> String {
         Ok(_) => payload.to_string(),
         Err(_) => Value::String(payload.to_string()).to_string(),
     }
+}
+
+/// Fails unless the role may read `prompt_events` (reads no row).
+fn can_read_events(c: &mut Client) -> Result<()> {
+    c.execute("SELECT 1 FROM pgprompt.prompt_events LIMIT 0", &[])?;
+    Ok(())
 }
 
 /// What `start_checked` prepared: run it on the runtime.
@@ -222,8 +246,7 @@ pub fn start_checked(pools: Arc<Pools>, role: String, password: String, settings
         .map_err(|e| Error::local(format!("the webhook client: {e}")))?;
     let log = Arc::new(Log { pools: pools.clone(), role: role.clone(), password: password.clone(), client: Mutex::new(None) });
     log.targets(CHANNELS[0]).map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
-    log.with(|c| Ok(c.execute("SELECT 1 FROM pgprompt.prompt_events LIMIT 0", &[])?))
-        .map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
+    log.with(can_read_events).map_err(|e| Error { message: format!("webhooks: {}", e.message), ..e })?;
     let (tx, rx) = mpsc::channel::<Event>(1024);
     std::thread::Builder::new()
         .name("pgprompt-listen".into())
@@ -265,7 +288,7 @@ impl Dispatcher {
 
 /// LISTENs forever, reconnecting after the database went away; after each
 /// notification, each reconnection and every `CATCH_UP`, reads the events
-/// recorded after the last one read. The first connection starts from the
+/// the last read's snapshot did not see (`read_events`). The first connection starts from the
 /// newest event: what happened before the server started is not sent.
 fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
     let mut wait = Duration::from_millis(500);
@@ -275,7 +298,7 @@ fn listen(pools: &Pools, role: &str, password: &str, tx: &mpsc::Sender<Event>) {
         // longer each time and try again.
         let ready = pools.connect(role, password).and_then(|mut client| {
             client.batch_execute(&CHANNELS.map(|c| format!("LISTEN {c};")).concat())?;
-            client.execute("SELECT 1 FROM pgprompt.prompt_events LIMIT 0", &[])?;
+            can_read_events(&mut client)?;
             Ok(client)
         });
         let mut client = match ready {
