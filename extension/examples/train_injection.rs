@@ -6,7 +6,10 @@
 //! pinned public sources. Texts are folded as the scanner folds them and
 //! cut into the scanner's windows; every window of an attack is a positive
 //! (the sources' attacks are instructions throughout), every window of a
-//! benign text a negative.
+//! benign text a negative. Besides, every attack is planted once inside a
+//! benign document of another source (`plant`): the windows holding it are
+//! positives too, so the detector learns an instruction among unrelated
+//! prose (indirect injection) rather than its source's style.
 //!
 //! Logistic regression by AdaGrad over shuffled windows, in a fixed order
 //! from a fixed seed and single-threaded, so the same input gives the same
@@ -14,7 +17,8 @@
 //! class each source as much as the others, so no single large collection
 //! decides what an attack looks like. The decision threshold written into
 //! the model is the lowest score that keeps false positives on held-back
-//! benign texts (split "valid") at or below `FALSE_POSITIVE_TARGET`.
+//! benign texts (split "valid") of every source at or below
+//! `FALSE_POSITIVE_TARGET` (or one text, for a source of fewer than 100).
 //!
 //! `train_injection --leave-one-out <examples.jsonl>` writes no model: for
 //! each source, it trains without it and reports how the detector does on
@@ -45,15 +49,23 @@ struct Text {
     label: u8,
     source: String,
     split: String,
+    /// The text as the scanner folds it (what attacks are planted from and into).
+    folded: String,
     windows: Vec<Window>,
+    /// An attack planted into a benign document by `plant` (not read from
+    /// the examples).
+    planted: bool,
 }
 
-fn featurize(text: &str) -> Vec<(Vec<(u32, f32)>, f32)> {
-    let folded = normalize::fold(text).text;
-    model::Reading::new(&folded)
-        .window_features(BITS)
+/// The windows of a folded text: each one's byte range in it, its distinct
+/// features with their counts and its `model::norm`.
+fn featurize(folded: &str) -> Vec<((usize, usize), Vec<(u32, f32)>, f32)> {
+    let reading = model::Reading::new(folded);
+    reading
+        .windows()
         .into_iter()
-        .map(|mut idx| {
+        .zip(reading.window_features(BITS))
+        .map(|(range, mut idx)| {
             let n = idx.len();
             idx.sort_unstable();
             let mut counted: Vec<(u32, f32)> = Vec::new();
@@ -63,7 +75,7 @@ fn featurize(text: &str) -> Vec<(Vec<(u32, f32)>, f32)> {
                     _ => counted.push((i, 1.0)),
                 }
             }
-            (counted, model::norm(n))
+            (reading.bytes(range), counted, model::norm(n))
         })
         .collect()
 }
@@ -104,15 +116,18 @@ fn load(input: &str) -> (Vec<Text>, Vec<String>) {
         let text = v["text"].as_str().expect("text");
         raw.push(text.to_string());
         let label = v["label"].as_u64().expect("label") as u8;
-        let windows = featurize(text)
+        let folded = normalize::fold(text).text;
+        let windows = featurize(&folded)
             .into_iter()
-            .map(|(features, norm)| Window { features, norm, label: label as f32, weight: 0.0 })
+            .map(|(_, features, norm)| Window { features, norm, label: label as f32, weight: 0.0 })
             .collect();
         texts.push(Text {
             label,
             source: v["source"].as_str().expect("source").to_string(),
             split: v["split"].as_str().expect("split").to_string(),
+            folded,
             windows,
+            planted: false,
         });
     }
     (texts, raw)
@@ -120,8 +135,14 @@ fn load(input: &str) -> (Vec<Text>, Vec<String>) {
 
 /// Trains on the texts of split "train" that `keep` accepts; the bias and
 /// the weights. `verbose`: reports the sources and each epoch's loss.
-fn fit(texts: &mut [Text], keep: impl Fn(&Text) -> bool, verbose: bool) -> (f32, Vec<f32>) {
-    let training = |t: &Text| t.split == "train" && keep(t);
+fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f32, Vec<f32>) {
+    let read = texts.len();
+    let planted = {
+        let of = |label: u8| -> Vec<&Text> { texts.iter().filter(|t| t.split == "train" && t.label == label && keep(t)).collect() };
+        plant(&of(1), &of(0), PLANT_SEED, false)
+    };
+    texts.extend(planted);
+    let training = |t: &Text| t.split == "train" && (t.planted || keep(t));
     // Weights: each class half of the total, each source an equal share of
     // its class, each text an equal share of its source (spread over its
     // windows).
@@ -181,7 +202,60 @@ fn fit(texts: &mut [Text], keep: impl Fn(&Text) -> bool, verbose: bool) -> (f32,
             eprintln!("epoch {epoch}: weighted loss {:.4}", loss / order.len() as f64);
         }
     }
+    texts.truncate(read);
     (bias, w)
+}
+
+/// The seed of the planting in training (`fit`), and of the planting
+/// `leave_one_out` scores.
+const PLANT_SEED: u64 = 0x5eed_0f_d0c5;
+const PLANT_SEED_UNSEEN: u64 = 0x0dd_5eed_0f_d0c5;
+/// Benign texts at least this long (bytes, folded) are documents attacks
+/// are planted in.
+const HOST_MIN: usize = 400;
+
+/// Attacks planted in documents, as an injection reaches a model inside
+/// retrieved text, an e-mail or a tool's result: each attack put between
+/// two paragraphs or sentences of a benign document (one of `hosts` long
+/// enough, chosen by a fixed sequence from `seed`). Only the windows that
+/// hold most of the attack are examples, positives; the document's other
+/// windows are benign examples already. What it teaches: an instruction
+/// among unrelated prose is an attack, and neither the attack's source's
+/// style nor the document's decides. Texts of source "planted".
+/// With `whole`, every window of the document is kept (to score the
+/// document as the scanner would).
+fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64, whole: bool) -> Vec<Text> {
+    let hosts: Vec<&&Text> = hosts.iter().filter(|h| h.folded.len() >= HOST_MIN).collect();
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let mut rng = Rng(seed);
+    let mut out = Vec::with_capacity(attacks.len());
+    for a in attacks {
+        let host = &hosts[(rng.next() % hosts.len() as u64) as usize].folded;
+        // After the next line or sentence end from a random place (ASCII,
+        // so a character boundary), else at the end.
+        let from = (rng.next() % host.len() as u64) as usize;
+        let cut = host.as_bytes()[from..]
+            .windows(2)
+            .position(|w| w[0] == b'\n' || (w[0] == b'.' && w[1] == b' '))
+            .map_or(host.len(), |p| from + p + 1);
+        let text = format!("{}\n\n{}\n\n{}", &host[..cut], a.folded.trim(), &host[cut..]);
+        let span = (cut + 2, cut + 2 + a.folded.trim().len());
+        let windows = featurize(&text)
+            .into_iter()
+            .filter(|&((from, to), _, _)| {
+                if whole {
+                    return true;
+                }
+                let overlap = to.min(span.1).saturating_sub(from.max(span.0));
+                2 * overlap >= (span.1 - span.0).min(to - from)
+            })
+            .map(|(_, features, norm)| Window { features, norm, label: 1.0, weight: 0.0 })
+            .collect();
+        out.push(Text { label: 1, source: "planted".into(), split: "train".into(), folded: text, windows, planted: true });
+    }
+    out
 }
 
 /// A text's score as the scanner gives it: its highest window's, through
@@ -192,8 +266,9 @@ fn score(m: &Model, t: &Text) -> f32 {
 
 /// The threshold from the held-back benign texts `keep` accepts, scored
 /// through `m`: per benign source, the score above which its allowed share
-/// of false positives lies; the strictest of them, so no kind of benign
-/// text (chit-chat, instructions, documents) is flagged more often.
+/// of false positives lies (at least one text); the strictest of them, so
+/// no kind of benign text (chit-chat, instructions, documents) is flagged
+/// more often.
 fn threshold(texts: &[Text], m: &Model, keep: impl Fn(&Text) -> bool) -> f32 {
     let held_back = |t: &Text| t.split == "valid" && t.label == 0 && keep(t);
     let mut threshold = 0.05f32;
@@ -201,7 +276,9 @@ fn threshold(texts: &[Text], m: &Model, keep: impl Fn(&Text) -> bool) -> f32 {
     for source in benign_sources {
         let mut scores: Vec<f32> = texts.iter().filter(|t| held_back(t) && t.source == source).map(|t| score(m, t)).collect();
         scores.sort_by(|a, b| b.total_cmp(a));
-        let allowed = (scores.len() as f64 * FALSE_POSITIVE_TARGET).floor() as usize;
+        // At least one: else a source of a few dozen held-back texts
+        // sets the threshold alone, above its single most attack-like text.
+        let allowed = ((scores.len() as f64 * FALSE_POSITIVE_TARGET).floor() as usize).max(1);
         if let Some(s) = scores.get(allowed) {
             threshold = threshold.max((s + 1e-4).min(0.99));
         }
@@ -226,7 +303,7 @@ fn run(input: &str, output: &str, fixed: Option<&String>) {
         e.0 += 1;
         e.1 += flagged as usize;
     }
-    eprintln!("threshold {threshold:.4} (at most {:.0}% of each source's held-back benign texts flagged)", FALSE_POSITIVE_TARGET * 100.0);
+    eprintln!("threshold {threshold:.4} (at most {:.0}% of each source's held-back benign texts flagged, or one)", FALSE_POSITIVE_TARGET * 100.0);
     for ((label, source), (n, flagged)) in &by_source {
         let what = if *label == 1 { "recall" } else { "false positives" };
         eprintln!("valid: {source}: {n} texts, {what} {:.3}", *flagged as f64 / *n as f64);
@@ -262,11 +339,11 @@ fn run(input: &str, output: &str, fixed: Option<&String>) {
 /// the held-back split of a source that was trained on cannot tell: the
 /// figures to choose training data and features by, without looking at
 /// the collections reserved for evaluation. Prints a Markdown table.
-fn leave_one_out(texts: &mut [Text]) {
+fn leave_one_out(texts: &mut Vec<Text>) {
     let sources: std::collections::BTreeSet<(u8, String)> = texts.iter().map(|t| (t.label, t.source.clone())).collect();
-    println!("| source left out | kind | texts | flagged | threshold |");
-    println!("|---|---|---|---|---|");
-    let (mut recall, mut false_positives) = (Vec::new(), Vec::new());
+    println!("| source left out | kind | texts | flagged | flagged inside documents | threshold |");
+    println!("|---|---|---|---|---|---|");
+    let (mut recall, mut false_positives, mut in_documents) = (Vec::new(), Vec::new(), Vec::new());
     for (label, source) in &sources {
         let seen = |t: &Text| !(t.label == *label && &t.source == source);
         let (bias, w) = fit(texts, seen, false);
@@ -275,12 +352,23 @@ fn leave_one_out(texts: &mut [Text]) {
         let scored: Vec<bool> = texts.iter().filter(|t| !seen(t)).map(|t| score(&m, t) >= threshold).collect();
         let share = scored.iter().filter(|&&f| f).count() as f64 / scored.len().max(1) as f64;
         let kind = if *label == 1 { "attacks" } else { "benign" };
-        println!("| {source} | {kind} | {} | {share:.3} | {threshold:.4} |", scored.len());
+        // The same attacks inside held-back documents of the other sources.
+        let in_documents = if *label == 1 {
+            let attacks: Vec<&Text> = texts.iter().filter(|t| !seen(t)).collect();
+            let hosts: Vec<&Text> = texts.iter().filter(|t| t.split == "valid" && t.label == 0 && seen(t)).collect();
+            let planted = plant(&attacks, &hosts, PLANT_SEED_UNSEEN, true);
+            let caught = planted.iter().filter(|t| score(&m, t) >= threshold).count();
+            in_documents.push(caught as f64 / planted.len().max(1) as f64);
+            format!("{:.3}", caught as f64 / planted.len().max(1) as f64)
+        } else {
+            String::new()
+        };
+        println!("| {source} | {kind} | {} | {share:.3} | {in_documents} | {threshold:.4} |", scored.len());
         if *label == 1 { &mut recall } else { &mut false_positives }.push(share);
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    println!("| mean over attack sources (recall) | | | {:.3} | |", mean(&recall));
-    println!("| mean over benign sources (false positives) | | | {:.3} | |", mean(&false_positives));
+    println!("| mean over attack sources (recall) | | | {:.3} | {:.3} | |", mean(&recall), mean(&in_documents));
+    println!("| mean over benign sources (false positives) | | | {:.3} | | |", mean(&false_positives));
 }
 
 /// A window's score through the shipped (quantised) weights.

@@ -499,9 +499,11 @@ fn the_installed_detector_scores_the_trainers_fixed_examples_as_the_trainer_did(
     // extension/guard_model/fixed_scores.jsonl: held-back texts with the
     // scores the trainer gave them (make model writes it with the weights).
     // A short text is one window, so an injection finding on it carries
-    // the text's score, to three decimals.
+    // the text's score, to three decimals. Every text scored 0.75 or more
+    // is reported under a threshold of 0.5 (the default one is higher).
     let db = TestDb::new();
     let mut c = db.connect();
+    c.batch_execute("UPDATE prompt_guardrails SET config = '{\"threshold\": 0.5}' WHERE name = 'prompt_injection_detection'").unwrap();
     let mut checked = 0;
     for line in include_str!("../../extension/guard_model/fixed_scores.jsonl").lines() {
         let v: Value = serde_json::from_str(line).unwrap();
