@@ -694,7 +694,7 @@ impl Scanner {
                 }
             }
         }
-        self.learned(view, span, direction, first, out);
+        let own = first..out.len();
         if depth < DECODE_DEPTH {
             let runs = decode::decode_runs(text, budget);
             for (s, e, decoded) in runs.decoded {
@@ -728,14 +728,20 @@ impl Scanner {
                 }
             }
         }
+        // After the decoded and rewritten runs: what the rules found in
+        // them counts as found in the windows holding them.
+        self.learned(view, span, direction, own, out);
     }
 
     /// The learned detector on one view, for the injection guardrails
     /// covering `direction`: windows scoring at or above a guardrail's
     /// threshold become findings (overlapping ones merged, with the higher
-    /// score), and the rule findings of this view (from `first` on) carry
-    /// the score of the windows they fall in.
-    fn learned(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, first: usize, out: &mut Vec<Finding>) {
+    /// score) unless the guardrail found something in them already (in
+    /// this view or in the runs decoded from it: `out` from `own.start`
+    /// on); the rule findings of this view (`own`) carry the score of the
+    /// windows they fall in.
+    fn learned(&self, view: &normalize::View, span: Option<(usize, usize)>, direction: Direction, own: std::ops::Range<usize>, out: &mut Vec<Finding>) {
+        let first = own.start;
         let users: Vec<(usize, Option<f32>)> = self
             .guardrails
             .iter()
@@ -761,7 +767,7 @@ impl Scanner {
                 (a, b, if worded { (p * 1000.0).round() / 1000.0 } else { 0.0 })
             })
             .collect();
-        for f in out[first..].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
+        for f in out[own].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
             let around = placed.iter().filter(|&&(a, b, _)| a < f.end.max(f.start + 1) && f.start < b).map(|&(_, _, p)| p);
             f.score = Some(around.fold(0f32, f32::max));
         }
