@@ -146,6 +146,50 @@ def ipi_coding(a):
     return attacks, benign
 
 
+# Personas named after the jailbreakchat.com prompts (a source of a reserved
+# collection): the sources below that carry some (promptshields' jailbreaks,
+# for one) are read without the texts naming them.
+JAILBREAKCHAT = re.compile(r"\b(DAN|STAN|AIM|DUDE|Developer Mode|Do Anything Now)\b")
+
+
+def psfuzz(a):
+    """Prompt Security's fuzzer: the injections of its attack data (English
+    and German), read from Parquet; not those over 600 characters, among
+    which are jailbreak prompts collected in the wild (the reserved
+    verazuo/jailbreak_llms collection holds them too)."""
+    import pyarrow.parquet as pq
+
+    name = a.matching(r"attack_data/prompt_injections_for_base64\.parquet$")[0]
+    rows = pq.read_table(io.BytesIO(a.files[name])).to_pylist()
+    return [r["text"] for r in rows if r.get("label") == 1 and len(r["text"]) <= 600 and not JAILBREAKCHAT.search(r["text"])]
+
+
+def promptshields(a):
+    """promptshields' attack database: attacks by technique, and its benign
+    prompts (some about security, "hard negatives")."""
+    attacks, benign = [], []
+    for name in a.matching(r"promptshield/attack_db/.*\.json$"):
+        for r in json.loads(a.text(name)):
+            text = r.get("text") or r.get("prompt")
+            if not isinstance(text, str) or JAILBREAKCHAT.search(text):
+                continue
+            if "/benign/" in name or r.get("expected_violation") is False:
+                benign.append(text)
+            else:
+                attacks.append(text)
+    return attacks, benign
+
+
+def aib(a):
+    """agent-injection-bench: injections in what an agent reads (tool
+    results, documents, web pages, file names, metadata), and its controls."""
+    attacks, benign = [], []
+    for r in jsonl(a.text(a.matching(r"aib/data/attacks\.jsonl$")[0])):
+        if not JAILBREAKCHAT.search(r["injected"]):
+            (benign if r.get("family") == "control" else attacks).append(r["injected"])
+    return attacks, benign
+
+
 # --- benign ----------------------------------------------------------------------
 
 def llamafactory(a):
@@ -229,6 +273,11 @@ def main():
     add(sp_benign, 0, "spikee")
     add(pyrit(get("pyrit"), payloads), 1, "pyrit")
     for name, fn in [("dhvaniguard", dhvaniguard), ("guardllm-tr", guardllm_tr), ("inspect-evals", ipi_coding)]:
+        attacks, benign = fn(get(name))
+        add(attacks, 1, name)
+        add(benign, 0, name)
+    add(psfuzz(get("prompt-security-fuzzer")), 1, "prompt-security-fuzzer")
+    for name, fn in [("promptshields", promptshields), ("agent-injection-bench", aib)]:
         attacks, benign = fn(get(name))
         add(attacks, 1, name)
         add(benign, 0, name)
