@@ -196,8 +196,27 @@ pub struct Finding {
 /// of text it scores at or above the guardrail's threshold.
 pub const LEARNED_INJECTION: &str = "PROMPT_INJECTION";
 
-/// Letters a window needs for the learned detector to score it.
+/// Letters a window needs for the learned detector to score it, and how
+/// many different ones.
 const WORDED: usize = 8;
+const LETTERS: usize = 4;
+
+/// Whether a window is words enough for the detector: `WORDED` letters, of
+/// at least `LETTERS` different ones.
+fn worded(window: &str) -> bool {
+    let mut seen: Vec<char> = Vec::with_capacity(LETTERS);
+    let mut letters = 0;
+    for c in window.chars().filter(|c| c.is_alphabetic()) {
+        letters += 1;
+        if seen.len() < LETTERS && !seen.contains(&c) {
+            seen.push(c);
+        }
+        if letters >= WORDED && seen.len() >= LETTERS {
+            return true;
+        }
+    }
+    false
+}
 
 /// How a match is narrowed and checked.
 #[derive(Clone, Copy)]
@@ -756,15 +775,15 @@ impl Scanner {
         // Each window placed in the original text, its score to three
         // decimals (what a reader of the findings can use). A window of
         // fewer than `WORDED` letters says nothing to a model (a run of
-        // punctuation scored 0.9: attacks in the training data shout), so
-        // it scores 0.
+        // punctuation scored 0.9: attacks in the training data shout), nor
+        // one of a letter or two repeated (a run of `x` scored 0.98: the
+        // weights are summed per occurrence), so it scores 0.
         let placed: Vec<(usize, usize, f32)> = model::builtin()
             .scores(&view.text, interrupts)
             .into_iter()
             .map(|(s, e, p)| {
-                let worded = view.text[s..e].chars().filter(|c| c.is_alphabetic()).take(WORDED).count() == WORDED;
                 let (a, b) = span.unwrap_or_else(|| view.original_range(s, e));
-                (a, b, if worded { (p * 1000.0).round() / 1000.0 } else { 0.0 })
+                (a, b, if worded(&view.text[s..e]) { (p * 1000.0).round() / 1000.0 } else { 0.0 })
             })
             .collect();
         for f in out[own].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
@@ -775,7 +794,9 @@ impl Scanner {
             let Some(threshold) = threshold else { continue };
             // Windows where the guardrail's rules found something already
             // say so with its score; the detector adds what they missed.
-            let ruled: Vec<(usize, usize)> = out[first..].iter().filter(|f| f.guardrail == i).map(|f| (f.start, f.end)).collect();
+            // (A run left undecoded is no rule's finding: the detector
+            // still reads the window holding it.)
+            let ruled: Vec<(usize, usize)> = out[first..].iter().filter(|f| f.guardrail == i && f.entity != UNSCANNED).map(|f| (f.start, f.end)).collect();
             let mut merged: Option<Finding> = None;
             for &(a, b, p) in placed.iter().filter(|w| w.2 >= threshold && !ruled.iter().any(|&(s, e)| s < w.1 && w.0 < e)) {
                 match &mut merged {
