@@ -18,7 +18,8 @@
 //! decides what an attack looks like. The decision threshold written into
 //! the model is the lowest score that keeps false positives on held-back
 //! benign texts (split "valid") of every source at or below
-//! `FALSE_POSITIVE_TARGET` (or one text, for a source of fewer than 100).
+//! `FALSE_POSITIVE_TARGET` (the sources of fewer than 100 such texts
+//! together: one text of them).
 //!
 //! `train_injection --leave-one-out <examples.jsonl>` writes no model: for
 //! each source, it trains without it and reports how the detector does on
@@ -139,7 +140,7 @@ fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f
     let read = texts.len();
     let planted = {
         let of = |label: u8| -> Vec<&Text> { texts.iter().filter(|t| t.split == "train" && t.label == label && keep(t)).collect() };
-        plant(&of(1), &of(0), PLANT_SEED, false)
+        plant(&of(1), &of(0), PLANT_SEED)
     };
     texts.extend(planted);
     let training = |t: &Text| t.split == "train" && (t.planted || keep(t));
@@ -222,16 +223,14 @@ const HOST_MIN: usize = 400;
 /// windows are benign examples already. What it teaches: an instruction
 /// among unrelated prose is an attack, and neither the attack's source's
 /// style nor the document's decides. Texts of source "planted".
-/// With `whole`, every window of the document is kept (to score the
-/// document as the scanner would).
-fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64, whole: bool) -> Vec<Text> {
+fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64) -> Vec<Text> {
     let hosts: Vec<&&Text> = hosts.iter().filter(|h| h.folded.len() >= HOST_MIN).collect();
     if hosts.is_empty() {
         return Vec::new();
     }
     let mut rng = Rng(seed);
     let mut out = Vec::with_capacity(attacks.len());
-    for a in attacks {
+    for a in attacks.iter().filter(|a| !a.folded.trim().is_empty()) {
         let host = &hosts[(rng.next() % hosts.len() as u64) as usize].folded;
         // After the next line or sentence end from a random place (ASCII,
         // so a character boundary), else at the end.
@@ -245,9 +244,6 @@ fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64, whole: bool) -> Vec<Text
         let windows = featurize(&text)
             .into_iter()
             .filter(|&((from, to), _, _)| {
-                if whole {
-                    return true;
-                }
                 let overlap = to.min(span.1).saturating_sub(from.max(span.0));
                 2 * overlap >= (span.1 - span.0).min(to - from)
             })
@@ -264,21 +260,39 @@ fn score(m: &Model, t: &Text) -> f32 {
     t.windows.iter().map(|win| quantised_score(m, win)).fold(0f32, f32::max)
 }
 
+/// Held-back benign texts a source needs to be calibrated on its own.
+const OWN_CALIBRATION: usize = 100;
+
 /// The threshold from the held-back benign texts `keep` accepts, scored
 /// through `m`: per benign source, the score above which its allowed share
-/// of false positives lies (at least one text); the strictest of them, so
-/// no kind of benign text (chit-chat, instructions, documents) is flagged
-/// more often.
+/// of false positives lies; the strictest of them, so no kind of benign
+/// text (chit-chat, instructions, documents) is flagged more often. The
+/// sources with fewer than `OWN_CALIBRATION` held-back texts count as one
+/// (a 1% share of a dozen texts is none: the single most attack-like text
+/// of any small source would set the threshold alone), which may have one
+/// text flagged however small it is.
 fn threshold(texts: &[Text], m: &Model, keep: impl Fn(&Text) -> bool) -> f32 {
     let held_back = |t: &Text| t.split == "valid" && t.label == 0 && keep(t);
+    let mut per_source: BTreeMap<&str, Vec<f32>> = BTreeMap::new();
+    for t in texts.iter().filter(|t| held_back(t)) {
+        per_source.entry(t.source.as_str()).or_default().push(score(m, t));
+    }
+    let mut groups: Vec<Vec<f32>> = Vec::new();
+    let mut small: Vec<f32> = Vec::new();
+    for (_, scores) in per_source {
+        if scores.len() >= OWN_CALIBRATION {
+            groups.push(scores);
+        } else {
+            small.extend(scores);
+        }
+    }
     let mut threshold = 0.05f32;
-    let benign_sources: std::collections::BTreeSet<&str> = texts.iter().filter(|t| held_back(t)).map(|t| t.source.as_str()).collect();
-    for source in benign_sources {
-        let mut scores: Vec<f32> = texts.iter().filter(|t| held_back(t) && t.source == source).map(|t| score(m, t)).collect();
+    for (mut scores, at_least_one) in groups.into_iter().map(|g| (g, false)).chain([(small, true)]) {
         scores.sort_by(|a, b| b.total_cmp(a));
-        // At least one: else a source of a few dozen held-back texts
-        // sets the threshold alone, above its single most attack-like text.
-        let allowed = ((scores.len() as f64 * FALSE_POSITIVE_TARGET).floor() as usize).max(1);
+        let mut allowed = (scores.len() as f64 * FALSE_POSITIVE_TARGET).floor() as usize;
+        if at_least_one {
+            allowed = allowed.max(1);
+        }
         if let Some(s) = scores.get(allowed) {
             threshold = threshold.max((s + 1e-4).min(0.99));
         }
@@ -303,7 +317,7 @@ fn run(input: &str, output: &str, fixed: Option<&String>) {
         e.0 += 1;
         e.1 += flagged as usize;
     }
-    eprintln!("threshold {threshold:.4} (at most {:.0}% of each source's held-back benign texts flagged, or one)", FALSE_POSITIVE_TARGET * 100.0);
+    eprintln!("threshold {threshold:.4} (at most {:.0}% of each source's held-back benign texts flagged; one of the small sources')", FALSE_POSITIVE_TARGET * 100.0);
     for ((label, source), (n, flagged)) in &by_source {
         let what = if *label == 1 { "recall" } else { "false positives" };
         eprintln!("valid: {source}: {n} texts, {what} {:.3}", *flagged as f64 / *n as f64);
@@ -352,11 +366,13 @@ fn leave_one_out(texts: &mut Vec<Text>) {
         let scored: Vec<bool> = texts.iter().filter(|t| !seen(t)).map(|t| score(&m, t) >= threshold).collect();
         let share = scored.iter().filter(|&&f| f).count() as f64 / scored.len().max(1) as f64;
         let kind = if *label == 1 { "attacks" } else { "benign" };
-        // The same attacks inside held-back documents of the other sources.
+        // The same attacks inside held-back documents of the other sources
+        // (scored on the windows holding them, so the documents' own
+        // false positives do not count).
         let in_documents = if *label == 1 {
             let attacks: Vec<&Text> = texts.iter().filter(|t| !seen(t)).collect();
             let hosts: Vec<&Text> = texts.iter().filter(|t| t.split == "valid" && t.label == 0 && seen(t)).collect();
-            let planted = plant(&attacks, &hosts, PLANT_SEED_UNSEEN, true);
+            let planted = plant(&attacks, &hosts, PLANT_SEED_UNSEEN);
             let caught = planted.iter().filter(|t| score(&m, t) >= threshold).count();
             in_documents.push(caught as f64 / planted.len().max(1) as f64);
             format!("{:.3}", caught as f64 / planted.len().max(1) as f64)

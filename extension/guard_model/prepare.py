@@ -149,7 +149,7 @@ def ipi_coding(a):
 # Personas named after the jailbreakchat.com prompts (a source of a reserved
 # collection): the sources below that carry some (promptshields' jailbreaks,
 # for one) are read without the texts naming them.
-JAILBREAKCHAT = re.compile(r"\b(DAN|STAN|AIM|DUDE|Developer Mode|Do Anything Now)\b")
+JAILBREAKCHAT = re.compile(r"\b(?:DAN|STAN|AIM|DUDE|(?i:developer mode|do anything now))\b")
 
 
 def psfuzz(a):
@@ -166,16 +166,21 @@ def psfuzz(a):
 
 def promptshields(a):
     """promptshields' attack database: attacks by technique, and its benign
-    prompts (some about security, "hard negatives")."""
+    prompts (some about security, "hard negatives"). Not the attacks it
+    marks as not expected to be caught (some are plain questions, some
+    attacks), nor the turns of its multi-turn (crescendo) attacks, whose
+    first turns are innocent on their own."""
     attacks, benign = [], []
     for name in a.matching(r"promptshield/attack_db/.*\.json$"):
+        if "/crescendo/" in name:
+            continue
         for r in json.loads(a.text(name)):
             text = r.get("text") or r.get("prompt")
             if not isinstance(text, str) or JAILBREAKCHAT.search(text):
                 continue
-            if "/benign/" in name or r.get("expected_violation") is False:
+            if "/benign/" in name:
                 benign.append(text)
-            else:
+            elif r.get("expected_violation") is not False:
                 attacks.append(text)
     return attacks, benign
 

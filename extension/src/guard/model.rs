@@ -36,7 +36,7 @@ pub struct Model {
     bias: f32,
     scale: f32,
     /// The default decision threshold, chosen by the trainer on held-back
-    /// benign texts (see `extension/guard_model/README.md`).
+    /// benign texts (see `extension/examples/train_injection.rs`).
     pub threshold: f32,
     weights: Vec<i8>,
 }
