@@ -53,9 +53,6 @@ struct Text {
     /// The text as the scanner folds it (what attacks are planted from and into).
     folded: String,
     windows: Vec<Window>,
-    /// An attack planted into a benign document by `plant` (not read from
-    /// the examples).
-    planted: bool,
 }
 
 /// The windows of a folded text: each one's byte range in it, its distinct
@@ -128,7 +125,6 @@ fn load(input: &str) -> (Vec<Text>, Vec<String>) {
             split: v["split"].as_str().expect("split").to_string(),
             folded,
             windows,
-            planted: false,
         });
     }
     (texts, raw)
@@ -143,7 +139,7 @@ fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f
         plant(&of(1), &of(0), PLANT_SEED)
     };
     texts.extend(planted);
-    let training = |t: &Text| t.split == "train" && (t.planted || keep(t));
+    let training = |t: &Text| t.split == "train" && (t.source == PLANTED || keep(t));
     // Weights: each class half of the total, each source an equal share of
     // its class, each text an equal share of its source (spread over its
     // windows).
@@ -211,6 +207,9 @@ fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f
 /// `leave_one_out` scores.
 const PLANT_SEED: u64 = 0x5eed_0f_d0c5;
 const PLANT_SEED_UNSEEN: u64 = 0x0dd_5eed_0f_d0c5;
+/// The source of the attacks `plant` makes (no source of the examples is
+/// so named: prepare.py names them after their packages).
+const PLANTED: &str = "planted";
 /// Benign texts at least this long (bytes, folded) are documents attacks
 /// are planted in.
 const HOST_MIN: usize = 400;
@@ -222,7 +221,7 @@ const HOST_MIN: usize = 400;
 /// hold most of the attack are examples, positives; the document's other
 /// windows are benign examples already. What it teaches: an instruction
 /// among unrelated prose is an attack, and neither the attack's source's
-/// style nor the document's decides. Texts of source "planted".
+/// style nor the document's decides. Texts of source `PLANTED`.
 fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64) -> Vec<Text> {
     let hosts: Vec<&&Text> = hosts.iter().filter(|h| h.folded.len() >= HOST_MIN).collect();
     if hosts.is_empty() {
@@ -249,7 +248,7 @@ fn plant(attacks: &[&Text], hosts: &[&Text], seed: u64) -> Vec<Text> {
             })
             .map(|(_, features, norm)| Window { features, norm, label: 1.0, weight: 0.0 })
             .collect();
-        out.push(Text { label: 1, source: "planted".into(), split: "train".into(), folded: text, windows, planted: true });
+        out.push(Text { label: 1, source: PLANTED.into(), split: "train".into(), folded: text, windows });
     }
     out
 }
