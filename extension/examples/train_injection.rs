@@ -38,8 +38,8 @@ const L2: f32 = 1e-6;
 const FALSE_POSITIVE_TARGET: f64 = 0.01;
 
 struct Window {
-    /// Distinct feature indices with their counts.
-    features: Vec<(u32, f32)>,
+    /// Distinct feature indices (present or not: counts do not matter).
+    features: Vec<u32>,
     /// `model::norm` of the number of features, as `Model::scores` scales.
     norm: f32,
     label: f32,
@@ -56,24 +56,18 @@ struct Text {
 }
 
 /// The windows of a folded text: each one's byte range in it, its distinct
-/// features with their counts and its `model::norm`.
-fn featurize(folded: &str) -> Vec<((usize, usize), Vec<(u32, f32)>, f32)> {
+/// features (sorted, each counted once as `Model::scores` counts them) and
+/// its `model::norm`.
+fn featurize(folded: &str) -> Vec<((usize, usize), Vec<u32>, f32)> {
     let reading = model::Reading::new(folded);
     reading
         .windows()
         .into_iter()
         .zip(reading.window_features(BITS))
-        .map(|(range, mut idx)| {
-            let n = idx.len();
-            idx.sort_unstable();
-            let mut counted: Vec<(u32, f32)> = Vec::new();
-            for i in idx {
-                match counted.last_mut() {
-                    Some((j, c)) if *j == i => *c += 1.0,
-                    _ => counted.push((i, 1.0)),
-                }
-            }
-            (reading.bytes(range), counted, model::norm(n))
+        .map(|(range, mut distinct)| {
+            distinct.sort_unstable();
+            let norm = model::norm(distinct.len());
+            (reading.bytes(range), distinct, norm)
         })
         .collect()
 }
@@ -182,13 +176,13 @@ fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f
         let mut loss = 0f64;
         for &(ti, wi) in &order {
             let win = &texts[ti].windows[wi];
-            let z = bias + win.features.iter().map(|&(i, c)| w[i as usize] * c).sum::<f32>() * win.norm;
+            let z = bias + win.features.iter().map(|&i| w[i as usize]).sum::<f32>() * win.norm;
             let p = model::sigmoid(z);
             loss -= win.weight as f64 * if win.label > 0.5 { (p.max(1e-7) as f64).ln() } else { ((1.0 - p).max(1e-7) as f64).ln() };
             let g = (p - win.label) * win.weight;
-            for &(i, c) in &win.features {
+            for &i in &win.features {
                 let i = i as usize;
-                let gi = g * c * win.norm + L2 * w[i];
+                let gi = g * win.norm + L2 * w[i];
                 g2[i] += gi * gi;
                 w[i] -= LEARNING_RATE * gi / g2[i].sqrt();
             }
@@ -388,6 +382,6 @@ fn leave_one_out(texts: &mut Vec<Text>) {
 
 /// A window's score through the shipped (quantised) weights.
 fn quantised_score(m: &Model, win: &Window) -> f32 {
-    let sum: f32 = win.features.iter().map(|&(i, c)| m.weight(i) * c).sum();
+    let sum: f32 = win.features.iter().map(|&i| m.weight(i)).sum();
     model::sigmoid(m.bias() + sum * win.norm)
 }
