@@ -23,7 +23,11 @@ use std::cell::RefCell;
 use std::sync::OnceLock;
 
 /// Characters per window; windows start every `WINDOW / 2` characters.
-pub const WINDOW: usize = 480;
+/// About two sentences: an instruction inside a document fills more of a
+/// small window (trained and scored on left-out sources, `make
+/// model-unseen`, windows of 480 caught 0.11 of the attacks planted in
+/// documents, of 160 0.29; 120 flagged writing requests twice as often).
+pub const WINDOW: usize = 160;
 /// n-gram lengths over characters.
 const CHAR_NGRAMS: std::ops::RangeInclusive<usize> = 3..=5;
 /// File header: magic, then format version.
