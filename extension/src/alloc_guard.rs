@@ -18,16 +18,10 @@
 //! PostgreSQL backends are single-threaded, so plain atomics with relaxed
 //! ordering are enough and cost a load and an add per allocation.
 
-use std::alloc::{GlobalAlloc, Layout};
-
-// mimalloc rather than the C library's malloc: compiling a session's
-// guardrails (a few hundred patterns parsed and built into automata) is
-// mostly small allocations, and spent a quarter of its time in malloc and
-// free. Built for a library loaded with dlopen (`local_dynamic_tls`).
-use mimalloc::MiMalloc as System;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering::Relaxed};
 
-/// The global allocator of the extension: mimalloc plus a budget.
+/// The global allocator of the extension: the system allocator plus a budget.
 pub struct BudgetAllocator;
 
 static GUARDED: AtomicBool = AtomicBool::new(false);
