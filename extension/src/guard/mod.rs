@@ -776,8 +776,8 @@ impl Scanner {
         // decimals (what a reader of the findings can use). A window of
         // fewer than `WORDED` letters says nothing to a model (a run of
         // punctuation scored 0.9: attacks in the training data shout), nor
-        // one of a letter or two repeated (a run of `x` scored 0.98: the
-        // weights are summed per occurrence), so it scores 0.
+        // one of a letter or two repeated (a run of `x` scored 0.98 when
+        // weights were summed per occurrence), so it scores 0.
         let placed: Vec<(usize, usize, f32)> = model::builtin()
             .scores(&view.text, interrupts)
             .into_iter()

@@ -537,7 +537,7 @@ mod tests {
     fn the_shipped_model_scores_the_trainers_fixed_examples_as_the_trainer_did() {
         // fixed_scores.jsonl: held-back texts with the scores the trainer
         // (its own features, summed in full) gave them when it wrote
-        // injection.bin; the scanner's running totals must agree.
+        // injection.bin; the scanner's streamed windows must agree.
         let m = builtin();
         let mut checked = 0;
         for line in include_str!("../../guard_model/fixed_scores.jsonl").lines() {

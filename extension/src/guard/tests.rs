@@ -505,8 +505,8 @@ fn ibans_of_the_registry_and_look_alike_letters() {
     assert_eq!(entities(&s, "RU21 8619 9395 4718 14GZ LXNC ICGS CXCT Y"), ["IBAN_CODE"]);
 }
 
-/// One letter, or two, repeated is no language: the detector, which sums
-/// its weights per occurrence, once scored a run of `x` 0.98.
+/// One letter, or two, repeated is no language: the detector, when it
+/// summed its weights per occurrence, once scored a run of `x` 0.98.
 #[test]
 fn repeated_letters_are_not_read_as_an_attack() {
     let s = defaults();
