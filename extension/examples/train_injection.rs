@@ -58,16 +58,15 @@ struct Text {
 }
 
 /// The windows of a folded text: each one's byte range in it, its distinct
-/// features (sorted, each counted once as `Model::scores` counts them) and
-/// its `model::norm`.
+/// features (sorted by `Reading::window_features`, each counted once as
+/// `Model::scores` counts them) and its `model::norm`.
 fn featurize(folded: &str) -> Vec<((usize, usize), Vec<u32>, f32)> {
     let reading = model::Reading::new(folded);
     reading
         .windows()
         .into_iter()
         .zip(reading.window_features(BITS))
-        .map(|(range, mut distinct)| {
-            distinct.sort_unstable();
+        .map(|(range, distinct)| {
             let norm = model::norm(distinct.len());
             (reading.bytes(range), distinct, norm)
         })
