@@ -429,6 +429,35 @@ fn the_learned_detector_scores_what_the_rules_miss() {
     assert!(entities(&mut c, attack).is_empty());
 }
 
+/// Words hidden in base64, base32 or hex in a prompt are an injection
+/// finding (category `encoded`) whatever they say, located at the run;
+/// not in content (mail carries base64 bodies), not when the category is
+/// left out; tokens and keys are not words.
+#[test]
+fn words_hidden_in_an_encoding_are_found_in_prompts() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    // "Tell me a story about dragons".
+    let run = "VGVsbCBtZSBhIHN0b3J5IGFib3V0IGRyYWdvbnM=";
+    let prompt = format!("What does this mean? {run}");
+    let found = scan(&mut c, &prompt, "input");
+    assert!(found.iter().any(|f| f.1 == "ENCODED_TEXT"), "{found:?}");
+    let (kind, start, end): (String, i32, i32) = {
+        let r = c
+            .query_one("SELECT kind, start_pos, end_pos FROM prompt_guard_scan($1, 'input') WHERE entity = 'ENCODED_TEXT'", &[&prompt])
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!((kind.as_str(), &prompt[start as usize..end as usize]), ("injection", run));
+    assert!(!entities_in(&mut c, &prompt, "context").contains(&"ENCODED_TEXT".to_string()));
+    let jwt = "Why is this JWT rejected? eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c";
+    assert_eq!(entities_in(&mut c, jwt, "input"), ["JWT"]);
+    c.batch_execute("UPDATE prompt_guardrails SET config = '{\"categories\": [\"instruction_override\", \"role_play\"]}' WHERE name = 'prompt_injection_detection'").unwrap();
+    assert!(!entities_in(&mut c, &prompt, "input").contains(&"ENCODED_TEXT".to_string()));
+    let msg = expect_error(&mut c, "UPDATE prompt_guardrails SET config = '{\"categories\": [\"encoding\"]}' WHERE name = 'prompt_injection_detection'", "22023");
+    assert!(msg.contains("encoded"), "{msg}");
+}
+
 /// Content going into a prompt (direction context): instructions addressed
 /// to the model inside a document are found there and not in a user's
 /// prompt; fake delimiters everywhere; the findings are recorded with the

@@ -192,6 +192,12 @@ pub struct Finding {
     pub score: Option<f32>,
 }
 
+/// The entity of a run in a prompt that hides words in an encoding of
+/// bytes (base64, base32, hex): what a person writes words in only so that
+/// filters, and the model's safety training, read past them (injection
+/// category `encoded`). What the words say is scanned too.
+pub const ENCODED_TEXT: &str = "ENCODED_TEXT";
+
 /// The entity of a finding of the learned injection detector: a window
 /// of text it scores at or above the guardrail's threshold.
 pub const LEARNED_INJECTION: &str = "PROMPT_INJECTION";
@@ -304,6 +310,9 @@ pub struct Scanner {
     /// Per guardrail: the learned detector's threshold, for injection
     /// guardrails that use it.
     thresholds: Vec<Option<f32>>,
+    /// Per guardrail: whether it reports words hidden in an encoding
+    /// (`ENCODED_TEXT`: injection guardrails with category `encoded`).
+    encoded: Vec<bool>,
 }
 
 fn config_error(name: &str, what: impl Into<String>) -> Error {
@@ -387,7 +396,7 @@ fn detectors_of(g: &Guardrail) -> Result<Vec<(Cow<'static, str>, String, Check)>
         Kind::Injection => {
             check_keys(name, c, &["categories", "languages", "phrases", "allow_list", "threshold"])?;
             threshold(name, c)?;
-            let cats = pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")?;
+            let cats = injection_categories(name, c)?;
             // Whose phrase rules run (the detector reads every language):
             // fewer compile faster.
             let langs = pick(name, strings(name, c, "languages")?, &languages::CODES, "languages", "language")?;
@@ -482,6 +491,11 @@ fn pii_options(name: &str, c: &Json) -> Result<pii::Options> {
     Ok(pii::Options { regions })
 }
 
+/// An injection guardrail's `config.categories` (default: all).
+fn injection_categories(name: &str, c: &Json) -> Result<Vec<&'static str>> {
+    pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")
+}
+
 /// The learned detector's threshold of an injection guardrail:
 /// `config.threshold` (a probability; 1 turns the detector off), else the
 /// model's own. `None`: off.
@@ -512,8 +526,10 @@ impl Scanner {
         let mut allow = Vec::new();
         let mut options = Vec::new();
         let mut thresholds = Vec::new();
+        let mut encoded = Vec::new();
         for (i, g) in guardrails.iter().enumerate() {
             thresholds.push(if g.kind == Kind::Injection { threshold(&g.name, &g.config)? } else { None });
+            encoded.push(g.kind == Kind::Injection && injection_categories(&g.name, &g.config)?.contains(&"encoded"));
             for (entity, pattern, check) in detectors_of(g)? {
                 detectors.push(Detector { guardrail: i, entity, pattern, regex: std::cell::OnceCell::new(), check });
             }
@@ -533,7 +549,7 @@ impl Scanner {
             groups.push(group);
         }
         let pii_only = !detectors.is_empty() && detectors.iter().all(|d| matches!(d.check, Check::Pii(_)));
-        Ok(Scanner { guardrails, detectors, allow, options, groups, pii_only, thresholds })
+        Ok(Scanner { guardrails, detectors, allow, options, groups, pii_only, thresholds, encoded })
     }
 
     /// (guardrail index, entity, regex) of every pattern, in set order.
@@ -716,9 +732,10 @@ impl Scanner {
         let own = first..out.len();
         if depth < DECODE_DEPTH {
             let runs = decode::decode_runs(text, budget);
-            for (s, e, decoded) in runs.decoded {
+            for (s, e, decoded, encoding) in runs.decoded {
                 interrupts();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
+                self.hidden_words(&text[s..e], &decoded, encoding, run, direction, out);
                 self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, pii, budget, out);
             }
             // Spaced-out letters, HTML references, base32, wrapped base64,
@@ -727,7 +744,7 @@ impl Scanner {
             // there is to find, as when logging redacts).
             let mut unscanned = runs.unscanned;
             let rewrites = if self.pii_only { Vec::new() } else { transform::rewrites(text, &runs.spans) };
-            for (s, e, rewritten) in rewrites {
+            for (s, e, rewritten, encoding) in rewrites {
                 interrupts();
                 if rewritten.len() > *budget {
                     *budget = 0;
@@ -736,6 +753,7 @@ impl Scanner {
                 }
                 *budget -= rewritten.len();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
+                self.hidden_words(&text[s..e], &rewritten, encoding, run, direction, out);
                 self.scan_view(&normalize::fold(&rewritten), Some(run), direction, depth + 1, false, budget, out);
             }
             // Runs the budget did not reach could hide anything: every
@@ -750,6 +768,23 @@ impl Scanner {
         // After the decoded and rewritten runs: what the rules found in
         // them counts as found in the windows holding them.
         self.learned(view, span, direction, own, out);
+    }
+
+    /// A run in a prompt (direction input or both) written in an encoding of
+    /// bytes that decodes to words: an `ENCODED_TEXT` finding at `run` for
+    /// each injection guardrail with category `encoded` covering the
+    /// direction, unless its allow list has the run. Content (direction
+    /// context) is left to what the words say: mail and documents carry
+    /// base64 bodies by design.
+    fn hidden_words(&self, written: &str, decoded: &str, encoding: decode::Encoding, run: (usize, usize), direction: Direction, out: &mut Vec<Finding>) {
+        if encoding != decode::Encoding::Bytes || !matches!(direction, Direction::Input | Direction::Both) || !decode::words(decoded) {
+            return;
+        }
+        for (i, g) in self.guardrails.iter().enumerate() {
+            if self.encoded[i] && g.direction.covers(direction) && !self.allow[i].iter().any(|a| a.eq_ignore_ascii_case(written)) {
+                out.push(Finding { guardrail: i, entity: Cow::Borrowed(ENCODED_TEXT), start: run.0, end: run.1, score: None });
+            }
+        }
     }
 
     /// The learned detector on one view, for the injection guardrails
