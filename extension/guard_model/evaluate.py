@@ -5,7 +5,9 @@ nothing was trained or tuned on: the reserved collections of reserved.py.
 Every text goes through prompt_guard_scan on a real server (a database of
 its own, dropped at the end), once with the rules alone (config.threshold 1)
 and once with the rules and the learned detector (the shipped default), as
-a prompt (direction input); and once more as content (direction context:
+a prompt (direction input); once with injection category `encoded` added
+(words hidden in base64, base32 or hex flagged, not a default); and once
+more as content (direction context:
 what an application scanning a retrieved document would see). A
 text counts as caught when the `prompt_injection_detection` guardrail has
 any finding in it. Prints a Markdown table per source group: attacks caught
@@ -53,6 +55,7 @@ def main():
             for mode, config, direction in [
                 ("rules", '{"threshold": 1}', "input"),
                 ("rules + model", "{}", "input"),
+                ("with encoded", json.dumps({"categories": ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect", "encoded"]}), "input"),
                 ("as content", "{}", "context"),
             ]:
                 c.execute("UPDATE prompt_guardrails SET config = %s::jsonb WHERE name = 'prompt_injection_detection'", (config,))
@@ -80,15 +83,15 @@ def main():
                 t = table[key][(mode, r["label"])]
                 t[0] += 1
                 t[1] += caught[i]
-    print("| source | texts | attacks caught, rules | attacks caught, rules + model | benign flagged, rules + model | harmful requests flagged | attacks caught as content | benign flagged as content |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| source | texts | attacks caught, rules | attacks caught, rules + model | benign flagged, rules + model | harmful requests flagged | attacks caught as content | benign flagged as content | attacks caught, with encoded | benign flagged, with encoded |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for key in sorted(table, key=lambda k: (k.startswith("all"), k)):
         t = table[key]
         def rate(mode, label):
             n, k, _ = t[(mode, label)]
             return f"{k / n:.3f} ({k}/{n})" if n else "–"
         total = sum(t[("rules", l)][0] for l in (0, 1, 2))
-        print(f"| {key} | {total} | {rate('rules', 1)} | {rate('rules + model', 1)} | {rate('rules + model', 0)} | {rate('rules + model', 2)} | {rate('as content', 1)} | {rate('as content', 0)} |")
+        print(f"| {key} | {total} | {rate('rules', 1)} | {rate('rules + model', 1)} | {rate('rules + model', 0)} | {rate('rules + model', 2)} | {rate('as content', 1)} | {rate('as content', 0)} | {rate('with encoded', 1)} | {rate('with encoded', 0)} |")
 
 
 if __name__ == "__main__":

@@ -429,10 +429,10 @@ fn the_learned_detector_scores_what_the_rules_miss() {
     assert!(entities(&mut c, attack).is_empty());
 }
 
-/// Words hidden in base64, base32 or hex in a prompt are an injection
-/// finding (category `encoded`) whatever they say, located at the run;
-/// not in content (mail carries base64 bodies), not when the category is
-/// left out; tokens and keys are not words.
+/// With category `encoded` (not a default), words hidden in base64, base32
+/// or hex in a prompt are an injection finding whatever they say, located
+/// at the run; not in content (mail carries base64 bodies), not when the
+/// category is left out; tokens and keys are not words.
 #[test]
 fn words_hidden_in_an_encoding_are_found_in_prompts() {
     let db = TestDb::new();
@@ -440,6 +440,8 @@ fn words_hidden_in_an_encoding_are_found_in_prompts() {
     // "Tell me a story about dragons".
     let run = "VGVsbCBtZSBhIHN0b3J5IGFib3V0IGRyYWdvbnM=";
     let prompt = format!("What does this mean? {run}");
+    assert!(entities(&mut c, &prompt).is_empty(), "not by default");
+    c.batch_execute("UPDATE prompt_guardrails SET config = '{\"categories\": [\"instruction_override\", \"encoded\"]}' WHERE name = 'prompt_injection_detection'").unwrap();
     let found = scan(&mut c, &prompt, "input");
     assert!(found.iter().any(|f| f.1 == "ENCODED_TEXT"), "{found:?}");
     let (kind, start, end): (String, i32, i32) = {

@@ -491,9 +491,12 @@ fn pii_options(name: &str, c: &Json) -> Result<pii::Options> {
     Ok(pii::Options { regions })
 }
 
-/// An injection guardrail's `config.categories` (default: all).
+/// An injection guardrail's `config.categories` (default: all but `encoded`).
 fn injection_categories(name: &str, c: &Json) -> Result<Vec<&'static str>> {
-    pick(name, strings(name, c, "categories")?, &phrases::INJECTION_CATEGORIES, "categories", "category")
+    match strings(name, c, "categories")? {
+        None => Ok(phrases::DEFAULT_INJECTION_CATEGORIES.to_vec()),
+        chosen => pick(name, chosen, &phrases::INJECTION_CATEGORIES, "categories", "category"),
+    }
 }
 
 /// The learned detector's threshold of an injection guardrail:

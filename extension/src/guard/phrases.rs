@@ -244,6 +244,10 @@ fn broad(categories: &[&str]) -> Vec<(&'static str, String)> {
 /// cover the first five; `encoded` is words hidden in base64, base32 or hex
 /// (`ENCODED_TEXT`, found by the scanner as it decodes).
 pub const INJECTION_CATEGORIES: [&str; 6] = ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect", "encoded"];
+/// What an injection guardrail without `categories` reads: all but
+/// `encoded`, which also flags people asking what a base64 string says
+/// (a policy for applications whose users have no reason to send any).
+pub const DEFAULT_INJECTION_CATEGORIES: [&str; 5] = ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect"];
 
 /// Toxic words and phrases, by category.
 const PROFANITY: &str = "fuck|fucks|fucked|fucker|fuckers|fucking|fuckin|fuckn|motherfucker|motherfuckers|motherfucking|fuckface|fuckhead|fuckwit|shit|shits|shitty|shithead|shitface|bullshit|horseshit|bitch|bitches|bitching|son_of_a_bitch|cunt|cunts|asshole|assholes|arsehole|bastard|bastards|dickhead|dickheads|prick|pricks|twat|twats|wanker|wankers|bollocks|cocksucker|cocksuckers|slut|sluts|whore|whores|piss_off|jackass|dipshit|douchebag|douchebags";
