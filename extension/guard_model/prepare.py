@@ -21,6 +21,7 @@ Usage: prepare.py --cache DIR --out FILE
 """
 
 import argparse
+import ast
 import hashlib
 import io
 import json
@@ -195,6 +196,205 @@ def aib(a):
     return attacks, benign
 
 
+# Who AgentDojo's attacks address (its templates name the model).
+MODELS = ["GPT-4", "Claude", "Gemini", "Llama", "the AI language model"]
+SEED = 20251201
+
+
+def agentdojo(a):
+    """AgentDojo: its attacks (each attack template around each injection
+    goal) and the records of its agent environments (mail, calendars,
+    files, hotels, Slack, bank statements) as benign, injection slots
+    holding their benign defaults. An attack is not put into the records
+    here: the trainer plants attacks in documents, and an attacked copy of
+    a record would teach the record's own words as an attack's. Not its
+    user tasks: the same requests as its attacks' goals, benign only
+    because a user makes them (the scan's direction tells the two apart,
+    not the words)."""
+    suites = sorted({n.rsplit("/", 1)[0] for n in a.matching(r"agentdojo/data/suites/[a-z]+/injection_vectors\.yaml$")})
+    defaults = {}
+    for s in suites:
+        for key, v in yaml.safe_load(a.text(f"{s}/injection_vectors.yaml")).items():
+            defaults[key] = v.get("default") or ""
+
+    def load(suite):
+        """A suite's environment, its `!include`s (relative to the suite) read in."""
+        class Loader(yaml.SafeLoader):
+            pass
+        Loader.add_constructor("!include", lambda loader, node: yaml.load(a.text(f"{suite}/{loader.construct_scalar(node)}"), Loader=Loader))
+        return yaml.load(a.text(f"{suite}/environment.yaml"), Loader=Loader)
+
+    slot = re.compile(r"\{(" + "|".join(map(re.escape, sorted(defaults, key=len, reverse=True))) + r")\}")
+
+    def records(obj, out):
+        """Dicts holding a string (directly or in a list of strings): records
+        as a tool returns them."""
+        if isinstance(obj, dict):
+            flat = [v for v in obj.values() if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(x, str) for x in v))]
+            if flat:
+                out.append(obj)
+            for v in obj.values():
+                if not isinstance(v, str):
+                    records(v, out)
+        elif isinstance(obj, list):
+            for v in obj:
+                records(v, out)
+
+    def render(record):
+        lines = []
+        for k, v in record.items():
+            if isinstance(v, str):
+                lines.append(f"{k}: {v}")
+            elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+                lines.append(f"{k}:")
+                lines.extend(f"- {x}" for x in v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                lines.append(f"{k}: {v}")
+        return "\n".join(lines)
+
+    goals = set()
+    for name in a.matching(r"agentdojo/default_suites/v[0-9_]+/[a-z]+/injection_tasks\.py$"):
+        for cls in ast.walk(ast.parse(a.text(name))):
+            if not isinstance(cls, ast.ClassDef):
+                continue
+            consts = class_constants(cls)
+            if isinstance(consts.get("GOAL"), str):
+                goals.add(consts["GOAL"])
+    templates = []
+    for name in a.matching(r"agentdojo/attacks/(baseline|important_instructions)_attacks\.py$"):
+        for node in ast.walk(ast.parse(a.text(name))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and "{goal}" in node.value and "{tools}" not in node.value:
+                templates.append(node.value)
+    # (Literals written side by side parse as one constant.)
+    rng = random.Random(SEED)
+    goals, templates = sorted(goals), sorted(set(templates))
+    attacks, benign = [], []
+    for s in suites:
+        found = []
+        records(load(s), found)
+        for r in found:
+            text = render(r)
+            if len(text) < 20:
+                continue
+            clean = slot.sub(lambda m: defaults[m.group(1)], text)
+            benign.append(clean)
+    for template in templates:
+        for goal in goals:
+            attacks.append(template.format(goal=goal, user=rng.choice(["Emma Johnson", "the user"]), model=rng.choice(MODELS)))
+    return attacks, benign
+
+
+def class_constants(cls):
+    """A class body's assignments of literals, f-strings of them and sums,
+    by name, in order (what AgentDojo's task classes are written in)."""
+    consts = {}
+    for st in cls.body:
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(st.targets[0], ast.Name):
+            try:
+                consts[st.targets[0].id] = literal(st.value, consts)
+            except ValueError:
+                pass
+    return consts
+
+
+def literal(node, names):
+    """The value of a literal expression over `names`, or ValueError."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name) and node.id in names:
+        return names[node.id]
+    if isinstance(node, ast.JoinedStr):
+        out = []
+        for v in node.values:
+            if isinstance(v, ast.Constant):
+                out.append(v.value)
+            elif isinstance(v, ast.FormattedValue) and v.format_spec is None:
+                out.append(str(literal(v.value, names)))
+            else:
+                raise ValueError
+        return "".join(out)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return literal(node.left, names) + literal(node.right, names)
+    raise ValueError
+
+
+def string_lists(source, names):
+    """Module-level lists of string literals assigned to `names`."""
+    out = []
+    for node in ast.parse(source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and target.id in names and isinstance(node.value, ast.List):
+            out.extend(e.value for e in node.value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str))
+    return out
+
+
+def raginject(a):
+    """raginject's poisoned documents: the instruction buried in each (an
+    attack; the trainer plants attacks in documents), the document without
+    it (benign), and the question asked about it (benign); a document
+    whose instruction is not given apart is an attack whole."""
+    attacks, benign = [], []
+    for name in a.matching(r"raginject/attacks/(patterns|pattern_sets/[a-z_]+)/[0-9]+_[a-z_]+\.yaml$"):
+        for r in yaml.safe_load(a.text(name)) or []:
+            doc, payload = r.get("injected_content"), r.get("payload")
+            if not isinstance(doc, str) or JAILBREAKCHAT.search(doc):
+                continue
+            if isinstance(payload, str) and payload.strip() and payload.strip() in doc:
+                attacks.append(payload)
+                benign.append(re.sub(r"\n{3,}", "\n\n", doc.replace(payload.strip(), "")))
+            if isinstance(r.get("question"), str):
+                benign.append(r["question"])
+            else:
+                attacks.append(doc)
+    return attacks, benign
+
+
+AEGISRT = {
+    "injection": "INJECTION_SEEDS",
+    "prompt_construction": "PROMPT_CONSTRUCTION_SEEDS",
+    "rag_manipulation": "RAG_MANIPULATION_SEEDS",
+    "exfiltration": "EXFILTRATION_SEEDS",
+    "refusal_bypass": "REFUSAL_BYPASS_SEEDS",
+    "redteam/system_integrity": "SYSTEM_INTEGRITY_SEEDS",
+}
+
+
+def aegisrt(a):
+    """aegisrt's attack seeds of the probes for injections, prompt
+    construction, retrieved-document manipulation, system-prompt
+    exfiltration, refusal bypass (hypothetical and role-play framings) and
+    personas; not its plain harmful requests (CBRN, cyber, persuasion,
+    tool misuse, data leakage, output policy)."""
+    attacks = []
+    for module, names in AEGISRT.items():
+        attacks += string_lists(a.text(f"aegisrt/probes/{module}.py"), {names})
+    return [t for t in attacks if not JAILBREAKCHAT.search(t)]
+
+
+def aicu(a):
+    """aicu-scanner's payloads: injections, system-prompt extraction,
+    evasion, encoded instructions, jailbreaks and injections inside files;
+    not its denial-of-service, hallucination or toxicity probes, nor its
+    multi-turn tests (whose first turns are innocent on their own)."""
+    attacks = []
+
+    def contents(o):
+        if isinstance(o, dict):
+            if isinstance(o.get("content"), str):
+                attacks.append(o["content"])
+            for v in o.values():
+                contents(v)
+        elif isinstance(o, list):
+            for v in o:
+                contents(v)
+
+    for name in a.matching(r"aicu/payloads/(advanced_evasion|encoding_attacks|file_payloads|jailbreaks|single_turn)\.yaml$"):
+        contents(yaml.safe_load(a.text(name)))
+    for name in a.matching(r"aicu/payloads/intruder_[a-z0-9_]*\.txt$"):
+        attacks += [l.replace("\\n", "\n") for l in a.text(name).splitlines() if l.strip()]
+    return [t for t in attacks if not JAILBREAKCHAT.search(t)]
+
+
 # --- benign ----------------------------------------------------------------------
 
 def llamafactory(a):
@@ -286,6 +486,12 @@ def main():
         attacks, benign = fn(get(name))
         add(attacks, 1, name)
         add(benign, 0, name)
+    for name, fn in [("agentdojo", agentdojo), ("raginject", raginject)]:
+        attacks, benign = fn(get(name))
+        add(attacks, 1, name)
+        add(benign, 0, name)
+    add(aegisrt(get("aegisrt")), 1, "aegisrt")
+    add(aicu(get("aicu-scanner")), 1, "aicu-scanner")
     add(writingbench(get("inspect-evals")), 0, "writingbench")
     add(llamafactory(get("llamafactory")), 0, "llamafactory")
     add(chatterbot(get("chatterbot-corpus")), 0, "chatterbot-corpus")
@@ -309,7 +515,7 @@ def main():
             split = "valid" if int(hashlib.md5(t.encode()).hexdigest(), 16) % 10 == 0 else "train"
             f.write(json.dumps({"text": t, "label": l, "source": s, "split": split}, ensure_ascii=False) + "\n")
     counts = {}
-    for t, l, s in rows:
+    for _, l, s in rows:
         counts[(s, l)] = counts.get((s, l), 0) + 1
     for (s, l), n in sorted(counts.items()):
         print(f"{s:24} {'attack' if l else 'benign'} {n}", file=sys.stderr)
