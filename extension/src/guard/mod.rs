@@ -780,7 +780,7 @@ impl Scanner {
     /// context) is left to what the words say: mail and documents carry
     /// base64 bodies by design.
     fn hidden_words(&self, written: &str, decoded: &str, encoding: decode::Encoding, run: (usize, usize), direction: Direction, out: &mut Vec<Finding>) {
-        if encoding != decode::Encoding::Bytes || !matches!(direction, Direction::Input | Direction::Both) || !decode::words(decoded) {
+        if !self.encoded.contains(&true) || encoding != decode::Encoding::Bytes || !matches!(direction, Direction::Input | Direction::Both) || !decode::words(decoded) {
             return;
         }
         for (i, g) in self.guardrails.iter().enumerate() {
