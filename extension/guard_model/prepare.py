@@ -260,12 +260,13 @@ def agentdojo(a):
             consts = class_constants(cls)
             if isinstance(consts.get("GOAL"), str):
                 goals.add(consts["GOAL"])
+    # Its templates are string literals with a {goal} slot (literals
+    # written side by side parse as one); not the one listing tools.
     templates = []
     for name in a.matching(r"agentdojo/attacks/(baseline|important_instructions)_attacks\.py$"):
         for node in ast.walk(ast.parse(a.text(name))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "{goal}" in node.value and "{tools}" not in node.value:
                 templates.append(node.value)
-    # (Literals written side by side parse as one constant.)
     rng = random.Random(SEED)
     goals, templates = sorted(goals), sorted(set(templates))
     attacks, benign = [], []
@@ -274,10 +275,8 @@ def agentdojo(a):
         records(load(s), found)
         for r in found:
             text = render(r)
-            if len(text) < 20:
-                continue
-            clean = slot.sub(lambda m: defaults[m.group(1)], text)
-            benign.append(clean)
+            if len(text) >= 20:
+                benign.append(slot.sub(lambda m: defaults[m.group(1)], text))
     for template in templates:
         for goal in goals:
             attacks.append(template.format(goal=goal, user=rng.choice(["Emma Johnson", "the user"]), model=rng.choice(MODELS)))
