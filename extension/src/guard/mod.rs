@@ -683,7 +683,7 @@ impl Scanner {
                 if found % 256 == 0 {
                     interrupts();
                 }
-                if self.allow[d.guardrail].iter().any(|a| a.eq_ignore_ascii_case(&text[s..e])) {
+                if self.allowed(d.guardrail, &text[s..e]) {
                     return;
                 }
                 let (start, end) = span.unwrap_or_else(|| view.original_range(s, e));
@@ -773,6 +773,11 @@ impl Scanner {
         self.learned(view, span, direction, own, out);
     }
 
+    /// Whether guardrail `i`'s allow list has `matched` (any case).
+    fn allowed(&self, i: usize, matched: &str) -> bool {
+        self.allow[i].iter().any(|a| a.eq_ignore_ascii_case(matched))
+    }
+
     /// A run in a prompt (direction input or both) written in an encoding of
     /// bytes that decodes to words: an `ENCODED_TEXT` finding at `run` for
     /// each injection guardrail with category `encoded` covering the
@@ -784,7 +789,7 @@ impl Scanner {
             return;
         }
         for (i, g) in self.guardrails.iter().enumerate() {
-            if self.encoded[i] && g.direction.covers(direction) && !self.allow[i].iter().any(|a| a.eq_ignore_ascii_case(written)) {
+            if self.encoded[i] && g.direction.covers(direction) && !self.allowed(i, written) {
                 out.push(Finding { guardrail: i, entity: Cow::Borrowed(ENCODED_TEXT), start: run.0, end: run.1, score: None });
             }
         }
