@@ -150,21 +150,25 @@ fn pair(lang: &str, first: &str, second: &str) -> String {
 /// fold apart (Cyrillic `п` looks like Latin `n`, `П` like nothing) matches
 /// either, as `(?i)` cannot tell.
 fn fold(pattern: &str) -> String {
-    pattern
-        .chars()
-        .map(|c| {
-            if c.is_ascii() || !c.is_alphabetic() {
-                return normalize::fold(&c.to_string()).text;
-            }
+    let mut out = String::with_capacity(pattern.len() * 2);
+    for c in pattern.chars() {
+        if c.is_ascii() {
+            // What folding does to ASCII, without a view per character (a
+            // session builds these patterns on its first scan).
+            out.push(if c.is_ascii_whitespace() { ' ' } else { c });
+        } else if !c.is_alphabetic() {
+            out.push_str(&normalize::fold(&c.to_string()).text);
+        } else {
             let small = normalize::fold(&c.to_lowercase().to_string()).text;
             let capital = normalize::fold(&c.to_uppercase().to_string()).text;
             if small.to_lowercase() == capital.to_lowercase() {
-                regex::escape(&small)
+                out.push_str(&regex::escape(&small));
             } else {
-                format!("(?:{}|{})", regex::escape(&small), regex::escape(&capital))
+                out.push_str(&format!("(?:{}|{})", regex::escape(&small), regex::escape(&capital)));
             }
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 /// The languages an injection guardrail's `languages` may name: English
