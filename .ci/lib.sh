@@ -318,9 +318,18 @@ replica_streaming() {
 # A hot standby of the cluster, streaming from it on loopback through a
 # replication slot (the tests render on it). Kept while it streams; made
 # afresh with pg_basebackup when it does not (first run, or it fell too far
-# behind while stopped).
+# behind while stopped). It preloads the library (shared_preload_libraries),
+# so the tests also run sessions forked from a postmaster that compiled the
+# shipped guardrails; restarted when the installed library is newer than
+# its postmaster, which would go on serving the old one.
 replica_start() {
-    if replica_running; then
+    if replica_running && grep -qx "shared_preload_libraries = pgprompt" "$REPLICA_DIR/postgresql.conf" &&
+        [ "$("$PG_CONFIG" --pkglibdir)/pgprompt.so" -nt "$REPLICA_DIR/postmaster.pid" ]; then
+        log "restarting the replica: the installed library is newer than it"
+        as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -m fast -w restart -l "$REPLICA_DIR/startup.log" >/dev/null ||
+            { cat "$REPLICA_DIR/startup.log" >&2; die "the replica did not restart"; }
+    fi
+    if replica_running && grep -qx "shared_preload_libraries = pgprompt" "$REPLICA_DIR/postgresql.conf"; then
         # After a restart of the cluster the replica takes a moment to reconnect.
         local i
         for i in $(seq 30); do
@@ -335,7 +344,7 @@ replica_start() {
     psql_db -d postgres -c "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = 'pgprompt_replica'" >/dev/null
     as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$PGPORT" -U postgres -D "$REPLICA_DIR" -R -X stream -c fast -C -S pgprompt_replica
     # Without TLS: the CLI's tests of a server that refuses it.
-    as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\ncluster_name = pgprompt_replica\nssl = off\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
+    as_pg sh -c "printf '\n# pgprompt replica\nport = %s\nhot_standby = on\ncluster_name = pgprompt_replica\nssl = off\nshared_preload_libraries = pgprompt\n' '$REPLICA_PORT' >>'$REPLICA_DIR/postgresql.conf'"
     log "starting the replica on port $REPLICA_PORT"
     as_pg "$PG_BIN/pg_ctl" -D "$REPLICA_DIR" -w -t 60 start -l "$REPLICA_DIR/startup.log" >/dev/null ||
         { cat "$REPLICA_DIR/startup.log" >&2; die "the replica did not start"; }

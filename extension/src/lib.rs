@@ -54,6 +54,14 @@ pub extern "C-unwind" fn _PG_init() {
     minijinja::hooks::set_tick(pg::raise::interrupts);
     minijinja::hooks::set_stack_check(pg::raise::stack_too_deep);
     guard::set_interrupts(pg::raise::interrupts);
+    // Preloaded, the postmaster compiles the shipped guardrails once for
+    // every session it will start (see guard::warm).
+    // SAFETY: a flag PostgreSQL sets while it loads preloaded libraries.
+    if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
+        if let Err(e) = guard::warm::warm() {
+            pgrx::warning!("pgprompt: the shipped guardrails were not compiled in advance: {e}");
+        }
+    }
 }
 
 // The schema, in the order it must be created. Functions written in Rust are

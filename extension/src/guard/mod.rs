@@ -25,6 +25,7 @@ pub mod phrases;
 pub mod pii;
 pub mod set;
 pub mod transform;
+pub mod warm;
 
 use std::borrow::Cow;
 
@@ -261,7 +262,7 @@ struct Detector {
 
 impl Detector {
     fn regex(&self) -> &Regex {
-        self.regex.get_or_init(|| compile(&self.pattern).expect("the pattern compiled as part of the set"))
+        self.regex.get_or_init(|| warm::regex(&self.pattern).unwrap_or_else(|| compile(&self.pattern).expect("the pattern compiled as part of the set")))
     }
 }
 
@@ -279,7 +280,7 @@ struct Group {
     beyond_ascii: bool,
     /// Their indices in `Scanner::detectors`, in set order.
     ids: Vec<usize>,
-    set: std::cell::OnceCell<set::Set>,
+    set: std::cell::OnceCell<std::rc::Rc<set::Set>>,
 }
 
 impl Group {
@@ -288,9 +289,14 @@ impl Group {
         (matches!(check, Check::Phrase), matches!(check, Check::Script))
     }
 
-    fn compile(&self, detectors: &[Detector]) -> Result<set::Set> {
+    /// The set of its patterns: compiled in advance (see `warm`), or now.
+    fn compile(&self, detectors: &[Detector]) -> Result<std::rc::Rc<set::Set>> {
         let patterns: Vec<&str> = self.ids.iter().map(|&i| detectors[i].pattern.as_str()).collect();
+        if let Some(set) = warm::set(&patterns) {
+            return Ok(set);
+        }
         set::Set::new(&patterns, SET_LIMIT, SET_DFA_CACHE)
+            .map(std::rc::Rc::new)
             .map_err(|e| Error::new(ErrorKind::LimitExceeded, format!("the enabled guardrails do not compile together: {e}")))
     }
 }
