@@ -57,9 +57,13 @@ pub extern "C-unwind" fn _PG_init() {
     // Preloaded, the postmaster compiles the shipped guardrails once for
     // every session it will start (see guard::warm).
     // SAFETY: a flag PostgreSQL sets while it loads preloaded libraries.
+    // Whatever goes wrong there only costs sessions the head start: the
+    // server starts all the same (an error raised here would stop it).
     if unsafe { pgrx::pg_sys::process_shared_preload_libraries_in_progress } {
-        if let Err(e) = guard::warm::warm() {
-            pgrx::warning!("pgprompt: the shipped guardrails were not compiled in advance: {e}");
+        match std::panic::catch_unwind(guard::warm::warm) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => pgrx::warning!("pgprompt: the shipped guardrails were not compiled in advance: {e}"),
+            Err(_) => pgrx::warning!("pgprompt: the shipped guardrails were not compiled in advance"),
         }
     }
 }
