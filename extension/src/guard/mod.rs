@@ -3,7 +3,8 @@
 //!
 //! A `Scanner` is built from the enabled guardrails: every pattern of every
 //! guardrail goes into a set (`set::Set`; one for the folded text, one for
-//! the English phrase rules' view of it, `phrases::view`), so a text is
+//! the English phrase rules' view of it, `phrases::view`, one for patterns
+//! that need no case, read in small letters: see `Reads`), so a text is
 //! read once to learn which patterns may occur; only those are then run on
 //! their own to locate matches and check them (checksums, boundaries). Clean text — the common
 //! case — costs one pass whatever the number of rules. Patterns bound their
@@ -270,10 +271,25 @@ fn compile(pattern: &str) -> std::result::Result<Regex, regex::Error> {
     RegexBuilder::new(pattern).size_limit(SET_LIMIT).dfa_size_limit(DFA_CACHE).build()
 }
 
+/// What a group's set reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    /// The folded text.
+    Text,
+    /// The phrase view (`Check::Phrase`).
+    Phrase,
+    /// The folded text with ASCII capitals in small letters, for patterns
+    /// that ask for `(?i)` and spell small ASCII letters only
+    /// (`set::caseless`): their set reads them without `(?i)`, whose case
+    /// folding of every letter was a fifth of what compiling the
+    /// guardrails cost a session's first scan. Each pattern still runs on
+    /// its own, with `(?i)`, on the text.
+    Lower,
+}
+
 /// Detectors read alike, and the set that says which of them may match.
 struct Group {
-    /// Read on the phrase view (`Check::Phrase`), not the folded text.
-    phrase_view: bool,
+    reads: Reads,
     /// Read only in texts with characters beyond ASCII (`Check::Script`),
     /// and compiled on a session's first such text; the others compile
     /// with the scanner.
@@ -284,14 +300,32 @@ struct Group {
 }
 
 impl Group {
-    /// How a detector's check groups it: (phrase view, beyond ASCII).
-    fn of(check: Check) -> (bool, bool) {
-        (matches!(check, Check::Phrase), matches!(check, Check::Script))
+    /// How a detector groups: what its set reads, and whether only in texts
+    /// beyond ASCII.
+    fn of(d: &Detector) -> (Reads, bool) {
+        let beyond_ascii = matches!(d.check, Check::Script);
+        let reads = match d.check {
+            Check::Phrase => Reads::Phrase,
+            _ if !beyond_ascii && set::caseless(&d.pattern).is_some() => Reads::Lower,
+            _ => Reads::Text,
+        };
+        (reads, beyond_ascii)
+    }
+
+    /// Its patterns as its set reads them.
+    fn patterns<'a>(&self, detectors: &'a [Detector]) -> Vec<&'a str> {
+        self.ids
+            .iter()
+            .map(|&i| {
+                let p = detectors[i].pattern.as_str();
+                if self.reads == Reads::Lower { set::caseless(p).expect("grouped as caseless") } else { p }
+            })
+            .collect()
     }
 
     /// The set of its patterns: compiled in advance (see `warm`), or now.
     fn compile(&self, detectors: &[Detector]) -> Result<std::rc::Rc<set::Set>> {
-        let patterns: Vec<&str> = self.ids.iter().map(|&i| detectors[i].pattern.as_str()).collect();
+        let patterns = self.patterns(detectors);
         if let Some(set) = warm::set(&patterns) {
             return Ok(set);
         }
@@ -546,12 +580,12 @@ impl Scanner {
             options.push(if g.kind == Kind::Pii { pii_options(&g.name, &g.config)? } else { pii::Options::default() });
         }
         let mut groups = Vec::new();
-        for (phrase_view, beyond_ascii) in [(false, false), (true, false), (false, true)] {
-            let ids: Vec<usize> = (0..detectors.len()).filter(|&i| Group::of(detectors[i].check) == (phrase_view, beyond_ascii)).collect();
+        for (reads, beyond_ascii) in [(Reads::Text, false), (Reads::Lower, false), (Reads::Phrase, false), (Reads::Text, true)] {
+            let ids: Vec<usize> = (0..detectors.len()).filter(|&i| Group::of(&detectors[i]) == (reads, beyond_ascii)).collect();
             if ids.is_empty() {
                 continue;
             }
-            let group = Group { phrase_view, beyond_ascii, ids, set: std::cell::OnceCell::new() };
+            let group = Group { reads, beyond_ascii, ids, set: std::cell::OnceCell::new() };
             if !beyond_ascii {
                 let _ = group.set.set(group.compile(&detectors)?);
             }
@@ -665,11 +699,16 @@ impl Scanner {
         // Most stored texts have no PII: when that is all there is to find,
         // the prefilter says so faster than the set.
         let possible = !self.pii_only || pii::may_match(text);
-        let phrase_text = self.groups.iter().any(|g| g.phrase_view).then(|| phrases::view(text));
+        let phrase_text = self.groups.iter().any(|g| g.reads == Reads::Phrase).then(|| phrases::view(text));
+        let lower_text = self.groups.iter().any(|g| g.reads == Reads::Lower).then(|| text.to_ascii_lowercase());
         let mut matched = Vec::new();
         for g in self.groups.iter().filter(|g| possible && (!g.beyond_ascii || !text.is_ascii())) {
             let set = g.set.get_or_init(|| g.compile(&self.detectors).expect("the built-in rules of every language compile (languages.rs tests)"));
-            let read = if g.phrase_view { phrase_text.as_deref().unwrap_or(text) } else { text };
+            let read = match g.reads {
+                Reads::Text => text,
+                Reads::Phrase => phrase_text.as_deref().unwrap_or(text),
+                Reads::Lower => lower_text.as_deref().unwrap_or(text),
+            };
             matched.extend(set.matches(read).into_iter().map(|i| g.ids[i]));
         }
         matched.sort_unstable();
