@@ -156,19 +156,30 @@ fn fold(pattern: &str) -> String {
             // What folding does to ASCII, without a view per character (a
             // session builds these patterns on its first scan).
             out.push(if c.is_ascii_whitespace() { ' ' } else { c });
-        } else if !c.is_alphabetic() {
-            out.push_str(&normalize::fold(&c.to_string()).text);
         } else {
-            let small = normalize::fold(&c.to_lowercase().to_string()).text;
-            let capital = normalize::fold(&c.to_uppercase().to_string()).text;
-            if small.to_lowercase() == capital.to_lowercase() {
-                out.push_str(&regex::escape(&small));
-            } else {
-                out.push_str(&format!("(?:{}|{})", regex::escape(&small), regex::escape(&capital)));
+            // Each letter worked out once per session: the patterns of a
+            // script repeat its few dozen letters thousands of times.
+            thread_local! {
+                static FOLDED: std::cell::RefCell<std::collections::HashMap<char, String>> = Default::default();
             }
+            FOLDED.with_borrow_mut(|folded| out.push_str(folded.entry(c).or_insert_with(|| fold_letter(c))));
         }
     }
     out
+}
+
+/// One character beyond ASCII of a pattern, folded (see `fold`).
+fn fold_letter(c: char) -> String {
+    if !c.is_alphabetic() {
+        return normalize::fold(&c.to_string()).text;
+    }
+    let small = normalize::fold(&c.to_lowercase().to_string()).text;
+    let capital = normalize::fold(&c.to_uppercase().to_string()).text;
+    if small.to_lowercase() == capital.to_lowercase() {
+        regex::escape(&small)
+    } else {
+        format!("(?:{}|{})", regex::escape(&small), regex::escape(&capital))
+    }
 }
 
 /// The languages an injection guardrail's `languages` may name: English
