@@ -126,13 +126,28 @@ pub fn caseless(pattern: &str) -> Option<&str> {
                 if b.get(i + 1).is_some_and(|n| n.is_ascii_alphabetic() && !b"bdswxntr".contains(n)) {
                     return None;
                 }
+                if b.get(i + 1) == Some(&b'x') {
+                    // `\x41`, `\x{e9}`: a letter with a case, written in hex.
+                    let hex = rest[i + 2..].strip_prefix('{').and_then(|h| h.split_once('}')).map_or_else(|| rest.get(i + 2..i + 4), |(h, _)| Some(h));
+                    let c = hex.and_then(|h| u32::from_str_radix(h, 16).ok()).and_then(char::from_u32)?;
+                    if has_case(c) {
+                        return None;
+                    }
+                }
                 i += 2;
                 continue;
             }
             b'[' => class += 1,
             b']' if class > 0 => class -= 1,
+            // A range other than these may span the capitals and not the
+            // small letters (`[@-`]`).
+            b'-' if class > 0 && i > 0 && !matches!(b[i - 1], b'[' | b'^') && b.get(i + 1) != Some(&b']') => {
+                if !matches!(&rest[i - 1..(i + 2).min(rest.len())], "a-z" | "0-9") {
+                    return None;
+                }
+            }
             b'(' if b.get(i + 1) == Some(&b'?') && b.get(i + 2) != Some(&b':') => return None,
-            b'A'..=b'Z' if class > 0 && rest[i..].starts_with("A-Z") => {
+            b'A'..=b'Z' if class > 0 && rest[i..].starts_with("A-Z") && i > 0 && matches!(b[i - 1], b'[' | b'^' | b'z' | b'9') => {
                 i += 3;
                 continue;
             }
@@ -141,7 +156,12 @@ pub fn caseless(pattern: &str) -> Option<&str> {
         }
         i += 1;
     }
-    rest.chars().all(|c| c.is_ascii() || (c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]))).then_some(rest)
+    rest.chars().all(|c| c.is_ascii() || !has_case(c)).then_some(rest)
+}
+
+/// Whether `c` has another case.
+fn has_case(c: char) -> bool {
+    !(c.to_lowercase().eq([c]) && c.to_uppercase().eq([c]))
 }
 
 #[cfg(test)]
@@ -186,6 +206,7 @@ mod tests {
     #[test]
     fn patterns_without_capitals_drop_case_insensitivity() {
         assert_eq!(caseless(r"(?i)(?:^|[^a-zA-Z0-9])(ignor\w* (?:alle|all)[^.!?。]{0,30}?regeln)"), Some(r"(?:^|[^a-zA-Z0-9])(ignor\w* (?:alle|all)[^.!?。]{0,30}?regeln)"));
+        assert_eq!(caseless(r#"(?i)say[ \x22'-]+yes[a-z0-9._%+-]"#), Some(r#"say[ \x22'-]+yes[a-z0-9._%+-]"#));
         for p in [
             r"ignore",                     // not (?i)
             r"(?i)\[/?INST\]",            // a capital
@@ -194,6 +215,9 @@ mod tests {
             r"(?i)\p{greek}",              // a class by property
             r"(?i)a(?-i:b)",               // another flag
             r"(?i)straße|über",            // letters beyond ASCII with case
+            r"(?i)\x41b|\x{e9}",            // the same, in hex
+            r"(?i)[@-`]x",                 // a range over the capitals only
+            r"(?i)[!-Z]",
         ] {
             assert_eq!(caseless(p), None, "{p}");
         }
