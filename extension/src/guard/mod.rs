@@ -279,7 +279,7 @@ enum Reads {
     /// The phrase view (`Check::Phrase`).
     Phrase,
     /// The folded text with ASCII capitals in small letters, for patterns
-    /// that ask for `(?i)` and spell small ASCII letters only
+    /// of phrase rules that ask for `(?i)` and spell small ASCII letters only
     /// (`set::caseless`): their set reads them without `(?i)`, whose case
     /// folding of every letter was a fifth of what compiling the
     /// guardrails cost a session's first scan. Each pattern still runs on
@@ -304,9 +304,11 @@ impl Group {
     /// beyond ASCII.
     fn of(d: &Detector) -> (Reads, bool) {
         let beyond_ascii = matches!(d.check, Check::Script);
+        // PII and user regexes stay with the text: a scanner of PII alone
+        // (what logging uses) then reads one set, and no copy.
         let reads = match d.check {
             Check::Phrase => Reads::Phrase,
-            _ if !beyond_ascii && set::caseless(&d.pattern).is_some() => Reads::Lower,
+            Check::Stem | Check::Content | Check::Word if set::caseless(&d.pattern).is_some() => Reads::Lower,
             _ => Reads::Text,
         };
         (reads, beyond_ascii)
