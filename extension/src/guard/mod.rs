@@ -17,6 +17,7 @@
 //! characters, 0-based with the end excluded (Presidio's convention).
 
 pub mod decode;
+mod hir;
 pub mod indirect;
 pub mod languages;
 pub mod model;

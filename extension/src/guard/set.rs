@@ -32,9 +32,16 @@ impl Set {
     /// `cache_limit` bytes. `Err` says why it did not compile.
     pub fn new<P: AsRef<str>>(patterns: &[P], size_limit: usize, cache_limit: usize) -> Result<Set, String> {
         let relaxed: Vec<String> = patterns.iter().map(|p| relax(p.as_ref())).collect();
+        // Read by the small parser of the syntax the guardrails use where it
+        // can (see `hir`), by regex-syntax's own elsewhere.
+        let hirs = relaxed
+            .iter()
+            .map(|p| super::hir::parse(p).map(Ok).unwrap_or_else(|| regex_automata::util::syntax::parse(p)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
         let nfa = thompson::Compiler::new()
             .configure(thompson::Config::new().which_captures(WhichCaptures::None).nfa_size_limit(Some(size_limit)))
-            .build_many(&relaxed)
+            .build_many_from_hir(&hirs)
             .map_err(|e| e.to_string())?;
         let dfa = DFA::builder()
             .configure(
@@ -71,7 +78,7 @@ impl Set {
 /// `{1,n}` as `+`, `{m,n}` as `{m,}` (lazy ones stay lazy). A pattern so
 /// relaxed matches wherever the original does, and more. Braces escaped or
 /// inside a class are left alone.
-fn relax(pattern: &str) -> String {
+pub(super) fn relax(pattern: &str) -> String {
     let b = pattern.as_bytes();
     let mut out = String::with_capacity(pattern.len());
     let (mut i, mut class, mut copied) = (0, 0usize, 0);
