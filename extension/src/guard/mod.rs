@@ -338,6 +338,40 @@ impl Group {
     }
 }
 
+/// Spans of findings, for asking whether a range overlaps any: in order of
+/// start, with the furthest end so far, so each question is a binary
+/// search (a text of many card numbers and many phone numbers, or a
+/// phrase repeated over a megabyte, is not compared pair by pair).
+struct Spans {
+    starts: Vec<usize>,
+    /// The furthest end among the spans up to each one.
+    reach: Vec<usize>,
+}
+
+impl Spans {
+    fn new(spans: impl Iterator<Item = (usize, usize)>) -> Spans {
+        let mut spans: Vec<(usize, usize)> = spans.collect();
+        spans.sort_unstable();
+        let mut reach = Vec::with_capacity(spans.len());
+        for &(_, end) in &spans {
+            reach.push(reach.last().map_or(end, |&r: &usize| r.max(end)));
+        }
+        Spans { starts: spans.into_iter().map(|(s, _)| s).collect(), reach }
+    }
+
+    /// The spans of `findings` of these entities.
+    fn of(findings: &[Finding], entities: &[&str]) -> Spans {
+        Spans::new(findings.iter().filter(|f| entities.contains(&f.entity.as_ref())).map(|f| (f.start, f.end)))
+    }
+
+    /// Whether any span overlaps `start..end`: one starting before `end`
+    /// reaches past `start`.
+    fn overlap(&self, start: usize, end: usize) -> bool {
+        let before = self.starts.partition_point(|&s| s < end);
+        before > 0 && self.reach[before - 1] > start
+    }
+}
+
 /// All enabled guardrails, compiled.
 pub struct Scanner {
     pub guardrails: Vec<Guardrail>,
@@ -630,15 +664,11 @@ impl Scanner {
         // Digit groups inside a card number, an IBAN or an IP address also
         // look like a phone number, and an IBAN's digits like a card: the
         // entity with the stronger check wins.
-        let spans = |entities: &[&str]| -> Vec<(usize, usize)> {
-            findings.iter().filter(|f| entities.contains(&f.entity.as_ref())).map(|f| (f.start, f.end)).collect()
-        };
-        let over_phone = spans(&["CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]);
-        let over_card = spans(&["IBAN_CODE"]);
-        let inside = |f: &Finding, strong: &[(usize, usize)]| strong.iter().any(|&(s, e)| f.start < e && s < f.end);
+        let over_phone = Spans::of(&findings, &["CREDIT_CARD", "IBAN_CODE", "US_SSN", "IP_ADDRESS"]);
+        let over_card = Spans::of(&findings, &["IBAN_CODE"]);
         findings.retain(|f| match f.entity.as_ref() {
-            "PHONE_NUMBER" => !inside(f, &over_phone),
-            "CREDIT_CARD" => !inside(f, &over_card),
+            "PHONE_NUMBER" => !over_phone.overlap(f.start, f.end),
+            "CREDIT_CARD" => !over_card.overlap(f.start, f.end),
             _ => true,
         });
         findings
@@ -877,9 +907,12 @@ impl Scanner {
                 (a, b, if worded(&view.text[s..e]) { (p * 1000.0).round() / 1000.0 } else { 0.0 })
             })
             .collect();
+        // Windows come in order of start and of end: those around a
+        // finding are a run of them, found by binary search.
         for f in out[own].iter_mut().filter(|f| users.iter().any(|&(i, _)| i == f.guardrail)) {
-            let around = placed.iter().filter(|&&(a, b, _)| a < f.end.max(f.start + 1) && f.start < b).map(|&(_, _, p)| p);
-            f.score = Some(around.fold(0f32, f32::max));
+            let from = placed.partition_point(|&(_, b, _)| b <= f.start);
+            let to = placed.partition_point(|&(a, _, _)| a < f.end.max(f.start + 1));
+            f.score = Some(placed[from..to.max(from)].iter().fold(0f32, |m, &(_, _, p)| m.max(p)));
         }
         for &(i, threshold) in &users {
             let Some(threshold) = threshold else { continue };
@@ -887,9 +920,9 @@ impl Scanner {
             // say so with its score; the detector adds what they missed.
             // (A run left undecoded is no rule's finding: the detector
             // still reads the window holding it.)
-            let ruled: Vec<(usize, usize)> = out[first..].iter().filter(|f| f.guardrail == i && f.entity != UNSCANNED).map(|f| (f.start, f.end)).collect();
+            let ruled = Spans::new(out[first..].iter().filter(|f| f.guardrail == i && f.entity != UNSCANNED).map(|f| (f.start, f.end)));
             let mut merged: Option<Finding> = None;
-            for &(a, b, p) in placed.iter().filter(|w| w.2 >= threshold && !ruled.iter().any(|&(s, e)| s < w.1 && w.0 < e)) {
+            for &(a, b, p) in placed.iter().filter(|w| w.2 >= threshold && !ruled.overlap(w.0, w.1)) {
                 match &mut merged {
                     Some(m) if a <= m.end => {
                         m.end = m.end.max(b);

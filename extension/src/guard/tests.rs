@@ -567,3 +567,33 @@ fn words_hidden_in_an_encoding_of_bytes_are_found_in_prompts() {
     assert_eq!(hidden(&with(json!({"categories": ["encoded"]})), run, Direction::Input), [run]);
     assert!(hidden(&with(json!({"categories": ["encoded"], "allow_list": [run]})), run, Direction::Input).is_empty());
 }
+
+/// `Spans` answers as comparing with every span does: spans that nest,
+/// touch, repeat and lie far apart, asked about every small range.
+#[test]
+fn spans_tell_overlaps_as_pairwise_comparison_does() {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = |n: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n) as usize
+    };
+    for _ in 0..200 {
+        let mut findings: Vec<Finding> = (0..next(8))
+            .map(|_| {
+                let start = next(40);
+                let strong = next(2) == 0;
+                Finding { guardrail: 0, entity: if strong { "IBAN_CODE" } else { "EMAIL_ADDRESS" }.into(), start, end: start + 1 + next(12), score: None }
+            })
+            .collect();
+        findings.sort_by_key(|f| (f.start, f.end));
+        let spans = Spans::of(&findings, &["IBAN_CODE"]);
+        for start in 0..55 {
+            for end in start + 1..60 {
+                let pairwise = findings.iter().any(|f| f.entity == "IBAN_CODE" && f.start < end && start < f.end);
+                assert_eq!(spans.overlap(start, end), pairwise, "{start}..{end} against {:?}", findings.iter().map(|f| (&f.entity, f.start, f.end)).collect::<Vec<_>>());
+            }
+        }
+    }
+}
