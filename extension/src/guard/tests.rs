@@ -135,9 +135,7 @@ fn injection_and_toxicity_are_found() {
     // (The learned injection detector scores this one high too.)
     assert!(entities(&s, "I will kill you").contains(&"THREAT".to_string()));
     assert_eq!(entities(&s, "I'll kill you the next time I see you"), ["THREAT"]);
-    // (The learned detector scores this one 0.781, above its threshold: a
-    // false positive of the detector, not of the toxicity rules.)
-    assert!(entities(&s, "I'll find you. Wherever you hide.").starts_with(&["THREAT".to_string()]));
+    assert_eq!(entities(&s, "I'll find you. Wherever you hide."), ["THREAT"]);
     assert_eq!(entities(&s, "they called him a chink"), ["SLUR"]);
 }
 
