@@ -394,6 +394,41 @@ def aicu(a):
     return [t for t in attacks if not JAILBREAKCHAT.search(t)]
 
 
+# Quoted text inside agent-redteam's scenario descriptions: the words the
+# agent read.
+QUOTED = re.compile(r"'([^']{6,})'|\u201c([^\u201d]{6,})\u201d|\u300c([^\u300d]{6,})\u300d|\"([^\"]{6,})\"")
+# Its extraction questions of these kinds are attacks; not those about the
+# model's settings or size (side-channel, model-config), which people ask
+# out of curiosity.
+AGENT_REDTEAM_LEAKS = {"system-prompt", "tool-definition", "context-history", "guardrails", "jailbreak",
+                       "encoding-bypass", "multilingual", "chain-attack"}
+
+
+def agent_redteam(a):
+    """agent-redteam (mostly Chinese): the instructions its injection cases
+    quote from what an agent reads (a page, a mail, a tool's result) where
+    it labels the case to block — the quoted words, not the description of
+    the scenario around them; its attempts to extract the system prompt,
+    tools, history or rules; benign: the requests it labels to allow and
+    the security questions it labels to answer. Not its multi-turn and
+    multimodal suites (which name jailbreakchat.com personas), nor its
+    plain harmful requests."""
+    attacks, benign = [], []
+    suite = lambda name: jsonl(a.text(f"agent_redteam/suites/{name}/data.jsonl"))
+    for r in suite("injection") + suite("tool_abuse"):
+        decision = r.get("gold", {}).get("decision")
+        if decision == "allow":
+            benign.append(r["context"])
+        elif decision == "block" and r.get("category") == "prompt_injection":
+            attacks += ["".join(g) for g in QUOTED.findall(r["context"])]
+    for r in suite("info_leak"):
+        if r.get("category") in AGENT_REDTEAM_LEAKS:
+            attacks.append(r["question"])
+    benign += [r["question"] for r in suite("over_refusal") if r.get("label") == "should_answer"]
+    unnamed = lambda t: not JAILBREAKCHAT.search(t) and "\u5f00\u53d1\u8005\u6a21\u5f0f" not in t  # 开发者模式, Developer Mode
+    return [t for t in attacks if unnamed(t)], [t for t in benign if unnamed(t)]
+
+
 # --- benign ----------------------------------------------------------------------
 
 def llamafactory(a):
@@ -491,6 +526,9 @@ def main():
         add(benign, 0, name)
     add(aegisrt(get("aegisrt")), 1, "aegisrt")
     add(aicu(get("aicu-scanner")), 1, "aicu-scanner")
+    attacks, benign = agent_redteam(get("agent-redteam"))
+    add(attacks, 1, "agent-redteam")
+    add(benign, 0, "agent-redteam")
     add(writingbench(get("inspect-evals")), 0, "writingbench")
     add(llamafactory(get("llamafactory")), 0, "llamafactory")
     add(chatterbot(get("chatterbot-corpus")), 0, "chatterbot-corpus")
