@@ -98,6 +98,22 @@ fn redaction_uses_presidio_placeholders() {
 }
 
 #[test]
+fn national_numbers_are_read_for_the_country_of_the_script_around_them() {
+    let db = TestDb::new();
+    let mut c = db.connect();
+    // China and Russia are no default region, and one block of digits is
+    // no number in English without a word such as "call": among Chinese or
+    // Russian words it is read as a number of China or Russia.
+    let redact = |c: &mut Client, text: &str| -> String { c.query_one("SELECT prompt_guard_redact($1)", &[&text]).unwrap().get(0) };
+    assert_eq!(redact(&mut c, "我的手机号码是13812345678，请联系我。"), "我的手机号码是<PHONE_NUMBER>，请联系我。");
+    assert_eq!(redact(&mut c, "Нервно строительство спичка советовать. 89853254402 Палка набор рот."), "Нервно строительство спичка советовать. <PHONE_NUMBER> Палка набор рот.");
+    assert_eq!(redact(&mut c, "Order 13812345678 shipped on Monday."), "Order 13812345678 shipped on Monday.");
+    // A guardrail that lists its regions reads exactly those.
+    c.batch_execute(r#"UPDATE prompt_guardrails SET config = '{"regions": ["GB"]}' WHERE kind = 'pii'"#).unwrap();
+    assert_eq!(redact(&mut c, "我的手机号码是13812345678，请联系我。"), "我的手机号码是13812345678，请联系我。");
+}
+
+#[test]
 fn enforce_applies_each_action_and_records_findings() {
     let db = TestDb::new();
     let mut c = db.connect();

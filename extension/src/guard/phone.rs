@@ -8,50 +8,68 @@
 //!
 //! A number with a country code (`+44 …`, `0044 …`, `(+44) …`) is checked
 //! against its own country. A national number (`030/12345678`) is checked
-//! against each region the guardrail lists (`config.regions`, else
-//! `DEFAULT_REGIONS`): the same digits are a valid number in one country
-//! and not in another, so the list says where the users live.
+//! against each region the guardrail lists (`config.regions`): the same
+//! digits are a valid number in one country and not in another, so the
+//! list says where the users live. With no list, the `DEFAULT_REGIONS`,
+//! then the country where the script written around the number is most
+//! used, as CLDR's likely subtags say (ICU4X): a number among Japanese
+//! words is read as Japanese, among Cyrillic ones as Russian, among Hangul
+//! as Korean. The text's own script is the best evidence of where its
+//! writer lives that a scan has.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 
+use icu_locale::{LanguageIdentifier, LocaleExpander};
 use rlibphonenumber::phonenumber_matcher::{FindNumberExt, Leniency};
 use rlibphonenumber::{Region, PHONE_NUMBER_UTIL};
+use unicode_script::{Script, UnicodeScript};
 
 /// Regions national numbers are read as when a guardrail names none:
 /// North America, the British Isles, the larger EU countries, India,
 /// Brazil, Mexico and Australia. Each region is tried in turn, and each
 /// one's metadata is compiled on its first use in a session, so the list
-/// is kept to where most users live rather than all ~245.
+/// is kept to where most users live rather than all ~245; a text in
+/// another script adds its country (see above).
 pub const DEFAULT_REGIONS: [&str; 17] =
     ["US", "CA", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "ES", "IT", "PT", "IN", "BR", "MX", "AU"];
 
 /// Regions checked, by the guardrail that lists them.
 #[derive(Clone)]
-pub struct Regions(Arc<[Region]>);
+pub struct Regions {
+    list: Arc<[Region]>,
+    /// No list was given: the script around a number adds its country.
+    by_script: bool,
+}
 
 impl Default for Regions {
     fn default() -> Self {
-        Regions(DEFAULT_REGIONS.iter().map(|r| r.parse().expect("a region libphonenumber knows")).collect())
+        Regions { list: DEFAULT_REGIONS.iter().map(|r| r.parse().expect("a region libphonenumber knows")).collect(), by_script: true }
     }
 }
 
 impl Regions {
-    /// Regions from ISO 3166-1 alpha-2 codes (any case). `Err` names the
-    /// first code libphonenumber has no metadata for.
+    /// Whether the script around a number adds its country (no list given).
+    pub fn by_script(&self) -> bool {
+        self.by_script
+    }
+
+    /// Regions from ISO 3166-1 alpha-2 codes (any case), exactly these.
+    /// `Err` names the first code libphonenumber has no metadata for.
     pub fn parse(codes: &[String]) -> std::result::Result<Regions, String> {
         codes
             .iter()
-            .map(|c| {
-                let upper = c.trim().to_ascii_uppercase();
-                upper
-                    .parse::<Region>()
-                    .ok()
-                    .filter(|r| PHONE_NUMBER_UTIL.get_supported_regions().any(|s| s == *r))
-                    .ok_or_else(|| c.clone())
-            })
+            .map(|c| supported(c).ok_or_else(|| c.clone()))
             .collect::<std::result::Result<Vec<Region>, String>>()
-            .map(|v| Regions(v.into()))
+            .map(|v| Regions { list: v.into(), by_script: false })
     }
+}
+
+/// The region of an ISO 3166-1 alpha-2 code (any case), if libphonenumber
+/// has its metadata.
+fn supported(code: &str) -> Option<Region> {
+    code.trim().to_ascii_uppercase().parse::<Region>().ok().filter(|r| PHONE_NUMBER_UTIL.get_supported_regions().any(|s| s == *r))
 }
 
 /// Tries per candidate, a bound on the matcher's work.
@@ -65,28 +83,89 @@ thread_local! {
 }
 
 /// The span of the valid phone number in `candidate` (offsets into it),
-/// if libphonenumber finds one.
-pub fn validate(candidate: &str, regions: &Regions) -> Option<(usize, usize)> {
-    let hint = LAST.get().filter(|r| regions.0.contains(r));
+/// if libphonenumber finds one. `context`: the text around the candidate,
+/// whose script says which country to try besides the listed ones.
+pub fn validate(candidate: &str, regions: &Regions, context: &str) -> Option<(usize, usize)> {
+    find(candidate, &regions.list).or_else(|| {
+        let extra = regions.by_script.then(|| script_region(context)).flatten().filter(|r| !regions.list.contains(r))?;
+        find(candidate, &[extra])
+    })
+}
+
+/// The span of the valid phone number of `region` in `candidate`.
+pub fn validate_in(candidate: &str, region: Region) -> Option<(usize, usize)> {
+    find(candidate, &[region])
+}
+
+fn find(candidate: &str, regions: &[Region]) -> Option<(usize, usize)> {
+    let hint = LAST.get().filter(|r| regions.contains(r));
     let m = candidate
         .phone_number_matcher_builder()
         .leniency(Leniency::Valid)
         .max_tries(MAX_TRIES)
-        .regions_with_hint(regions.0.iter().copied(), hint)
+        .regions_with_hint(regions.iter().copied(), hint)
         .build()
         .next()?;
-    if let Some(r) = m.number.get_region_code().filter(|r| regions.0.contains(r)) {
+    if let Some(r) = m.number.get_region_code().filter(|r| regions.contains(r)) {
         LAST.set(Some(r));
     }
     Some((m.start, m.start + m.raw_string.len()))
+}
+
+thread_local! {
+    /// Each script's country, as looked up.
+    static SCRIPT_REGION: RefCell<HashMap<&'static str, Option<Region>>> = RefCell::new(HashMap::new());
+}
+
+/// The country where the script `context` is written in is most used
+/// (CLDR's likely subtags: `und-Cyrl` is `ru-Cyrl-RU`). Latin tells no
+/// country: the script is the other one with most letters, at least
+/// three. The scan reads folded text, where letters with a Latin
+/// look-alike have become Latin: about two thirds of Russian prose (`о`,
+/// `е`, `н`, `р`) and all of `Москва`, so the Cyrillic letters left are
+/// fewer than the Latin ones even in a Russian sentence, and a word of
+/// them is evidence enough. Han written with kana is Japanese
+/// (`Jpan`), with Hangul Korean (`Kore`), as ISO 15924 names those writing
+/// systems; alone it is Chinese.
+pub fn script_region(context: &str) -> Option<Region> {
+    let mut counts: Vec<(Script, usize)> = Vec::new();
+    for c in context.chars().filter(|c| c.is_alphabetic()) {
+        let s = c.script();
+        match counts.iter_mut().find(|(k, _)| *k == s) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s, 1)),
+        }
+    }
+    let count = |s: Script| counts.iter().find(|(k, _)| *k == s).map_or(0, |&(_, n)| n);
+    let &(best, n) = counts
+        .iter()
+        .filter(|(s, _)| !matches!(s, Script::Latin | Script::Common | Script::Inherited | Script::Unknown))
+        .max_by_key(|&&(_, n)| n)?;
+    if n < 3 {
+        return None;
+    }
+    let tag = if count(Script::Hiragana) + count(Script::Katakana) > 0 && matches!(best, Script::Han | Script::Hiragana | Script::Katakana) {
+        "Jpan"
+    } else if count(Script::Hangul) > 0 && matches!(best, Script::Han | Script::Hangul) {
+        "Kore"
+    } else {
+        best.short_name()
+    };
+    SCRIPT_REGION.with(|cache| {
+        *cache.borrow_mut().entry(tag).or_insert_with(|| {
+            let mut id: LanguageIdentifier = format!("und-{tag}").parse().ok()?;
+            LocaleExpander::new_common().maximize(&mut id);
+            supported(id.region?.as_str())
+        })
+    })
 }
 
 /// Compiles libphonenumber's metadata of the default regions (what a
 /// session's first national number otherwise pays for; see `warm`),
 /// leaving no region to try first.
 pub fn warm() {
-    for region in Regions::default().0.iter() {
-        validate("0301234567", &Regions(Arc::from([*region])));
+    for region in Regions::default().list.iter() {
+        find("0301234567", &[*region]);
     }
     LAST.set(None);
 }
@@ -144,19 +223,42 @@ mod tests {
     fn national_formats_are_valid_in_their_regions() {
         let all = Regions::default();
         for n in ["06-12345678", "030/12345678", "(0161) 496 0914", "98765 43210", "(11) 91234-5678", "704-687-7519x078", "020 7946 0958", "612 345 678"] {
-            assert_eq!(validate(n, &all), Some((0, n.len())), "{n}");
+            assert_eq!(validate(n, &all, ""), Some((0, n.len())), "{n}");
         }
         for n in ["+44 20 7946 0958", "+49 (0)30 1234567", "0043 1 234 5678", "+81 3-1234-5678"] {
-            assert!(validate(n, &all).is_some(), "{n}");
+            assert!(validate(n, &all, "").is_some(), "{n}");
         }
         // A German area code read as a Dutch number is not one, and the
         // other way around: the regions listed decide.
         let nl = Regions::parse(&["nl".into()]).unwrap();
-        assert!(validate("06-12345678", &nl).is_some());
-        assert!(validate("030/12345678", &nl).is_none());
+        assert!(validate("06-12345678", &nl, "").is_some());
+        assert!(validate("030/12345678", &nl, "").is_none());
         let de = Regions::parse(&["DE".into()]).unwrap();
-        assert!(validate("030/12345678", &de).is_some());
-        assert!(validate("98765 43210", &de).is_none());
+        assert!(validate("030/12345678", &de, "").is_some());
+        assert!(validate("98765 43210", &de, "").is_none());
+    }
+
+    #[test]
+    fn the_script_around_a_national_number_adds_its_country() {
+        // CLDR's likely subtags name the country of each script, read in
+        // the folded text the scan reads.
+        let region = |context: &str| script_region(&super::super::normalize::fold(context).text).map(|r| r.to_string());
+        assert_eq!(region("電話番号は090-1234-5678です。"), Some("JP".into()));
+        assert_eq!(region("我的电话号码是13812345678，请联系。"), Some("CN".into()));
+        assert_eq!(region("전화번호는 010-1234-5678입니다."), Some("KR".into()));
+        assert_eq!(region("Позвоните мне по номеру 8 (912) 345-67-89."), Some("RU".into()));
+        assert_eq!(region("Call me on 020 7946 0958, thanks."), None);
+        assert_eq!(region("0123 4567"), None);
+        assert_eq!(region("Our office in Москва (Russia): 8 (495) 123-45-67."), None);
+        // A Chinese mobile number is valid in China, and a listed region
+        // set reads only its own countries.
+        let all = Regions::default();
+        let cn = "13812345678";
+        assert_eq!(validate_in(cn, "CN".parse().unwrap()), Some((0, cn.len())));
+        assert_eq!(validate(cn, &all, "我的手机号码是13812345678，请联系。"), Some((0, cn.len())));
+        let gb = Regions::parse(&["GB".into()]).unwrap();
+        assert!(!gb.by_script() && all.by_script());
+        assert_eq!(validate(cn, &gb, "我的手机号码是13812345678，请联系。"), None);
     }
 
     #[test]

@@ -283,12 +283,18 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     // E.164 numbers have at most 15 digits (17 with a `00` and a trunk
     // `(0)`); national ones 8 to 12. One block of digits is read as a
     // number when it starts with a trunk prefix (`0612345678`) or follows
-    // a word for a phone: otherwise it is as likely an identifier, a
-    // timestamp or an amount.
+    // a word for a phone (otherwise it is as likely an identifier, a
+    // timestamp or an amount), or among the words of another script, as a
+    // number of that script's country alone (see `phone`): Chinese and
+    // Russian mobile numbers are written in one block.
+    let context = around(text, start, end, 120);
+    let block_region = (block && !main.starts_with('0') && !phone_word_before(text, start) && o.regions.by_script())
+        .then(|| phone::script_region(context))
+        .flatten();
     let plausible = if international {
         (7..=17).contains(&n)
     } else if block {
-        (9..=12).contains(&n) && (main.starts_with('0') || phone_word_before(text, start))
+        (9..=12).contains(&n) && (main.starts_with('0') || phone_word_before(text, start) || block_region.is_some())
     } else {
         (8..=12).contains(&n)
     };
@@ -305,8 +311,25 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     }
     // The number libphonenumber finds must hold every digit of the
     // candidate: a valid short number inside `80.350810` is no finding.
-    let (from, to) = phone::validate(s, &o.regions).filter(|&(from, to)| count_digits(&s[from..to]) >= n)?;
+    let valid = match block_region {
+        Some(region) => phone::validate_in(s, region),
+        None => phone::validate(s, &o.regions, context),
+    };
+    let (from, to) = valid.filter(|&(from, to)| count_digits(&s[from..to]) >= n)?;
     Some((start + from, start + to))
+}
+
+/// `text[start..end]` with up to `reach` bytes either side (whole characters).
+fn around(text: &str, start: usize, end: usize, reach: usize) -> &str {
+    let mut from = start.saturating_sub(reach);
+    while !text.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut to = (end + reach).min(text.len());
+    while !text.is_char_boundary(to) {
+        to -= 1;
+    }
+    &text[from..to]
 }
 
 /// Whether the parentheses in `s` close in order, each after it opens.
