@@ -85,11 +85,23 @@ thread_local! {
 /// The span of the valid phone number in `candidate` (offsets into it),
 /// if libphonenumber finds one. `context`: the text around the candidate,
 /// whose script says which country to try besides the listed ones.
+/// A number of a listed region that leaves digits of the candidate out
+/// (`(910) 485-41-06` inside the Russian `8 (910) 485-41-06`) gives way to
+/// a whole one of the script's country.
 pub fn validate(candidate: &str, regions: &Regions, context: &str) -> Option<(usize, usize)> {
-    find(candidate, &regions.list).or_else(|| {
-        let extra = regions.by_script.then(|| script_region(context)).flatten().filter(|r| !regions.list.contains(r))?;
-        find(candidate, &[extra])
-    })
+    let digits = |(from, to): (usize, usize)| candidate[from..to].bytes().filter(u8::is_ascii_digit).count();
+    let listed = find(candidate, &regions.list);
+    if listed.is_some_and(|m| digits(m) == digits((0, candidate.len()))) {
+        return listed;
+    }
+    let whole = regions
+        .by_script
+        .then(|| script_region(context))
+        .flatten()
+        .filter(|r| !regions.list.contains(r))
+        .and_then(|extra| find(candidate, &[extra]))
+        .filter(|&m| digits(m) == digits((0, candidate.len())));
+    whole.or(listed)
 }
 
 /// The span of the valid phone number of `region` in `candidate`.

@@ -31,12 +31,13 @@ fn entities(scanner: &Scanner, text: &str) -> Vec<String> {
 #[test]
 fn phone_numbers_where_people_live() {
     let s = defaults();
-    // National formats (NL, DE, GB, IN, BR), an extension, a number in
+    // National formats (NL, DE, GB, IN, BR), a country code in parentheses
+    // without its `+` (PT), an extension, a number in
     // parentheses, a closing parenthesis as the only separator, a block
     // after a word for a phone.
     for n in [
         "06-12345678", "030/12345678", "(0161) 496 0914", "98765 43210", "(11) 91234-5678", "704-687-7519x078", "(930)372-1636",
-        "+49 (0)30 1234567", "(+44) 20 7946 0958", "0043 1 234 5678", "612 345 678", "01 23 45 67 89",
+        "+49 (0)30 1234567", "(+44) 20 7946 0958", "0043 1 234 5678", "612 345 678", "01 23 45 67 89", "(351) 936752886",
     ] {
         assert_eq!(found(&s, &format!("Reach me at {n} today.")), [("PHONE_NUMBER".into(), n.to_string())], "{n}");
         assert_eq!(found(&s, &format!("My number ({n}).")), [("PHONE_NUMBER".into(), n.to_string())], "{n} in parentheses");
@@ -50,6 +51,19 @@ fn phone_numbers_where_people_live() {
     ] {
         assert!(!entities(&s, t).contains(&"PHONE_NUMBER".to_string()), "{t}: {:?}", found(&s, t));
     }
+}
+
+#[test]
+fn national_numbers_among_another_scripts_words() {
+    let s = defaults();
+    // Russia writes its trunk `8` apart from the groups, or a mobile in one
+    // block; so does China (no default region reads either).
+    for n in ["8 992 722 02 09", "8 (910) 485-41-06", "89853254402"] {
+        assert_eq!(found(&s, &format!("Позвоните мне по номеру {n} вечером.")), [("PHONE_NUMBER".into(), n.to_string())], "{n}");
+    }
+    assert_eq!(found(&s, "我的手机号码是13812345678，请联系我。"), [("PHONE_NUMBER".into(), "13812345678".to_string())]);
+    // In English, a block is no number without a word such as "call".
+    assert!(entities(&s, "Order 13812345678 shipped.").is_empty());
 }
 
 #[test]
