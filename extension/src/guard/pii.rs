@@ -283,9 +283,9 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     let international = main.trim_start_matches('(').starts_with(['+']) || main.starts_with("00");
     let block = main.bytes().all(|b| b.is_ascii_digit());
     // E.164 numbers have at most 15 digits (17 with a `00` and a trunk
-    // `(0)`); national ones 8 to 12. One block of digits is read as a
-    // number when it starts with a trunk prefix (`0612345678`) or follows
-    // a word for a phone (otherwise it is as likely an identifier, a
+    // `(0)`); national ones 8 to 13 (Austria's longest: `(04260) 72263
+    // 586`). One block of digits is read as a number when it starts with a
+    // trunk prefix (`0612345678`) or follows a word for a phone (otherwise it is as likely an identifier, a
     // timestamp or an amount), or among the words of another script, as a
     // number of that script's country alone (see `phone`): Chinese and
     // Russian mobile numbers are written in one block.
@@ -298,7 +298,7 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     } else if block {
         (9..=12).contains(&n) && (main.starts_with('0') || phone_word_before(text, start) || block_region.is_some())
     } else {
-        (8..=12).contains(&n)
+        (8..=13).contains(&n)
     };
     let glued = |c: char| c.is_ascii_alphanumeric() || c == '+' || c == '_' || c == '/' || c == '#' || c == '$' || c == '\u{20ac}';
     let balanced = s.matches('(').count() == s.matches(')').count();

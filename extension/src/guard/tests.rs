@@ -31,13 +31,14 @@ fn entities(scanner: &Scanner, text: &str) -> Vec<String> {
 #[test]
 fn phone_numbers_where_people_live() {
     let s = defaults();
-    // National formats (NL, DE, GB, IN, BR), a country code in parentheses
+    // National formats (NL, DE, GB, IN, BR, AT), a country code in parentheses
     // without its `+` (PT), an extension, a number in
     // parentheses, a closing parenthesis as the only separator, a block
     // after a word for a phone.
     for n in [
         "06-12345678", "030/12345678", "(0161) 496 0914", "98765 43210", "(11) 91234-5678", "704-687-7519x078", "(930)372-1636",
         "+49 (0)30 1234567", "(+44) 20 7946 0958", "0043 1 234 5678", "612 345 678", "01 23 45 67 89", "(351) 936752886",
+        "03471/31006861", "(04260) 72263 586",
     ] {
         assert_eq!(found(&s, &format!("Reach me at {n} today.")), [("PHONE_NUMBER".into(), n.to_string())], "{n}");
         assert_eq!(found(&s, &format!("My number ({n}).")), [("PHONE_NUMBER".into(), n.to_string())], "{n} in parentheses");
