@@ -285,18 +285,18 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     // E.164 numbers have at most 15 digits (17 with a `00` and a trunk
     // `(0)`); national ones 8 to 13 (Austria's longest: `(04260) 72263
     // 586`). One block of digits is read as a number when it starts with a
-    // trunk prefix (`0612345678`) or follows a word for a phone (otherwise it is as likely an identifier, a
-    // timestamp or an amount), or among the words of another script, as a
-    // number of that script's country alone (see `phone`): Chinese and
-    // Russian mobile numbers are written in one block.
+    // trunk prefix (`0612345678`) or follows a word for a phone (otherwise
+    // it is as likely an identifier, a timestamp or an amount), or among
+    // the words of another script, as a number of that script's country
+    // alone (see `phone`): Chinese and Russian mobile numbers are written
+    // in one block.
     let context = around(text, start, end, 120);
-    let block_region = (block && !main.starts_with('0') && !phone_word_before(text, start) && o.regions.by_script())
-        .then(|| phone::script_region(context))
-        .flatten();
+    let block_marked = block && (main.starts_with('0') || phone_word_before(text, start));
+    let block_region = (block && !block_marked && o.regions.by_script()).then(|| phone::script_region(context)).flatten();
     let plausible = if international {
         (7..=17).contains(&n)
     } else if block {
-        (9..=12).contains(&n) && (main.starts_with('0') || phone_word_before(text, start) || block_region.is_some())
+        (9..=12).contains(&n) && (block_marked || block_region.is_some())
     } else {
         (8..=13).contains(&n)
     };

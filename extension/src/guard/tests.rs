@@ -31,8 +31,8 @@ fn entities(scanner: &Scanner, text: &str) -> Vec<String> {
 #[test]
 fn phone_numbers_where_people_live() {
     let s = defaults();
-    // National formats (NL, DE, GB, IN, BR, AT), a country code in parentheses
-    // without its `+` (PT), an extension, a number in
+    // National formats (NL, DE, GB, IN, BR, AT), a country code in
+    // parentheses without its `+` (PT), an extension, a number in
     // parentheses, a closing parenthesis as the only separator, a block
     // after a word for a phone.
     for n in [
