@@ -98,7 +98,7 @@ fn redaction_uses_presidio_placeholders() {
 }
 
 #[test]
-fn national_numbers_are_read_for_the_country_of_the_script_around_them() {
+fn national_numbers_are_read_for_the_country_of_the_script_or_language_around_them() {
     let db = TestDb::new();
     let mut c = db.connect();
     // China and Russia are no default region, and one block of digits is
@@ -108,9 +108,22 @@ fn national_numbers_are_read_for_the_country_of_the_script_around_them() {
     assert_eq!(redact(&mut c, "我的手机号码是13812345678，请联系我。"), "我的手机号码是<PHONE_NUMBER>，请联系我。");
     assert_eq!(redact(&mut c, "Нервно строительство спичка советовать. 89853254402 Палка набор рот."), "Нервно строительство спичка советовать. <PHONE_NUMBER> Палка набор рот.");
     assert_eq!(redact(&mut c, "Order 13812345678 shipped on Monday."), "Order 13812345678 shipped on Monday.");
+    // Poland and Denmark are no default region either, and write in the
+    // Latin script: the language of the words around the number says
+    // where it is from. The same Polish mobile number among English words
+    // is no number of a default region.
+    let polish = "Proszę zadzwonić do mnie jutro rano, mój numer to 795 043 429.";
+    assert_eq!(redact(&mut c, polish), "Proszę zadzwonić do mnie jutro rano, mój numer to <PHONE_NUMBER>.");
+    let danish = "Hvis du har spørgsmål, er du velkommen til at ringe til mig på 81 56 92 89.";
+    assert_eq!(redact(&mut c, danish), "Hvis du har spørgsmål, er du velkommen til at ringe til mig på <PHONE_NUMBER>.");
+    let czech = "Zavolejte mi prosím zítra ráno na číslo 772 416 948, děkuji.";
+    assert_eq!(redact(&mut c, czech), "Zavolejte mi prosím zítra ráno na číslo <PHONE_NUMBER>, děkuji.");
+    let english = "Please send the parcel tomorrow morning, the code is 795 043 429.";
+    assert_eq!(redact(&mut c, english), english);
     // A guardrail that lists its regions reads exactly those.
     c.batch_execute(r#"UPDATE prompt_guardrails SET config = '{"regions": ["GB"]}' WHERE kind = 'pii'"#).unwrap();
     assert_eq!(redact(&mut c, "我的手机号码是13812345678，请联系我。"), "我的手机号码是13812345678，请联系我。");
+    assert_eq!(redact(&mut c, polish), polish);
 }
 
 #[test]

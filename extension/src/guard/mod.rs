@@ -646,7 +646,7 @@ impl Scanner {
         }
         let mut budget = decode::BUDGET;
         if text.len() <= WINDOW {
-            self.scan_view(&normalize::fold(text), None, direction, 0, true, &mut budget, &mut findings);
+            self.scan_view(&normalize::fold(text), text, None, direction, 0, true, &mut budget, &mut findings);
         } else {
             self.scan_windows(text, direction, &mut budget, &mut findings);
         }
@@ -695,7 +695,7 @@ impl Scanner {
             let next_chars = start_chars + text[start..next].chars().count();
             let mut found = Vec::new();
             let before = *budget;
-            self.scan_view(&normalize::fold(window), None, direction, 0, true, budget, &mut found);
+            self.scan_view(&normalize::fold(window), window, None, direction, 0, true, budget, &mut found);
             // Encoded runs in the overlap are decoded again by the next
             // window: they count once against the decoding budget, so a
             // text of at most `decode::BUDGET` bytes is decoded whole
@@ -710,8 +710,9 @@ impl Scanner {
         }
     }
 
-    /// Scans one view. `span`: when the view is decoded from an encoded run,
-    /// the run's place in the original, to which all its findings point.
+    /// Scans one view, folded from `original`. `span`: when the view is
+    /// decoded from an encoded run, the run's place in the original, to
+    /// which all its findings point.
     /// `budget`: bytes of encoded runs still to decode in this scan.
     /// `pii`: whether PII detectors read this view (not in rewritten text:
     /// reversing or spacing out changes no address, and a number read
@@ -720,6 +721,7 @@ impl Scanner {
     fn scan_view(
         &self,
         view: &normalize::View,
+        original: &str,
         span: Option<(usize, usize)>,
         direction: Direction,
         depth: usize,
@@ -774,13 +776,14 @@ impl Scanner {
                     }
                 }
                 Check::Pii(check) => {
+                    let source = pii::Text::new(view, original);
                     for (n, m) in d.regex().find_iter(text).enumerate() {
                         // A check may take microseconds (libphonenumber):
                         // a long text of candidates stays cancellable.
                         if n % 16 == 15 {
                             interrupts();
                         }
-                        if let Some((s, e)) = check(text, m.start(), m.end(), &self.options[d.guardrail]) {
+                        if let Some((s, e)) = check(&source, m.start(), m.end(), &self.options[d.guardrail]) {
                             push(s, e);
                         }
                     }
@@ -817,7 +820,7 @@ impl Scanner {
                 interrupts();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
                 self.hidden_words(&text[s..e], &decoded, encoding, run, direction, out);
-                self.scan_view(&normalize::fold(&decoded), Some(run), direction, depth + 1, pii, budget, out);
+                self.scan_view(&normalize::fold(&decoded), &decoded, Some(run), direction, depth + 1, pii, budget, out);
             }
             // Spaced-out letters, HTML references, base32, wrapped base64,
             // and rot13 or reversed text where the text asks for it (read
@@ -835,7 +838,7 @@ impl Scanner {
                 *budget -= rewritten.len();
                 let run = span.unwrap_or_else(|| view.original_range(s, e));
                 self.hidden_words(&text[s..e], &rewritten, encoding, run, direction, out);
-                self.scan_view(&normalize::fold(&rewritten), Some(run), direction, depth + 1, false, budget, out);
+                self.scan_view(&normalize::fold(&rewritten), &rewritten, Some(run), direction, depth + 1, false, budget, out);
             }
             // Runs the budget did not reach could hide anything: every
             // guardrail that reads decoded text reports them (fail closed).

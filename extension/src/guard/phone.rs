@@ -14,14 +14,17 @@
 //! then the country where the script written around the number is most
 //! used, as CLDR's likely subtags say (ICU4X): a number among Japanese
 //! words is read as Japanese, among Cyrillic ones as Russian, among Hangul
-//! as Korean. The text's own script is the best evidence of where its
-//! writer lives that a scan has.
+//! as Korean. The Latin script names no country; there the language of
+//! the words around the number does (whatlang's identification, then the
+//! language's likely country): a number among Polish words is read as
+//! Polish, among Danish ones as Danish. The text itself is the best
+//! evidence of where its writer lives that a scan has.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use icu_locale::{LanguageIdentifier, LocaleExpander};
+use icu_locale::{LanguageIdentifier, Locale, LocaleCanonicalizer, LocaleExpander};
 use rlibphonenumber::phonenumber_matcher::{FindNumberExt, Leniency};
 use rlibphonenumber::{Region, PHONE_NUMBER_UTIL};
 use unicode_script::{Script, UnicodeScript};
@@ -31,7 +34,7 @@ use unicode_script::{Script, UnicodeScript};
 /// Brazil, Mexico and Australia. Each region is tried in turn, and each
 /// one's metadata is compiled on its first use in a session, so the list
 /// is kept to where most users live rather than all ~245; a text in
-/// another script adds its country (see above).
+/// another script or language adds its country (see above).
 pub const DEFAULT_REGIONS: [&str; 17] =
     ["US", "CA", "GB", "IE", "DE", "AT", "CH", "FR", "BE", "NL", "ES", "IT", "PT", "IN", "BR", "MX", "AU"];
 
@@ -39,20 +42,20 @@ pub const DEFAULT_REGIONS: [&str; 17] =
 #[derive(Clone)]
 pub struct Regions {
     list: Arc<[Region]>,
-    /// No list was given: the script around a number adds its country.
-    by_script: bool,
+    /// No list was given: the text around a number adds its country.
+    by_text: bool,
 }
 
 impl Default for Regions {
     fn default() -> Self {
-        Regions { list: DEFAULT_REGIONS.iter().map(|r| r.parse().expect("a region libphonenumber knows")).collect(), by_script: true }
+        Regions { list: DEFAULT_REGIONS.iter().map(|r| r.parse().expect("a region libphonenumber knows")).collect(), by_text: true }
     }
 }
 
 impl Regions {
-    /// Whether the script around a number adds its country (no list given).
-    pub fn by_script(&self) -> bool {
-        self.by_script
+    /// Whether the text around a number adds its country (no list given).
+    pub fn by_text(&self) -> bool {
+        self.by_text
     }
 
     /// Regions from ISO 3166-1 alpha-2 codes (any case), exactly these.
@@ -62,7 +65,7 @@ impl Regions {
             .iter()
             .map(|c| supported(c).ok_or_else(|| c.clone()))
             .collect::<std::result::Result<Vec<Region>, String>>()
-            .map(|v| Regions { list: v.into(), by_script: false })
+            .map(|v| Regions { list: v.into(), by_text: false })
     }
 }
 
@@ -83,20 +86,21 @@ thread_local! {
 }
 
 /// The span of the valid phone number in `candidate` (offsets into it),
-/// if libphonenumber finds one. `context`: the text around the candidate,
-/// whose script says which country to try besides the listed ones.
-/// A number of a listed region that leaves digits of the candidate out
-/// (`(910) 485-41-06` inside the Russian `8 (910) 485-41-06`) gives way to
-/// a whole one of the script's country.
-pub fn validate(candidate: &str, regions: &Regions, context: &str) -> Option<(usize, usize)> {
+/// if libphonenumber finds one. `local`: the country the text around the
+/// candidate says (`text_region`), tried besides the listed regions when no
+/// list was given; asked only when they find no whole number. A number of
+/// a listed region that leaves digits of the candidate out (`(910)
+/// 485-41-06` inside the Russian `8 (910) 485-41-06`) gives way to a whole
+/// one of that country.
+pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Option<Region>) -> Option<(usize, usize)> {
     let digits = |(from, to): (usize, usize)| candidate[from..to].bytes().filter(u8::is_ascii_digit).count();
     let listed = find(candidate, &regions.list);
     if listed.is_some_and(|m| digits(m) == digits((0, candidate.len()))) {
         return listed;
     }
     let whole = regions
-        .by_script
-        .then(|| script_region(context))
+        .by_text
+        .then(local)
         .flatten()
         .filter(|r| !regions.list.contains(r))
         .and_then(|extra| find(candidate, &[extra]))
@@ -172,6 +176,57 @@ pub fn script_region(context: &str) -> Option<Region> {
     })
 }
 
+/// The country of the text around a number: its script's
+/// (`script_region`, read in the `folded` text as the scan reads it), or
+/// for a text in the Latin script, its language's (`language`: see
+/// `language_region`).
+pub fn text_region(folded: &str, language: impl FnOnce() -> Option<Region>) -> Option<Region> {
+    script_region(folded).or_else(language)
+}
+
+thread_local! {
+    /// Each language's country, as looked up.
+    static LANGUAGE_REGION: RefCell<HashMap<whatlang::Lang, Option<Region>>> = RefCell::new(HashMap::new());
+}
+
+/// The country where the language of a Latin-script `context` is most
+/// spoken: whatlang names the language (ISO 639-3, `pol`), CLDR's aliases
+/// make it BCP 47 (`pl`) and its likely subtags give the country
+/// (`pl-Latn-PL`). It reads the original text: without its diacritics
+/// (the folded `zadzwonic` for `zadzwonić`), a short Polish sentence was
+/// taken for Portuguese, and Faker's Czech sentences mostly for Croatian.
+/// A wrong guess costs nothing but a try, since the number must be a whole
+/// valid number of the country. Latin itself is left out: it is what
+/// placeholder text is written in (lorem ipsum), no country's everyday
+/// language (CLDR gives it the Vatican).
+///
+/// A text in ASCII letters alone is not identified: naming a language
+/// costs about 90 µs (whatlang compares the text's trigrams with the
+/// profiles of some forty languages), twenty times what checking a number
+/// costs, and such a text is mostly English, of a default region, around a
+/// number no default region has (`07700 900123`, reserved for fiction).
+/// The languages of Latin letters outside the default regions' mostly
+/// write letters beyond ASCII (Polish `ą ł ś`, Czech `č ř`, Danish `æ ø
+/// å`, Swedish `ä ö`, Turkish `ş ğ ı`); a sentence in one of them without
+/// any is read as before.
+pub fn language_region(context: &str) -> Option<Region> {
+    if context.is_ascii() {
+        return None;
+    }
+    let info = whatlang::detect(context)?;
+    if info.script() != whatlang::Script::Latin || info.lang() == whatlang::Lang::Lat {
+        return None;
+    }
+    LANGUAGE_REGION.with(|cache| {
+        *cache.borrow_mut().entry(info.lang()).or_insert_with(|| {
+            let mut locale: Locale = info.lang().code().parse().ok()?;
+            LocaleCanonicalizer::new_common().canonicalize(&mut locale);
+            LocaleExpander::new_common().maximize(&mut locale.id);
+            supported(locale.id.region?.as_str())
+        })
+    })
+}
+
 /// Compiles libphonenumber's metadata of the default regions (what a
 /// session's first national number otherwise pays for; see `warm`),
 /// leaving no region to try first.
@@ -231,23 +286,28 @@ pub fn other_shape(s: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// The country the text around a number says, as the scan asks it.
+    fn local(context: &str) -> impl FnOnce() -> Option<Region> + '_ {
+        move || text_region(&super::super::normalize::fold(context).text, || language_region(context))
+    }
+
     #[test]
     fn national_formats_are_valid_in_their_regions() {
         let all = Regions::default();
         for n in ["06-12345678", "030/12345678", "(0161) 496 0914", "98765 43210", "(11) 91234-5678", "704-687-7519x078", "020 7946 0958", "612 345 678"] {
-            assert_eq!(validate(n, &all, ""), Some((0, n.len())), "{n}");
+            assert_eq!(validate(n, &all, || None), Some((0, n.len())), "{n}");
         }
         for n in ["+44 20 7946 0958", "+49 (0)30 1234567", "0043 1 234 5678", "+81 3-1234-5678"] {
-            assert!(validate(n, &all, "").is_some(), "{n}");
+            assert!(validate(n, &all, || None).is_some(), "{n}");
         }
         // A German area code read as a Dutch number is not one, and the
         // other way around: the regions listed decide.
         let nl = Regions::parse(&["nl".into()]).unwrap();
-        assert!(validate("06-12345678", &nl, "").is_some());
-        assert!(validate("030/12345678", &nl, "").is_none());
+        assert!(validate("06-12345678", &nl, || None).is_some());
+        assert!(validate("030/12345678", &nl, || None).is_none());
         let de = Regions::parse(&["DE".into()]).unwrap();
-        assert!(validate("030/12345678", &de, "").is_some());
-        assert!(validate("98765 43210", &de, "").is_none());
+        assert!(validate("030/12345678", &de, || None).is_some());
+        assert!(validate("98765 43210", &de, || None).is_none());
     }
 
     #[test]
@@ -267,10 +327,35 @@ mod tests {
         let all = Regions::default();
         let cn = "13812345678";
         assert_eq!(validate_in(cn, "CN".parse().unwrap()), Some((0, cn.len())));
-        assert_eq!(validate(cn, &all, "我的手机号码是13812345678，请联系。"), Some((0, cn.len())));
+        assert_eq!(validate(cn, &all, local("我的手机号码是13812345678，请联系。")), Some((0, cn.len())));
         let gb = Regions::parse(&["GB".into()]).unwrap();
-        assert!(!gb.by_script() && all.by_script());
-        assert_eq!(validate(cn, &gb, "我的手机号码是13812345678，请联系。"), None);
+        assert!(!gb.by_text() && all.by_text());
+        assert_eq!(validate(cn, &gb, local("我的手机号码是13812345678，请联系。")), None);
+    }
+
+    #[test]
+    fn the_language_around_a_national_number_adds_its_country() {
+        let region = |context: &str| local(context)().map(|r| r.to_string());
+        assert_eq!(region("Proszę zadzwonić do mnie jutro rano, numer telefonu podam w wiadomości: 795 043 429."), Some("PL".into()));
+        // Read in the original: folded (`Prosze zadzwonic do mnie jutro
+        // rano, moj numer to`), this one was taken for Portuguese.
+        assert_eq!(region("Proszę zadzwonić do mnie jutro rano, mój numer to 795 043 429."), Some("PL".into()));
+        assert_eq!(region("Hvis du har spørgsmål, er du velkommen til at ringe til mig på 81 56 92 89."), Some("DK".into()));
+        assert_eq!(region("Zavolejte mi prosím zítra ráno na číslo 772 416 948, děkuji."), Some("CZ".into()));
+        assert_eq!(region("Ring mig gärna i morgon förmiddag på mitt nummer 08-123 456 78, tack så mycket."), Some("SE".into()));
+        assert_eq!(region("Chiamami domani mattina in ufficio, perché ho bisogno di parlarti: 347 722 7508."), Some("IT".into()));
+        assert_eq!(region("Mes coordonnées : appelez-moi au bureau demain matin, s'il vous plaît."), Some("FR".into()));
+        // Text in ASCII letters alone is not identified (mostly English),
+        // nor placeholder text.
+        assert_eq!(region("Please call the office tomorrow morning if you have any questions: 020 7946 0958."), None);
+        assert_eq!(region("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor — 795 043 429."), None);
+        // A Polish mobile number among Polish words, not among English ones.
+        let all = Regions::default();
+        let pl = "795 043 429";
+        assert_eq!(validate(pl, &all, local("Proszę zadzwonić do mnie jutro rano, numer telefonu podam w wiadomości")), Some((0, pl.len())));
+        assert_eq!(validate(pl, &all, local("Please call the office tomorrow morning if you have any questions")), None);
+        let gb = Regions::parse(&["GB".into()]).unwrap();
+        assert_eq!(validate(pl, &gb, local("Proszę zadzwonić do mnie jutro rano, numer telefonu podam w wiadomości")), None);
     }
 
     #[test]

@@ -4,12 +4,68 @@
 //! checksums (Luhn, IBAN mod-97), number ranges (SSN areas), parsing (IP).
 //! Entity names follow Presidio where it has one.
 
-/// A check on a candidate `text[start..end]` (byte offsets, the whole text
-/// given for context). Returns the span to report, possibly narrowed, or
-/// `None` to reject the candidate.
+use std::cell::Cell;
+
+use rlibphonenumber::Region;
+
+use super::normalize::View;
 use super::phone;
 
-pub type Check = fn(&str, usize, usize, &Options) -> Option<(usize, usize)>;
+/// A check on a candidate `text.folded[start..end]` (byte offsets, the
+/// whole text given for context). Returns the span to report, possibly
+/// narrowed, or `None` to reject the candidate.
+pub type Check = fn(&Text, usize, usize, &Options) -> Option<(usize, usize)>;
+
+/// The text a check reads: the folded text the patterns matched in, and
+/// the text it was folded from, whose letters keep their diacritics.
+pub struct Text<'a> {
+    pub folded: &'a str,
+    view: &'a View,
+    original: &'a str,
+    /// The last language identified (`language_region`): the stretch of
+    /// text it was for, and the country.
+    language: Cell<Option<(usize, Option<Region>)>>,
+}
+
+/// Candidates within one stretch of this many bytes share the language
+/// identified for the first of them: a text full of numbers costs one
+/// identification per stretch, not one per number.
+const LANGUAGE_STRETCH: usize = 256;
+
+impl<'a> Text<'a> {
+    /// `view` folded from `original` (`normalize::fold`).
+    pub fn new(view: &'a View, original: &'a str) -> Self {
+        Text { folded: &view.text, view, original, language: Cell::new(None) }
+    }
+
+    /// The country of the language of the original around folded
+    /// `[start, end)` (`phone::language_region`).
+    fn language_region(&self, start: usize, end: usize) -> Option<Region> {
+        let stretch = start / LANGUAGE_STRETCH;
+        match self.language.get() {
+            Some((s, region)) if s == stretch => region,
+            _ => {
+                let region = phone::language_region(self.original_around(start, end, 120));
+                self.language.set(Some((stretch, region)));
+                region
+            }
+        }
+    }
+
+    /// The original around folded `[start, end)`, up to `reach` bytes
+    /// either side.
+    fn original_around(&self, start: usize, end: usize, reach: usize) -> &'a str {
+        let (from, to) = self.view.original_range(start, end);
+        let byte = |i: usize| {
+            if self.original.is_ascii() {
+                i.min(self.original.len())
+            } else {
+                self.original.char_indices().nth(i).map_or(self.original.len(), |(b, _)| b)
+            }
+        };
+        around(self.original, byte(from), byte(to), reach)
+    }
+}
 
 /// What a guardrail's config adds to the checks.
 #[derive(Clone, Default)]
@@ -241,7 +297,8 @@ fn digits(s: &str) -> String {
     s.chars().filter(char::is_ascii_digit).collect()
 }
 
-fn email(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn email(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let local_part = |c: char| c.is_ascii_alphanumeric() || "._%+-".contains(c);
     let s = &text[start..end];
     let (local, domain) = s.split_once('@')?;
@@ -254,7 +311,8 @@ fn email(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, us
     ok.then_some((start, end))
 }
 
-fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, usize)> {
+fn phone(t: &Text, start: usize, end: usize, o: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     // The character before the number the pattern reads, if any.
     let start = match text[start..end].chars().next() {
         Some(c) if !c.is_ascii_digit() && c != '(' && c != '+' => start + c.len_utf8(),
@@ -292,7 +350,7 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     // in one block.
     let context = around(text, start, end, 120);
     let block_marked = block && (main.starts_with('0') || phone_word_before(text, start));
-    let block_region = (block && !block_marked && o.regions.by_script()).then(|| phone::script_region(context)).flatten();
+    let block_region = (block && !block_marked && o.regions.by_text()).then(|| phone::script_region(context)).flatten();
     let plausible = if international {
         (7..=17).contains(&n)
     } else if block {
@@ -315,7 +373,7 @@ fn phone(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, us
     // candidate: a valid short number inside `80.350810` is no finding.
     let valid = match block_region {
         Some(region) => phone::validate_in(s, region),
-        None => phone::validate(s, &o.regions, context),
+        None => phone::validate(s, &o.regions, || phone::text_region(context, || t.language_region(start, end))),
     };
     let (from, to) = valid.filter(|&(from, to)| count_digits(&s[from..to]) >= n)?;
     Some((start + from, start + to))
@@ -418,7 +476,8 @@ fn joined(text: &str, start: usize, end: usize) -> bool {
         || (text[..start].ends_with(joiner) && text[..start - 1].ends_with(alnum))
 }
 
-fn credit_card(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn credit_card(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let s = text[start..end].trim_end_matches([' ', '-']);
     let end = start + s.len();
     let n = digits(s);
@@ -436,7 +495,8 @@ fn credit_card(text: &str, start: usize, end: usize, _: &Options) -> Option<(usi
     ok.then_some((start, end))
 }
 
-fn ssn(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn ssn(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let s = &text[start..end];
     let b = s.as_bytes();
     let (area, group, serial) = (&s[0..3], &s[4..6], &s[7..11]);
@@ -455,7 +515,8 @@ fn ssn(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usiz
 /// mod-97 check digits; the `iban_validate` crate), not glued to more
 /// letters or digits. The pattern may run into a following word, hence
 /// the longest start rather than the whole candidate.
-fn iban(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn iban(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     // Byte offsets in the original of each character kept (spaces dropped).
     let kept: Vec<(usize, char)> = text[start..end].char_indices().filter(|(_, c)| *c != ' ').collect();
     let compact: String = kept.iter().map(|(_, c)| c.to_ascii_uppercase()).collect();
@@ -473,7 +534,8 @@ fn iban(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usi
     })
 }
 
-fn ip(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn ip(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let s = &text[start..end];
     if s.contains(':') {
         let s = s.trim_end_matches(':');
@@ -500,19 +562,22 @@ fn ip(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize
 /// A key's random part has digits or capitals (base64 and hex do); names
 /// made of lowercase words joined by hyphens (`sk-button-primary-large-rounded`,
 /// a CSS class; `sk-learn-tutorial-notes`) are not keys.
-fn api_key(text: &str, start: usize, end: usize, o: &Options) -> Option<(usize, usize)> {
+fn api_key(t: &Text, start: usize, end: usize, o: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let s = &text[start..end];
     if !s.contains(|c: char| c.is_ascii_digit() || c.is_ascii_uppercase()) {
         return None;
     }
-    token(text, start, end, o)
+    token(t, start, end, o)
 }
 
-fn token(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn token(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     isolated(text, start, end, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-').then_some((start, end))
 }
 
-fn bearer(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn bearer(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     // Report the token, not the word "Bearer".
     let s = &text[start..end];
     let space = s.find(' ')?;
@@ -522,7 +587,8 @@ fn bearer(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, u
 }
 
 /// The whole key block when its END line follows within 16 KB, else the header.
-fn private_key(text: &str, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+fn private_key(t: &Text, start: usize, end: usize, _: &Options) -> Option<(usize, usize)> {
+    let text = t.folded;
     let rest = &text[end..];
     let window = &rest[..floor_char_boundary(rest, 16 * 1024)];
     match window.find("-----END ") {
