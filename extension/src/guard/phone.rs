@@ -24,7 +24,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use icu_locale::{LanguageIdentifier, Locale, LocaleCanonicalizer, LocaleExpander};
+use icu_locale::{Locale, LocaleCanonicalizer, LocaleExpander};
 use rlibphonenumber::phonenumber_matcher::{FindNumberExt, Leniency};
 use rlibphonenumber::{Region, PHONE_NUMBER_UTIL};
 use unicode_script::{Script, UnicodeScript};
@@ -94,8 +94,9 @@ thread_local! {
 /// one of that country.
 pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Option<Region>) -> Option<(usize, usize)> {
     let digits = |(from, to): (usize, usize)| candidate[from..to].bytes().filter(u8::is_ascii_digit).count();
+    let all = digits((0, candidate.len()));
     let listed = find(candidate, &regions.list);
-    if listed.is_some_and(|m| digits(m) == digits((0, candidate.len()))) {
+    if listed.is_some_and(|m| digits(m) == all) {
         return listed;
     }
     let whole = regions
@@ -104,7 +105,7 @@ pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Opti
         .flatten()
         .filter(|r| !regions.list.contains(r))
         .and_then(|extra| find(candidate, &[extra]))
-        .filter(|&m| digits(m) == digits((0, candidate.len())));
+        .filter(|&m| digits(m) == all);
     whole.or(listed)
 }
 
@@ -126,11 +127,6 @@ fn find(candidate: &str, regions: &[Region]) -> Option<(usize, usize)> {
         LAST.set(Some(r));
     }
     Some((m.start, m.start + m.raw_string.len()))
-}
-
-thread_local! {
-    /// Each script's country, as looked up.
-    static SCRIPT_REGION: RefCell<HashMap<&'static str, Option<Region>>> = RefCell::new(HashMap::new());
 }
 
 /// The country where the script `context` is written in is most used
@@ -167,13 +163,7 @@ pub fn script_region(context: &str) -> Option<Region> {
     } else {
         best.short_name()
     };
-    SCRIPT_REGION.with(|cache| {
-        *cache.borrow_mut().entry(tag).or_insert_with(|| {
-            let mut id: LanguageIdentifier = format!("und-{tag}").parse().ok()?;
-            LocaleExpander::new_common().maximize(&mut id);
-            supported(id.region?.as_str())
-        })
-    })
+    likely_region(tag)
 }
 
 /// The country of the text around a number: its script's
@@ -182,11 +172,6 @@ pub fn script_region(context: &str) -> Option<Region> {
 /// `language_region`).
 pub fn text_region(folded: &str, language: impl FnOnce() -> Option<Region>) -> Option<Region> {
     script_region(folded).or_else(language)
-}
-
-thread_local! {
-    /// Each language's country, as looked up.
-    static LANGUAGE_REGION: RefCell<HashMap<whatlang::Lang, Option<Region>>> = RefCell::new(HashMap::new());
 }
 
 /// The country where the language of a Latin-script `context` is most
@@ -217,9 +202,23 @@ pub fn language_region(context: &str) -> Option<Region> {
     if info.script() != whatlang::Script::Latin || info.lang() == whatlang::Lang::Lat {
         return None;
     }
-    LANGUAGE_REGION.with(|cache| {
-        *cache.borrow_mut().entry(info.lang()).or_insert_with(|| {
-            let mut locale: Locale = info.lang().code().parse().ok()?;
+    likely_region(info.lang().code())
+}
+
+thread_local! {
+    /// Each script's or language's country, as looked up.
+    static LIKELY_REGION: RefCell<HashMap<&'static str, Option<Region>>> = RefCell::new(HashMap::new());
+}
+
+/// The country where a script (ISO 15924, four letters: `Cyrl`) or a
+/// language (ISO 639, two or three letters: `pol`) is most used: CLDR's
+/// aliases make the tag canonical (`pol` is `pl`), its likely subtags give
+/// the country (`und-Cyrl` is `ru-Cyrl-RU`, `pl` is `pl-Latn-PL`).
+fn likely_region(subtag: &'static str) -> Option<Region> {
+    LIKELY_REGION.with(|cache| {
+        *cache.borrow_mut().entry(subtag).or_insert_with(|| {
+            let tag = if subtag.len() == 4 { format!("und-{subtag}") } else { subtag.to_string() };
+            let mut locale: Locale = tag.parse().ok()?;
             LocaleCanonicalizer::new_common().canonicalize(&mut locale);
             LocaleExpander::new_common().maximize(&mut locale.id);
             supported(locale.id.region?.as_str())

@@ -56,13 +56,7 @@ impl<'a> Text<'a> {
     /// either side.
     fn original_around(&self, start: usize, end: usize, reach: usize) -> &'a str {
         let (from, to) = self.view.original_range(start, end);
-        let byte = |i: usize| {
-            if self.original.is_ascii() {
-                i.min(self.original.len())
-            } else {
-                self.original.char_indices().nth(i).map_or(self.original.len(), |(b, _)| b)
-            }
-        };
+        let byte = |i: usize| self.original.char_indices().nth(i).map_or(self.original.len(), |(b, _)| b);
         around(self.original, byte(from), byte(to), reach)
     }
 }
