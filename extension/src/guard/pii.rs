@@ -107,6 +107,12 @@ pub const ENTITIES: &[Entity] = &[
             // after a trunk digit apart: 01 23 45 67 89, 091 123 45 67,
             // 044 668 18 00, 8 992 722 02 09, 8 (910) 485-41-06.
             r"|\(?[0-9]{1,5}\)?(?:[ .\-/]{1,2}\(?[0-9]{2,8}\)?){3,5}",
+            // National, three groups after a trunk `0`, the last of two
+            // digits: Sweden's 0906-958 48. The word boundary keeps the
+            // group after it whole (030 1234 56789 is the next form's);
+            // placed after the four-group form, which would otherwise be
+            // cut short (01 23 45 67 89).
+            r"|\(?0[0-9]{1,4}\)?[ .\-/]{1,2}[0-9]{2,4}[ .\-/]{1,2}[0-9]{2}(?-u:\b)",
             // National, ending in a group of three digits or more, the area
             // code perhaps in parentheses: (415) 555-0100, (930)372-1636x4110,
             // 06-12345678, 030/12345678, (0161) 496 0914, 98765 43210,

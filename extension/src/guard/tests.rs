@@ -68,6 +68,21 @@ fn national_numbers_among_another_scripts_words() {
 }
 
 #[test]
+fn national_numbers_among_a_languages_words() {
+    let s = defaults();
+    // Sweden writes three groups, the last of two digits (and no default
+    // region reads Swedish numbers): the words around say Swedish.
+    for n in ["0906-958 48", "0413-008 36", "08-397 99 04"] {
+        let t = format!("Ring mig gärna på {n} efter lunch, så pratar vi om mötet på fredag.");
+        assert_eq!(found(&s, &t), [("PHONE_NUMBER".into(), n.to_string())], "{n}");
+    }
+    // The same shape is no number where its digits are valid nowhere the
+    // text points to, and a longer last group stays whole.
+    assert!(entities(&s, "Ring mig gärna på 0000-000 00 efter lunch, så pratar vi om mötet.").is_empty());
+    assert_eq!(found(&s, "Reach me at 030 1234 56789 today."), [("PHONE_NUMBER".into(), "030 1234 56789".to_string())]);
+}
+
+#[test]
 fn pii_regions_say_whose_national_numbers_count() {
     let g = |regions: Json| {
         Scanner::new(vec![guardrail("pii", Kind::Pii, Action::Block, json!({"entities": ["PHONE_NUMBER"], "regions": regions}))]).unwrap()
