@@ -85,14 +85,18 @@ thread_local! {
     static LAST: std::cell::Cell<Option<Region>> = const { std::cell::Cell::new(None) };
 }
 
+/// Countries the text around a number points to, most likely first
+/// (`text_region`).
+pub type Local = [Option<Region>; 2];
+
 /// The span of the valid phone number in `candidate` (offsets into it),
-/// if libphonenumber finds one. `local`: the country the text around the
-/// candidate says (`text_region`), tried besides the listed regions when no
-/// list was given; asked only when they find no whole number. A number of
+/// if libphonenumber finds one. `local`: the countries the text around the
+/// candidate says (`text_region`), tried in turn besides the listed regions
+/// when no list was given; asked only when they find no whole number. A number of
 /// a listed region that leaves digits of the candidate out (`(910)
 /// 485-41-06` inside the Russian `8 (910) 485-41-06`) gives way to a whole
 /// one of that country.
-pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Option<Region>) -> Option<(usize, usize)> {
+pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Local) -> Option<(usize, usize)> {
     let digits = |(from, to): (usize, usize)| candidate[from..to].bytes().filter(u8::is_ascii_digit).count();
     let all = digits((0, candidate.len()));
     let listed = find(candidate, &regions.list);
@@ -102,10 +106,11 @@ pub fn validate(candidate: &str, regions: &Regions, local: impl FnOnce() -> Opti
     let whole = regions
         .by_text
         .then(local)
+        .into_iter()
+        .flatten()
         .flatten()
         .filter(|r| !regions.list.contains(r))
-        .and_then(|extra| find(candidate, &[extra]))
-        .filter(|&m| digits(m) == all);
+        .find_map(|extra| find(candidate, &[extra]).filter(|&m| digits(m) == all));
     whole.or(listed)
 }
 
@@ -166,12 +171,15 @@ pub fn script_region(context: &str) -> Option<Region> {
     likely_region(tag)
 }
 
-/// The country of the text around a number: its script's
+/// The countries of the text around a number: its script's
 /// (`script_region`, read in the `folded` text as the scan reads it), or
 /// for a text in the Latin script, its language's (`language`: see
-/// `language_region`).
-pub fn text_region(folded: &str, language: impl FnOnce() -> Option<Region>) -> Option<Region> {
-    script_region(folded).or_else(language)
+/// `language_regions`).
+pub fn text_region(folded: &str, language: impl FnOnce() -> Local) -> Local {
+    match script_region(folded) {
+        Some(r) => [Some(r), None],
+        None => language(),
+    }
 }
 
 /// The country where the language of a Latin-script `context` is most
@@ -194,15 +202,22 @@ pub fn text_region(folded: &str, language: impl FnOnce() -> Option<Region>) -> O
 /// write letters beyond ASCII (Polish `ą ł ś`, Czech `č ř`, Danish `æ ø
 /// å`, Swedish `ä ö`, Turkish `ş ğ ı`); a sentence in one of them without
 /// any is read as before.
-pub fn language_region(context: &str) -> Option<Region> {
-    if context.is_ascii() {
-        return None;
-    }
-    let info = whatlang::detect(context)?;
-    if info.script() != whatlang::Script::Latin || info.lang() == whatlang::Lang::Lat {
-        return None;
-    }
-    likely_region(info.lang().code())
+///
+/// When whatlang is not sure of its language (`is_reliable`: close
+/// languages such as Danish and Norwegian Bokmål, or a short text), the
+/// runner-up's country comes second: the language named once the first is
+/// ruled out. A short Danish sentence is as often taken for Norwegian.
+pub fn language_regions(context: &str) -> Local {
+    let latin = |info: &whatlang::Info| info.script() == whatlang::Script::Latin && info.lang() != whatlang::Lang::Lat;
+    let Some(first) = (!context.is_ascii()).then(|| whatlang::detect(context)).flatten().filter(latin) else {
+        return [None, None];
+    };
+    let second = (!first.is_reliable())
+        .then(|| whatlang::Detector::with_denylist(vec![first.lang(), whatlang::Lang::Lat]).detect(context))
+        .flatten()
+        .filter(latin)
+        .and_then(|info| likely_region(info.lang().code()));
+    [likely_region(first.lang().code()), second]
 }
 
 thread_local! {
@@ -213,14 +228,17 @@ thread_local! {
 /// The country where a script (ISO 15924, four letters: `Cyrl`) or a
 /// language (ISO 639, two or three letters: `pol`) is most used: CLDR's
 /// aliases make the tag canonical (`pol` is `pl`), its likely subtags give
-/// the country (`und-Cyrl` is `ru-Cyrl-RU`, `pl` is `pl-Latn-PL`).
+/// the country (`und-Cyrl` is `ru-Cyrl-RU`, `pl` is `pl-Latn-PL`, `nb` is
+/// `nb-Latn-NO`).
 fn likely_region(subtag: &'static str) -> Option<Region> {
     LIKELY_REGION.with(|cache| {
         *cache.borrow_mut().entry(subtag).or_insert_with(|| {
             let tag = if subtag.len() == 4 { format!("und-{subtag}") } else { subtag.to_string() };
             let mut locale: Locale = tag.parse().ok()?;
             LocaleCanonicalizer::new_common().canonicalize(&mut locale);
-            LocaleExpander::new_common().maximize(&mut locale.id);
+            // The extended data: the common set lacks languages as spoken
+            // as Norwegian Bokmål (`nb` stays `nb`, no country).
+            LocaleExpander::new_extended().maximize(&mut locale.id);
             supported(locale.id.region?.as_str())
         })
     })
@@ -286,27 +304,27 @@ mod tests {
     use super::*;
 
     /// The country the text around a number says, as the scan asks it.
-    fn local(context: &str) -> impl FnOnce() -> Option<Region> + '_ {
-        move || text_region(&super::super::normalize::fold(context).text, || language_region(context))
+    fn local(context: &str) -> impl FnOnce() -> Local + '_ {
+        move || text_region(&super::super::normalize::fold(context).text, || language_regions(context))
     }
 
     #[test]
     fn national_formats_are_valid_in_their_regions() {
         let all = Regions::default();
         for n in ["06-12345678", "030/12345678", "(0161) 496 0914", "98765 43210", "(11) 91234-5678", "704-687-7519x078", "020 7946 0958", "612 345 678"] {
-            assert_eq!(validate(n, &all, || None), Some((0, n.len())), "{n}");
+            assert_eq!(validate(n, &all, || [None, None]), Some((0, n.len())), "{n}");
         }
         for n in ["+44 20 7946 0958", "+49 (0)30 1234567", "0043 1 234 5678", "+81 3-1234-5678"] {
-            assert!(validate(n, &all, || None).is_some(), "{n}");
+            assert!(validate(n, &all, || [None, None]).is_some(), "{n}");
         }
         // A German area code read as a Dutch number is not one, and the
         // other way around: the regions listed decide.
         let nl = Regions::parse(&["nl".into()]).unwrap();
-        assert!(validate("06-12345678", &nl, || None).is_some());
-        assert!(validate("030/12345678", &nl, || None).is_none());
+        assert!(validate("06-12345678", &nl, || [None, None]).is_some());
+        assert!(validate("030/12345678", &nl, || [None, None]).is_none());
         let de = Regions::parse(&["DE".into()]).unwrap();
-        assert!(validate("030/12345678", &de, || None).is_some());
-        assert!(validate("98765 43210", &de, || None).is_none());
+        assert!(validate("030/12345678", &de, || [None, None]).is_some());
+        assert!(validate("98765 43210", &de, || [None, None]).is_none());
     }
 
     #[test]
@@ -334,7 +352,7 @@ mod tests {
 
     #[test]
     fn the_language_around_a_national_number_adds_its_country() {
-        let region = |context: &str| local(context)().map(|r| r.to_string());
+        let region = |context: &str| local(context)()[0].map(|r| r.to_string());
         assert_eq!(region("Proszę zadzwonić do mnie jutro rano, numer telefonu podam w wiadomości: 795 043 429."), Some("PL".into()));
         // Read in the original: folded (`Prosze zadzwonic do mnie jutro
         // rano, moj numer to`), this one was taken for Portuguese.
@@ -348,6 +366,14 @@ mod tests {
         // nor placeholder text.
         assert_eq!(region("Please call the office tomorrow morning if you have any questions: 020 7946 0958."), None);
         assert_eq!(region("Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor — 795 043 429."), None);
+        // Danish taken for Norwegian Bokmål, without certainty: Denmark
+        // comes second. Certain, whatlang names no runner-up.
+        let both = |context: &str| local(context)().map(|r| r.map(|r| r.to_string()));
+        assert_eq!(both("Ring til mig på 28 44 96 95 i morgen."), [Some("NO".into()), Some("DK".into())]);
+        assert_eq!(both("Ring meg i morgen tidlig på mobilen, så snakker vi om møtet på fredag."), [Some("DK".into()), Some("NO".into())]);
+        assert_eq!(both("Proszę zadzwonić do mnie jutro rano, numer telefonu podam w wiadomości."), [Some("PL".into()), None]);
+        let dk = "28 44 96 95";
+        assert_eq!(validate(dk, &Regions::default(), local("Ring til mig på 28 44 96 95 i morgen.")), Some((0, dk.len())));
         // A Polish mobile number among Polish words, not among English ones.
         let all = Regions::default();
         let pl = "795 043 429";

@@ -6,8 +6,6 @@
 
 use std::cell::Cell;
 
-use rlibphonenumber::Region;
-
 use super::normalize::View;
 use super::phone;
 
@@ -22,9 +20,9 @@ pub struct Text<'a> {
     pub folded: &'a str,
     view: &'a View,
     original: &'a str,
-    /// The last language identified (`language_region`): the stretch of
-    /// text it was for, and the country.
-    language: Cell<Option<(usize, Option<Region>)>>,
+    /// The last language identified (`language_regions`): the stretch of
+    /// text it was for, and the countries.
+    language: Cell<Option<(usize, phone::Local)>>,
 }
 
 /// Candidates within one stretch of this many bytes share the language
@@ -38,16 +36,16 @@ impl<'a> Text<'a> {
         Text { folded: &view.text, view, original, language: Cell::new(None) }
     }
 
-    /// The country of the language of the original around folded
-    /// `[start, end)` (`phone::language_region`).
-    fn language_region(&self, start: usize, end: usize) -> Option<Region> {
+    /// The countries of the language of the original around folded
+    /// `[start, end)` (`phone::language_regions`).
+    fn language_regions(&self, start: usize, end: usize) -> phone::Local {
         let stretch = start / LANGUAGE_STRETCH;
         match self.language.get() {
-            Some((s, region)) if s == stretch => region,
+            Some((s, regions)) if s == stretch => regions,
             _ => {
-                let region = phone::language_region(self.original_around(start, end, 120));
-                self.language.set(Some((stretch, region)));
-                region
+                let regions = phone::language_regions(self.original_around(start, end, 120));
+                self.language.set(Some((stretch, regions)));
+                regions
             }
         }
     }
@@ -373,7 +371,7 @@ fn phone(t: &Text, start: usize, end: usize, o: &Options) -> Option<(usize, usiz
     // candidate: a valid short number inside `80.350810` is no finding.
     let valid = match block_region {
         Some(region) => phone::validate_in(s, region),
-        None => phone::validate(s, &o.regions, || phone::text_region(context, || t.language_region(start, end))),
+        None => phone::validate(s, &o.regions, || phone::text_region(context, || t.language_regions(start, end))),
     };
     let (from, to) = valid.filter(|&(from, to)| count_digits(&s[from..to]) >= n)?;
     Some((start + from, start + to))
