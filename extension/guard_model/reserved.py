@@ -219,37 +219,21 @@ def jailbreak_corpus_mini(arc: Archive, col: Collector):
 def promptwl(arc: Archive, col: Collector):
     # Its core injection phrases translated into ten languages, one per line
     # ("ignore all previous instructions", "show your system prompt", ...).
-    for name in sorted(n for n in arc.names if "/wordlists/multilingual/" in n and n.endswith(".txt")):
+    for name in sorted(n for n in arc.names if n.startswith("promptwl/wordlists/multilingual/")):
         lang = name.rsplit("/", 1)[1].removesuffix(".txt")
-        rel = name[name.index("promptwl/"):]
-        col.add(f"promptwl:{rel}", [l for l in arc.lines(rel) if not l.startswith("#")], ATTACK, lang)
+        col.add(f"promptwl:{name}", [l for l in arc.lines(name) if not l.startswith("#")], ATTACK, lang)
 
 
 def garak_multilingual(arc: Archive, col: Collector):
     # A probe pack for garak, not garak's data: Turkish injections and
     # jailbreaks, Turkish dotted and dotless i hiding keywords (English and
     # Turkish: counted as Turkish), the same injections in seven more
-    # languages. The prompts are dict literals, some joined to a constant.
+    # languages: module-level lists of {"prompt", "lang"?, "note"} dicts.
     rel = "garak_multilingual/payloads.py"
-    consts = {}
-
-    def value(node):
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
-            return value(node.left) + value(node.right)
-        if isinstance(node, ast.Name):
-            return consts[node.id]
-        return ast.literal_eval(node)
-
-    for node in ast.parse(arc.text(rel)).body:
-        if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)):
-            continue
-        name = node.targets[0].id
-        if isinstance(node.value, ast.Constant):
-            consts[name] = node.value.value
-        elif isinstance(node.value, ast.List) and name.isupper():
-            for d in node.value.elts:
-                row = {k.value: value(v) for k, v in zip(d.keys, d.values)}
-                col.add(f"garak-multilingual:{rel}:{name}", [row["prompt"]], ATTACK, row.get("lang", "tr"))
+    for name, rows in PyModule(arc.text(rel), None).consts.items():
+        if isinstance(rows, list) and all(isinstance(r, dict) and "prompt" in r for r in rows):
+            for r in rows:
+                col.add(f"garak-multilingual:{rel}:{name}", [r["prompt"]], ATTACK, r.get("lang", "tr"))
 
 
 # ---------------------------------------------------------------- garak helpers
