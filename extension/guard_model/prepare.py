@@ -19,7 +19,7 @@ sources below that derive from them (pyrit's in_the_wild/ and pliny/
 templates, its copy of garak's data) and the jailbreakchat.com templates
 (one of the reserved collection's own sources) are left out by name.
 
-Usage: prepare.py --cache DIR --out FILE
+Usage: prepare.py --cache DIR --out FILE [--translate]
 """
 
 import argparse
@@ -36,6 +36,8 @@ import urllib.request
 import zipfile
 
 import yaml
+
+import translate
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -536,9 +538,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--translate", action="store_true", help="add Apertium's translations (translate.py; measured, not adopted)")
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
-    sources = {s["name"]: s for s in json.load(open(os.path.join(HERE, "sources.json")))["sources"]}
+    pinned = json.load(open(os.path.join(HERE, "sources.json")))
+    sources = {s["name"]: s for s in pinned["sources"]}
     get = lambda n: Archive(sources[n], args.cache)
 
     rows = []
@@ -592,13 +596,26 @@ def main():
     for t, l, _ in rows:
         labels.setdefault(t, set()).add(l)
     seen = set()
-    with open(args.out, "w") as f:
-        for t, l, s in rows:
-            if len(labels[t]) > 1 or t in seen:
-                continue
+    kept = []
+    for t, l, s in rows:
+        if len(labels[t]) > 1 or t in seen:
+            continue
+        seen.add(t)
+        split = "valid" if int(hashlib.md5(t.encode()).hexdigest(), 16) % 10 == 0 else "train"
+        kept.append({"text": t, "label": l, "source": s, "split": split})
+    # With --translate, machine translations of some English training texts
+    # (translate.py): training split only, each under its source (left out
+    # with it), marked `translated` so held-back and left-out figures count
+    # originals only.
+    training = [(r["text"], r["label"], r["source"]) for r in kept if r["split"] == "train"] if args.translate else []
+    for t, l, s, lang in translate.translations(training, pinned["translation"]["packages"], args.cache) if training else []:
+        if t not in seen:
             seen.add(t)
-            split = "valid" if int(hashlib.md5(t.encode()).hexdigest(), 16) % 10 == 0 else "train"
-            f.write(json.dumps({"text": t, "label": l, "source": s, "split": split}, ensure_ascii=False) + "\n")
+            kept.append({"text": t, "label": l, "source": s, "split": "train", "translated": lang})
+            rows.append((t, l, f"{s} ({lang})"))
+    with open(args.out, "w") as f:
+        for r in kept:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
     counts = {}
     for _, l, s in rows:
         counts[(s, l)] = counts.get((s, l), 0) + 1

@@ -15,8 +15,16 @@ CACHE=${PGPROMPT_GUARD_DATA:-$HOME/.cache/pgprompt/guard-data}
 VENV="$ROOT/target/guard-model-venv"
 ensure_venv "$VENV" "$ROOT/extension/guard_model/requirements.txt"
 mkdir -p "$CACHE"
+# TRANSLATE=1 (make model-unseen TRANSLATE=1): adds Apertium's translations
+# of some English texts (translate.py; versions pinned in sources.json and
+# checked there). Measured, not adopted: see the README.
+EXTRA=()
+if [ "${TRANSLATE:-0}" = 1 ]; then
+    apt_ensure apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-spa-ita
+    EXTRA=(--translate)
+fi
 log "training set from the pinned sources"
-"$VENV/bin/python" extension/guard_model/prepare.py --cache "$CACHE" --out "$ROOT/target/guard-model-train.jsonl"
+"$VENV/bin/python" extension/guard_model/prepare.py --cache "$CACHE" --out "$ROOT/target/guard-model-train.jsonl" "${EXTRA[@]}"
 # No link-time optimisation: the trainer needs none, and it builds in a
 # fraction of the time.
 trainer() {
