@@ -88,6 +88,11 @@ fn featurize(folded: &str) -> Vec<((usize, usize), Vec<u32>, f32)> {
 }
 
 /// xorshift64*: a fixed, dependency-free shuffle.
+/// Spreads a run's seed over every bit (0 stays 0: the shipped model's).
+fn mix(seed: u64) -> u64 {
+    seed.wrapping_mul(0xd1b5_4a32_d192_ed03)
+}
+
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -101,12 +106,15 @@ impl Rng {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match &args[..] {
-        [_, flag, input] if flag == "--leave-one-out" => leave_one_out(&mut load(input).0),
+        [_, flag, input] if flag == "--leave-one-out" => leave_one_out(&mut load(input).0, 0),
+        [_, flag, input, seed] if flag == "--leave-one-out" => {
+            leave_one_out(&mut load(input).0, seed.parse().expect("a seed: a whole number"))
+        }
         [_, input, output] => run(input, output, None),
         [_, input, output, fixed] => run(input, output, Some(fixed)),
         _ => {
             eprintln!("usage: train_injection <examples.jsonl> <out.bin> [<fixed_scores.jsonl>]");
-            eprintln!("       train_injection --leave-one-out <examples.jsonl>");
+            eprintln!("       train_injection --leave-one-out <examples.jsonl> [<seed>]");
             std::process::exit(2);
         }
     }
@@ -142,11 +150,14 @@ fn load(input: &str) -> (Vec<Text>, Vec<String>) {
 
 /// Trains on the texts of split "train" that `keep` accepts; the bias and
 /// the weights. `verbose`: reports the sources and each epoch's loss.
-fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f32, Vec<f32>) {
+/// `seed` 0 is the shipped model's order and planting; others (leave-one-out
+/// runs only) give the same data another order and other documents to
+/// plant in, to tell a change's effect from a run's chance.
+fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool, seed: u64) -> (f32, Vec<f32>) {
     let read = texts.len();
     let planted = {
         let of = |label: u8| -> Vec<&Text> { texts.iter().filter(|t| t.split == "train" && t.label == label && keep(t)).collect() };
-        plant(&of(1), &of(0), PLANT_SEED)
+        plant(&of(1), &of(0), PLANT_SEED ^ mix(seed))
     };
     texts.extend(planted);
     let training = |t: &Text| t.split == "train" && (t.source == PLANTED || keep(t));
@@ -183,7 +194,7 @@ fn fit(texts: &mut Vec<Text>, keep: impl Fn(&Text) -> bool, verbose: bool) -> (f
     let mut w = vec![0f32; size];
     let mut g2 = vec![1e-6f32; size];
     let (mut bias, mut bias_g2) = (0f32, 1e-6f32);
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ mix(seed));
     for epoch in 0..EPOCHS {
         for i in (1..order.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
@@ -313,7 +324,7 @@ fn threshold(texts: &[Text], m: &Model, keep: impl Fn(&Text) -> bool) -> f32 {
 /// examples to `fixed`.
 fn run(input: &str, output: &str, fixed: Option<&String>) {
     let (mut texts, raw) = load(input);
-    let (bias, w) = fit(&mut texts, |_| true, true);
+    let (bias, w) = fit(&mut texts, |_| true, true, 0);
     let provisional = Model::quantise(BITS, bias, &w, 0.5);
     let threshold = threshold(&texts, &provisional, |_| true);
     let m = Model::quantise(BITS, bias, &w, threshold);
@@ -363,14 +374,14 @@ fn run(input: &str, output: &str, fixed: Option<&String>) {
 /// the held-back split of a source that was trained on cannot tell: the
 /// figures to choose training data and features by, without looking at
 /// the collections reserved for evaluation. Prints a Markdown table.
-fn leave_one_out(texts: &mut Vec<Text>) {
+fn leave_one_out(texts: &mut Vec<Text>, seed: u64) {
     let sources: std::collections::BTreeSet<(u8, String)> = texts.iter().map(|t| (t.label, t.source.clone())).collect();
     println!("| source left out | kind | texts | flagged | flagged inside documents | threshold |");
     println!("|---|---|---|---|---|---|");
     let (mut recall, mut false_positives, mut in_documents) = (Vec::new(), Vec::new(), Vec::new());
     for (label, source) in &sources {
         let seen = |t: &Text| !(t.label == *label && &t.source == source);
-        let (bias, w) = fit(texts, seen, false);
+        let (bias, w) = fit(texts, seen, false, seed);
         let threshold = threshold(texts, &Model::quantise(BITS, bias, &w, 0.5), seen);
         let m = Model::quantise(BITS, bias, &w, threshold);
         let own = |t: &&Text| !seen(t) && !t.translated;
@@ -383,7 +394,7 @@ fn leave_one_out(texts: &mut Vec<Text>) {
         let in_documents = if *label == 1 {
             let attacks: Vec<&Text> = texts.iter().filter(own).collect();
             let hosts: Vec<&Text> = texts.iter().filter(|t| t.split == "valid" && t.label == 0 && seen(t)).collect();
-            let planted = plant(&attacks, &hosts, PLANT_SEED_UNSEEN);
+            let planted = plant(&attacks, &hosts, PLANT_SEED_UNSEEN ^ mix(seed));
             let caught = planted.iter().filter(|t| score(&m, t) >= threshold).count();
             in_documents.push(caught as f64 / planted.len().max(1) as f64);
             format!("{:.3}", caught as f64 / planted.len().max(1) as f64)
