@@ -538,7 +538,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--cache", required=True)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--translate", action="store_true", help="add Apertium's translations (translate.py; measured, not adopted)")
+    ap.add_argument("--translate", action="store_true", help="add Apertium's translations (translate.py), as train.sh does")
     args = ap.parse_args()
     os.makedirs(args.cache, exist_ok=True)
     pinned = json.load(open(os.path.join(HERE, "sources.json")))
