@@ -87,12 +87,12 @@ fn featurize(folded: &str) -> Vec<((usize, usize), Vec<u32>, f32)> {
         .collect()
 }
 
-/// xorshift64*: a fixed, dependency-free shuffle.
 /// Spreads a run's seed over every bit (0 stays 0: the shipped model's).
 fn mix(seed: u64) -> u64 {
     seed.wrapping_mul(0xd1b5_4a32_d192_ed03)
 }
 
+/// xorshift64*: a fixed, dependency-free shuffle.
 struct Rng(u64);
 impl Rng {
     fn next(&mut self) -> u64 {

@@ -607,18 +607,19 @@ def main():
     # (translate.py): training split only, each under its source (left out
     # with it), marked `translated` so held-back and left-out figures count
     # originals only.
-    training = [(r["text"], r["label"], r["source"]) for r in kept if r["split"] == "train"] if args.translate else []
-    for t, l, s, lang in translate.translations(training, pinned["translation"]["packages"], args.cache) if training else []:
-        if t not in seen:
-            seen.add(t)
-            kept.append({"text": t, "label": l, "source": s, "split": "train", "translated": lang})
-            rows.append((t, l, f"{s} ({lang})"))
+    if args.translate:
+        training = [(r["text"], r["label"], r["source"]) for r in kept if r["split"] == "train"]
+        for t, l, s, lang in translate.translations(training, pinned["translation"]["packages"], args.cache):
+            if t not in seen:
+                seen.add(t)
+                kept.append({"text": t, "label": l, "source": s, "split": "train", "translated": lang})
     with open(args.out, "w") as f:
         for r in kept:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     counts = {}
-    for _, l, s in rows:
-        counts[(s, l)] = counts.get((s, l), 0) + 1
+    for r in kept:
+        s = r["source"] + (f" ({r['translated']})" if "translated" in r else "")
+        counts[(s, r["label"])] = counts.get((s, r["label"]), 0) + 1
     for (s, l), n in sorted(counts.items()):
         print(f"{s:24} {'attack' if l else 'benign'} {n}", file=sys.stderr)
 

@@ -20,7 +20,8 @@ mkdir -p "$CACHE"
 # what they bring (make model-unseen TRANSLATE=0).
 EXTRA=()
 if [ "${TRANSLATE:-1}" = 1 ]; then
-    apt_ensure apertium apertium-eng-spa apertium-es-pt apertium-fr-es apertium-spa-ita
+    # shellcheck disable=SC2046 # one word per package
+    apt_ensure $("$VENV/bin/python" -c 'import json, sys; print(*json.load(open(sys.argv[1]))["translation"]["packages"])' extension/guard_model/sources.json)
     EXTRA=(--translate)
 fi
 log "training set from the pinned sources"
