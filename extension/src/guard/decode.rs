@@ -109,8 +109,9 @@ pub enum Encoding {
     /// Characters escaped among plain ones (`%20`, `\x40`, `\u00e9`,
     /// `&#233;`): how URLs, JSON, source code and HTML write characters.
     Escapes,
-    /// An encoding of bytes (base64, base32, hex): words written in it
-    /// are hidden from whoever reads the text.
+    /// An encoding of bytes or a code (base64, base32, hex, base85, bits,
+    /// Morse, Braille): words written in it are hidden from whoever reads
+    /// the text.
     Bytes,
     /// Letters rewritten in place (spaced out, leetspeak, rot13, reversed).
     Letters,

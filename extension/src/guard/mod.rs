@@ -16,6 +16,7 @@
 //! `decode`), two levels deep. Findings point into the original text, in
 //! characters, 0-based with the end excluded (Presidio's convention).
 
+mod codes;
 pub mod decode;
 mod hir;
 pub mod indirect;

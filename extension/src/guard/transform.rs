@@ -6,12 +6,15 @@
 //!   a word break;
 //! - HTML character references (`&#105;&#103;...`, `&#x69;`);
 //! - base32 runs (`NFTW433SMUQGC3DM...`) and base64 broken over lines;
+//! - Morse code, Braille, bits, hex bytes apart, Ascii85 and Base85
+//!   (`codes`);
 //! - leetspeak of more than one character a letter (`ign()re`, `pre\/ious`,
 //!   `|-|ack`, `|\/|ode`), when such a glyph sits inside a word: the
 //!   glyphs read as their letters (single stand-ins, `1gn0r3`, are the
 //!   phrase view's);
-//! - rot13 and reversed text, when the text asks for them (it mentions
-//!   rot13 or Caesar, or reversing or reading backwards): decoding every
+//! - rot13, Atbash and reversed text, when the text asks for them (it
+//!   mentions rot13, Caesar or Atbash, or reversing or reading
+//!   backwards): decoding every
 //!   text both ways would double the scan for what attacks announce anyway.
 //!
 //! Each returns byte ranges of the (folded) text it read and what they say.
@@ -33,6 +36,7 @@ pub fn rewrites(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize, Strin
     }
     base32_runs(text, &mut found);
     wrapped_base64(text, runs, &mut found);
+    super::codes::spans(text, &mut found);
     tag(&mut found, Encoding::Bytes);
     if let Some(read) = leetspeak(text) {
         out.push((0, text.len(), read, Encoding::Letters));
@@ -41,7 +45,13 @@ pub fn rewrites(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize, Strin
     // lowercase copy of every text.
     for hint in hints().find_iter(text) {
         let h = hint.as_str().to_ascii_lowercase();
-        let rewritten = if h.starts_with("rot") || h == "caesar" { rot13(text) } else { text.chars().rev().collect() };
+        let rewritten = if h.starts_with("rot") || h == "caesar" {
+            rot13(text)
+        } else if h == "atbash" {
+            atbash(text)
+        } else {
+            text.chars().rev().collect()
+        };
         if !out.iter().any(|(s, e, r, _)| (*s, *e) == (0, text.len()) && *r == rewritten) {
             out.push((0, text.len(), rewritten, Encoding::Letters));
         }
@@ -49,11 +59,11 @@ pub fn rewrites(text: &str, runs: &[(usize, usize)]) -> Vec<(usize, usize, Strin
     out
 }
 
-/// Words announcing rot13 or reversed text.
+/// Words announcing rot13, Atbash or reversed text.
 fn hints() -> &'static regex::Regex {
     static RE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     RE.get_or_init(|| {
-        regex::Regex::new(r"(?i)rot[ \-]?13|caesar|revers|backward|esrever|sdrawkcab|snoitcurtsni|erongi").expect("the hint pattern compiles")
+        regex::Regex::new(r"(?i)rot[ \-]?13|caesar|atbash|revers|backward|esrever|sdrawkcab|snoitcurtsni|erongi").expect("the hint pattern compiles")
     })
 }
 
@@ -341,6 +351,17 @@ fn wrapped_base64(text: &str, runs: &[(usize, usize)], out: &mut Vec<(usize, usi
             i += 1;
         }
     }
+}
+
+/// The alphabet read backwards (a for z, b for y, ...).
+fn atbash(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'a'..='z' => (b'z' - (c as u8 - b'a')) as char,
+            'A'..='Z' => (b'Z' - (c as u8 - b'A')) as char,
+            _ => c,
+        })
+        .collect()
 }
 
 fn rot13(text: &str) -> String {
