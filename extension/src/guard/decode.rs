@@ -110,8 +110,8 @@ pub enum Encoding {
     /// `&#233;`): how URLs, JSON, source code and HTML write characters.
     Escapes,
     /// An encoding of bytes or a code (base64, base32, hex, base85, bits,
-    /// Morse, Braille): words written in it are hidden from whoever reads
-    /// the text.
+    /// uuencode, quoted-printable, Morse, Braille): words written in it are
+    /// hidden from whoever reads the text.
     Bytes,
     /// Letters rewritten in place (spaced out, leetspeak, rot13, reversed).
     Letters,

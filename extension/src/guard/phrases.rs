@@ -242,7 +242,8 @@ fn broad(categories: &[&str]) -> Vec<(&'static str, String)> {
 
 /// Injection categories. Phrase rules (here, `languages` and `indirect`)
 /// cover the first five; `encoded` is words hidden in an encoding of bytes
-/// or a code (base64, base32, hex, base85, bits, Morse, Braille:
+/// or a code (base64, base32, hex, base85, bits, uuencode,
+/// quoted-printable, Morse, Braille:
 /// `ENCODED_TEXT`, found by the scanner as it decodes).
 pub const INJECTION_CATEGORIES: [&str; 6] = ["instruction_override", "role_play", "prompt_extraction", "fake_delimiter", "indirect", "encoded"];
 /// What an injection guardrail without `categories` reads: all but

@@ -6,8 +6,8 @@
 //!   a word break;
 //! - HTML character references (`&#105;&#103;...`, `&#x69;`);
 //! - base32 runs (`NFTW433SMUQGC3DM...`) and base64 broken over lines;
-//! - Morse code, Braille, bits, hex bytes apart, Ascii85 and Base85
-//!   (`codes`);
+//! - Morse code, Braille, bits, hex bytes apart, Ascii85, Base85,
+//!   uuencode and quoted-printable (`codes`);
 //! - leetspeak of more than one character a letter (`ign()re`, `pre\/ious`,
 //!   `|-|ack`, `|\/|ode`), when such a glyph sits inside a word: the
 //!   glyphs read as their letters (single stand-ins, `1gn0r3`, are the
