@@ -161,7 +161,7 @@ fn braille(text: &str, out: &mut Vec<(usize, usize, String)>) {
     let cell = |c: char| ('\u{2800}'..='\u{28FF}').contains(&c).then(|| (c as u32 - 0x2800) as u8);
     let mut run: Option<(usize, usize, String, usize)> = None;
     let mut number = false;
-    let mut flush = |run: &mut Option<(usize, usize, String, usize)>, out: &mut Vec<(usize, usize, String)>| {
+    let flush = |run: &mut Option<(usize, usize, String, usize)>, out: &mut Vec<(usize, usize, String)>| {
         if let Some((start, end, said, letters)) = run.take() {
             if letters >= MIN_LETTERS && reads_as_text(said.trim_end()) {
                 out.push((start, end, said.trim_end().to_string()));
@@ -265,6 +265,11 @@ fn spaced_hex(text: &str, out: &mut Vec<(usize, usize, String)>) {
     };
     let mut i = 0;
     while i < b.len() {
+        // Most bytes are no token's start: skip them before `byte` looks.
+        if !b[i].is_ascii_hexdigit() || (i > 0 && b[i - 1].is_ascii_alphanumeric()) {
+            i += 1;
+            continue;
+        }
         let Some((first, mut end)) = byte(i) else {
             i += 1;
             continue;
